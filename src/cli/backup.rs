@@ -1,0 +1,48 @@
+//! `pbx321 backup`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{CmdResult, Exit, Failure, Format, load_config, print};
+use crate::ops::backup::{self, BackupOptions};
+use crate::report;
+
+/// Back up now: seal the newest backup of each source and write it to every target
+#[derive(Debug, clap::Args)]
+#[command(after_help = "EXIT STATUS
+  0  the new backup of every source meets the rule (copies, media, offsite)
+  1  no copy was written for some source
+  2  usage or config error; nothing was done
+  3  copies were written, but the rule is not met for some source")]
+pub struct Args {
+    /// Sources to back up [default: all]
+    pub sources: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
+    let cfg = load_config(config).map_err(|e| Failure::new(Exit::Usage, e))?;
+    let opts = BackupOptions {
+        sources: args.sources,
+    };
+    let report = backup::run(&cfg, &opts, chrono::Utc::now)
+        .await
+        .map_err(|e| match e {
+            crate::ops::OpError::Setup(_) => Failure::new(Exit::Usage, e),
+            _ => Failure::new(Exit::Failed, e),
+        })?;
+    print(&match args.format {
+        Format::Human => report::human::backup(&report),
+        Format::Json => report::json::render(&report),
+    });
+    let code = if report.sources.iter().any(|s| !s.any_copy()) {
+        Exit::Failed
+    } else if report.sources.iter().all(|s| s.invariant_ok()) {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    };
+    Ok(ExitCode::from(code))
+}

@@ -1,0 +1,151 @@
+//! Command-line interface: argument types, config loading and exit codes. One file per
+//! subcommand; each parses, calls one operation and renders its report.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config};
+
+mod backup;
+mod check;
+mod config_cmd;
+mod keygen;
+mod list;
+mod restore;
+
+/// pbx321: 3-2-1 backups for 3CX phone systems, proven from what the targets really hold.
+#[derive(Debug, Parser)]
+#[command(name = "pbx321", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Config file [default: $PBX321_CONFIG, else /etc/pbx321/config.toml]
+    #[arg(long, short = 'c', global = true, env = "PBX321_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log output (-v: info, -vv: debug)
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Backup(backup::Args),
+    Restore(restore::Args),
+    Check(check::Args),
+    List(list::Args),
+    Keygen(keygen::Args),
+    /// Configuration helpers
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+}
+
+/// Exit codes of the commands that are not monitoring checks (`check` uses Nagios codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything asked for was done (for `backup`: the new backup meets the rule).
+    Ok = 0,
+    /// Nothing useful was done (for `backup`: no copy was written).
+    Failed = 1,
+    /// Bad usage or a bad config; nothing was done.
+    Usage = 2,
+    /// Done in part (for `backup`: copies were written but the rule is not met).
+    Partial = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Runs the parsed command; errors carry the exit code they should produce.
+pub async fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.log_format, cli.verbose);
+    let config_path = cli.config.clone();
+    let result = match cli.command {
+        Command::Backup(a) => backup::run(config_path, a).await,
+        Command::Restore(a) => restore::run(config_path, a).await,
+        Command::Check(a) => check::run(config_path, a).await,
+        Command::List(a) => list::run(config_path, a).await,
+        Command::Keygen(a) => keygen::run(a),
+        Command::Config(c) => config_cmd::run(config_path, c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure { code, error }) => {
+            eprintln!("pbx321: error: {error:#}");
+            code
+        }
+    }
+}
+
+/// An error and the exit code it means for this command.
+pub struct Failure {
+    pub code: ExitCode,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn new(code: impl Into<ExitCode>, error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: code.into(),
+            error: error.into(),
+        }
+    }
+}
+
+pub type CmdResult = Result<ExitCode, Failure>;
+
+/// Finds, reads and checks the config. Errors say which file and what to fix.
+pub fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    let path = path.unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read config {} (give one with --config FILE or PBX321_CONFIG)",
+            path.display()
+        )
+    })?;
+    Ok(Config::parse(&text, &path)?)
+}
+
+fn init_logging(format: LogFormat, verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_env("PBX321_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("pbx321={default},warn")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_target(false).try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+pub fn print(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(s.as_bytes());
+}
+

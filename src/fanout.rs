@@ -1,0 +1,129 @@
+//! One sealed spool file → N targets, concurrently.
+//!
+//! Each target gets its own task that opens the spool itself and reads it at its own pace,
+//! so a slow target never holds back a fast one, and a failed target never aborts the
+//! others. Per target the commit protocol is: artifact (atomic put) → check its size → the
+//! manifest (atomic put, the commit marker) → check its size. A target whose manifest could
+//! not be written has its artifact removed again, so that what remains is either a whole
+//! copy or nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::target::{Payload, Target, TargetError};
+
+/// What to write, the same for every target.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub artifact_path: String,
+    pub artifact: Payload,
+    pub manifest_path: String,
+    pub manifest: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Artifact and manifest written and their sizes checked.
+    Written { bytes: u64, seconds: f64 },
+    /// The target already held this exact copy.
+    Present,
+    Failed { error: String },
+}
+
+impl Outcome {
+    pub fn has_copy(&self) -> bool {
+        !matches!(self, Outcome::Failed { .. })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetResult {
+    pub target: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Writes `upload` to every target concurrently; one result per target, in input order.
+pub async fn fan_out(targets: &[Arc<dyn Target>], upload: &Upload) -> Vec<TargetResult> {
+    let tasks: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            let t = Arc::clone(t);
+            let upload = upload.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let outcome = match write_copy(t.as_ref(), &upload).await {
+                    Ok(()) => Outcome::Written {
+                        bytes: upload.artifact.len(),
+                        seconds: round_ms(started.elapsed()),
+                    },
+                    Err(e) => Outcome::Failed {
+                        error: e.to_string(),
+                    },
+                };
+                match &outcome {
+                    Outcome::Failed { error } => {
+                        tracing::error!(target_name = t.name(), %error, "copy failed")
+                    }
+                    _ => tracing::info!(target_name = t.name(), "copy written"),
+                }
+                TargetResult {
+                    target: t.name().to_string(),
+                    outcome,
+                }
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for (task, t) in tasks.into_iter().zip(targets) {
+        results.push(task.await.unwrap_or_else(|e| TargetResult {
+            target: t.name().to_string(),
+            outcome: Outcome::Failed {
+                error: format!("internal error: {e}"),
+            },
+        }));
+    }
+    results
+}
+
+fn round_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+async fn write_copy(t: &dyn Target, u: &Upload) -> Result<(), TargetError> {
+    match t.put(&u.artifact_path, &u.artifact).await {
+        Ok(()) => {}
+        // A leftover artifact of an earlier, interrupted run of the same backup: accept it
+        // only if it is the same size; its sha256 is what a deep check verifies.
+        Err(TargetError::AlreadyExists(_)) => {}
+        Err(e) => return Err(e),
+    }
+    check_size(t, &u.artifact_path, u.artifact.len()).await?;
+    let manifest = Payload::Bytes(u.manifest.clone());
+    match t.put(&u.manifest_path, &manifest).await {
+        Ok(()) => {}
+        // Never delete what another run committed.
+        Err(e @ TargetError::AlreadyExists(_)) => return Err(e),
+        Err(e) => {
+            let _ = t.delete(&u.artifact_path).await;
+            return Err(e);
+        }
+    }
+    check_size(t, &u.manifest_path, manifest.len()).await
+}
+
+async fn check_size(t: &dyn Target, path: &str, want: u64) -> Result<(), TargetError> {
+    let meta = t.stat(path).await?;
+    if meta.size != want {
+        return Err(TargetError::Permanent(format!(
+            "target {}: {path} has {} bytes after writing, expected {want}",
+            t.name(),
+            meta.size
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! pbx321: 3-2-1 backups for 3CX phone systems.
+//!
+//! # Layout
+//!
+//! Dependencies point one way: `cli → ops → {seal, fanout, source, target, policy, manifest,
+//! config}`. `policy`, `manifest` and `config` do no I/O; `source` and `target` never import
+//! `ops`, `policy` or `cli`.
+//!
+//! - [`cli`]: one file per subcommand; parse, call one operation, render, exit code.
+//! - [`config`]: the TOML config, serde types and pure validation with `file:line` errors.
+//! - [`secret`]: `{ env = … }` / `{ file = … }` secrets, resolved at the edge, never printed.
+//! - [`manifest`]: the on-target metadata format and object layout (pure).
+//! - [`policy`]: pure decisions — the 3-2-1 invariant and the monitoring status.
+//! - [`seal`]: sha256 → zstd → age → sha256 and back, streaming.
+//! - [`fanout`]: one spool file → N targets concurrently, each with its own retries.
+//! - [`source`]: where backups come from (folder).
+//! - [`target`]: where copies go — the `Target` contract, OpenDAL fs, in-memory, retry.
+//! - [`ops`]: backup, restore, check, list, keygen — returning typed reports.
+//! - [`report`]: human and JSON renderers of those reports.
+//! - [`error`]: the error policy.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod fanout;
+pub mod manifest;
+pub mod ops;
+pub mod policy;
+pub mod report;
+pub mod seal;
+pub mod secret;
+pub mod source;
+pub mod target;

@@ -1,0 +1,263 @@
+//! The on-target metadata format and object layout (pure: no I/O).
+//!
+//! Every copy is self-describing: `<source>/<id>.zip.zst.age` holds the sealed bytes and
+//! `<source>/<id>.manifest.json` beside it says what they are. The manifest is written last
+//! and is the commit marker: an artifact without a manifest is not a copy. The format is
+//! specified for humans in `docs/formats.md`; keep the two in step.
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The manifest format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The `format` field: tells a stray JSON file from a manifest.
+pub const FORMAT_NAME: &str = "pbx321-manifest";
+pub const ARTIFACT_SUFFIX: &str = ".zip.zst.age";
+pub const MANIFEST_SUFFIX: &str = ".manifest.json";
+/// Suffix of objects being written. Whatever carries it is a leftover of an interrupted
+/// write once no run holds the lock, and is never counted as a copy.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+const ID_TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub id: String,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+    pub origin: Origin,
+    pub plain: Plain,
+    pub sealed: Sealed,
+    pub tool: Tool,
+}
+
+/// What the source said about the backup, used to recognise it when seen again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// The file name at the source (e.g. `3CXScheduledBackup.zip`).
+    pub name: String,
+    /// Modification or creation time at the source.
+    pub time: DateTime<Utc>,
+    /// Size at the source, in bytes.
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plain {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sealed {
+    pub bytes: u64,
+    pub sha256: String,
+    /// Always `zstd` in version 1.
+    pub compression: String,
+    /// Always `age` in version 1.
+    pub encryption: String,
+    /// The public keys the file key was wrapped to.
+    pub recipients: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Tool {
+    pub fn this() -> Tool {
+        Tool {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("not valid manifest JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("format is {0:?}, not {FORMAT_NAME:?}")]
+    Format(String),
+    #[error("manifest version {0} is newer than this pbx321 understands (1): upgrade pbx321")]
+    Version(u32),
+    #[error("manifest is for {found:?} but lies at the place of {expected:?}")]
+    Misplaced { found: String, expected: String },
+}
+
+impl Manifest {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("a manifest always serializes");
+        v.push(b'\n');
+        v
+    }
+
+    /// Parses a manifest and checks it belongs where it was found (`expected_id`).
+    pub fn from_json(bytes: &[u8], expected_id: &str) -> Result<Manifest, ManifestError> {
+        let m: Manifest = serde_json::from_slice(bytes)?;
+        if m.format != FORMAT_NAME {
+            return Err(ManifestError::Format(m.format));
+        }
+        if m.version > FORMAT_VERSION {
+            return Err(ManifestError::Version(m.version));
+        }
+        if m.id != expected_id {
+            return Err(ManifestError::Misplaced {
+                found: m.id,
+                expected: expected_id.into(),
+            });
+        }
+        Ok(m)
+    }
+
+    /// Whether `origin` describes the same source file as this manifest's.
+    pub fn same_origin(&self, origin: &Origin) -> bool {
+        self.origin == *origin
+    }
+}
+
+/// `<source>-<UTC yyyymmddThhmmssZ>`.
+pub fn backup_id(source: &str, at: DateTime<Utc>) -> String {
+    format!("{source}-{}", at.format(ID_TIME_FORMAT))
+}
+
+/// The time encoded in a backup id, if it is one of `source`'s ids.
+pub fn id_time(source: &str, id: &str) -> Option<DateTime<Utc>> {
+    let stamp = id.strip_prefix(source)?.strip_prefix('-')?;
+    NaiveDateTime::parse_from_str(stamp, ID_TIME_FORMAT)
+        .ok()
+        .map(|t| Utc.from_utc_datetime(&t))
+}
+
+pub fn artifact_path(source: &str, id: &str) -> String {
+    format!("{source}/{id}{ARTIFACT_SUFFIX}")
+}
+
+pub fn manifest_path(source: &str, id: &str) -> String {
+    format!("{source}/{id}{MANIFEST_SUFFIX}")
+}
+
+/// What an object found on a target is, by its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Object {
+    Artifact { source: String, id: String },
+    Manifest { source: String, id: String },
+    /// An interrupted write's leftover.
+    Partial,
+    /// Not pbx321's.
+    Other,
+}
+
+/// Classifies a target path (`source/name`).
+pub fn classify(path: &str) -> Object {
+    let Some((source, name)) = path.split_once('/') else {
+        return Object::Other;
+    };
+    if name.contains('/') {
+        return Object::Other;
+    }
+    if name.ends_with(PARTIAL_SUFFIX) {
+        return Object::Partial;
+    }
+    let parse = |suffix: &str| {
+        name.strip_suffix(suffix)
+            .filter(|id| id_time(source, id).is_some())
+            .map(|id| (source.to_string(), id.to_string()))
+    };
+    if let Some((source, id)) = parse(ARTIFACT_SUFFIX) {
+        Object::Artifact { source, id }
+    } else if let Some((source, id)) = parse(MANIFEST_SUFFIX) {
+        Object::Manifest { source, id }
+    } else {
+        Object::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 8, 45, 0).unwrap();
+        Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            id: backup_id("hq", at),
+            source: "hq".into(),
+            created_at: at,
+            origin: Origin {
+                name: "3CXScheduledBackup.zip".into(),
+                time: at,
+                size: 10,
+            },
+            plain: Plain {
+                bytes: 10,
+                sha256: "00".repeat(32),
+            },
+            sealed: Sealed {
+                bytes: 300,
+                sha256: "11".repeat(32),
+                compression: "zstd".into(),
+                encryption: "age".into(),
+                recipients: vec!["age1x".into()],
+            },
+            tool: Tool::this(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_checks() {
+        let m = sample();
+        assert_eq!(m.id, "hq-20261125T084500Z");
+        let back = Manifest::from_json(&m.to_json(), &m.id).unwrap();
+        assert_eq!(back, m);
+        assert!(matches!(
+            Manifest::from_json(&m.to_json(), "hq-20261125T084501Z"),
+            Err(ManifestError::Misplaced { .. })
+        ));
+        let mut newer = m.clone();
+        newer.version = 2;
+        assert!(matches!(
+            Manifest::from_json(&newer.to_json(), &m.id),
+            Err(ManifestError::Version(2))
+        ));
+        assert!(Manifest::from_json(b"{\"format\":", &m.id).is_err());
+    }
+
+    #[test]
+    fn ids_and_paths() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let id = backup_id("hq-2", at);
+        assert_eq!(id, "hq-2-20260102T030405Z");
+        assert_eq!(id_time("hq-2", &id), Some(at));
+        assert_eq!(id_time("hq", &id), None);
+        assert_eq!(
+            classify(&artifact_path("hq-2", &id)),
+            Object::Artifact {
+                source: "hq-2".into(),
+                id: id.clone()
+            }
+        );
+        assert_eq!(
+            classify(&manifest_path("hq-2", &id)),
+            Object::Manifest {
+                source: "hq-2".into(),
+                id
+            }
+        );
+        assert_eq!(
+            classify("hq/hq-20260102T030405Z.zip.zst.age.x1.partial"),
+            Object::Partial
+        );
+        assert_eq!(classify("hq/notes.txt"), Object::Other);
+        assert_eq!(classify("loose.zip.zst.age"), Object::Other);
+    }
+}

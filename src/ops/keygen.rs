@@ -1,0 +1,36 @@
+//! `keygen`: a new age identity, written 0600 and never over an existing file.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use age::secrecy::ExposeSecret;
+
+use super::{OpError, io_error};
+
+/// Writes a new X25519 identity to `out` and returns its public recipient.
+pub fn run(out: &Path, now: chrono::DateTime<chrono::Utc>) -> Result<String, OpError> {
+    let id = age::x25519::Identity::generate();
+    let public = id.to_public().to_string();
+    let mut f = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => OpError::Setup(format!(
+                "{} exists; pbx321 never overwrites a key (it may be the only way into your backups)",
+                out.display()
+            )),
+            _ => io_error(format!("cannot create {}", out.display()))(e),
+        })?;
+    let text = format!(
+        "# created: {}\n# public key: {public}\n# Keep this file OFF the backup host and safe: without it no backup can be restored.\n{}\n",
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        id.to_string().expose_secret()
+    );
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io_error(format!("cannot write {}", out.display())))?;
+    Ok(public)
+}

@@ -1,0 +1,223 @@
+//! `restore`: one backup back to its original bytes, from whichever target can give it.
+//!
+//! Targets are tried in config order (or only `--from`); any error on one — unreadable,
+//! wrong key, damaged bytes, a digest that does not match the manifest — moves on to the
+//! next. The output is written to a temporary file beside the destination and moved into
+//! place only after both the sealed and the plain sha256 match the manifest, so a failed
+//! restore never leaves a half file under the name asked for.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::OpError;
+use super::catalog::{self, BackupEntry};
+use crate::config::Config;
+use crate::manifest::{self, Manifest};
+use crate::seal;
+use crate::target::Target;
+
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    pub source: String,
+    pub backup: Option<String>,
+    /// The newest backup made at or before this time.
+    pub at: Option<DateTime<Utc>>,
+    pub to: PathBuf,
+    pub identity: PathBuf,
+    pub from: Option<String>,
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub id: String,
+    pub target: String,
+    pub to: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+    pub origin_name: String,
+    /// Targets tried before the one that worked, with why they failed.
+    pub failed: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("{0}")]
+    Op(#[from] OpError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("no target could restore {id}:{}", .failed.iter().map(|(t, e)| format!("\n  {t}: {e}")).collect::<String>())]
+    AllFailed {
+        id: String,
+        failed: Vec<(String, String)>,
+    },
+}
+
+pub async fn run(cfg: &Config, opts: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
+    if opts.to.exists() && !opts.force {
+        return Err(RestoreError::Usage(format!(
+            "{} exists; pass --force to replace it, or choose another --to",
+            opts.to.display()
+        )));
+    }
+    if opts.to.is_dir() {
+        return Err(RestoreError::Usage(format!(
+            "{} is a directory; --to takes a file name",
+            opts.to.display()
+        )));
+    }
+    let identities = seal::load_identities(&opts.identity).map_err(OpError::from)?;
+    let mut targets = super::open_targets(cfg)?;
+    if let Some(from) = &opts.from {
+        targets.retain(|t| t.name() == from);
+        if targets.is_empty() {
+            return Err(RestoreError::Usage(format!(
+                "--from {from}: no such target in {}",
+                cfg.path.display()
+            )));
+        }
+    }
+    let listings = catalog::list_all(&targets, std::slice::from_ref(&opts.source)).await;
+    let cat = catalog::build(&listings, |_, _| true).await;
+    let entry = choose(cat.of_source(&opts.source), opts)?;
+    let m = entry.manifest.clone().ok_or_else(|| {
+        RestoreError::NotFound(format!(
+            "{}: no target holds a readable manifest for it",
+            entry.id
+        ))
+    })?;
+
+    let identities = Arc::new(identities);
+    let mut failed = Vec::new();
+    for t in &targets {
+        let Some(copy) = entry.copies.iter().find(|c| c.target == t.name()) else {
+            continue;
+        };
+        if let catalog::CopyState::Corrupt { why } = &copy.state {
+            failed.push((t.name().to_string(), why.clone()));
+            continue;
+        }
+        match restore_from(t.as_ref(), &m, &opts.to, opts.force, Arc::clone(&identities)).await {
+            Ok(()) => {
+                return Ok(RestoreReport {
+                    id: m.id.clone(),
+                    target: t.name().into(),
+                    to: opts.to.clone(),
+                    bytes: m.plain.bytes,
+                    sha256: m.plain.sha256.clone(),
+                    origin_name: m.origin.name.clone(),
+                    failed,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(target_name = t.name(), error = %e, "restore from this target failed; trying the next");
+                failed.push((t.name().to_string(), e));
+            }
+        }
+    }
+    for (target, e) in &cat.unreachable {
+        failed.push((target.clone(), e.clone()));
+    }
+    Err(RestoreError::AllFailed {
+        id: m.id.clone(),
+        failed,
+    })
+}
+
+fn choose<'a>(
+    backups: impl Iterator<Item = &'a BackupEntry>,
+    opts: &RestoreOptions,
+) -> Result<&'a BackupEntry, RestoreError> {
+    let all: Vec<&BackupEntry> = backups.collect();
+    let found = match (&opts.backup, opts.at) {
+        (Some(id), _) => all.iter().find(|b| &b.id == id),
+        (None, Some(at)) => all.iter().rev().find(|b| b.created_at <= at),
+        (None, None) => all.last(),
+    };
+    found.copied().ok_or_else(|| {
+        let what = match (&opts.backup, opts.at) {
+            (Some(id), _) => format!("backup {id}"),
+            (None, Some(at)) => format!("a backup of {} made at or before {at}", opts.source),
+            (None, None) => format!("a backup of {}", opts.source),
+        };
+        RestoreError::NotFound(format!(
+            "no target holds {what}; `pbx321 list {}` shows what there is",
+            opts.source
+        ))
+    })
+}
+
+async fn restore_from(
+    t: &dyn Target,
+    m: &Manifest,
+    to: &Path,
+    force: bool,
+    identities: Arc<seal::Identities>,
+) -> Result<(), String> {
+    let reader = t
+        .read(&manifest::artifact_path(&m.source, &m.id))
+        .await
+        .map_err(|e| e.to_string())?;
+    let tmp = temp_beside(to);
+    let bridge = tokio_util::io::SyncIoBridge::new(reader);
+    let tmp2 = tmp.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<seal::Digests, String> {
+        let file = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp2)
+            .map_err(|e| format!("cannot write {}: {e}", tmp2.display()))?;
+        let out = std::io::BufWriter::with_capacity(1024 * 1024, file);
+        let (d, out) = seal::unseal(std::io::BufReader::new(bridge), out, &identities)
+            .map_err(|e| e.to_string())?;
+        let file = out.into_inner().map_err(|e| e.to_string())?;
+        file.sync_all().map_err(|e| e.to_string())?;
+        Ok(d)
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let check = result.and_then(|d| {
+        if d.sealed_sha256 != m.sealed.sha256 || d.sealed_bytes != m.sealed.bytes {
+            Err(format!(
+                "sealed sha256 {} ({} bytes) does not match the manifest's {} ({} bytes)",
+                d.sealed_sha256, d.sealed_bytes, m.sealed.sha256, m.sealed.bytes
+            ))
+        } else if d.plain_sha256 != m.plain.sha256 || d.plain_bytes != m.plain.bytes {
+            Err(format!(
+                "restored sha256 {} does not match the manifest's {}",
+                d.plain_sha256, m.plain.sha256
+            ))
+        } else {
+            Ok(())
+        }
+    });
+    let placed = check.and_then(|()| {
+        if force {
+            std::fs::rename(&tmp, to)
+        } else {
+            // A hard link fails if `to` appeared meanwhile: never replace without --force.
+            std::fs::hard_link(&tmp, to).and_then(|()| std::fs::remove_file(&tmp))
+        }
+        .map_err(|e| format!("cannot move the restored file to {}: {e}", to.display()))
+    });
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    placed
+}
+
+fn temp_beside(to: &Path) -> PathBuf {
+    let name = to
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "restore".into());
+    to.with_file_name(format!(".{name}.{}{}", std::process::id(), manifest::PARTIAL_SUFFIX))
+}

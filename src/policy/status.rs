@@ -1,0 +1,356 @@
+//! The monitoring status of a source, with Nagios meanings, from facts and `now`.
+//!
+//! - CRITICAL: no backup younger than `max_age` meets the rule, or the newest backup has a
+//!   corrupt copy.
+//! - WARNING: the newest backup misses the rule but an older one within `max_age` meets it;
+//!   the newest compliant backup is older than `warn_age`; a target could not be read.
+//! - OK: the newest backup meets the rule and is younger than `warn_age`.
+//!
+//! UNKNOWN (the config cannot be read) is decided before any facts exist, by the caller.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::invariant::Verdict;
+use crate::config::Policy;
+
+/// Nagios plugin states; the discriminant is the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Ok = 0,
+    Warning = 1,
+    Critical = 2,
+    Unknown = 3,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// How bad, for picking the worst: CRITICAL > UNKNOWN > WARNING > OK. An UNKNOWN must
+    /// not hide behind a WARNING: it means a question could not be answered at all.
+    fn severity(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Unknown => 2,
+            Status::Critical => 3,
+        }
+    }
+}
+
+/// The worst of several statuses; OK for none.
+pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
+    statuses
+        .into_iter()
+        .max_by_key(|s| s.severity())
+        .unwrap_or(Status::Ok)
+}
+
+/// One backup as found on the targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupFacts {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    /// Copies whose manifest does not parse or whose artifact does not match it.
+    pub corrupt: Vec<String>,
+}
+
+/// Everything known about one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceFacts {
+    pub source: String,
+    pub backups: Vec<BackupFacts>,
+    /// Targets that could not be listed, with the error.
+    pub unreachable: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceStatus {
+    pub source: String,
+    pub status: Status,
+    /// Why the status is not OK, most important first; empty when OK.
+    pub reasons: Vec<String>,
+    pub newest: Option<String>,
+    pub newest_compliant: Option<String>,
+    /// Age of the newest compliant backup within `max_age`, in seconds.
+    pub compliant_age_seconds: Option<u64>,
+}
+
+fn age(now: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
+    (now - at).to_std().unwrap_or(Duration::ZERO)
+}
+
+fn human(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+/// Decides the status of one source.
+pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -> SourceStatus {
+    let mut status = Status::Ok;
+    let mut reasons = Vec::new();
+    let mut raise = |to: Status, why: String, reasons: &mut Vec<String>| {
+        status = worst([status, to]);
+        reasons.push(why);
+    };
+
+    let newest = facts.backups.iter().max_by_key(|b| b.created_at);
+    let compliant = facts
+        .backups
+        .iter()
+        .filter(|b| b.verdict.ok && age(now, b.created_at) <= policy.max_age)
+        .max_by_key(|b| b.created_at);
+
+    match (newest, compliant) {
+        (None, _) => raise(
+            Status::Critical,
+            format!("no backup of {} on any target", facts.source),
+            &mut reasons,
+        ),
+        (Some(n), None) => {
+            if !n.verdict.ok {
+                raise(
+                    Status::Critical,
+                    format!(
+                        "newest backup {} misses the rule: {}",
+                        n.id,
+                        n.verdict.reasons.join("; ")
+                    ),
+                    &mut reasons,
+                );
+            }
+            raise(
+                Status::Critical,
+                format!(
+                    "no backup younger than max_age ({}) meets the rule; the newest is {} old",
+                    human(policy.max_age),
+                    human(age(now, n.created_at))
+                ),
+                &mut reasons,
+            );
+        }
+        (Some(n), Some(c)) => {
+            if n.id != c.id {
+                raise(
+                    Status::Warning,
+                    format!(
+                        "newest backup {} misses the rule ({}); {} ({} old) still meets it",
+                        n.id,
+                        n.verdict.reasons.join("; "),
+                        c.id,
+                        human(age(now, c.created_at))
+                    ),
+                    &mut reasons,
+                );
+            }
+            let a = age(now, c.created_at);
+            if a > policy.warn_age {
+                raise(
+                    Status::Warning,
+                    format!(
+                        "newest compliant backup is {} old (warning after {}, critical after {})",
+                        human(a),
+                        human(policy.warn_age),
+                        human(policy.max_age)
+                    ),
+                    &mut reasons,
+                );
+            }
+        }
+    }
+    if let Some(n) = newest {
+        if !n.corrupt.is_empty() {
+            raise(
+                Status::Critical,
+                format!(
+                    "newest backup {} has corrupt copies on {}",
+                    n.id,
+                    n.corrupt.join(", ")
+                ),
+                &mut reasons,
+            );
+        }
+    }
+    for (target, error) in &facts.unreachable {
+        raise(
+            Status::Warning,
+            format!("target {target} could not be read: {error}"),
+            &mut reasons,
+        );
+    }
+    // Most important first.
+    reasons.sort_by_key(|r| {
+        if r.contains("misses the rule") || r.contains("no backup") || r.contains("corrupt") {
+            0
+        } else {
+            1
+        }
+    });
+    SourceStatus {
+        source: facts.source.clone(),
+        status,
+        reasons,
+        newest: newest.map(|b| b.id.clone()),
+        newest_compliant: compliant.map(|b| b.id.clone()),
+        compliant_age_seconds: compliant.map(|b| age(now, b.created_at).as_secs()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            copies: 3,
+            media: 2,
+            offsite: 1,
+            immutable: 0,
+            max_age: Duration::from_secs(26 * 3600),
+            warn_age: Duration::from_secs(20 * 3600),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+
+    fn backup(hours_ago: i64, ok: bool) -> BackupFacts {
+        let created_at = now() - chrono::Duration::hours(hours_ago);
+        BackupFacts {
+            id: format!("hq-{}", created_at.format("%Y%m%dT%H%M%SZ")),
+            created_at,
+            verdict: Verdict {
+                ok,
+                copies: if ok { 3 } else { 2 },
+                media: 2,
+                offsite: 1,
+                immutable: 0,
+                reasons: if ok {
+                    vec![]
+                } else {
+                    vec!["2 verified copies, the rule needs 3".into()]
+                },
+            },
+            corrupt: vec![],
+        }
+    }
+
+    fn facts(backups: Vec<BackupFacts>) -> SourceFacts {
+        SourceFacts {
+            source: "hq".into(),
+            backups,
+            unreachable: vec![],
+        }
+    }
+
+    #[test]
+    fn table() {
+        let mut corrupt = backup(1, true);
+        corrupt.corrupt = vec!["nas".into()];
+        let exactly_max = BackupFacts {
+            created_at: now() - chrono::Duration::hours(26),
+            ..backup(26, true)
+        };
+        let cases: Vec<(&str, SourceFacts, Status, Option<&str>)> = vec![
+            ("no backups", facts(vec![]), Status::Critical, Some("no backup")),
+            ("fresh and compliant", facts(vec![backup(1, true)]), Status::Ok, None),
+            (
+                "fresh but not compliant, nothing older",
+                facts(vec![backup(1, false)]),
+                Status::Critical,
+                Some("misses the rule"),
+            ),
+            (
+                "newest misses, an older compliant one within max_age",
+                facts(vec![backup(1, false), backup(10, true)]),
+                Status::Warning,
+                Some("still meets it"),
+            ),
+            (
+                "newest misses, the compliant one is too old",
+                facts(vec![backup(1, false), backup(30, true)]),
+                Status::Critical,
+                Some("misses the rule"),
+            ),
+            (
+                "compliant but past warn_age",
+                facts(vec![backup(21, true)]),
+                Status::Warning,
+                Some("warning after"),
+            ),
+            (
+                "exactly at warn_age is still OK",
+                facts(vec![backup(20, true)]),
+                Status::Ok,
+                None,
+            ),
+            (
+                "exactly at max_age still counts (as a warning)",
+                facts(vec![exactly_max]),
+                Status::Warning,
+                Some("warning after"),
+            ),
+            (
+                "stale: only compliant backups past max_age",
+                facts(vec![backup(27, true)]),
+                Status::Critical,
+                Some("younger than max_age"),
+            ),
+            (
+                "newest has a corrupt copy",
+                facts(vec![corrupt]),
+                Status::Critical,
+                Some("corrupt"),
+            ),
+            (
+                "a target is unreachable",
+                SourceFacts {
+                    unreachable: vec![("nas".into(), "timed out".into())],
+                    ..facts(vec![backup(1, true)])
+                },
+                Status::Warning,
+                Some("could not be read"),
+            ),
+            (
+                "a backup from the future is not stale",
+                facts(vec![backup(-1, true)]),
+                Status::Ok,
+                None,
+            ),
+        ];
+        for (name, f, want, reason) in cases {
+            let s = source_status(&f, &policy(), now());
+            assert_eq!(s.status, want, "{name}: {s:?}");
+            match reason {
+                Some(r) => assert!(
+                    s.reasons.first().is_some_and(|x| x.contains(r)),
+                    "{name}: {:?}",
+                    s.reasons
+                ),
+                None => assert!(s.reasons.is_empty(), "{name}: {:?}", s.reasons),
+            }
+        }
+    }
+
+    #[test]
+    fn worst_ranks_critical_then_unknown() {
+        use Status::*;
+        assert_eq!(worst([]), Ok);
+        assert_eq!(worst([Ok, Warning]), Warning);
+        assert_eq!(worst([Warning, Unknown]), Unknown);
+        assert_eq!(worst([Unknown, Critical, Warning]), Critical);
+    }
+}

@@ -1,0 +1,238 @@
+//! Plain-text output for people.
+
+use std::fmt::Write;
+
+use super::{age, bytes};
+use crate::config::{Config, SourceKind, TargetKind};
+use crate::fanout::Outcome;
+use crate::ops::backup::{BackupReport, RunResult};
+use crate::ops::catalog::CopyState;
+use crate::ops::check::CheckReport;
+use crate::ops::list::ListReport;
+use crate::ops::restore::RestoreReport;
+
+pub fn backup(r: &BackupReport) -> String {
+    let mut s = String::new();
+    for (target, path) in &r.cleaned {
+        let _ = writeln!(s, "removed leftover of an interrupted run: {target}:{path}");
+    }
+    for run in &r.sources {
+        match &run.result {
+            RunResult::Failed { error } => {
+                let _ = writeln!(s, "{}: FAILED: {error}", run.source);
+            }
+            RunResult::Stored {
+                id,
+                already_stored,
+                origin,
+                plain_bytes,
+                sealed_bytes,
+                targets,
+                verdict,
+            } => {
+                let what = if *already_stored {
+                    "already stored as"
+                } else {
+                    "backed up as"
+                };
+                let _ = writeln!(
+                    s,
+                    "{}: {} ({}) {what} {id} ({} sealed)",
+                    run.source,
+                    origin.name,
+                    bytes(*plain_bytes),
+                    bytes(*sealed_bytes)
+                );
+                for t in targets {
+                    let line = match &t.outcome {
+                        Outcome::Written { seconds, .. } => format!("written and verified in {seconds:.1}s"),
+                        Outcome::Present => "present".to_string(),
+                        Outcome::Failed { error } => format!("FAILED: {error}"),
+                    };
+                    let _ = writeln!(s, "  {:<16} {line}", t.target);
+                }
+                let _ = writeln!(
+                    s,
+                    "  verdict: {} — {} copies, {} media, {} offsite{}",
+                    if verdict.ok { "3-2-1 OK" } else { "RULE NOT MET" },
+                    verdict.copies,
+                    verdict.media,
+                    verdict.offsite,
+                    if verdict.immutable > 0 {
+                        format!(", {} immutable", verdict.immutable)
+                    } else {
+                        String::new()
+                    }
+                );
+                for reason in &verdict.reasons {
+                    let _ = writeln!(s, "    - {reason}");
+                }
+            }
+        }
+    }
+    s
+}
+
+pub fn check(r: &CheckReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "pbx321 check: {} (rule: {} copies, {} media, {} offsite{}; max age {})",
+        r.status.label(),
+        r.rule.copies,
+        r.rule.media,
+        r.rule.offsite,
+        if r.rule.immutable > 0 {
+            format!(", {} immutable", r.rule.immutable)
+        } else {
+            String::new()
+        },
+        age(r.max_age_seconds)
+    );
+    for src in &r.sources {
+        let _ = writeln!(s, "\n{}: {}", src.status.source, src.status.status.label());
+        for reason in &src.status.reasons {
+            let _ = writeln!(s, "  ! {reason}");
+        }
+        let Some(n) = &src.newest else { continue };
+        let _ = writeln!(
+            s,
+            "  newest {} ({} old): {} copies, {} media, {} offsite",
+            n.id,
+            age(n.age_seconds),
+            n.verdict.copies,
+            n.verdict.media,
+            n.verdict.offsite
+        );
+        let _ = writeln!(s, "  {:<16} {:<15} {:<8} state", "target", "medium", "location");
+        for c in &n.copies {
+            let state = match &c.state {
+                CopyState::Verified => "ok".to_string(),
+                CopyState::Corrupt { why } => format!("CORRUPT: {why}"),
+                CopyState::Unchecked => "unchecked".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "  {:<16} {:<15} {:<8} {state}",
+                c.target,
+                c.medium.to_string(),
+                c.location.to_string()
+            );
+        }
+    }
+    for t in r.targets.iter().filter(|t| !t.up) {
+        let _ = writeln!(
+            s,
+            "\ntarget {} is unreachable: {}",
+            t.target,
+            t.error.as_deref().unwrap_or("")
+        );
+    }
+    s
+}
+
+pub fn list(r: &ListReport) -> String {
+    let mut s = String::new();
+    if r.backups.is_empty() {
+        s.push_str("no backups on any target\n");
+    }
+    for b in &r.backups {
+        let size = b
+            .manifest
+            .as_ref()
+            .map(|m| bytes(m.plain.bytes))
+            .unwrap_or_else(|| "?".into());
+        let copies: Vec<String> = b
+            .copies
+            .iter()
+            .map(|c| match &c.state {
+                CopyState::Verified => c.target.clone(),
+                _ => format!("{} (CORRUPT)", c.target),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "{}  {}  {:>10}  {}",
+            b.id,
+            b.created_at.format("%Y-%m-%d %H:%M:%SZ"),
+            size,
+            copies.join(", ")
+        );
+    }
+    for (t, e) in &r.unreachable {
+        let _ = writeln!(s, "target {t} is unreachable: {e}");
+    }
+    s
+}
+
+pub fn restore(r: &RestoreReport) -> String {
+    let mut s = String::new();
+    for (t, e) in &r.failed {
+        let _ = writeln!(s, "{t}: could not restore: {e}");
+    }
+    let _ = writeln!(
+        s,
+        "restored {} ({}, originally {}) from {} to {}\nsha256 {} verified",
+        r.id,
+        bytes(r.bytes),
+        r.origin_name,
+        r.target,
+        r.to.display(),
+        r.sha256
+    );
+    s
+}
+
+pub fn config(c: &Config) -> String {
+    let mut s = String::new();
+    let p = &c.policy;
+    let _ = writeln!(s, "{}: OK", c.path.display());
+    let _ = writeln!(s, "state_dir: {}", c.state_dir.display());
+    let n = c.encryption.recipients.len();
+    let _ = writeln!(
+        s,
+        "encryption: age to {n} recipient(s){}",
+        c.encryption
+            .recipients_file
+            .as_ref()
+            .map(|f| format!(" + those in {}", f.display()))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        s,
+        "policy: {} copies, {} media, {} offsite, {} immutable; warn after {}, critical after {}",
+        p.copies,
+        p.media,
+        p.offsite,
+        p.immutable,
+        age(p.warn_age.as_secs()),
+        age(p.max_age.as_secs())
+    );
+    for src in &c.sources {
+        match &src.kind {
+            SourceKind::Folder(f) => {
+                let _ = writeln!(
+                    s,
+                    "source {}: folder {} ({})",
+                    src.name,
+                    f.path.display(),
+                    f.pattern
+                );
+            }
+        }
+    }
+    for t in &c.targets {
+        let place = match &t.kind {
+            TargetKind::Fs(f) => f.path.display().to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "target {}: {} {place} — {}, {}",
+            t.name,
+            t.kind.type_name(),
+            t.medium,
+            t.location
+        );
+    }
+    s
+}

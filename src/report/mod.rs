@@ -1,0 +1,45 @@
+//! Renderers of the operations' reports: `human` for people at a terminal or in a cron mail,
+//! `json` for programs (field names are stable; see docs/monitoring.md).
+
+pub mod human;
+pub mod json;
+
+/// `1.5 MiB`-style sizes for people.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `3h 5m`-style ages for people.
+pub fn age(seconds: u64) -> String {
+    let d = seconds / 86_400;
+    let h = seconds % 86_400 / 3600;
+    let m = seconds % 3600 / 60;
+    match (d, h, m) {
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_and_ages() {
+        assert_eq!(super::bytes(512), "512 B");
+        assert_eq!(super::bytes(1536), "1.5 KiB");
+        assert_eq!(super::age(59), "0m");
+        assert_eq!(super::age(3 * 3600 + 300), "3h 5m");
+        assert_eq!(super::age(2 * 86_400 + 3600), "2d 1h");
+    }
+}

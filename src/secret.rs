@@ -1,0 +1,155 @@
+//! Secrets in the config: `"inline"`, `{ env = "VAR" }` or `{ file = "PATH" }`.
+//!
+//! A [`Secret`] never prints its value: `Debug` and `Display` show where it comes from,
+//! not what it is, so a secret cannot reach a log through `{:?}` of a config. The value is
+//! read only when [`Secret::resolve`] is called, at the edge that needs it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// Written in the config itself (allowed, never required).
+    Inline(String),
+    /// Read from an environment variable at run time.
+    Env(String),
+    /// Read from a file at run time; a trailing newline is dropped.
+    File(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set (it holds a secret the config refers to)")]
+    MissingEnv(String),
+    #[error("cannot read secret file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("secret {0} is empty")]
+    Empty(String),
+}
+
+impl Secret {
+    /// Reads the value. Empty values are an error: an empty password is always a mistake here.
+    pub fn resolve(&self) -> Result<String, SecretError> {
+        let value = match self {
+            Secret::Inline(v) => v.clone(),
+            Secret::Env(var) => {
+                std::env::var(var).map_err(|_| SecretError::MissingEnv(var.clone()))?
+            }
+            Secret::File(path) => std::fs::read_to_string(path)
+                .map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        };
+        if value.is_empty() {
+            return Err(SecretError::Empty(self.to_string()));
+        }
+        Ok(value)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Inline(_) => f.write_str("<inline secret>"),
+            Secret::Env(v) => write!(f, "{{ env = {v:?} }}"),
+            Secret::File(p) => write!(f, "{{ file = {:?} }}", p.display().to_string()),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Inline(String),
+            Ref(Ref),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Ref {
+            env: Option<String>,
+            file: Option<PathBuf>,
+        }
+        let raw = Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "a secret is a string, { env = \"VARIABLE\" } or { file = \"/path/to/file\" }",
+            )
+        })?;
+        match raw {
+            Raw::Inline(s) => Ok(Secret::Inline(s)),
+            Raw::Ref(Ref {
+                env: Some(v),
+                file: None,
+            }) => Ok(Secret::Env(v)),
+            Raw::Ref(Ref {
+                env: None,
+                file: Some(p),
+            }) => Ok(Secret::File(p)),
+            Raw::Ref(_) => Err(serde::de::Error::custom(
+                "a secret takes exactly one of env = \"…\" or file = \"…\"",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Holder {
+        s: Secret,
+    }
+
+    fn parse(t: &str) -> Result<Secret, toml::de::Error> {
+        toml::from_str::<Holder>(t).map(|h| h.s)
+    }
+
+    #[test]
+    fn three_forms() {
+        assert_eq!(parse("s = \"x\"").unwrap(), Secret::Inline("x".into()));
+        assert_eq!(
+            parse("s = { env = \"PBX\" }").unwrap(),
+            Secret::Env("PBX".into())
+        );
+        assert_eq!(
+            parse("s = { file = \"/a\" }").unwrap(),
+            Secret::File("/a".into())
+        );
+        assert!(parse("s = { env = \"A\", file = \"/b\" }").is_err());
+        assert!(parse("s = { vault = \"x\" }").is_err());
+    }
+
+    #[test]
+    fn never_prints_the_value() {
+        let s = Secret::Inline("hunter2".into());
+        assert!(!format!("{s:?} {s}").contains("hunter2"));
+    }
+
+    #[test]
+    fn resolves_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "s3cret\n").unwrap();
+        assert_eq!(Secret::File(p).resolve().unwrap(), "s3cret");
+        let err = Secret::Env("PBX321_TEST_SURELY_UNSET".into())
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("PBX321_TEST_SURELY_UNSET"));
+    }
+}

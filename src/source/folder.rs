@@ -1,0 +1,159 @@
+//! A folder that a PBX, its scheduler or a copy job writes backups into.
+//!
+//! The newest file (by modification time) whose name matches the pattern is the backup.
+//! A file still being written is not taken: its size and modification time must stay the
+//! same for `settle` first. A file that does not start like a zip is refused, so a stray
+//! log or a half-copied file never becomes a "backup".
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::io::AsyncReadExt;
+
+use super::{Source, SourceError, looks_like_zip};
+use crate::config;
+use crate::manifest::Origin;
+use crate::target::Reader;
+
+pub struct FolderSource {
+    name: String,
+    cfg: config::FolderSource,
+}
+
+impl FolderSource {
+    pub fn new(name: &str, cfg: config::FolderSource) -> Self {
+        FolderSource {
+            name: name.into(),
+            cfg,
+        }
+    }
+
+    fn newest(&self) -> Result<(PathBuf, std::fs::Metadata), SourceError> {
+        let dir = &self.cfg.path;
+        let pattern = glob::Pattern::new(&self.cfg.pattern)
+            .map_err(|e| SourceError::Invalid(format!("pattern {:?}: {e}", self.cfg.pattern)))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| SourceError::Io {
+            what: format!("source {}: cannot read folder {}", self.name, dir.display()),
+            source: e,
+        })?;
+        let mut best: Option<(SystemTime, PathBuf, std::fs::Metadata)> = None;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !pattern.matches(name) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            if best.as_ref().is_none_or(|(t, p, _)| (modified, entry.path()) > (*t, p.clone())) {
+                best = Some((modified, entry.path(), meta));
+            }
+        }
+        best.map(|(_, p, m)| (p, m)).ok_or_else(|| {
+            SourceError::NoBackup(format!(
+                "source {}: no file matching {:?} in {}",
+                self.name,
+                self.cfg.pattern,
+                dir.display()
+            ))
+        })
+    }
+}
+
+fn stamp(meta: &std::fs::Metadata) -> (u64, SystemTime) {
+    (
+        meta.len(),
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    )
+}
+
+#[async_trait]
+impl Source for FolderSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn find(&self) -> Result<Origin, SourceError> {
+        let started = std::time::Instant::now();
+        let (path, meta) = loop {
+            let (path, meta) = self.newest()?;
+            let age = SystemTime::now()
+                .duration_since(stamp(&meta).1)
+                .unwrap_or(Duration::ZERO);
+            if age >= self.cfg.settle {
+                break (path, meta);
+            }
+            // Young file: it may still be growing. Look again after `settle`.
+            tracing::info!(source = %self.name, file = %path.display(), "waiting for the file to settle");
+            tokio::time::sleep(self.cfg.settle).await;
+            let again = std::fs::metadata(&path).map_err(|e| SourceError::Io {
+                what: format!("source {}: {}", self.name, path.display()),
+                source: e,
+            })?;
+            if stamp(&again) == stamp(&meta) {
+                break (path, again);
+            }
+            if started.elapsed() > self.cfg.settle_timeout {
+                return Err(SourceError::Unavailable(format!(
+                    "source {}: {} kept changing for {:?}; is the PBX still writing it?",
+                    self.name,
+                    path.display(),
+                    self.cfg.settle_timeout
+                )));
+            }
+        };
+        let mut head = [0u8; 4];
+        let mut f = tokio::fs::File::open(&path).await.map_err(|e| SourceError::Io {
+            what: format!("source {}: {}", self.name, path.display()),
+            source: e,
+        })?;
+        let n = f.read(&mut head).await.map_err(|e| SourceError::Io {
+            what: format!("source {}: {}", self.name, path.display()),
+            source: e,
+        })?;
+        if !looks_like_zip(&head[..n]) {
+            return Err(SourceError::Invalid(format!(
+                "source {}: {} is not a zip file (3CX backups are zips); remove it or narrow pattern = {:?}",
+                self.name,
+                path.display(),
+                self.cfg.pattern
+            )));
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let time: DateTime<Utc> = stamp(&meta).1.into();
+        Ok(Origin {
+            name,
+            time,
+            size: meta.len(),
+        })
+    }
+
+    async fn open(&self, origin: &Origin) -> Result<Reader, SourceError> {
+        let path = self.cfg.path.join(&origin.name);
+        let f = tokio::fs::File::open(&path).await.map_err(|e| SourceError::Io {
+            what: format!("source {}: {}", self.name, path.display()),
+            source: e,
+        })?;
+        let meta = f.metadata().await.map_err(|e| SourceError::Io {
+            what: format!("source {}: {}", self.name, path.display()),
+            source: e,
+        })?;
+        if meta.len() != origin.size {
+            return Err(SourceError::Unavailable(format!(
+                "source {}: {} changed size since it was found; try again",
+                self.name,
+                path.display()
+            )));
+        }
+        Ok(Box::new(f))
+    }
+}

@@ -1,0 +1,51 @@
+//! Sources: where backups come from.
+//!
+//! A source answers two questions, separately so that the caller can skip a backup it
+//! already stores without reading a byte of it: [`Source::find`] names the backup to take
+//! now (as an [`Origin`]), [`Source::open`] streams its bytes. Bytes are read once, straight
+//! into the seal; a source never writes plaintext anywhere.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::{SourceConfig, SourceKind};
+use crate::manifest::Origin;
+use crate::target::Reader;
+
+pub mod folder;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    NoBackup(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+#[async_trait]
+pub trait Source: Send + Sync {
+    fn name(&self) -> &str;
+    /// The backup to take now. Waits, bounded, for a backup still being written.
+    async fn find(&self) -> Result<Origin, SourceError>;
+    /// Streams the bytes of the backup `find` returned.
+    async fn open(&self, origin: &Origin) -> Result<Reader, SourceError>;
+}
+
+pub fn open(cfg: &SourceConfig) -> Arc<dyn Source> {
+    match &cfg.kind {
+        SourceKind::Folder(f) => Arc::new(folder::FolderSource::new(&cfg.name, f.clone())),
+    }
+}
+
+/// The first bytes of every zip file (a local file header, or the end record of an empty one).
+pub fn looks_like_zip(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06")
+}

@@ -1,0 +1,171 @@
+//! An in-memory target for tests, with switchable faults.
+//!
+//! It keeps the [`Target`] contract exactly (atomic, never overwriting puts; idempotent
+//! deletes) so that the conformance suite can hold every other target to the same
+//! behaviour, and it can be told to fail or to be slow, to test what the operations do
+//! when a target misbehaves.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+
+use super::{ObjectMeta, Payload, Properties, Reader, Target, TargetError};
+
+pub struct MemoryTarget {
+    name: String,
+    props: Properties,
+    objects: Mutex<BTreeMap<String, Bytes>>,
+    /// Fail this many of the next `put` calls with a transient error.
+    transient_failures: AtomicU32,
+    /// Fail every call with a permanent error.
+    broken: Mutex<Option<String>>,
+    /// Sleep this long in every `put`.
+    delay: Mutex<Duration>,
+    puts: AtomicU32,
+}
+
+impl MemoryTarget {
+    pub fn new(name: &str, props: Properties) -> Self {
+        MemoryTarget {
+            name: name.into(),
+            props,
+            objects: Mutex::default(),
+            transient_failures: AtomicU32::new(0),
+            broken: Mutex::default(),
+            delay: Mutex::default(),
+            puts: AtomicU32::new(0),
+        }
+    }
+
+    pub fn fail_next_puts(&self, n: u32) {
+        self.transient_failures.store(n, Ordering::SeqCst);
+    }
+
+    pub fn break_with(&self, why: &str) {
+        *self.broken.lock().expect("lock") = Some(why.into());
+    }
+
+    pub fn set_delay(&self, d: Duration) {
+        *self.delay.lock().expect("lock") = d;
+    }
+
+    /// How many `put` calls were made, failed ones included.
+    pub fn put_calls(&self) -> u32 {
+        self.puts.load(Ordering::SeqCst)
+    }
+
+    /// Replaces an object's bytes behind pbx321's back (to test verification).
+    pub fn tamper(&self, path: &str, bytes: Bytes) {
+        self.objects.lock().expect("lock").insert(path.into(), bytes);
+    }
+
+    fn check(&self) -> Result<(), TargetError> {
+        match &*self.broken.lock().expect("lock") {
+            Some(why) => Err(TargetError::Permanent(format!("target {}: {why}", self.name))),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Target for MemoryTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn properties(&self) -> &Properties {
+        &self.props
+    }
+
+    async fn put(&self, path: &str, payload: &Payload) -> Result<(), TargetError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        let delay = *self.delay.lock().expect("lock");
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if self
+            .transient_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(TargetError::Transient(format!(
+                "target {}: injected failure",
+                self.name
+            )));
+        }
+        if self.objects.lock().expect("lock").contains_key(path) {
+            return Err(TargetError::AlreadyExists(path.into()));
+        }
+        let mut buf = Vec::new();
+        payload
+            .open()
+            .await
+            .map_err(|e| TargetError::Permanent(e.to_string()))?
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|e| TargetError::Permanent(e.to_string()))?;
+        let mut objects = self.objects.lock().expect("lock");
+        if objects.contains_key(path) {
+            return Err(TargetError::AlreadyExists(path.into()));
+        }
+        objects.insert(path.into(), Bytes::from(buf));
+        Ok(())
+    }
+
+    async fn stat(&self, path: &str) -> Result<ObjectMeta, TargetError> {
+        self.check()?;
+        self.objects
+            .lock()
+            .expect("lock")
+            .get(path)
+            .map(|b| ObjectMeta {
+                path: path.into(),
+                size: b.len() as u64,
+            })
+            .ok_or_else(|| TargetError::NotFound(path.into()))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
+        self.check()?;
+        let dir = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        Ok(self
+            .objects
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(k, _)| k.starts_with(&dir))
+            .map(|(k, v)| ObjectMeta {
+                path: k.clone(),
+                size: v.len() as u64,
+            })
+            .collect())
+    }
+
+    async fn read(&self, path: &str) -> Result<Reader, TargetError> {
+        self.check()?;
+        let bytes = self
+            .objects
+            .lock()
+            .expect("lock")
+            .get(path)
+            .cloned()
+            .ok_or_else(|| TargetError::NotFound(path.into()))?;
+        Ok(Box::new(std::io::Cursor::new(bytes)))
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), TargetError> {
+        self.check()?;
+        self.objects.lock().expect("lock").remove(path);
+        Ok(())
+    }
+}

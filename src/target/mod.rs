@@ -1,0 +1,152 @@
+//! Storage targets: where copies go.
+//!
+//! # The contract every [`Target`] keeps
+//!
+//! Paths are `/`-separated and relative to the target's root (`hq/hq-20261125T030000Z.zip.zst.age`).
+//!
+//! - **`put` is atomic and never overwrites.** After `put` returns `Ok`, the object is whole
+//!   under `path`; after an error, nothing is under `path` (a `*.partial` object may be left
+//!   behind by a crash, which [`crate::manifest::classify`] recognises and later runs delete).
+//!   If `path` already exists, `put` fails with [`TargetError::AlreadyExists`] and leaves it
+//!   untouched: a backup is never silently replaced.
+//! - **`stat` / `read` of a missing object** fail with [`TargetError::NotFound`].
+//! - **`list(prefix)`** returns every file below `prefix` (recursively) with its size, in one
+//!   pass where the store allows; never directories, never in-progress writes that have not
+//!   been committed by `put` (they carry the partial suffix and are listed as such).
+//! - **`delete` is idempotent**: deleting a missing object is `Ok`.
+//! - **Errors say whether a retry can help**: [`TargetError::Transient`] (network blips,
+//!   5xx, timeouts) may succeed later; [`TargetError::Permanent`] (permission denied, full
+//!   disk, bad credentials) will not without a human.
+//!
+//! Retrying, logging and dry-runs wrap a target ([`retry::Retry`]); implementations do not
+//! repeat them. Every implementation runs the same conformance suite
+//! (`tests/integration/conformance.rs`).
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::config::{Location, Medium, TargetConfig, TargetKind};
+
+pub mod memory;
+pub mod opendal;
+pub mod retry;
+
+/// What a target is, for the 3-2-1 rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Properties {
+    pub medium: Medium,
+    pub location: Location,
+    /// Whether the target can hold a copy that cannot be deleted before a date.
+    pub immutable_capable: bool,
+}
+
+/// A stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub path: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{0} already exists; pbx321 never overwrites a stored object")]
+    AlreadyExists(String),
+    #[error("{0} (temporary; a retry may succeed)")]
+    Transient(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl TargetError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TargetError::Transient(_))
+    }
+}
+
+/// What `put` writes: re-openable, so a retry starts again from the first byte, and of known
+/// length, for stores that need it up front.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// A file on local disk (the spool).
+    File { path: PathBuf, len: u64 },
+    /// Small objects (manifests).
+    Bytes(Bytes),
+}
+
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
+
+impl Payload {
+    pub fn len(&self) -> u64 {
+        match self {
+            Payload::File { len, .. } => *len,
+            Payload::Bytes(b) => b.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A fresh reader from the first byte.
+    pub async fn open(&self) -> io::Result<Reader> {
+        Ok(match self {
+            Payload::File { path, .. } => Box::new(tokio::io::BufReader::with_capacity(
+                256 * 1024,
+                tokio::fs::File::open(path).await?,
+            )),
+            Payload::Bytes(b) => Box::new(std::io::Cursor::new(b.clone())),
+        })
+    }
+}
+
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// The configured name.
+    fn name(&self) -> &str;
+    fn properties(&self) -> &Properties;
+    /// Writes `payload` under `path`, atomically, never overwriting (see the module doc).
+    async fn put(&self, path: &str, payload: &Payload) -> Result<(), TargetError>;
+    async fn stat(&self, path: &str) -> Result<ObjectMeta, TargetError>;
+    /// Every file below `prefix` (`""` for all), recursively.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError>;
+    /// A streaming reader of the whole object.
+    async fn read(&self, path: &str) -> Result<Reader, TargetError>;
+    async fn delete(&self, path: &str) -> Result<(), TargetError>;
+
+    /// Reads a small object whole, refusing one larger than `limit` bytes.
+    async fn read_small(&self, path: &str, limit: u64) -> Result<Vec<u8>, TargetError> {
+        let reader = self.read(path).await?;
+        let mut out = Vec::new();
+        reader
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .await
+            .map_err(|e| TargetError::Transient(format!("reading {path}: {e}")))?;
+        if out.len() as u64 > limit {
+            return Err(TargetError::Permanent(format!(
+                "{path} is larger than {limit} bytes; it is not a manifest"
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// Opens the target a config entry describes, wrapped in the standard retry policy.
+pub fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
+    let props = Properties {
+        medium: cfg.medium,
+        location: cfg.location,
+        immutable_capable: cfg.kind.supports_immutability(),
+    };
+    let inner: Arc<dyn Target> = match &cfg.kind {
+        TargetKind::Fs(fs) => Arc::new(opendal::OpendalTarget::fs(&cfg.name, props, &fs.path)?),
+    };
+    Ok(Arc::new(retry::Retry::new(inner, retry::Backoff::default())))
+}

@@ -1,0 +1,298 @@
+//! Targets backed by an OpenDAL operator: `fs` now; sftp later through the same code.
+//!
+//! Commit protocol: write `<path>.<nonce>.partial`, then rename it to `<path>`. A crash
+//! leaves only the partial object, which is never counted and is deleted by the next run.
+//! On a local filesystem the file is made 0600 before the rename, directories are created
+//! 0700, and the file and its directory are fsynced after it, so a power cut after a run
+//! reported success cannot lose the copy.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use opendal::options::ListOptions;
+use opendal::{ErrorKind, Operator};
+use tokio::io::AsyncReadExt;
+
+use super::{ObjectMeta, Payload, Properties, Reader, Target, TargetError};
+use crate::manifest::PARTIAL_SUFFIX;
+
+/// Size of each write handed to OpenDAL.
+const CHUNK: usize = 1024 * 1024;
+
+pub struct OpendalTarget {
+    name: String,
+    props: Properties,
+    op: Operator,
+    /// For `fs`: the root on local disk, for modes and fsync.
+    local_root: Option<PathBuf>,
+}
+
+impl OpendalTarget {
+    /// A directory on a local (or locally mounted) filesystem.
+    pub fn fs(name: &str, props: Properties, root: &Path) -> Result<Self, TargetError> {
+        let root_str = root.to_str().ok_or_else(|| {
+            TargetError::Permanent(format!("target {name}: path {root:?} is not UTF-8"))
+        })?;
+        let op = Operator::new(opendal::services::Fs::default().root(root_str))
+            .map_err(|e| map_err(name, "open", e))?;
+        Ok(OpendalTarget {
+            name: name.into(),
+            props,
+            op,
+            local_root: Some(root.to_path_buf()),
+        })
+    }
+
+    fn ctx(&self, what: &str, path: &str) -> String {
+        format!("{what} {path}")
+    }
+
+    async fn write_partial(&self, tmp: &str, payload: &Payload) -> Result<(), TargetError> {
+        let mut src = payload
+            .open()
+            .await
+            .map_err(|e| TargetError::Permanent(format!("target {}: reading payload: {e}", self.name)))?;
+        let mut w = self
+            .op
+            .writer(tmp)
+            .await
+            .map_err(|e| map_err(&self.name, &self.ctx("write", tmp), e))?;
+        let mut written = 0u64;
+        let result: Result<(), TargetError> = async {
+            loop {
+                let mut buf = Vec::with_capacity(CHUNK);
+                let n = (&mut src)
+                    .take(CHUNK as u64)
+                    .read_to_end(&mut buf)
+                    .await
+                    .map_err(|e| {
+                        TargetError::Permanent(format!("target {}: reading payload: {e}", self.name))
+                    })?;
+                if n == 0 {
+                    break;
+                }
+                written += n as u64;
+                w.write(Bytes::from(buf))
+                    .await
+                    .map_err(|e| map_err(&self.name, &self.ctx("write", tmp), e))?;
+            }
+            if written != payload.len() {
+                return Err(TargetError::Permanent(format!(
+                    "target {}: payload changed while writing ({written} of {} bytes)",
+                    self.name,
+                    payload.len()
+                )));
+            }
+            w.close()
+                .await
+                .map_err(|e| map_err(&self.name, &self.ctx("write", tmp), e))?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            let _ = w.abort().await;
+            let _ = self.op.delete(tmp).await;
+        }
+        result
+    }
+
+    fn prepare_local_dir(&self, path: &str) -> Result<(), TargetError> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let full = root.join(path);
+        let dir = full.parent().unwrap_or(root);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io_err(&self.name, &format!("create directory {}", dir.display()), e))
+    }
+
+    fn finish_local(&self, tmp: &str) -> Result<(), TargetError> {
+        if let Some(root) = &self.local_root {
+            let p = root.join(tmp);
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                .and_then(|_| std::fs::File::open(&p)?.sync_all())
+                .map_err(|e| io_err(&self.name, &format!("finish {}", p.display()), e))?;
+        }
+        Ok(())
+    }
+
+    fn sync_local_dir(&self, path: &str) {
+        if let Some(root) = &self.local_root {
+            if let Some(dir) = root.join(path).parent() {
+                // Best effort: some filesystems refuse fsync on directories.
+                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+            }
+        }
+    }
+}
+
+fn nonce() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{nanos:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn io_err(target: &str, what: &str, e: std::io::Error) -> TargetError {
+    let msg = format!("target {target}: {what}: {e}");
+    match e.kind() {
+        std::io::ErrorKind::NotFound => TargetError::NotFound(msg),
+        std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => {
+            TargetError::Transient(msg)
+        }
+        _ => TargetError::Permanent(msg),
+    }
+}
+
+fn map_err(target: &str, what: &str, e: opendal::Error) -> TargetError {
+    let msg = format!("target {target}: {what}: {e}");
+    match e.kind() {
+        ErrorKind::NotFound => TargetError::NotFound(msg),
+        ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => TargetError::AlreadyExists(msg),
+        ErrorKind::PermissionDenied => TargetError::Permanent(format!(
+            "{msg} (check that the pbx321 user may write there)"
+        )),
+        _ if e.is_temporary() => TargetError::Transient(msg),
+        _ => TargetError::Permanent(msg),
+    }
+}
+
+#[async_trait]
+impl Target for OpendalTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn properties(&self) -> &Properties {
+        &self.props
+    }
+
+    async fn put(&self, path: &str, payload: &Payload) -> Result<(), TargetError> {
+        if self.exists(path).await? {
+            return Err(TargetError::AlreadyExists(format!(
+                "target {}: {path}",
+                self.name
+            )));
+        }
+        self.prepare_local_dir(path)?;
+        let tmp = format!("{path}.{}{PARTIAL_SUFFIX}", nonce());
+        self.write_partial(&tmp, payload).await?;
+        let committed = async {
+            self.finish_local(&tmp)?;
+            // Checked again right before the rename: a rename would replace.
+            if self.exists(path).await? {
+                return Err(TargetError::AlreadyExists(format!(
+                    "target {}: {path}",
+                    self.name
+                )));
+            }
+            self.op
+                .rename(&tmp, path)
+                .await
+                .map_err(|e| map_err(&self.name, &self.ctx("rename into", path), e))
+        }
+        .await;
+        if committed.is_err() {
+            let _ = self.op.delete(&tmp).await;
+        }
+        committed?;
+        self.sync_local_dir(path);
+        Ok(())
+    }
+
+    async fn stat(&self, path: &str) -> Result<ObjectMeta, TargetError> {
+        let meta = self
+            .op
+            .stat(path)
+            .await
+            .map_err(|e| map_err(&self.name, &self.ctx("stat", path), e))?;
+        if !meta.mode().is_file() {
+            return Err(TargetError::NotFound(format!(
+                "target {}: {path} is not a file",
+                self.name
+            )));
+        }
+        Ok(ObjectMeta {
+            path: path.into(),
+            size: meta.content_length(),
+        })
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
+        let dir = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        let entries = match self
+            .op
+            .list_options(
+                &dir,
+                ListOptions {
+                    recursive: true,
+                    ..Default::default()
+                },
+            )
+            .await
+        {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(map_err(&self.name, &self.ctx("list", &dir), e)),
+        };
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.metadata().mode().is_file())
+            .map(|e| ObjectMeta {
+                path: e.path().trim_start_matches('/').to_string(),
+                size: e.metadata().content_length(),
+            })
+            .collect())
+    }
+
+    async fn read(&self, path: &str) -> Result<Reader, TargetError> {
+        let what = self.ctx("read", path);
+        let reader = self
+            .op
+            .reader(path)
+            .await
+            .map_err(|e| map_err(&self.name, &what, e))?;
+        let stream = reader
+            .into_bytes_stream(..)
+            .await
+            .map_err(|e| map_err(&self.name, &what, e))?;
+        Ok(Box::new(tokio_util::io::StreamReader::new(
+            stream.map_err(std::io::Error::other),
+        )))
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), TargetError> {
+        match self.op.delete(path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(map_err(&self.name, &self.ctx("delete", path), e)),
+        }
+    }
+}
+
+impl OpendalTarget {
+    async fn exists(&self, path: &str) -> Result<bool, TargetError> {
+        match self.op.stat(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(map_err(&self.name, &self.ctx("stat", path), e)),
+        }
+    }
+}

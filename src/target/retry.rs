@@ -1,0 +1,119 @@
+//! Bounded retries with exponential backoff, as a wrapper around any [`Target`].
+//!
+//! Only [`TargetError::Transient`] is retried. A `put` retried after a transient failure
+//! may find its own earlier attempt committed after all (the connection dropped after the
+//! store had the object): when that object has exactly the payload's size it is taken as
+//! this write's, since object names carry the backup id and a second writer of the same id
+//! is excluded by the state-directory lock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{ObjectMeta, Payload, Properties, Reader, Target, TargetError};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// Total tries, the first included.
+    pub attempts: u32,
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            attempts: 4,
+            first: Duration::from_millis(500),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Backoff {
+    /// The pause before try `n` (1-based, n ≥ 2), with up to 25 % jitter.
+    pub fn pause(&self, n: u32) -> Duration {
+        let base = self
+            .first
+            .saturating_mul(2u32.saturating_pow(n.saturating_sub(2)))
+            .min(self.max);
+        let jitter = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() % 1000)
+            .unwrap_or(0);
+        base + base.mul_f64(jitter as f64 / 4000.0)
+    }
+}
+
+pub struct Retry {
+    inner: Arc<dyn Target>,
+    backoff: Backoff,
+}
+
+impl Retry {
+    pub fn new(inner: Arc<dyn Target>, backoff: Backoff) -> Self {
+        Retry { inner, backoff }
+    }
+
+    async fn run<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, TargetError>
+    where
+        F: FnMut(u32) -> Fut + Send,
+        Fut: std::future::Future<Output = Result<T, TargetError>> + Send,
+    {
+        let mut n = 1;
+        loop {
+            match f(n).await {
+                Err(e) if e.is_retryable() && n < self.backoff.attempts => {
+                    n += 1;
+                    let pause = self.backoff.pause(n);
+                    tracing::warn!(target_name = self.inner.name(), error = %e, "{what} failed; try {n} of {} in {pause:?}", self.backoff.attempts);
+                    tokio::time::sleep(pause).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Target for Retry {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn properties(&self) -> &Properties {
+        self.inner.properties()
+    }
+
+    async fn put(&self, path: &str, payload: &Payload) -> Result<(), TargetError> {
+        self.run("put", |n| async move {
+            match self.inner.put(path, payload).await {
+                Err(TargetError::AlreadyExists(e)) if n > 1 => {
+                    match self.inner.stat(path).await {
+                        Ok(meta) if meta.size == payload.len() => Ok(()),
+                        _ => Err(TargetError::AlreadyExists(e)),
+                    }
+                }
+                other => other,
+            }
+        })
+        .await
+    }
+
+    async fn stat(&self, path: &str) -> Result<ObjectMeta, TargetError> {
+        self.run("stat", |_| self.inner.stat(path)).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
+        self.run("list", |_| self.inner.list(prefix)).await
+    }
+
+    async fn read(&self, path: &str) -> Result<Reader, TargetError> {
+        self.run("read", |_| self.inner.read(path)).await
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), TargetError> {
+        self.run("delete", |_| self.inner.delete(path)).await
+    }
+}
