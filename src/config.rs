@@ -139,7 +139,9 @@ pub struct FsTarget {
 }
 
 /// A target's storage class, for the "2 media" part of the rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Medium {
     Disk,
@@ -461,12 +463,7 @@ impl Cx<'_> {
     }
 
     /// Checks that the rule can be met with the targets configured.
-    fn feasible(
-        &mut self,
-        policy: &Policy,
-        targets: &[TargetConfig],
-        span: Option<Range<usize>>,
-    ) {
+    fn feasible(&mut self, policy: &Policy, targets: &[TargetConfig], span: Option<Range<usize>>) {
         let media: BTreeSet<Medium> = targets.iter().map(|t| t.medium).collect();
         let offsite = targets
             .iter()
@@ -812,7 +809,10 @@ location = "offsite"
         assert_eq!(c.targets.len(), 3);
         assert_eq!(c.targets[1].location, Location::Onsite);
         assert_eq!(c.policy.max_age, Duration::from_secs(26 * 3600));
-        assert_eq!(c.policy.warn_age, Duration::from_secs(26 * 3600).mul_f64(0.8));
+        assert_eq!(
+            c.policy.warn_age,
+            Duration::from_secs(26 * 3600).mul_f64(0.8)
+        );
         let SourceKind::Folder(f) = &c.sources[0].kind;
         assert_eq!(f.settle, Duration::from_secs(5));
     }
@@ -846,7 +846,10 @@ location = "offsite"
     fn missing_path_in_a_source() {
         let text = good().replace("path = \"/var/lib/3cxpbx/Instance1/Data/Backups\"\n", "");
         let (_, msg) = one(&text);
-        assert!(msg.contains("source \"hq\"") && msg.contains("path"), "{msg}");
+        assert!(
+            msg.contains("source \"hq\"") && msg.contains("path"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -28,10 +28,15 @@ pub struct Upload {
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
     /// Artifact and manifest written and their sizes checked.
-    Written { bytes: u64, seconds: f64 },
+    Written {
+        bytes: u64,
+        seconds: f64,
+    },
     /// The target already held this exact copy.
     Present,
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 impl Outcome {

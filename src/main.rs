@@ -9,7 +9,10 @@ fn main() -> ExitCode {
     // whatever library creates it.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = pbx321::cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("pbx321: error: cannot start the async runtime: {e}");

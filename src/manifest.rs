@@ -148,8 +148,14 @@ pub fn manifest_path(source: &str, id: &str) -> String {
 /// What an object found on a target is, by its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Object {
-    Artifact { source: String, id: String },
-    Manifest { source: String, id: String },
+    Artifact {
+        source: String,
+        id: String,
+    },
+    Manifest {
+        source: String,
+        id: String,
+    },
     /// An interrupted write's leftover.
     Partial,
     /// Not pbx321's.

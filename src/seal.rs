@@ -142,8 +142,9 @@ pub fn seal<R: Read, W: Write>(
     recipients: &Recipients,
     threads: u32,
 ) -> Result<(Digests, W), SealError> {
-    let encryptor =
-        age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))?;
+    let encryptor = age::Encryptor::with_recipients(
+        recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient),
+    )?;
     let sealed = Hashing::new(output);
     let age_writer = encryptor.wrap_output(sealed)?;
     let mut zstd = zstd::Encoder::new(age_writer, ZSTD_LEVEL)?;
@@ -266,7 +267,9 @@ mod tests {
         assert!(parse_recipients(&["age1bogus"]).is_err());
         let id = age::x25519::Identity::generate();
         assert_eq!(
-            parse_recipients(&[id.to_public().to_string()]).unwrap().len(),
+            parse_recipients(&[id.to_public().to_string()])
+                .unwrap()
+                .len(),
             1
         );
     }

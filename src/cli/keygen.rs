@@ -15,7 +15,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CmdResult {
-    let public = keygen::run(&args.out, chrono::Utc::now()).map_err(|e| Failure::new(Exit::Failed, e))?;
+    let public =
+        keygen::run(&args.out, chrono::Utc::now()).map_err(|e| Failure::new(Exit::Failed, e))?;
     eprintln!(
         "wrote {}; keep it off the backup host. Put this in [encryption] recipients:",
         args.out.display()

@@ -21,7 +21,13 @@ mod restore;
 #[command(name = "pbx321", version, about, max_term_width = 100)]
 pub struct Cli {
     /// Config file [default: $PBX321_CONFIG, else /etc/pbx321/config.toml]
-    #[arg(long, short = 'c', global = true, env = "PBX321_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "PBX321_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Log format on stderr
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -148,4 +154,3 @@ pub fn print(s: &str) {
     use std::io::Write;
     let _ = std::io::stdout().write_all(s.as_bytes());
 }
-

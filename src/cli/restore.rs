@@ -11,14 +11,16 @@ use crate::report;
 
 /// Restore a backup to its original bytes (newest by default)
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Targets are tried in config order (or only --from); any failure moves on to the
+#[command(
+    after_help = "Targets are tried in config order (or only --from); any failure moves on to the
 next. The file is written beside --to and moved into place only after the sealed and the
 plain sha256 both match the manifest.
 
 EXIT STATUS
   0  restored and verified
   1  no target could restore it
-  2  usage or config error (e.g. --to exists without --force)")]
+  2  usage or config error (e.g. --to exists without --force)"
+)]
 pub struct Args {
     /// Source name
     #[arg(long)]

@@ -135,7 +135,10 @@ pub async fn run(
     })
 }
 
-fn select_sources<'c>(cfg: &'c Config, wanted: &[String]) -> Result<Vec<&'c SourceConfig>, OpError> {
+fn select_sources<'c>(
+    cfg: &'c Config,
+    wanted: &[String],
+) -> Result<Vec<&'c SourceConfig>, OpError> {
     if wanted.is_empty() {
         return Ok(cfg.sources.iter().collect());
     }
@@ -186,7 +189,9 @@ async fn clean_targets(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<(Strin
                 tracing::info!(target_name = %target, %path, "removed the leftover of an interrupted run");
                 cleaned.push((target.clone(), path.clone()));
             }
-            Err(e) => tracing::warn!(target_name = %target, %path, error = %e, "could not remove a leftover"),
+            Err(e) => {
+                tracing::warn!(target_name = %target, %path, error = %e, "could not remove a leftover")
+            }
         }
     }
     cleaned
@@ -209,7 +214,10 @@ async fn back_up_source(
 ) -> Result<RunResult, OpError> {
     let name = src_cfg.name.as_str();
     let src = source::open(src_cfg);
-    let origin = src.find().await.map_err(|e| OpError::Setup(e.to_string()))?;
+    let origin = src
+        .find()
+        .await
+        .map_err(|e| OpError::Setup(e.to_string()))?;
     tracing::info!(source = name, file = %origin.name, bytes = origin.size, "found backup");
 
     // Only backups made after the file existed can record it: read just those manifests.
@@ -219,11 +227,10 @@ async fn back_up_source(
     })
     .await;
     let rule = Rule::from(&cfg.policy);
-    if let Some(existing) = cat.of_source(name).find(|b| {
-        b.manifest
-            .as_ref()
-            .is_some_and(|m| m.same_origin(&origin))
-    }) {
+    if let Some(existing) = cat
+        .of_source(name)
+        .find(|b| b.manifest.as_ref().is_some_and(|m| m.same_origin(&origin)))
+    {
         return complete_existing(state, targets, existing, &rule).await;
     }
 
@@ -240,7 +247,10 @@ async fn back_up_source(
     let spool = spool_path(state, &id);
     let partial = partial_path(&spool);
 
-    let reader = src.open(&origin).await.map_err(|e| OpError::Setup(e.to_string()))?;
+    let reader = src
+        .open(&origin)
+        .await
+        .map_err(|e| OpError::Setup(e.to_string()))?;
     let recipients = seal::parse_recipients(recipient_lines)?;
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
     let out_path = partial.clone();
@@ -388,10 +398,11 @@ async fn complete_existing(
 /// else a download from the first target that has a copy.
 async fn ensure_spool(spool: &Path, have: &[Arc<dyn Target>], m: &Manifest) -> Result<(), OpError> {
     if let Ok(f) = std::fs::File::open(spool) {
-        let (bytes, sha) = tokio::task::spawn_blocking(move || seal::digest(std::io::BufReader::new(f)))
-            .await
-            .map_err(|e| OpError::Setup(e.to_string()))?
-            .map_err(io_error(format!("spool {}", spool.display())))?;
+        let (bytes, sha) =
+            tokio::task::spawn_blocking(move || seal::digest(std::io::BufReader::new(f)))
+                .await
+                .map_err(|e| OpError::Setup(e.to_string()))?
+                .map_err(io_error(format!("spool {}", spool.display())))?;
         if bytes == m.sealed.bytes && sha == m.sealed.sha256 {
             return Ok(());
         }
@@ -453,7 +464,9 @@ fn verdict_of(targets: &[Arc<dyn Target>], results: &[TargetResult], rule: &Rule
 }
 
 fn spool_path(state: &State, id: &str) -> PathBuf {
-    state.spool_dir().join(format!("{id}{}", manifest::ARTIFACT_SUFFIX))
+    state
+        .spool_dir()
+        .join(format!("{id}{}", manifest::ARTIFACT_SUFFIX))
 }
 
 fn partial_path(spool: &Path) -> PathBuf {
@@ -463,7 +476,10 @@ fn partial_path(spool: &Path) -> PathBuf {
 }
 
 fn spool_manifest_path(spool: &Path) -> PathBuf {
-    spool.with_extension("").with_extension("").with_extension("manifest.json")
+    spool
+        .with_extension("")
+        .with_extension("")
+        .with_extension("manifest.json")
 }
 
 fn write_spool_manifest(spool: &Path, json: &[u8]) -> Result<(), OpError> {

@@ -139,10 +139,7 @@ pub async fn list_all(targets: &[Arc<dyn Target>], prefixes: &[String]) -> Vec<L
 
 /// Builds the catalog from listings. `read_manifest(source, id)` says which backups'
 /// manifests to read and check; the others are listed as [`CopyState::Unchecked`].
-pub async fn build(
-    listings: &[Listing],
-    read_manifest: impl Fn(&str, &str) -> bool,
-) -> Catalog {
+pub async fn build(listings: &[Listing], read_manifest: impl Fn(&str, &str) -> bool) -> Catalog {
     let mut cat = Catalog::default();
     let mut to_read = Vec::new();
     for l in listings {
@@ -207,7 +204,10 @@ pub async fn build(
                 Ok(bytes) => match Manifest::from_json(&bytes, &id) {
                     Err(e) => Err(format!("manifest {path}: {e}")),
                     Ok(m) => match size {
-                        None => Err(format!("artifact {} is missing", manifest::artifact_path(&source, &id))),
+                        None => Err(format!(
+                            "artifact {} is missing",
+                            manifest::artifact_path(&source, &id)
+                        )),
                         Some(s) if s != m.sealed.bytes => Err(format!(
                             "artifact has {s} bytes, the manifest says {}",
                             m.sealed.bytes

@@ -51,7 +51,11 @@ pub struct TargetState {
     pub error: Option<String>,
 }
 
-pub async fn run(cfg: &Config, opts: &CheckOptions, now: DateTime<Utc>) -> Result<CheckReport, OpError> {
+pub async fn run(
+    cfg: &Config,
+    opts: &CheckOptions,
+    now: DateTime<Utc>,
+) -> Result<CheckReport, OpError> {
     let names: Vec<String> = if opts.sources.is_empty() {
         cfg.sources.iter().map(|s| s.name.clone()).collect()
     } else {
@@ -75,7 +79,8 @@ pub async fn run(cfg: &Config, opts: &CheckOptions, now: DateTime<Utc>) -> Resul
             .map(|(s, id)| (s.clone(), id.clone()))
             .collect()
     };
-    let horizon = now - chrono::Duration::from_std(cfg.policy.max_age).unwrap_or(chrono::TimeDelta::MAX);
+    let horizon =
+        now - chrono::Duration::from_std(cfg.policy.max_age).unwrap_or(chrono::TimeDelta::MAX);
     let cat = catalog::build(&listings, |s, id| {
         newest.get(s).is_some_and(|n| n == id)
             || manifest::id_time(s, id).is_some_and(|t| t >= horizon)
@@ -87,7 +92,11 @@ pub async fn run(cfg: &Config, opts: &CheckOptions, now: DateTime<Utc>) -> Resul
     for name in &names {
         let backups: Vec<BackupFacts> = cat
             .of_source(name)
-            .filter(|b| b.copies.iter().any(|c| !matches!(c.state, catalog::CopyState::Unchecked)))
+            .filter(|b| {
+                b.copies
+                    .iter()
+                    .any(|c| !matches!(c.state, catalog::CopyState::Unchecked))
+            })
             .map(|b| BackupFacts {
                 id: b.id.clone(),
                 created_at: b.created_at,

@@ -103,7 +103,15 @@ pub async fn run(cfg: &Config, opts: &RestoreOptions) -> Result<RestoreReport, R
             failed.push((t.name().to_string(), why.clone()));
             continue;
         }
-        match restore_from(t.as_ref(), &m, &opts.to, opts.force, Arc::clone(&identities)).await {
+        match restore_from(
+            t.as_ref(),
+            &m,
+            &opts.to,
+            opts.force,
+            Arc::clone(&identities),
+        )
+        .await
+        {
             Ok(()) => {
                 return Ok(RestoreReport {
                     id: m.id.clone(),
@@ -219,5 +227,9 @@ fn temp_beside(to: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "restore".into());
-    to.with_file_name(format!(".{name}.{}{}", std::process::id(), manifest::PARTIAL_SUFFIX))
+    to.with_file_name(format!(
+        ".{name}.{}{}",
+        std::process::id(),
+        manifest::PARTIAL_SUFFIX
+    ))
 }

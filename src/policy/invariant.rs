@@ -57,7 +57,11 @@ pub fn evaluate(copies: &[CopyFact], rule: &Rule) -> Verdict {
         .filter(|c| seen.insert(c.target.as_str()))
         .collect();
     let count = copies.len() as u32;
-    let media = copies.iter().map(|c| c.medium).collect::<BTreeSet<_>>().len() as u32;
+    let media = copies
+        .iter()
+        .map(|c| c.medium)
+        .collect::<BTreeSet<_>>()
+        .len() as u32;
     let offsite = copies
         .iter()
         .filter(|c| c.location == Location::Offsite)

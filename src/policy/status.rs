@@ -265,8 +265,18 @@ mod tests {
             ..backup(26, true)
         };
         let cases: Vec<(&str, SourceFacts, Status, Option<&str>)> = vec![
-            ("no backups", facts(vec![]), Status::Critical, Some("no backup")),
-            ("fresh and compliant", facts(vec![backup(1, true)]), Status::Ok, None),
+            (
+                "no backups",
+                facts(vec![]),
+                Status::Critical,
+                Some("no backup"),
+            ),
+            (
+                "fresh and compliant",
+                facts(vec![backup(1, true)]),
+                Status::Ok,
+                None,
+            ),
             (
                 "fresh but not compliant, nothing older",
                 facts(vec![backup(1, false)]),

@@ -45,7 +45,9 @@ pub fn backup(r: &BackupReport) -> String {
                 );
                 for t in targets {
                     let line = match &t.outcome {
-                        Outcome::Written { seconds, .. } => format!("written and verified in {seconds:.1}s"),
+                        Outcome::Written { seconds, .. } => {
+                            format!("written and verified in {seconds:.1}s")
+                        }
                         Outcome::Present => "present".to_string(),
                         Outcome::Failed { error } => format!("FAILED: {error}"),
                     };
@@ -54,7 +56,11 @@ pub fn backup(r: &BackupReport) -> String {
                 let _ = writeln!(
                     s,
                     "  verdict: {} — {} copies, {} media, {} offsite{}",
-                    if verdict.ok { "3-2-1 OK" } else { "RULE NOT MET" },
+                    if verdict.ok {
+                        "3-2-1 OK"
+                    } else {
+                        "RULE NOT MET"
+                    },
                     verdict.copies,
                     verdict.media,
                     verdict.offsite,
@@ -104,7 +110,11 @@ pub fn check(r: &CheckReport) -> String {
             n.verdict.media,
             n.verdict.offsite
         );
-        let _ = writeln!(s, "  {:<16} {:<15} {:<8} state", "target", "medium", "location");
+        let _ = writeln!(
+            s,
+            "  {:<16} {:<15} {:<8} state",
+            "target", "medium", "location"
+        );
         for c in &n.copies {
             let state = match &c.state {
                 CopyState::Verified => "ok".to_string(),

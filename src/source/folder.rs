@@ -50,7 +50,10 @@ impl FolderSource {
                 continue;
             }
             let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            if best.as_ref().is_none_or(|(t, p, _)| (modified, entry.path()) > (*t, p.clone())) {
+            if best
+                .as_ref()
+                .is_none_or(|(t, p, _)| (modified, entry.path()) > (*t, p.clone()))
+            {
                 best = Some((modified, entry.path(), meta));
             }
         }
@@ -108,10 +111,12 @@ impl Source for FolderSource {
             }
         };
         let mut head = [0u8; 4];
-        let mut f = tokio::fs::File::open(&path).await.map_err(|e| SourceError::Io {
-            what: format!("source {}: {}", self.name, path.display()),
-            source: e,
-        })?;
+        let mut f = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| SourceError::Io {
+                what: format!("source {}: {}", self.name, path.display()),
+                source: e,
+            })?;
         let n = f.read(&mut head).await.map_err(|e| SourceError::Io {
             what: format!("source {}: {}", self.name, path.display()),
             source: e,
@@ -139,10 +144,12 @@ impl Source for FolderSource {
 
     async fn open(&self, origin: &Origin) -> Result<Reader, SourceError> {
         let path = self.cfg.path.join(&origin.name);
-        let f = tokio::fs::File::open(&path).await.map_err(|e| SourceError::Io {
-            what: format!("source {}: {}", self.name, path.display()),
-            source: e,
-        })?;
+        let f = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| SourceError::Io {
+                what: format!("source {}: {}", self.name, path.display()),
+                source: e,
+            })?;
         let meta = f.metadata().await.map_err(|e| SourceError::Io {
             what: format!("source {}: {}", self.name, path.display()),
             source: e,

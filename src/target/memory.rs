@@ -61,12 +61,18 @@ impl MemoryTarget {
 
     /// Replaces an object's bytes behind pbx321's back (to test verification).
     pub fn tamper(&self, path: &str, bytes: Bytes) {
-        self.objects.lock().expect("lock").insert(path.into(), bytes);
+        self.objects
+            .lock()
+            .expect("lock")
+            .insert(path.into(), bytes);
     }
 
     fn check(&self) -> Result<(), TargetError> {
         match &*self.broken.lock().expect("lock") {
-            Some(why) => Err(TargetError::Permanent(format!("target {}: {why}", self.name))),
+            Some(why) => Err(TargetError::Permanent(format!(
+                "target {}: {why}",
+                self.name
+            ))),
             None => Ok(()),
         }
     }
@@ -110,6 +116,14 @@ impl Target for MemoryTarget {
             .read_to_end(&mut buf)
             .await
             .map_err(|e| TargetError::Permanent(e.to_string()))?;
+        if buf.len() as u64 != payload.len() {
+            return Err(TargetError::Permanent(format!(
+                "target {}: payload has {} bytes, expected {}",
+                self.name,
+                buf.len(),
+                payload.len()
+            )));
+        }
         let mut objects = self.objects.lock().expect("lock");
         if objects.contains_key(path) {
             return Err(TargetError::AlreadyExists(path.into()));

@@ -148,5 +148,8 @@ pub fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
     let inner: Arc<dyn Target> = match &cfg.kind {
         TargetKind::Fs(fs) => Arc::new(opendal::OpendalTarget::fs(&cfg.name, props, &fs.path)?),
     };
-    Ok(Arc::new(retry::Retry::new(inner, retry::Backoff::default())))
+    Ok(Arc::new(retry::Retry::new(
+        inner,
+        retry::Backoff::default(),
+    )))
 }

@@ -52,10 +52,9 @@ impl OpendalTarget {
     }
 
     async fn write_partial(&self, tmp: &str, payload: &Payload) -> Result<(), TargetError> {
-        let mut src = payload
-            .open()
-            .await
-            .map_err(|e| TargetError::Permanent(format!("target {}: reading payload: {e}", self.name)))?;
+        let mut src = payload.open().await.map_err(|e| {
+            TargetError::Permanent(format!("target {}: reading payload: {e}", self.name))
+        })?;
         let mut w = self
             .op
             .writer(tmp)
@@ -70,7 +69,10 @@ impl OpendalTarget {
                     .read_to_end(&mut buf)
                     .await
                     .map_err(|e| {
-                        TargetError::Permanent(format!("target {}: reading payload: {e}", self.name))
+                        TargetError::Permanent(format!(
+                            "target {}: reading payload: {e}",
+                            self.name
+                        ))
                     })?;
                 if n == 0 {
                     break;
@@ -110,7 +112,13 @@ impl OpendalTarget {
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| io_err(&self.name, &format!("create directory {}", dir.display()), e))
+            .map_err(|e| {
+                io_err(
+                    &self.name,
+                    &format!("create directory {}", dir.display()),
+                    e,
+                )
+            })
     }
 
     fn finish_local(&self, tmp: &str) -> Result<(), TargetError> {
@@ -264,6 +272,9 @@ impl Target for OpendalTarget {
 
     async fn read(&self, path: &str) -> Result<Reader, TargetError> {
         let what = self.ctx("read", path);
+        // OpenDAL opens lazily; stat first so a missing object is NotFound here, not an I/O
+        // error in the middle of the stream.
+        self.stat(path).await?;
         let reader = self
             .op
             .reader(path)

@@ -89,12 +89,10 @@ impl Target for Retry {
     async fn put(&self, path: &str, payload: &Payload) -> Result<(), TargetError> {
         self.run("put", |n| async move {
             match self.inner.put(path, payload).await {
-                Err(TargetError::AlreadyExists(e)) if n > 1 => {
-                    match self.inner.stat(path).await {
-                        Ok(meta) if meta.size == payload.len() => Ok(()),
-                        _ => Err(TargetError::AlreadyExists(e)),
-                    }
-                }
+                Err(TargetError::AlreadyExists(e)) if n > 1 => match self.inner.stat(path).await {
+                    Ok(meta) if meta.size == payload.len() => Ok(()),
+                    _ => Err(TargetError::AlreadyExists(e)),
+                },
                 other => other,
             }
         })

@@ -1,1 +1,15 @@
+//! pbx321's integration tests: one binary, sharing `helpers::TestEnv`.
+//!
+//! - `conformance`: the target contract, run against every target implementation.
+//! - `backup`: backup / restore / list / check end to end through the real binary,
+//!   interop with the real `age` and `zstd` programs.
+//! - `killed`: a run killed with SIGKILL mid-write, and crafted leftovers.
+//! - `config`: example configs parse; each bad config is refused with file:line.
+//! - `fanout`: isolation, retries and independence of targets, in process.
 
+mod backup;
+mod config;
+mod conformance;
+mod fanout;
+mod helpers;
+mod killed;

@@ -1,0 +1,495 @@
+//! `pbx321 backup`, `restore`, `list` and `check` end to end through the real binary.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::helpers::*;
+
+#[test]
+fn round_trip_byte_for_byte_from_every_target() {
+    let env = TestEnv::new();
+    let original = env.put_backup("3CXScheduledBackup.zip", 1, 300_000);
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 0, "the 3-2-1 rule holds");
+    assert!(stdout(&out).contains("3-2-1 OK"));
+    for target in ["local", "usb", "away"] {
+        let to = env.path().join(format!("restored-{target}.zip"));
+        let out = env.pbx321(&[
+            "restore",
+            "--source",
+            "hq",
+            "--from",
+            target,
+            "--to",
+            to.to_str().unwrap(),
+            "--identity",
+            env.identity.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 0);
+        assert!(
+            std::fs::read(&to).unwrap() == original,
+            "restore from {target} is byte for byte"
+        );
+    }
+    // Every copy is byte-identical: sealed once.
+    let copies: Vec<Vec<u8>> = ["local", "usb", "away"]
+        .iter()
+        .map(|t| std::fs::read(&env.artifacts(t)[0]).unwrap())
+        .collect();
+    assert!(copies[0] == copies[1] && copies[1] == copies[2]);
+}
+
+#[test]
+fn sealed_artifact_opens_with_the_real_age_and_zstd() {
+    let env = TestEnv::new();
+    let original = env.put_backup("b.zip", 2, 100_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let artifact = &env.artifacts("usb")[0];
+    assert!(open_by_hand(&env.identity, artifact) == original);
+}
+
+#[test]
+fn restores_a_file_made_by_zstd_and_age_by_hand() {
+    let env = TestEnv::new();
+    let original = env.put_backup("b.zip", 3, 50_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    // Replace the local copy with one sealed by the real programs, with a manifest to match.
+    let artifact = env.artifacts("local")[0].clone();
+    let manifest_path = artifact
+        .to_str()
+        .unwrap()
+        .replace(".zip.zst.age", ".manifest.json");
+    std::fs::remove_file(&artifact).unwrap();
+    seal_by_hand(&env.recipient, &env.source_dir().join("b.zip"), &artifact);
+    let sealed = std::fs::read(&artifact).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    m["sealed"]["bytes"] = sealed.len().into();
+    m["sealed"]["sha256"] = sha256_hex(&sealed).into();
+    std::fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
+
+    let to = env.path().join("out.zip");
+    let out = env.pbx321(&[
+        "restore",
+        "--source",
+        "hq",
+        "--from",
+        "local",
+        "--to",
+        to.to_str().unwrap(),
+        "-i",
+        env.identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0);
+    assert!(std::fs::read(&to).unwrap() == original);
+}
+
+#[test]
+fn no_plaintext_on_targets_or_in_the_state_dir_and_modes_are_private() {
+    let env = TestEnv::new();
+    env.put_backup("b.zip", 4, 10_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    for dir in [
+        env.target_dir("local"),
+        env.target_dir("away"),
+        env.state_dir(),
+    ] {
+        for f in env.files_under(&dir) {
+            let p = dir.join(&f);
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(
+                !bytes.windows(19).any(|w| w == b"SECRET-SIP-PASSWORD"),
+                "plaintext found in {}",
+                p.display()
+            );
+            if !f.ends_with("lock") {
+                let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", p.display());
+            }
+        }
+    }
+    let source_dir = env.target_dir("local").join("hq");
+    let mode = std::fs::metadata(&source_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    assert!(
+        env.files_under(&env.state_dir().join("spool")).is_empty(),
+        "the spool is removed once every target has its copy"
+    );
+}
+
+#[test]
+fn skips_a_backup_already_stored_and_takes_the_newest() {
+    let env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.1.zip", 5, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stdout(&out).contains("already stored"),
+        "unchanged source is not stored twice"
+    );
+    assert_eq!(env.artifacts("local").len(), 1);
+
+    // A newer file appears: it is the one backed up.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let newer = env.put_backup("3CXScheduledBackup.zip", 6, 1000);
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("3CXScheduledBackup.zip"));
+    assert_eq!(env.artifacts("local").len(), 2);
+    let to = env.path().join("newest.zip");
+    let out = env.pbx321(&[
+        "restore",
+        "--source",
+        "hq",
+        "--to",
+        to.to_str().unwrap(),
+        "-i",
+        env.identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0);
+    assert!(std::fs::read(&to).unwrap() == newer);
+
+    let out = env.pbx321(&["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let backups = v["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 2);
+    for b in backups {
+        let verified = b["copies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"] == "verified")
+            .count();
+        assert_eq!(verified, 3);
+    }
+}
+
+#[test]
+fn refuses_a_file_that_is_not_a_zip() {
+    let env = TestEnv::new();
+    std::fs::write(env.source_dir().join("notes.zip"), b"this is a text file").unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 1, "no copy was written");
+    assert!(
+        stdout(&out).contains("is not a zip file"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(env.artifacts("local").is_empty());
+}
+
+#[test]
+fn empty_source_folder_is_a_clear_failure() {
+    let env = TestEnv::new();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 1);
+    assert!(stdout(&out).contains("no file matching"));
+}
+
+#[test]
+fn one_failing_target_does_not_stop_the_others_and_the_next_run_completes_it() {
+    let env = TestEnv::new();
+    let original = env.put_backup("b.zip", 8, 20_000);
+    // The "usb" target's parent is a regular file: every write there fails.
+    std::fs::create_dir_all(env.path().join("targets")).unwrap();
+    std::fs::write(env.target_dir("usb"), b"not a directory").unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 3, "copies written, rule not met");
+    let text = stdout(&out);
+    assert!(text.contains("usb") && text.contains("FAILED"), "{text}");
+    assert!(text.contains("RULE NOT MET"));
+    assert_eq!(env.artifacts("local").len(), 1);
+    assert_eq!(env.artifacts("away").len(), 1);
+    let spool = env.files_under(&env.state_dir().join("spool"));
+    assert_eq!(
+        spool.len(),
+        2,
+        "sealed spool and its manifest are kept for repair: {spool:?}"
+    );
+
+    // check sees two verified copies: not compliant.
+    assert_eq!(code(&env.pbx321(&["check"])), 2);
+
+    // The disk comes back; the next run fills it from the spool without a new backup.
+    std::fs::remove_file(env.target_dir("usb")).unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("already stored"));
+    assert_eq!(env.artifacts("usb").len(), 1);
+    assert!(env.files_under(&env.state_dir().join("spool")).is_empty());
+    let copies: Vec<Vec<u8>> = ["local", "usb"]
+        .iter()
+        .map(|t| std::fs::read(&env.artifacts(t)[0]).unwrap())
+        .collect();
+    assert!(
+        copies[0] == copies[1],
+        "the completed copy is the same sealed bytes"
+    );
+    assert!(open_by_hand(&env.identity, &env.artifacts("usb")[0]) == original);
+    assert_eq!(code(&env.pbx321(&["check"])), 0);
+}
+
+#[test]
+fn a_lost_spool_is_rebuilt_from_a_target_that_has_the_copy() {
+    let env = TestEnv::new();
+    env.put_backup("b.zip", 9, 20_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    // The usb copy disappears (disk swapped); the spool was removed after the first run.
+    std::fs::remove_dir_all(env.target_dir("usb")).unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(env.artifacts("usb").len(), 1);
+    let a = std::fs::read(&env.artifacts("usb")[0]).unwrap();
+    let b = std::fs::read(&env.artifacts("local")[0]).unwrap();
+    assert!(a == b);
+}
+
+#[test]
+fn no_target_reachable_means_exit_1() {
+    let mut env = TestEnv::new();
+    env.targets.truncate(1);
+    env.policy = "copies = 1\nmedia = 1\noffsite = 0\n".into();
+    env.put_backup("b.zip", 10, 1000);
+    std::fs::create_dir_all(env.path().join("targets")).unwrap();
+    std::fs::write(env.target_dir("local"), b"x").unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 1);
+}
+
+#[test]
+fn restore_falls_back_to_the_next_target_on_a_damaged_copy() {
+    let env = TestEnv::new();
+    let original = env.put_backup("b.zip", 11, 50_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    // Flip one bit in the first target's copy (same size: a shallow check cannot see it).
+    let p = &env.artifacts("local")[0];
+    let mut bytes = std::fs::read(p).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(p, &bytes).unwrap();
+    let to = env.path().join("r.zip");
+    let out = env.pbx321(&[
+        "restore",
+        "--source",
+        "hq",
+        "--to",
+        to.to_str().unwrap(),
+        "-i",
+        env.identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    assert!(text.contains("local: could not restore"), "{text}");
+    assert!(text.contains("from usb"), "{text}");
+    assert!(std::fs::read(&to).unwrap() == original);
+    // Nothing half-written is left beside it.
+    let stray: Vec<_> = std::fs::read_dir(env.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(stray.is_empty());
+}
+
+#[test]
+fn restore_refuses_to_overwrite_without_force_and_selects_by_id_and_time() {
+    let env = TestEnv::new();
+    let first = env.put_backup("a.zip", 12, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = env.put_backup("b.zip", 13, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let out = env.pbx321(&["list", "hq", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<String> = v["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+
+    let to = env.path().join("r.zip");
+    std::fs::write(&to, b"precious").unwrap();
+    let key = env.identity.to_str().unwrap();
+    let base = [
+        "restore",
+        "--source",
+        "hq",
+        "--to",
+        to.to_str().unwrap(),
+        "-i",
+        key,
+    ];
+    let out = env.pbx321(&base);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--force"));
+    assert_eq!(std::fs::read(&to).unwrap(), b"precious");
+
+    let out = env.pbx321(&[&base[..], &["--backup", &ids[0], "--force"]].concat());
+    assert_eq!(code(&out), 0);
+    assert!(std::fs::read(&to).unwrap() == first);
+
+    let created = v["backups"][0]["created_at"].as_str().unwrap().to_string();
+    let out = env.pbx321(&[&base[..], &["--at", &created, "--force"]].concat());
+    assert_eq!(code(&out), 0);
+    assert!(
+        std::fs::read(&to).unwrap() == first,
+        "--at picks the newest at or before"
+    );
+
+    let out = env.pbx321(&[&base[..], &["--force"]].concat());
+    assert_eq!(code(&out), 0);
+    assert!(std::fs::read(&to).unwrap() == second);
+
+    let out = env.pbx321(&[&base[..], &["--backup", "hq-20000101T000000Z", "--force"]].concat());
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("no target holds backup hq-20000101T000000Z"));
+}
+
+#[test]
+fn restore_with_the_wrong_key_fails_everywhere_and_writes_nothing() {
+    let env = TestEnv::new();
+    env.put_backup("b.zip", 14, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let other = env.path().join("other-key.txt");
+    assert_eq!(
+        code(&env.pbx321_raw(&["keygen", "--out", other.to_str().unwrap()])),
+        0
+    );
+    let to = env.path().join("r.zip");
+    let out = env.pbx321(&[
+        "restore",
+        "--source",
+        "hq",
+        "--to",
+        to.to_str().unwrap(),
+        "-i",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("no target could restore"));
+    assert!(!to.exists());
+}
+
+#[test]
+fn check_reports_nagios_codes_and_json() {
+    let env = TestEnv::new();
+    env.write_config();
+    let out = env.pbx321(&["check"]);
+    assert_eq!(code(&out), 2, "no backup at all is CRITICAL");
+    assert!(stdout(&out).contains("CRITICAL"));
+
+    env.put_backup("b.zip", 15, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let out = env.pbx321(&["check", "--format", "json"]);
+    assert_eq!(code(&out), 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "OK");
+    assert_eq!(v["sources"][0]["source"], "hq");
+    assert_eq!(v["sources"][0]["newest"]["verdict"]["copies"], 3);
+    assert_eq!(v["sources"][0]["newest"]["verdict"]["media"], 2);
+    assert_eq!(v["sources"][0]["newest"]["verdict"]["offsite"], 1);
+
+    // A truncated copy is corrupt: CRITICAL, and named.
+    let p = &env.artifacts("away")[0];
+    let bytes = std::fs::read(p).unwrap();
+    std::fs::write(p, &bytes[..bytes.len() - 1]).unwrap();
+    let out = env.pbx321(&["check"]);
+    assert_eq!(code(&out), 2);
+    assert!(stdout(&out).contains("CORRUPT"), "{}", stdout(&out));
+
+    // An unreadable config is UNKNOWN.
+    let out = env.pbx321_raw(&["--config", "/nonexistent/pbx321.toml", "check"]);
+    assert_eq!(code(&out), 3);
+}
+
+#[test]
+fn check_is_critical_when_the_newest_backup_is_older_than_max_age() {
+    let mut env = TestEnv::new();
+    env.put_backup("b.zip", 16, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    // Rename the backup's objects to an id from two days ago, as if made then.
+    let old_id = "hq-20000101T000000Z";
+    for t in ["local", "usb", "away"] {
+        for f in env.files_under(&env.target_dir(t)) {
+            let p = env.target_dir(t).join(&f);
+            let id = f
+                .trim_start_matches("hq/")
+                .split('.')
+                .next()
+                .unwrap()
+                .to_string();
+            let text_path = p.to_str().unwrap().replace(&id, old_id);
+            if f.ends_with(".json") {
+                let text = std::fs::read_to_string(&p).unwrap().replace(&id, old_id);
+                std::fs::write(&text_path, text).unwrap();
+                std::fs::remove_file(&p).unwrap();
+            } else {
+                std::fs::rename(&p, &text_path).unwrap();
+            }
+        }
+    }
+    let out = env.pbx321(&["check"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stdout(&out).contains("younger than max_age"),
+        "{}",
+        stdout(&out)
+    );
+    env.policy =
+        "copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"100000days\"\nwarn_age = \"1day\"\n"
+            .into();
+    let out = env.pbx321(&["check"]);
+    assert_eq!(code(&out), 1, "past warn_age is WARNING");
+}
+
+#[test]
+fn keygen_writes_a_private_key_once() {
+    let env = TestEnv::new();
+    let key = env.path().join("new-key.txt");
+    let out = env.pbx321_raw(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code(&out), 0);
+    let recipient = stdout(&out).trim().to_string();
+    assert!(recipient.starts_with("age1"));
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let before = std::fs::read(&key).unwrap();
+    let out = env.pbx321_raw(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("never overwrites"));
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+    // The real age program accepts both halves.
+    let plain = env.path().join("p.txt");
+    std::fs::write(&plain, b"hello").unwrap();
+    let sealed = env.path().join("p.age");
+    let st = std::process::Command::new("age")
+        .args(["-r", &recipient, "-o"])
+        .arg(&sealed)
+        .arg(&plain)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = std::process::Command::new("age")
+        .args(["-d", "-i"])
+        .arg(&key)
+        .arg(&sealed)
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"hello");
+}
+
+#[test]
+fn a_second_run_waits_for_the_lock() {
+    let env = TestEnv::new();
+    env.put_backup("b.zip", 17, 1000);
+    env.write_config();
+    std::fs::create_dir_all(env.state_dir()).unwrap();
+    let lock = std::fs::File::create(env.state_dir().join("lock")).unwrap();
+    lock.try_lock().unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("another pbx321 run holds the lock"));
+    drop(lock);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+}

@@ -1,0 +1,127 @@
+//! Every shipped example config parses, and bad configs are refused before any work, with
+//! file, line and what to fix.
+
+use std::path::Path;
+
+use pbx321::config::Config;
+
+use crate::helpers::*;
+
+#[test]
+fn every_example_config_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            Config::parse(&text, &p).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}
+
+#[test]
+fn config_check_prints_a_summary() {
+    let env = TestEnv::new();
+    let out = env.pbx321(&["config", "check"]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("policy: 3 copies, 2 media, 1 offsite"),
+        "{text}"
+    );
+    assert!(text.contains("target away: fs"), "{text}");
+}
+
+/// (what to change in the good config, what the message must say, the line it must name)
+#[test]
+fn each_bad_config_is_refused_with_file_line_and_fix() {
+    let cases: &[(&str, &str, &str, Option<usize>)] = &[
+        (
+            "path = \"pbx\"",
+            "paht = \"pbx\"",
+            "unknown field `paht`",
+            Some(13),
+        ),
+        ("name = \"usb\"", "name = \"local\"", "used twice", Some(24)),
+        (
+            "medium = \"removable\"",
+            "medium = \"floppy\"",
+            "floppy",
+            Some(28),
+        ),
+        (
+            "location = \"offsite\"",
+            "location = \"onsite\"",
+            "offsite = 1 but 0 target(s)",
+            Some(4),
+        ),
+        (
+            "max_age = \"26h\"",
+            "max_age = \"soon\"",
+            "not a duration",
+            Some(8),
+        ),
+        ("copies = 3", "copies = -1", "", Some(5)),
+        (
+            "type = \"folder\"",
+            "type = \"ftp\"",
+            "unknown type \"ftp\"",
+            Some(10),
+        ),
+        (
+            "[encryption]\nrecipients = [\"age1",
+            "[encryption]\nrecipients = [\"age1x",
+            "not a valid age",
+            Some(3),
+        ),
+    ];
+    for (from, to, says, line) in cases {
+        let env = TestEnv::new();
+        let text = env.config_text();
+        assert!(text.contains(from), "case {from:?} does not apply");
+        let bad = text.replacen(from, to, 1);
+        std::fs::write(env.config_path(), &bad).unwrap();
+        let cfg = env.config_path();
+        let out = env.pbx321_raw(&["--config", cfg.to_str().unwrap(), "backup"]);
+        assert_eq!(code(&out), 2, "{to}");
+        let err = stderr(&out);
+        assert!(err.contains(says), "{to}: {err}");
+        if let Some(line) = line {
+            let at = format!("{}:{line}:", cfg.display());
+            assert!(err.contains(&at), "{to}: expected {at} in {err}");
+        }
+        assert!(!env.state_dir().exists(), "nothing was done for {to}");
+        let out = env.pbx321_raw(&["--config", cfg.to_str().unwrap(), "config", "check"]);
+        assert_eq!(code(&out), 2);
+    }
+}
+
+#[test]
+fn config_from_environment_variable() {
+    let env = TestEnv::new();
+    let cfg = env.write_config();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("pbx321"))
+        .args(["config", "check"])
+        .env("PBX321_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("pbx321"))
+        .args(["config", "check"])
+        .env_remove("PBX321_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("/etc/pbx321/config.toml"));
+}
+
+#[test]
+fn unknown_source_on_the_command_line_is_a_usage_error() {
+    let env = TestEnv::new();
+    let out = env.pbx321(&["backup", "nope"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("no source named \"nope\""));
+}

@@ -1,0 +1,250 @@
+//! `TestEnv`: a temp directory with a folder source, fs targets, an age key pair and a
+//! config, plus runners for the real `pbx321` binary and the real `age` / `zstd` programs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub identity: PathBuf,
+    pub recipient: String,
+    /// (name, medium, location) of each fs target, under `dir/targets/<name>`.
+    pub targets: Vec<(String, String, String)>,
+    pub policy: String,
+    pub extra_source: String,
+}
+
+impl TestEnv {
+    /// Three fs targets: disk/onsite, removable/onsite, disk/offsite; the 3-2-1 rule.
+    pub fn new() -> TestEnv {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let id = age::x25519::Identity::generate();
+        let recipient = id.to_public().to_string();
+        let identity = dir.path().join("key.txt");
+        {
+            use age::secrecy::ExposeSecret;
+            std::fs::write(&identity, format!("{}\n", id.to_string().expose_secret())).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("pbx")).unwrap();
+        TestEnv {
+            dir,
+            identity,
+            recipient,
+            targets: vec![
+                ("local".into(), "disk".into(), "onsite".into()),
+                ("usb".into(), "removable".into(), "onsite".into()),
+                ("away".into(), "disk".into(), "offsite".into()),
+            ],
+            policy: "copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"26h\"\n".into(),
+            extra_source: String::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn source_dir(&self) -> PathBuf {
+        self.path().join("pbx")
+    }
+
+    pub fn target_dir(&self, name: &str) -> PathBuf {
+        self.path().join("targets").join(name)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("config.toml")
+    }
+
+    pub fn config_text(&self) -> String {
+        let mut s = format!(
+            "state_dir = \"state\"\n[encryption]\nrecipients = [\"{}\"]\n[policy]\n{}\n[[source]]\nname = \"hq\"\ntype = \"folder\"\npath = \"pbx\"\npattern = \"*.zip\"\nsettle = \"0s\"\n{}",
+            self.recipient, self.policy, self.extra_source
+        );
+        for (name, medium, location) in &self.targets {
+            s.push_str(&format!(
+                "\n[[target]]\nname = \"{name}\"\ntype = \"fs\"\npath = \"targets/{name}\"\nmedium = \"{medium}\"\nlocation = \"{location}\"\n"
+            ));
+        }
+        s
+    }
+
+    /// Writes the config file; call after changing targets or policy.
+    pub fn write_config(&self) -> PathBuf {
+        let p = self.config_path();
+        std::fs::write(&p, self.config_text()).unwrap();
+        p
+    }
+
+    /// Writes a 3CX-like backup zip into the source folder and returns its bytes.
+    pub fn put_backup(&self, name: &str, seed: u64, noise_bytes: usize) -> Vec<u8> {
+        let bytes = sample_zip(seed, noise_bytes);
+        let p = self.source_dir().join(name);
+        std::fs::write(&p, &bytes).unwrap();
+        bytes
+    }
+
+    /// Runs `pbx321 --config <config> ARGS`.
+    pub fn pbx321(&self, args: &[&str]) -> Output {
+        self.write_config();
+        self.pbx321_raw(&[&["--config", self.config_path().to_str().unwrap()], args].concat())
+    }
+
+    pub fn pbx321_raw(&self, args: &[&str]) -> Output {
+        let out = Command::cargo_bin("pbx321")
+            .unwrap()
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("PBX321_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        eprintln!(
+            "$ pbx321 {}\n{}{}[exit {:?}]",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            out.status.code()
+        );
+        out
+    }
+
+    /// Every file below a directory, relative paths, sorted.
+    pub fn files_under(&self, dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(dir, dir, &mut out);
+        out.sort();
+        out
+    }
+
+    /// The artifact files of all targets.
+    pub fn artifacts(&self, target: &str) -> Vec<PathBuf> {
+        let dir = self.target_dir(target);
+        self.files_under(&dir)
+            .into_iter()
+            .filter(|f| f.ends_with(".zip.zst.age"))
+            .map(|f| dir.join(f))
+            .collect()
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+        }
+    }
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Deterministic pseudo-random bytes (incompressible, like audio).
+pub fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+/// A zip shaped like a 3CX backup: `<PhoneSystem>` XML, DbTables CSVs, a binary prompt.
+pub fn sample_zip(seed: u64, noise_bytes: usize) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let deflate = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        z.start_file("3CXPhoneSystemDb.xml", deflate).unwrap();
+        write!(
+            z,
+            "<?xml version=\"1.0\"?>\n<PhoneSystem seed=\"{seed}\">\n"
+        )
+        .unwrap();
+        for i in 0..200 {
+            writeln!(
+                z,
+                "  <Extension Number=\"{}\" AuthPassword=\"SECRET-SIP-PASSWORD-{seed}-{i}\" />",
+                100 + i
+            )
+            .unwrap();
+        }
+        z.write_all(b"</PhoneSystem>\n").unwrap();
+        z.start_file("DbTables/dn.csv", deflate).unwrap();
+        for i in 0..500 {
+            writeln!(z, "{i},{},{seed}", 100 + i).unwrap();
+        }
+        z.start_file("Prompts/prompt.wav", stored).unwrap();
+        z.write_all(&noise(seed, noise_bytes)).unwrap();
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+/// `age -d -i KEY FILE | zstd -d` with the real programs.
+pub fn open_by_hand(identity: &Path, artifact: &Path) -> Vec<u8> {
+    let age = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(identity)
+        .arg(artifact)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the age program must be installed (scripts/test.sh installs it)");
+    let out = Command::new("zstd")
+        .args(["-d", "-c"])
+        .stdin(age.stdout.unwrap())
+        .output()
+        .expect("the zstd program must be installed (scripts/test.sh installs it)");
+    assert!(out.status.success(), "zstd -d failed");
+    out.stdout
+}
+
+/// `zstd | age -r RECIPIENT > out` with the real programs.
+pub fn seal_by_hand(recipient: &str, plain: &Path, out: &Path) {
+    let zstd = Command::new("zstd")
+        .args(["-c", "-3"])
+        .arg(plain)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("zstd must be installed");
+    let status = Command::new("age")
+        .args(["-r", recipient, "-o"])
+        .arg(out)
+        .stdin(zstd.stdout.unwrap())
+        .status()
+        .expect("age must be installed");
+    assert!(status.success());
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    pbx321::seal::digest(bytes).unwrap().1
+}

@@ -1,0 +1,143 @@
+//! A run killed with SIGKILL mid-write leaves nothing that list, check or restore count as a
+//! copy, and the next run removes the leftovers and succeeds.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+use crate::helpers::*;
+
+#[test]
+fn sigkill_mid_write_leaves_no_copy_and_the_next_run_cleans_up() {
+    let env = TestEnv::new();
+    // Large and incompressible, so that writing the copies takes a while.
+    let original = env.put_backup("big.zip", 20, 192 * 1024 * 1024);
+    let config = env.write_config();
+    let mut child = Command::cargo_bin("pbx321")
+        .unwrap()
+        .args(["--config", config.to_str().unwrap(), "backup"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some target holds a partial object, then kill.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let partial_seen = loop {
+        let partial = ["local", "usb", "away"].iter().any(|t| {
+            env.files_under(&env.target_dir(t))
+                .iter()
+                .any(|f| f.ends_with(".partial"))
+        });
+        if partial {
+            break true;
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(partial_seen, "the run was killed while writing a copy");
+
+    let leftovers: Vec<String> = ["local", "usb", "away"]
+        .iter()
+        .flat_map(|t| env.files_under(&env.target_dir(t)))
+        .collect();
+    assert!(leftovers.iter().any(|f| f.ends_with(".partial")));
+
+    // Nothing counts as a copy.
+    let out = env.pbx321(&["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verified: usize = v["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["copies"].as_array().unwrap().clone())
+        .filter(|c| c["state"] == "verified")
+        .count();
+    // A target may have finished before the kill; every other one must show nothing.
+    let complete_targets = ["local", "usb", "away"]
+        .iter()
+        .filter(|t| {
+            env.files_under(&env.target_dir(t))
+                .iter()
+                .any(|f| f.ends_with(".manifest.json"))
+        })
+        .count();
+    assert_eq!(
+        verified, complete_targets,
+        "only committed copies (manifest written) count"
+    );
+    assert!(
+        complete_targets < 3,
+        "the kill came before the run could finish"
+    );
+    let out = env.pbx321(&["check"]);
+    assert_eq!(code(&out), 2, "not compliant after a killed run");
+
+    // The next run cleans up and completes.
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("removed leftover of an interrupted run"));
+    for t in ["local", "usb", "away"] {
+        let files = env.files_under(&env.target_dir(t));
+        assert!(
+            files.iter().all(|f| !f.ends_with(".partial")),
+            "{t}: {files:?}"
+        );
+    }
+    assert!(
+        env.files_under(&env.state_dir().join("spool"))
+            .iter()
+            .all(|f| !f.ends_with(".partial"))
+    );
+    let to = env.path().join("r.zip");
+    let out = env.pbx321(&[
+        "restore",
+        "--source",
+        "hq",
+        "--to",
+        to.to_str().unwrap(),
+        "-i",
+        env.identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0);
+    assert!(std::fs::read(&to).unwrap() == original);
+}
+
+#[test]
+fn crafted_leftovers_never_count_as_copies() {
+    let env = TestEnv::new();
+    env.put_backup("b.zip", 21, 1000);
+    env.write_config();
+    // An artifact without a manifest and a partial object, as a crash leaves them.
+    let dir = env.target_dir("local").join("hq");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hq-20261101T000000Z.zip.zst.age"), b"sealed?").unwrap();
+    std::fs::write(
+        dir.join("hq-20261101T000001Z.zip.zst.age.1-0-ff.partial"),
+        b"half",
+    )
+    .unwrap();
+    let out = env.pbx321(&["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["backups"].as_array().unwrap().is_empty());
+    assert_eq!(code(&env.pbx321(&["check"])), 2);
+    let to = env.path().join("r.zip");
+    let out = env.pbx321(&[
+        "restore",
+        "--source",
+        "hq",
+        "--to",
+        to.to_str().unwrap(),
+        "-i",
+        env.identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(!to.exists());
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let files = env.files_under(&dir);
+    assert!(!files.iter().any(|f| f.contains("20261101")), "{files:?}");
+}
