@@ -307,10 +307,10 @@ impl Config {
                 "no [[target]]: add at least one place for copies, e.g. type = \"fs\"",
             );
         }
-        if let Some(policy) = &policy {
-            if cx.problems.is_empty() {
-                cx.feasible(policy, &targets, policy_span);
-            }
+        if let Some(policy) = &policy
+            && cx.problems.is_empty()
+        {
+            cx.feasible(policy, &targets, policy_span);
         }
         match (cx.problems.is_empty(), encryption, policy) {
             (true, Some(encryption), Some(policy)) => Ok(Config {

@@ -168,18 +168,18 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
             }
         }
     }
-    if let Some(n) = newest {
-        if !n.corrupt.is_empty() {
-            raise(
-                Status::Critical,
-                format!(
-                    "newest backup {} has corrupt copies on {}",
-                    n.id,
-                    n.corrupt.join(", ")
-                ),
-                &mut reasons,
-            );
-        }
+    if let Some(n) = newest
+        && !n.corrupt.is_empty()
+    {
+        raise(
+            Status::Critical,
+            format!(
+                "newest backup {} has corrupt copies on {}",
+                n.id,
+                n.corrupt.join(", ")
+            ),
+            &mut reasons,
+        );
     }
     for (target, error) in &facts.unreachable {
         raise(

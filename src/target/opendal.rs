@@ -132,11 +132,11 @@ impl OpendalTarget {
     }
 
     fn sync_local_dir(&self, path: &str) {
-        if let Some(root) = &self.local_root {
-            if let Some(dir) = root.join(path).parent() {
-                // Best effort: some filesystems refuse fsync on directories.
-                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-            }
+        if let Some(root) = &self.local_root
+            && let Some(dir) = root.join(path).parent()
+        {
+            // Best effort: some filesystems refuse fsync on directories.
+            let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
         }
     }
 }

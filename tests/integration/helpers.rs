@@ -212,7 +212,7 @@ pub fn sample_zip(seed: u64, noise_bytes: usize) -> Vec<u8> {
 
 /// `age -d -i KEY FILE | zstd -d` with the real programs.
 pub fn open_by_hand(identity: &Path, artifact: &Path) -> Vec<u8> {
-    let age = Command::new("age")
+    let mut age = Command::new("age")
         .args(["-d", "-i"])
         .arg(identity)
         .arg(artifact)
@@ -221,16 +221,17 @@ pub fn open_by_hand(identity: &Path, artifact: &Path) -> Vec<u8> {
         .expect("the age program must be installed (scripts/test.sh installs it)");
     let out = Command::new("zstd")
         .args(["-d", "-c"])
-        .stdin(age.stdout.unwrap())
+        .stdin(age.stdout.take().unwrap())
         .output()
         .expect("the zstd program must be installed (scripts/test.sh installs it)");
+    assert!(age.wait().unwrap().success(), "age -d failed");
     assert!(out.status.success(), "zstd -d failed");
     out.stdout
 }
 
 /// `zstd | age -r RECIPIENT > out` with the real programs.
 pub fn seal_by_hand(recipient: &str, plain: &Path, out: &Path) {
-    let zstd = Command::new("zstd")
+    let mut zstd = Command::new("zstd")
         .args(["-c", "-3"])
         .arg(plain)
         .stdout(Stdio::piped())
@@ -239,10 +240,11 @@ pub fn seal_by_hand(recipient: &str, plain: &Path, out: &Path) {
     let status = Command::new("age")
         .args(["-r", recipient, "-o"])
         .arg(out)
-        .stdin(zstd.stdout.unwrap())
+        .stdin(zstd.stdout.take().unwrap())
         .status()
         .expect("age must be installed");
-    assert!(status.success());
+    assert!(zstd.wait().unwrap().success(), "zstd failed");
+    assert!(status.success(), "age -r failed");
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Throughput and memory of `pbx321 backup`, against a baseline measured in the same run:
+#
+#   baseline:  zstd -T0 -3 -c X.zip | age -r R | tee a b > c      (seal once, three copies)
+#   pbx321:    pbx321 backup   with one folder source and three fs targets
+#
+# Reports the throughput ratio pbx321 / baseline (goal >= 0.9) and pbx321's peak RSS
+# (goal <= 64 MiB) for each size in BENCH_SIZES_GIB (default "1 4"). Needs ~5x the
+# largest size in free disk under BENCH_DIR (default: a temp dir under target/).
+# These are measurements, not pass/fail tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sizes=${BENCH_SIZES_GIB:-"1 4"}
+need=()
+command -v age >/dev/null || need+=(age)
+command -v zstd >/dev/null || need+=(zstd)
+[ -x /usr/bin/time ] || need+=(time)
+if ((${#need[@]})); then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cargo build --release --locked -q
+bin=target/release/pbx321
+work=${BENCH_DIR:-$(mktemp -d "$PWD/target/bench.XXXXXX")}
+mkdir -p "$work"
+trap 'rm -rf "$work"' EXIT
+
+"$bin" keygen --out "$work/key.txt" >"$work/recipient.txt" 2>/dev/null
+recipient=$(cat "$work/recipient.txt")
+
+gen_zip() { # size_gib out
+  python3 - "$1" "$2" <<'PY'
+import os, sys, zipfile
+gib, out = float(sys.argv[1]), sys.argv[2]
+total = int(gib * (1 << 30))
+text_share = total // 10                      # ~10 % tables/XML, the rest audio-like
+with zipfile.ZipFile(out, "w", allowZip64=True) as z:
+    with z.open("3CXPhoneSystemDb.xml", "w", force_zip64=True) as f:
+        f.write(b"<?xml version='1.0'?>\n<PhoneSystem>\n")
+        row = 0
+        while row * 80 < text_share // 2:
+            f.write(b"".join(b"  <Extension Number='%d' FirstName='User' Pin='%04d' />\n" % (r, r % 10000) for r in range(row, row + 10000)))
+            row += 10000
+        f.write(b"</PhoneSystem>\n")
+    zipfile_deflate = zipfile.ZIP_DEFLATED
+    with z.open(zipfile.ZipInfo("DbTables/cdr.csv"), "w", force_zip64=True) as f:
+        n = 0
+        while n < text_share // 2:
+            chunk = b"".join(b"%d,2026-11-25 03:00:%02d,100,+4930123456,%d\n" % (i, i % 60, i * 7) for i in range(n, n + 20000))
+            f.write(chunk); n += len(chunk)
+    left = total - os.path.getsize(out) if os.path.exists(out) else total - text_share
+    i = 0
+    while left > 0:
+        part = min(left, 256 << 20)
+        with z.open(f"Recordings/rec{i:04d}.wav", "w", force_zip64=True) as f:
+            w = 0
+            while w < part:
+                b = os.urandom(min(8 << 20, part - w)); f.write(b); w += len(b)
+        left -= part; i += 1
+PY
+}
+
+printf '%-6s %12s %12s %8s %14s\n' size baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS
+for gib in $sizes; do
+  src="$work/src"; rm -rf "$src" "$work"/t* "$work"/state "$work"/base*; mkdir -p "$src"
+  gen_zip "$gib" "$src/3CXScheduledBackup.zip"
+  bytes=$(stat -c %s "$src/3CXScheduledBackup.zip")
+  sync
+
+  # Baseline: seal once with the shell pipeline, three copies with tee.
+  t0=$(date +%s.%N)
+  zstd -q -T0 -3 -c "$src/3CXScheduledBackup.zip" | age -r "$recipient" \
+    | tee "$work/base1" "$work/base2" >"$work/base3"
+  sync
+  t1=$(date +%s.%N)
+  rm -f "$work"/base*
+
+  cat >"$work/config.toml" <<TOML
+state_dir = "state"
+[encryption]
+recipients = ["$recipient"]
+[policy]
+copies = 3
+media = 2
+offsite = 1
+[[source]]
+name = "bench"
+type = "folder"
+path = "src"
+settle = "0s"
+[[target]]
+name = "t1"
+type = "fs"
+path = "t1"
+medium = "disk"
+[[target]]
+name = "t2"
+type = "fs"
+path = "t2"
+medium = "removable"
+[[target]]
+name = "t3"
+type = "fs"
+path = "t3"
+medium = "disk"
+location = "offsite"
+TOML
+  t2=$(date +%s.%N)
+  /usr/bin/time -v -o "$work/time.txt" "$bin" --config "$work/config.toml" backup >/dev/null
+  sync
+  t3=$(date +%s.%N)
+  rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
+  python3 - "$bytes" "$t0" "$t1" "$t2" "$t3" "$rss_kib" "$gib" <<'PY'
+import sys
+b, t0, t1, t2, t3, rss, gib = sys.argv[1:]
+b = int(b); base = b / (float(t1) - float(t0)) / 2**20; ours = b / (float(t3) - float(t2)) / 2**20
+print(f"{gib+'GiB':<6} {base:12.1f} {ours:12.1f} {ours/base:8.2f} {int(rss)/1024:11.1f} MiB")
+PY
+done
