@@ -36,7 +36,7 @@ import os, sys, zipfile
 gib, out = float(sys.argv[1]), sys.argv[2]
 total = int(gib * (1 << 30))
 text_share = total // 10                      # ~10 % tables/XML, the rest audio-like
-with zipfile.ZipFile(out, "w", allowZip64=True) as z:
+with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as z:
     with z.open("3CXPhoneSystemDb.xml", "w", force_zip64=True) as f:
         f.write(b"<?xml version='1.0'?>\n<PhoneSystem>\n")
         row = 0
@@ -44,17 +44,18 @@ with zipfile.ZipFile(out, "w", allowZip64=True) as z:
             f.write(b"".join(b"  <Extension Number='%d' FirstName='User' Pin='%04d' />\n" % (r, r % 10000) for r in range(row, row + 10000)))
             row += 10000
         f.write(b"</PhoneSystem>\n")
-    zipfile_deflate = zipfile.ZIP_DEFLATED
-    with z.open(zipfile.ZipInfo("DbTables/cdr.csv"), "w", force_zip64=True) as f:
+    with z.open("DbTables/cdr.csv", "w", force_zip64=True) as f:
         n = 0
         while n < text_share // 2:
             chunk = b"".join(b"%d,2026-11-25 03:00:%02d,100,+4930123456,%d\n" % (i, i % 60, i * 7) for i in range(n, n + 20000))
             f.write(chunk); n += len(chunk)
-    left = total - os.path.getsize(out) if os.path.exists(out) else total - text_share
+    left = total - text_share
     i = 0
     while left > 0:
         part = min(left, 256 << 20)
-        with z.open(f"Recordings/rec{i:04d}.wav", "w", force_zip64=True) as f:
+        info = zipfile.ZipInfo(f"Recordings/rec{i:04d}.wav")
+        info.compress_type = zipfile.ZIP_STORED
+        with z.open(info, "w", force_zip64=True) as f:
             w = 0
             while w < part:
                 b = os.urandom(min(8 << 20, part - w)); f.write(b); w += len(b)

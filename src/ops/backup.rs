@@ -199,7 +199,7 @@ async fn clean_targets(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<(Strin
 
 fn zstd_threads() -> u32 {
     std::thread::available_parallelism()
-        .map(|n| n.get().min(8) as u32)
+        .map(|n| n.get().min(4) as u32)
         .unwrap_or(1)
 }
 
@@ -312,10 +312,7 @@ async fn back_up_source(
     write_spool_manifest(&spool, &manifest_json)?;
     let upload = Upload {
         artifact_path: manifest::artifact_path(name, &id),
-        artifact: Payload::File {
-            path: spool.clone(),
-            len: digests.sealed_bytes,
-        },
+        artifact: Payload::file(spool.clone(), digests.sealed_bytes),
         manifest_path: manifest::manifest_path(name, &id),
         manifest: Bytes::from(manifest_json),
     };
@@ -362,10 +359,7 @@ async fn complete_existing(
             Ok(()) => {
                 let upload = Upload {
                     artifact_path: manifest::artifact_path(&m.source, &m.id),
-                    artifact: Payload::File {
-                        path: spool.clone(),
-                        len: m.sealed.bytes,
-                    },
+                    artifact: Payload::file(spool.clone(), m.sealed.bytes),
                     manifest_path: manifest::manifest_path(&m.source, &m.id),
                     manifest: Bytes::from(m.to_json()),
                 };

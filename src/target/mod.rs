@@ -25,6 +25,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -75,7 +76,14 @@ impl TargetError {
 #[derive(Debug, Clone)]
 pub enum Payload {
     /// A file on local disk (the spool).
-    File { path: PathBuf, len: u64 },
+    File {
+        path: PathBuf,
+        len: u64,
+        /// Set once a target has taken the file itself as its copy (a hard link on the same
+        /// filesystem, instead of writing the bytes again). Only one target may: two names
+        /// for one inode would be one copy, not two. Shared by all clones of the payload.
+        adopted: Arc<AtomicBool>,
+    },
     /// Small objects (manifests).
     Bytes(Bytes),
 }
@@ -83,6 +91,32 @@ pub enum Payload {
 pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
 impl Payload {
+    /// A finished, fsynced local file that will not change while targets read it.
+    pub fn file(path: PathBuf, len: u64) -> Payload {
+        Payload::File {
+            path,
+            len,
+            adopted: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Claims the right to take the file itself as a copy; true for the first caller only.
+    pub fn claim_file(&self) -> Option<&std::path::Path> {
+        match self {
+            Payload::File { path, adopted, .. } if !adopted.swap(true, Ordering::SeqCst) => {
+                Some(path)
+            }
+            _ => None,
+        }
+    }
+
+    /// Gives the claim back after the file could not be taken after all.
+    pub fn release_file(&self) {
+        if let Payload::File { adopted, .. } = self {
+            adopted.store(false, Ordering::SeqCst);
+        }
+    }
+
     pub fn len(&self) -> u64 {
         match self {
             Payload::File { len, .. } => *len,

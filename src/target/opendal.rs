@@ -141,6 +141,46 @@ impl OpendalTarget {
     }
 }
 
+impl OpendalTarget {
+    /// Takes a local payload file itself as the copy when it lies on this target's
+    /// filesystem: a hard link, so no byte is written twice. Atomic and never overwriting
+    /// (`link` fails if the name exists). Only one target per payload may do this.
+    fn adopt(&self, path: &str, payload: &Payload) -> Result<bool, TargetError> {
+        use std::os::unix::fs::MetadataExt;
+        let Some(root) = &self.local_root else {
+            return Ok(false);
+        };
+        let (Ok(root_meta), Payload::File { path: src, len, .. }) =
+            (std::fs::metadata(root), payload)
+        else {
+            return Ok(false);
+        };
+        match std::fs::metadata(src) {
+            Ok(m) if m.dev() == root_meta.dev() && m.len() == *len && m.nlink() == 1 => {}
+            _ => return Ok(false),
+        }
+        if payload.claim_file().is_none() {
+            return Ok(false);
+        }
+        match std::fs::hard_link(src, root.join(path)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                payload.release_file();
+                Err(TargetError::AlreadyExists(format!(
+                    "target {}: {path}",
+                    self.name
+                )))
+            }
+            Err(e) => {
+                // Another mount of the same device, a filesystem without links, …: copy.
+                payload.release_file();
+                tracing::debug!(target_name = %self.name, error = %e, "cannot link the spool; copying");
+                Ok(false)
+            }
+        }
+    }
+}
+
 fn nonce() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -196,6 +236,10 @@ impl Target for OpendalTarget {
             )));
         }
         self.prepare_local_dir(path)?;
+        if self.adopt(path, payload)? {
+            self.sync_local_dir(path);
+            return Ok(());
+        }
         let tmp = format!("{path}.{}{PARTIAL_SUFFIX}", nonce());
         self.write_partial(&tmp, payload).await?;
         let committed = async {

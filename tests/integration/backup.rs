@@ -36,6 +36,14 @@ fn round_trip_byte_for_byte_from_every_target() {
         .map(|t| std::fs::read(&env.artifacts(t)[0]).unwrap())
         .collect();
     assert!(copies[0] == copies[1] && copies[1] == copies[2]);
+    // ...and three real copies: one target may take the spool itself (a hard link on the
+    // same filesystem), but no two copies share an inode.
+    use std::os::unix::fs::MetadataExt;
+    let inodes: std::collections::BTreeSet<u64> = ["local", "usb", "away"]
+        .iter()
+        .map(|t| std::fs::metadata(&env.artifacts(t)[0]).unwrap().ino())
+        .collect();
+    assert_eq!(inodes.len(), 3);
 }
 
 #[test]
@@ -206,6 +214,16 @@ fn one_failing_target_does_not_stop_the_others_and_the_next_run_completes_it() {
         2,
         "sealed spool and its manifest are kept for repair: {spool:?}"
     );
+    {
+        use std::os::unix::fs::MetadataExt;
+        let name = spool.iter().find(|f| f.ends_with(".age")).unwrap();
+        let spool_file = env.state_dir().join("spool").join(name);
+        assert_eq!(
+            std::fs::metadata(spool_file).unwrap().nlink(),
+            2,
+            "the spool became one target's copy by a link, not a second write"
+        );
+    }
 
     // check sees two verified copies: not compliant.
     assert_eq!(code(&env.pbx321(&["check"])), 2);
@@ -480,7 +498,7 @@ fn keygen_writes_a_private_key_once() {
 }
 
 #[test]
-fn a_second_run_waits_for_the_lock() {
+fn a_second_run_is_refused_while_the_lock_is_held() {
     let env = TestEnv::new();
     env.put_backup("b.zip", 17, 1000);
     env.write_config();

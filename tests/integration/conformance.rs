@@ -78,10 +78,7 @@ pub async fn suite(t: Arc<dyn Target>, scratch: &std::path::Path) {
     let big = noise(7, 3 * 1024 * 1024 + 17);
     let file = scratch.join("payload.bin");
     std::fs::write(&file, &big).unwrap();
-    let payload = Payload::File {
-        path: file.clone(),
-        len: big.len() as u64,
-    };
+    let payload = Payload::file(file.clone(), big.len() as u64);
     t.put("hq/b.zip.zst.age", &payload).await.unwrap();
     assert_eq!(
         t.stat("hq/b.zip.zst.age").await.unwrap().size,
@@ -91,6 +88,11 @@ pub async fn suite(t: Arc<dyn Target>, scratch: &std::path::Path) {
         read_all(t, "hq/b.zip.zst.age").await == big,
         "large object reads back whole"
     );
+
+    // The same payload to a second name (a target may take a local file only once).
+    t.put("hq/b2.zip.zst.age", &payload).await.unwrap();
+    assert!(read_all(t, "hq/b2.zip.zst.age").await == big);
+    t.delete("hq/b2.zip.zst.age").await.unwrap();
 
     // Listing: files only, recursive, prefix-scoped.
     t.put("other/c.manifest.json", &small).await.unwrap();
@@ -125,7 +127,9 @@ pub async fn suite(t: Arc<dyn Target>, scratch: &std::path::Path) {
     assert_eq!(read_all(t, "hq/a.manifest.json").await, b"replaced");
 
     // A payload whose file shrank after its length was taken is refused, leaving nothing.
-    std::fs::write(&file, b"short").unwrap();
+    let short = scratch.join("short.bin");
+    std::fs::write(&short, b"short").unwrap();
+    let payload = Payload::file(short, big.len() as u64);
     assert!(t.put("hq/d.zip.zst.age", &payload).await.is_err());
     assert!(matches!(
         t.stat("hq/d.zip.zst.age").await,

@@ -27,10 +27,7 @@ fn upload(scratch: &std::path::Path) -> Upload {
     std::fs::write(&path, &data).unwrap();
     Upload {
         artifact_path: "hq/hq-20261125T000000Z.zip.zst.age".into(),
-        artifact: Payload::File {
-            path,
-            len: data.len() as u64,
-        },
+        artifact: Payload::file(path, data.len() as u64),
         manifest_path: "hq/hq-20261125T000000Z.manifest.json".into(),
         manifest: Bytes::from_static(b"{}"),
     }

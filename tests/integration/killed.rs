@@ -41,12 +41,6 @@ fn sigkill_mid_write_leaves_no_copy_and_the_next_run_cleans_up() {
     child.wait().unwrap();
     assert!(partial_seen, "the run was killed while writing a copy");
 
-    let leftovers: Vec<String> = ["local", "usb", "away"]
-        .iter()
-        .flat_map(|t| env.files_under(&env.target_dir(t)))
-        .collect();
-    assert!(leftovers.iter().any(|f| f.ends_with(".partial")));
-
     // Nothing counts as a copy.
     let out = env.pbx321(&["list", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
