@@ -106,6 +106,10 @@ pub struct TargetConfig {
     pub name: String,
     pub medium: Medium,
     pub location: Location,
+    /// Count `medium` and `location` as declared, without checking them against where the
+    /// data really lies. Off by default; every output marks such a target "declared, not
+    /// verified".
+    pub trust_labels: bool,
     pub kind: TargetKind,
 }
 
@@ -253,7 +257,7 @@ struct RawPolicy {
 /// Keys every `[[source]]` has, besides those of its type.
 const SOURCE_COMMON: &[&str] = &["name", "type"];
 /// Keys every `[[target]]` has, besides those of its type.
-const TARGET_COMMON: &[&str] = &["name", "type", "medium", "location"];
+const TARGET_COMMON: &[&str] = &["name", "type", "medium", "location", "trust_labels"];
 
 impl Config {
     /// Parses and checks a config. `path` is used for messages and as the base of relative
@@ -637,11 +641,13 @@ impl Cx<'_> {
             medium: Option<Medium>,
             #[serde(default)]
             location: Location,
+            #[serde(default)]
+            trust_labels: bool,
         }
         let mut out = Vec::new();
         for (name, kind, span, value) in self.entries("target", raw, spanned) {
             let prefix = format!("target {name:?}: ");
-            let common_keys = ["medium", "location"];
+            let common_keys = ["medium", "location", "trust_labels"];
             // medium/location, with errors at their own line.
             let mut only_common = value.clone();
             filter_keys(&mut only_common, |k| common_keys.contains(&k));
@@ -681,6 +687,7 @@ impl Cx<'_> {
                     name,
                     medium,
                     location: common.location,
+                    trust_labels: common.trust_labels,
                     kind,
                 });
             }

@@ -10,6 +10,7 @@
 //! - [`config`]: the TOML config, serde types and pure validation with `file:line` errors.
 //! - [`secret`]: `{ env = … }` / `{ file = … }` secrets, resolved at the edge, never printed.
 //! - [`manifest`]: the on-target metadata format and object layout (pure).
+//! - [`facts`]: plain facts gathered at the edges for `policy` to judge (pure).
 //! - [`policy`]: pure decisions — the 3-2-1 invariant and the monitoring status.
 //! - [`seal`]: sha256 → zstd → age → sha256 and back, streaming.
 //! - [`fanout`]: one spool file → N targets concurrently, each with its own retries.
@@ -22,6 +23,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod facts;
 pub mod fanout;
 pub mod manifest;
 pub mod ops;

@@ -231,7 +231,7 @@ async fn back_up_source(
         .of_source(name)
         .find(|b| b.manifest.as_ref().is_some_and(|m| m.same_origin(&origin)))
     {
-        return complete_existing(state, targets, existing, &rule).await;
+        return complete_existing(state, targets, listings, existing, &rule).await;
     }
 
     // A new backup; its id must not collide with one already stored.
@@ -317,7 +317,7 @@ async fn back_up_source(
         manifest: Bytes::from(manifest_json),
     };
     let results = fanout::fan_out(targets, &upload).await;
-    let verdict = verdict_of(targets, &results, &rule);
+    let verdict = verdict_of(listings, &results, &rule);
     finish_spool(&spool, &results);
     Ok(RunResult::Stored {
         id,
@@ -334,6 +334,7 @@ async fn back_up_source(
 async fn complete_existing(
     state: &State,
     targets: &[Arc<dyn Target>],
+    listings: &[catalog::Listing],
     existing: &BackupEntry,
     rule: &Rule,
 ) -> Result<RunResult, OpError> {
@@ -376,7 +377,7 @@ async fn complete_existing(
     }
     // Report in config order.
     results.sort_by_key(|r| targets.iter().position(|t| t.name() == r.target));
-    let verdict = verdict_of(targets, &results, rule);
+    let verdict = verdict_of(listings, &results, rule);
     Ok(RunResult::Stored {
         id: m.id.clone(),
         already_stored: true,
@@ -442,17 +443,12 @@ async fn download(t: &dyn Target, path: &str, to: &Path) -> Result<(u64, String)
         .map_err(|e| e.to_string())
 }
 
-fn verdict_of(targets: &[Arc<dyn Target>], results: &[TargetResult], rule: &Rule) -> Verdict {
+fn verdict_of(listings: &[catalog::Listing], results: &[TargetResult], rule: &Rule) -> Verdict {
     let facts: Vec<CopyFact> = results
         .iter()
         .filter(|r| r.outcome.has_copy())
-        .filter_map(|r| targets.iter().find(|t| t.name() == r.target))
-        .map(|t| CopyFact {
-            target: t.name().into(),
-            medium: t.properties().medium,
-            location: t.properties().location,
-            immutable: false,
-        })
+        .filter_map(|r| listings.iter().find(|l| l.target.name() == r.target))
+        .map(catalog::fact)
         .collect();
     policy::evaluate(&facts, rule)
 }

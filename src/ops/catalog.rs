@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::{Location, Medium};
 use crate::manifest::{self, Manifest, Object};
-use crate::policy::CopyFact;
+use crate::policy::{CopyFact, Placement};
 use crate::target::{ObjectMeta, Target};
 
 /// Manifests are small; anything bigger is not one.
@@ -38,6 +38,8 @@ pub struct CopyInfo {
     pub target: String,
     pub medium: Medium,
     pub location: Location,
+    /// Medium and location taken as declared (`trust_labels`), not verified.
+    pub declared: bool,
     #[serde(flatten)]
     pub state: CopyState,
 }
@@ -52,18 +54,27 @@ pub struct BackupEntry {
     pub copies: Vec<CopyInfo>,
 }
 
+/// The policy's view of a copy on the target of `listing`.
+pub fn fact(listing: &Listing) -> CopyFact {
+    let props = listing.target.properties();
+    CopyFact {
+        target: listing.target.name().to_string(),
+        medium: props.medium,
+        location: props.location,
+        immutable: false,
+        declared: props.declared,
+        placement: listing.placement.clone(),
+    }
+}
+
 impl BackupEntry {
     /// Facts for the policy: verified copies only.
-    pub fn copy_facts(&self) -> Vec<CopyFact> {
+    pub fn copy_facts(&self, listings: &[Listing]) -> Vec<CopyFact> {
         self.copies
             .iter()
             .filter(|c| matches!(c.state, CopyState::Verified))
-            .map(|c| CopyFact {
-                target: c.target.clone(),
-                medium: c.medium,
-                location: c.location,
-                immutable: false,
-            })
+            .filter_map(|c| listings.iter().find(|l| l.target.name() == c.target))
+            .map(fact)
             .collect()
     }
 
@@ -86,6 +97,8 @@ impl BackupEntry {
 pub struct Listing {
     pub target: Arc<dyn Target>,
     pub objects: Result<Vec<ObjectMeta>, String>,
+    /// Where the target's data lies, asked once with the listing.
+    pub placement: Placement,
 }
 
 #[derive(Default)]
@@ -132,6 +145,7 @@ pub async fn list_all(targets: &[Arc<dyn Target>], prefixes: &[String]) -> Vec<L
         Listing {
             target: Arc::clone(t),
             objects: objects.map_err(|e| e.to_string()),
+            placement: t.placement().await,
         }
     }))
     .await
@@ -189,6 +203,7 @@ pub async fn build(listings: &[Listing], read_manifest: impl Fn(&str, &str) -> b
                 target: name.clone(),
                 medium: props.medium,
                 location: props.location,
+                declared: props.declared,
                 state: CopyState::Unchecked,
             });
             if read_manifest(&source, &id) {

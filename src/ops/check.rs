@@ -100,7 +100,7 @@ pub async fn run(
             .map(|b| BackupFacts {
                 id: b.id.clone(),
                 created_at: b.created_at,
-                verdict: policy::evaluate(&b.copy_facts(), &rule),
+                verdict: policy::evaluate(&b.copy_facts(&listings), &rule),
                 corrupt: b.corrupt(),
             })
             .collect();
@@ -115,7 +115,7 @@ pub async fn run(
             created_at: b.created_at,
             age_seconds: (now - b.created_at).num_seconds().max(0) as u64,
             plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
-            verdict: policy::evaluate(&b.copy_facts(), &rule),
+            verdict: policy::evaluate(&b.copy_facts(&listings), &rule),
             copies: b.copies.clone(),
         });
         sources.push(SourceCheck { status, newest });

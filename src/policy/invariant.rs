@@ -1,10 +1,11 @@
 //! The 3-2-1(-1) invariant over the verified copies of one backup.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::config::{Location, Medium, Policy};
+pub use crate::facts::Placement;
 
 /// The numbers the rule asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -34,6 +35,10 @@ pub struct CopyFact {
     pub location: Location,
     /// The store confirmed it cannot be deleted or changed before a future date.
     pub immutable: bool,
+    /// The operator asked for medium and location to be taken as declared (`trust_labels`):
+    /// placement facts are not used to discount them.
+    pub declared: bool,
+    pub placement: Placement,
 }
 
 /// What the copies of one backup add up to, and why the rule is or is not met.
@@ -46,10 +51,21 @@ pub struct Verdict {
     pub immutable: u32,
     /// One sentence per unmet part of the rule; empty when `ok`.
     pub reasons: Vec<String>,
+    /// Why a label was not counted as written, or what to double-check; shown whatever the
+    /// verdict.
+    pub notes: Vec<String>,
+    /// Targets whose medium and location were counted as declared, not verified.
+    pub declared: Vec<String>,
 }
 
-/// Judges the copies of one backup against the rule. A target is counted once however many
-/// facts name it.
+/// Judges the copies of one backup against the rule, from facts rather than labels:
+///
+/// - a target counts once however many facts name it;
+/// - copies that share a failure domain (same placement key) are one medium, whatever their
+///   labels say;
+/// - an "offsite" copy that lies on this host, or in the same failure domain as an onsite
+///   copy, is not offsite;
+/// - targets with `declared` labels are taken at their word, and listed as such.
 pub fn evaluate(copies: &[CopyFact], rule: &Rule) -> Verdict {
     let mut seen = BTreeSet::new();
     let copies: Vec<&CopyFact> = copies
@@ -57,16 +73,67 @@ pub fn evaluate(copies: &[CopyFact], rule: &Rule) -> Verdict {
         .filter(|c| seen.insert(c.target.as_str()))
         .collect();
     let count = copies.len() as u32;
-    let media = copies
-        .iter()
-        .map(|c| c.medium)
-        .collect::<BTreeSet<_>>()
-        .len() as u32;
-    let offsite = copies
-        .iter()
-        .filter(|c| c.location == Location::Offsite)
-        .count() as u32;
+    let mut notes = Vec::new();
+
+    // Failure domains: copies with the same (verified) placement key are one group.
+    let group_of = |c: &CopyFact| match (&c.placement.key, c.declared) {
+        (Some(k), false) => format!("place:{k}"),
+        _ => format!("target:{}", c.target),
+    };
+    let mut groups: BTreeMap<String, Vec<&CopyFact>> = BTreeMap::new();
+    for c in &copies {
+        groups.entry(group_of(c)).or_default().push(c);
+    }
+    for members in groups.values().filter(|m| m.len() > 1) {
+        let labels: BTreeSet<Medium> = members.iter().map(|c| c.medium).collect();
+        if labels.len() > 1 {
+            notes.push(format!(
+                "{} are on one {}: they count as one medium, not {}",
+                names(members),
+                members[0].placement.describe.as_deref().unwrap_or("place"),
+                labels.len()
+            ));
+        }
+    }
+    let media = distinct_media(&groups);
+
+    let mut offsite = 0;
+    for c in copies.iter().filter(|c| c.location == Location::Offsite) {
+        if c.declared {
+            offsite += 1;
+            continue;
+        }
+        let shares_with_onsite = groups[&group_of(c)]
+            .iter()
+            .find(|o| o.location == Location::Onsite);
+        if let Some(o) = shares_with_onsite {
+            notes.push(format!(
+                "{} is labelled offsite but is on the same {} as onsite target {}: not counted as offsite",
+                c.target,
+                c.placement.describe.as_deref().unwrap_or("place"),
+                o.target
+            ));
+        } else if c.placement.this_host {
+            notes.push(format!(
+                "{} is labelled offsite but its endpoint is this host: not counted as offsite",
+                c.target
+            ));
+        } else {
+            offsite += 1;
+            if c.placement.private_network {
+                notes.push(format!(
+                    "{} is labelled offsite and resolves to a private network address: make sure it is in another building",
+                    c.target
+                ));
+            }
+        }
+    }
     let immutable = copies.iter().filter(|c| c.immutable).count() as u32;
+    let declared: Vec<String> = copies
+        .iter()
+        .filter(|c| c.declared)
+        .map(|c| c.target.clone())
+        .collect();
 
     let mut reasons = Vec::new();
     let mut need = |have: u32, want: u32, what: &str| {
@@ -85,7 +152,57 @@ pub fn evaluate(copies: &[CopyFact], rule: &Rule) -> Verdict {
         offsite,
         immutable,
         reasons,
+        notes,
+        declared,
     }
+}
+
+fn names(members: &[&CopyFact]) -> String {
+    let names: Vec<&str> = members.iter().map(|c| c.target.as_str()).collect();
+    match names.as_slice() {
+        [a, b] => format!("targets {a} and {b}"),
+        _ => format!("targets {}", names.join(", ")),
+    }
+}
+
+/// The most distinct media the groups can stand for, each group standing for one of its
+/// labels: a maximum bipartite matching (groups are few; Kuhn's algorithm is plenty).
+fn distinct_media(groups: &BTreeMap<String, Vec<&CopyFact>>) -> u32 {
+    let options: Vec<Vec<Medium>> = groups
+        .values()
+        .map(|m| {
+            m.iter()
+                .map(|c| c.medium)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        })
+        .collect();
+    let mut owner: BTreeMap<Medium, usize> = BTreeMap::new();
+    fn assign(
+        g: usize,
+        options: &[Vec<Medium>],
+        owner: &mut BTreeMap<Medium, usize>,
+        visited: &mut BTreeSet<Medium>,
+    ) -> bool {
+        for &m in &options[g] {
+            if !visited.insert(m) {
+                continue;
+            }
+            let free = match owner.get(&m) {
+                None => true,
+                Some(&other) => assign(other, options, owner, visited),
+            };
+            if free {
+                owner.insert(m, g);
+                return true;
+            }
+        }
+        false
+    }
+    (0..options.len())
+        .filter(|&g| assign(g, &options, &mut owner, &mut BTreeSet::new()))
+        .count() as u32
 }
 
 #[cfg(test)]
@@ -105,7 +222,24 @@ mod tests {
             medium,
             location,
             immutable,
+            declared: false,
+            placement: Placement::default(),
         }
+    }
+
+    /// A copy on a known failure domain.
+    fn on(place: &str, mut copy: CopyFact) -> CopyFact {
+        copy.placement = Placement {
+            key: Some(place.into()),
+            describe: Some(format!("filesystem {place}")),
+            ..Placement::default()
+        };
+        copy
+    }
+
+    fn declared(mut copy: CopyFact) -> CopyFact {
+        copy.declared = true;
+        copy
     }
 
     use Location::{Offsite as Off, Onsite as On};
@@ -222,6 +356,76 @@ mod tests {
                 reasons: &[],
             },
             Case {
+                name: "three copies labelled on two media but on one filesystem",
+                copies: vec![
+                    on("8:1", c("a", Disk, On, false)),
+                    on("8:1", c("b", Removable, On, false)),
+                    on("8:1", c("c", Disk, Off, false)),
+                ],
+                rule: R321,
+                ok: false,
+                reasons: &[
+                    "1 distinct media, the rule needs 2",
+                    "0 offsite copies, the rule needs 1",
+                ],
+            },
+            Case {
+                name: "the same labels, declared by the operator",
+                copies: vec![
+                    on("8:1", c("a", Disk, On, false)),
+                    declared(on("8:1", c("b", Removable, On, false))),
+                    declared(on("8:1", c("c", Disk, Off, false))),
+                ],
+                rule: R321,
+                ok: true,
+                reasons: &[],
+            },
+            Case {
+                name: "two filesystems, three labels",
+                copies: vec![
+                    on("8:1", c("a", Disk, On, false)),
+                    on("8:1", c("b", Nas, On, false)),
+                    on("8:2", c("c", Removable, Off, false)),
+                ],
+                rule: R321,
+                ok: true,
+                reasons: &[],
+            },
+            Case {
+                name: "an offsite target on this host is not offsite",
+                copies: vec![
+                    c("a", Disk, On, false),
+                    c("b", Nas, On, false),
+                    CopyFact {
+                        placement: Placement {
+                            this_host: true,
+                            ..Placement::default()
+                        },
+                        ..c("c", ObjectStorage, Off, false)
+                    },
+                ],
+                rule: R321,
+                ok: false,
+                reasons: &["0 offsite copies, the rule needs 1"],
+            },
+            Case {
+                name: "an offsite target in a private network still counts",
+                copies: vec![
+                    c("a", Disk, On, false),
+                    c("b", Nas, On, false),
+                    CopyFact {
+                        placement: Placement {
+                            private_network: true,
+                            ..Placement::default()
+                        },
+                        ..c("c", ObjectStorage, Off, false)
+                    },
+                ],
+                rule: R321,
+                ok: true,
+                reasons: &[],
+            },
+            Case {
                 name: "a relaxed rule of one copy",
                 copies: vec![c("a", Disk, On, false)],
                 rule: Rule {
@@ -239,6 +443,55 @@ mod tests {
             assert_eq!(v.ok, case.ok, "{}: {v:?}", case.name);
             assert_eq!(v.reasons, case.reasons, "{}", case.name);
         }
+    }
+
+    #[test]
+    fn notes_say_why_labels_were_not_counted() {
+        let v = evaluate(
+            &[
+                on("8:1", c("local", Disk, On, false)),
+                on("8:1", c("usb", Removable, On, false)),
+                on("8:1", c("away", Disk, Off, false)),
+            ],
+            &R321,
+        );
+        assert_eq!(v.media, 1);
+        assert!(
+            v.notes[0].contains("targets local, usb, away are on one filesystem 8:1"),
+            "{:?}",
+            v.notes
+        );
+        assert!(v.notes[1].contains("away is labelled offsite but is on the same filesystem"));
+        let v = evaluate(
+            &[declared(c("a", Disk, On, false)), c("b", Nas, Off, false)],
+            &R321,
+        );
+        assert_eq!(v.declared, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn media_matching_is_maximal() {
+        // Groups {x}, {x}, {y, z}: only two media can be told apart.
+        let v = evaluate(
+            &[
+                on("1", c("a", Disk, On, false)),
+                on("2", c("b", Disk, On, false)),
+                on("3", c("c", Nas, On, false)),
+                on("3", c("d", Tape, On, false)),
+            ],
+            &R321,
+        );
+        assert_eq!(v.media, 2);
+        // Groups {disk, removable}, {disk}: two.
+        let v = evaluate(
+            &[
+                on("1", c("a", Disk, On, false)),
+                on("1", c("b", Removable, On, false)),
+                on("2", c("c", Disk, On, false)),
+            ],
+            &R321,
+        );
+        assert_eq!(v.media, 2);
     }
 
     #[test]

@@ -7,5 +7,5 @@
 pub mod invariant;
 pub mod status;
 
-pub use invariant::{CopyFact, Rule, Verdict, evaluate};
+pub use invariant::{CopyFact, Placement, Rule, Verdict, evaluate};
 pub use status::{BackupFacts, SourceFacts, SourceStatus, Status, source_status, worst};

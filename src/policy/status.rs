@@ -243,6 +243,8 @@ mod tests {
                 } else {
                     vec!["2 verified copies, the rule needs 3".into()]
                 },
+                notes: vec![],
+                declared: vec![],
             },
             corrupt: vec![],
         }

@@ -10,6 +10,7 @@ use crate::ops::catalog::CopyState;
 use crate::ops::check::CheckReport;
 use crate::ops::list::ListReport;
 use crate::ops::restore::RestoreReport;
+use crate::policy::Verdict;
 
 pub fn backup(r: &BackupReport) -> String {
     let mut s = String::new();
@@ -53,30 +54,38 @@ pub fn backup(r: &BackupReport) -> String {
                     };
                     let _ = writeln!(s, "  {:<16} {line}", t.target);
                 }
-                let _ = writeln!(
-                    s,
-                    "  verdict: {} — {} copies, {} media, {} offsite{}",
-                    if verdict.ok {
-                        "3-2-1 OK"
-                    } else {
-                        "RULE NOT MET"
-                    },
-                    verdict.copies,
-                    verdict.media,
-                    verdict.offsite,
-                    if verdict.immutable > 0 {
-                        format!(", {} immutable", verdict.immutable)
-                    } else {
-                        String::new()
-                    }
-                );
+                let _ = writeln!(s, "  verdict: {}", verdict_line(verdict));
                 for reason in &verdict.reasons {
                     let _ = writeln!(s, "    - {reason}");
+                }
+                for note in &verdict.notes {
+                    let _ = writeln!(s, "    note: {note}");
                 }
             }
         }
     }
     s
+}
+
+/// `3-2-1 OK — 3 copies, 2 media, 1 offsite (declared, not verified: usb)`.
+fn verdict_line(v: &Verdict) -> String {
+    let mut line = format!(
+        "{} — {} copies, {} media, {} offsite",
+        if v.ok { "3-2-1 OK" } else { "RULE NOT MET" },
+        v.copies,
+        v.media,
+        v.offsite
+    );
+    if v.immutable > 0 {
+        line.push_str(&format!(", {} immutable", v.immutable));
+    }
+    if !v.declared.is_empty() {
+        line.push_str(&format!(
+            " (media and location declared, not verified: {})",
+            v.declared.join(", ")
+        ));
+    }
+    line
 }
 
 pub fn check(r: &CheckReport) -> String {
@@ -103,13 +112,14 @@ pub fn check(r: &CheckReport) -> String {
         let Some(n) = &src.newest else { continue };
         let _ = writeln!(
             s,
-            "  newest {} ({} old): {} copies, {} media, {} offsite",
+            "  newest {} ({} old): {}",
             n.id,
             age(n.age_seconds),
-            n.verdict.copies,
-            n.verdict.media,
-            n.verdict.offsite
+            verdict_line(&n.verdict)
         );
+        for note in &n.verdict.notes {
+            let _ = writeln!(s, "  note: {note}");
+        }
         let _ = writeln!(
             s,
             "  {:<16} {:<15} {:<8} state",
@@ -121,9 +131,14 @@ pub fn check(r: &CheckReport) -> String {
                 CopyState::Corrupt { why } => format!("CORRUPT: {why}"),
                 CopyState::Unchecked => "unchecked".to_string(),
             };
+            let declared = if c.declared {
+                " (declared, not verified)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
-                "  {:<16} {:<15} {:<8} {state}",
+                "  {:<16} {:<15} {:<8} {state}{declared}",
                 c.target,
                 c.medium.to_string(),
                 c.location.to_string()
@@ -237,11 +252,16 @@ pub fn config(c: &Config) -> String {
         };
         let _ = writeln!(
             s,
-            "target {}: {} {place} — {}, {}",
+            "target {}: {} {place} — {}, {}{}",
             t.name,
             t.kind.type_name(),
             t.medium,
-            t.location
+            t.location,
+            if t.trust_labels {
+                " (trust_labels: declared, not verified)"
+            } else {
+                ""
+            }
         );
     }
     s

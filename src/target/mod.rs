@@ -32,6 +32,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::config::{Location, Medium, TargetConfig, TargetKind};
+pub use crate::facts::Placement;
 
 pub mod memory;
 pub mod opendal;
@@ -44,6 +45,8 @@ pub struct Properties {
     pub location: Location,
     /// Whether the target can hold a copy that cannot be deleted before a date.
     pub immutable_capable: bool,
+    /// Medium and location are taken as declared (`trust_labels`), not verified.
+    pub declared: bool,
 }
 
 /// A stored object.
@@ -154,6 +157,12 @@ pub trait Target: Send + Sync {
     async fn read(&self, path: &str) -> Result<Reader, TargetError>;
     async fn delete(&self, path: &str) -> Result<(), TargetError>;
 
+    /// Where the data lies (filesystem, host, endpoint), for counting media and offsite
+    /// copies honestly. Unknown by default.
+    async fn placement(&self) -> Placement {
+        Placement::default()
+    }
+
     /// Reads a small object whole, refusing one larger than `limit` bytes.
     async fn read_small(&self, path: &str, limit: u64) -> Result<Vec<u8>, TargetError> {
         let reader = self.read(path).await?;
@@ -178,6 +187,7 @@ pub fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
         medium: cfg.medium,
         location: cfg.location,
         immutable_capable: cfg.kind.supports_immutability(),
+        declared: cfg.trust_labels,
     };
     let inner: Arc<dyn Target> = match &cfg.kind {
         TargetKind::Fs(fs) => Arc::new(opendal::OpendalTarget::fs(&cfg.name, props, &fs.path)?),

@@ -17,7 +17,7 @@ use opendal::options::ListOptions;
 use opendal::{ErrorKind, Operator};
 use tokio::io::AsyncReadExt;
 
-use super::{ObjectMeta, Payload, Properties, Reader, Target, TargetError};
+use super::{ObjectMeta, Payload, Placement, Properties, Reader, Target, TargetError};
 use crate::manifest::PARTIAL_SUFFIX;
 
 /// Size of each write handed to OpenDAL.
@@ -333,6 +333,10 @@ impl Target for OpendalTarget {
         )))
     }
 
+    async fn placement(&self) -> Placement {
+        self.local_placement()
+    }
+
     async fn delete(&self, path: &str) -> Result<(), TargetError> {
         match self.op.delete(path).await {
             Ok(()) => Ok(()),
@@ -343,6 +347,32 @@ impl Target for OpendalTarget {
 }
 
 impl OpendalTarget {
+    /// A local root's filesystem, by device id of the root or, before it exists, of its
+    /// nearest existing ancestor (where it will be created).
+    fn local_placement(&self) -> Placement {
+        use std::os::unix::fs::MetadataExt;
+        let Some(root) = &self.local_root else {
+            return Placement::default();
+        };
+        let mut dir = root.as_path();
+        loop {
+            if let Ok(meta) = std::fs::metadata(dir) {
+                let dev = meta.dev();
+                let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
+                return Placement {
+                    key: Some(format!("fs:{major}:{minor}")),
+                    describe: Some(format!("filesystem (device {major}:{minor})")),
+                    this_host: false,
+                    private_network: false,
+                };
+            }
+            match dir.parent() {
+                Some(p) => dir = p,
+                None => return Placement::default(),
+            }
+        }
+    }
+
     async fn exists(&self, path: &str) -> Result<bool, TargetError> {
         match self.op.stat(path).await {
             Ok(_) => Ok(true),

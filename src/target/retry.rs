@@ -114,4 +114,8 @@ impl Target for Retry {
     async fn delete(&self, path: &str) -> Result<(), TargetError> {
         self.run("delete", |_| self.inner.delete(path)).await
     }
+
+    async fn placement(&self) -> super::Placement {
+        self.inner.placement().await
+    }
 }

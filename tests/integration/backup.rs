@@ -511,3 +511,41 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
     drop(lock);
     assert_eq!(code(&env.pbx321(&["backup"])), 0);
 }
+
+#[test]
+fn three_copies_labelled_on_two_media_but_on_one_filesystem_do_not_pass() {
+    let mut env = TestEnv::new();
+    env.trust_labels = false;
+    env.put_backup("b.zip", 30, 1000);
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 3, "copies written, rule not met");
+    let text = stdout(&out);
+    assert!(
+        text.contains("1 distinct media, the rule needs 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("targets local, usb, away are on one filesystem"),
+        "{text}"
+    );
+    assert!(text.contains("away is labelled offsite but is on the same filesystem"));
+    let out = env.pbx321(&["check", "--format", "json"]);
+    assert_eq!(code(&out), 2);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = v["sources"][0]["newest"]["verdict"]["notes"]
+        .as_array()
+        .unwrap();
+    assert!(!notes.is_empty());
+
+    // Declared labels pass, and say so everywhere.
+    env.trust_labels = true;
+    let out = env.pbx321(&["check"]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("declared, not verified"));
+    let out = env.pbx321(&["check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["sources"][0]["newest"]["verdict"]["declared"],
+        serde_json::json!(["usb", "away"])
+    );
+}

@@ -17,6 +17,7 @@ fn props() -> Properties {
         medium: Medium::Disk,
         location: Location::Onsite,
         immutable_capable: false,
+        declared: false,
     }
 }
 

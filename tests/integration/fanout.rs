@@ -18,6 +18,7 @@ fn props() -> Properties {
         medium: Medium::Disk,
         location: Location::Onsite,
         immutable_capable: false,
+        declared: false,
     }
 }
 

@@ -15,6 +15,9 @@ pub struct TestEnv {
     pub targets: Vec<(String, String, String)>,
     pub policy: String,
     pub extra_source: String,
+    /// All test targets share the temp dir's filesystem, which honest counting sees as one
+    /// medium; unless this is false, every target but the first gets `trust_labels = true`.
+    pub trust_labels: bool,
 }
 
 impl TestEnv {
@@ -40,6 +43,7 @@ impl TestEnv {
             ],
             policy: "copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"26h\"\n".into(),
             extra_source: String::new(),
+            trust_labels: true,
         }
     }
 
@@ -68,10 +72,13 @@ impl TestEnv {
             "state_dir = \"state\"\n[encryption]\nrecipients = [\"{}\"]\n[policy]\n{}\n[[source]]\nname = \"hq\"\ntype = \"folder\"\npath = \"pbx\"\npattern = \"*.zip\"\nsettle = \"0s\"\n{}",
             self.recipient, self.policy, self.extra_source
         );
-        for (name, medium, location) in &self.targets {
+        for (i, (name, medium, location)) in self.targets.iter().enumerate() {
             s.push_str(&format!(
                 "\n[[target]]\nname = \"{name}\"\ntype = \"fs\"\npath = \"targets/{name}\"\nmedium = \"{medium}\"\nlocation = \"{location}\"\n"
             ));
+            if self.trust_labels && i > 0 {
+                s.push_str("trust_labels = true\n");
+            }
         }
         s
     }

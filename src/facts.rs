@@ -1,0 +1,18 @@
+//! Plain facts gathered at the edges (targets, the state directory) and judged by `policy`.
+//! Pure data: no I/O here, so both sides can depend on it without crossing layers.
+
+use serde::Serialize;
+
+/// Where a target's data physically lies, as far as pbx321 could find out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    /// Targets with the same key share one failure domain: one filesystem (device id), one
+    /// host, one endpoint and bucket. `None` when unknown.
+    pub key: Option<String>,
+    /// The key for people: "filesystem 8:1", "host nas.lan".
+    pub describe: Option<String>,
+    /// The target's endpoint is this very host.
+    pub this_host: bool,
+    /// The target's endpoint resolves to a private network address.
+    pub private_network: bool,
+}
