@@ -61,6 +61,8 @@ pub struct Policy {
     pub max_age: Duration,
     /// Past this age the status is WARNING. Defaults to 80 % of `max_age`.
     pub warn_age: Duration,
+    /// A restore drill (`check --deep --identity`) older than this is a WARNING.
+    pub drill_max_age: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +254,7 @@ struct RawPolicy {
     immutable: Option<u32>,
     max_age: Option<Spanned<String>>,
     warn_age: Option<Spanned<String>>,
+    drill_max_age: Option<Spanned<String>>,
 }
 
 /// Keys every `[[source]]` has, besides those of its type.
@@ -442,6 +445,10 @@ impl Cx<'_> {
             .warn_age
             .as_ref()
             .map(|s| (s.span(), self.duration(s, "warn_age")));
+        let drill_max_age = match &raw.drill_max_age {
+            Some(s) => Some(self.duration(s, "drill_max_age")?),
+            None => None,
+        };
         let max_age = max_age?;
         let warn_age = match warn_age {
             None => max_age.mul_f64(0.8),
@@ -462,6 +469,7 @@ impl Cx<'_> {
             immutable: raw.immutable.unwrap_or(0),
             max_age,
             warn_age,
+            drill_max_age,
         };
         (self.problems.len() == before).then_some(policy)
     }

@@ -16,3 +16,16 @@ pub struct Placement {
     /// The target's endpoint resolves to a private network address.
     pub private_network: bool,
 }
+
+/// The last restore drill of a source (`check --deep --identity`), as recorded in the state
+/// directory.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize)]
+pub struct DrillFact {
+    pub id: String,
+    pub target: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub ok: bool,
+    /// Wall time of the drill: an estimate of the time to restore (RTO).
+    pub duration_seconds: f64,
+    pub error: Option<String>,
+}

@@ -16,6 +16,7 @@
 //! - [`fanout`]: one spool file → N targets concurrently, each with its own retries.
 //! - [`source`]: where backups come from (folder).
 //! - [`target`]: where copies go — the `Target` contract, OpenDAL fs, in-memory, retry.
+//! - [`zipcheck`]: a streaming check that a zip is a whole, readable 3CX backup.
 //! - [`ops`]: backup, restore, check, list, keygen — returning typed reports.
 //! - [`report`]: human and JSON renderers of those reports.
 //! - [`error`]: the error policy.
@@ -33,3 +34,4 @@ pub mod seal;
 pub mod secret;
 pub mod source;
 pub mod target;
+pub mod zipcheck;

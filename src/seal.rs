@@ -213,6 +213,17 @@ pub fn unseal<R: Read, W: Write>(
     ))
 }
 
+/// A reader of the plaintext of a sealed stream: age, then zstd. Errors (wrong key, damage)
+/// surface from `read`.
+pub fn plain_reader<'a, R: Read + 'a>(
+    input: R,
+    identities: &Identities,
+) -> Result<Box<dyn Read + 'a>, SealError> {
+    let decryptor = age::Decryptor::new_buffered(BufReader::with_capacity(64 * 1024, input))?;
+    let reader = decryptor.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))?;
+    Ok(Box::new(zstd::Decoder::new(reader)?))
+}
+
 /// sha256 and length of a whole stream.
 pub fn digest<R: Read>(input: R) -> io::Result<(u64, String)> {
     let mut h = Hashing::new(input);

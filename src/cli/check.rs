@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{CmdResult, Failure, Format, load_config, print};
+use anyhow::Context;
+
+use super::{CmdResult, Failure, load_config, print};
 use crate::ops::check::{self, CheckOptions};
 use crate::policy::Status;
 use crate::report;
@@ -13,29 +15,72 @@ use crate::report;
 #[command(after_help = "EXIT STATUS (Nagios plugin meanings)
   0  OK        the newest backup of every source meets the rule and is fresh
   1  WARNING   a newer backup misses the rule but an older one within max_age meets it,
-               the newest compliant backup is past warn_age, or a target is unreachable
-  2  CRITICAL  no backup within max_age meets the rule, or the newest has a corrupt copy
+               the newest compliant backup is past warn_age, a target is unreachable,
+               or a restore drill is overdue
+  2  CRITICAL  no backup within max_age meets the rule, the newest has a corrupt copy,
+               or the drill of the newest backup failed
   3  UNKNOWN   the config could not be read or the check could not run")]
 pub struct Args {
     /// Sources to check [default: all]
     pub sources: Vec<String>,
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
+    /// Read every copy of the newest backup back and compare its sha256 with the manifest
+    #[arg(long)]
+    pub deep: bool,
+    /// With --deep: every backup, not only the newest
+    #[arg(long, requires = "deep")]
+    pub all: bool,
+    /// With --deep: also decrypt and decompress the newest backup and check its zip (the
+    /// restore drill); the outcome is recorded for later checks
+    #[arg(long, short = 'i', requires = "deep", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Also write the metrics to DIR/pbx321.prom, atomically (node_exporter textfile collector)
+    #[arg(long, value_name = "DIR")]
+    pub textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub enum CheckFormat {
+    Human,
+    Json,
+    Nagios,
+    Prometheus,
 }
 
 pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
-    let unknown = |e| Failure::new(ExitCode::from(Status::Unknown as u8), e);
+    let unknown = |e: anyhow::Error| {
+        if args.format == CheckFormat::Nagios {
+            // A plugin must print one status line even when it cannot run.
+            println!(
+                "PBX321 UNKNOWN - {}",
+                format!("{e:#}").lines().next().unwrap_or("")
+            );
+        }
+        Failure::new(ExitCode::from(Status::Unknown as u8), e)
+    };
     let cfg = load_config(config).map_err(unknown)?;
     let opts = CheckOptions {
-        sources: args.sources,
+        sources: args.sources.clone(),
+        deep: args.deep,
+        all: args.all,
+        identity: args.identity.clone(),
     };
     let report = check::run(&cfg, &opts, chrono::Utc::now())
         .await
         .map_err(|e| unknown(e.into()))?;
+    if let Some(dir) = &args.textfile {
+        let path = dir.join("pbx321.prom");
+        crate::ops::write_atomic(&path, report::prometheus::render(&report).as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(unknown)?;
+    }
     print(&match args.format {
-        Format::Human => report::human::check(&report),
-        Format::Json => report::json::render(&report),
+        CheckFormat::Human => report::human::check(&report),
+        CheckFormat::Json => report::json::render(&report),
+        CheckFormat::Nagios => report::nagios::render(&report),
+        CheckFormat::Prometheus => report::prometheus::render(&report),
     });
     Ok(ExitCode::from(report.status as u8))
 }

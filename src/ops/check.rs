@@ -1,24 +1,45 @@
-//! `check`: is every source safe right now? Shallow: manifests parse and artifact sizes
-//! match, read from the targets (each listed once).
+//! `check`: is every source safe right now?
+//!
+//! Shallow (default): each target is listed once; manifests of the backups that can matter
+//! (younger than `max_age`, and each source's newest) are read, and artifact sizes compared
+//! with them. `deep`: every copy of the newest backup (`all`: of every backup) is read back
+//! and its sha256 compared with the manifest. With an identity, the newest backup is also
+//! decrypted, decompressed and its zip checked — a restore drill, never touching disk —
+//! and the outcome recorded in the state directory for later checks to report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::OpError;
-use super::catalog::{self, CopyInfo};
+use super::catalog::{self, BackupEntry, Catalog, CopyInfo, CopyState, Listing};
+use super::{OpError, io_error};
 use crate::config::Config;
-use crate::manifest;
+use crate::facts::DrillFact;
+use crate::manifest::{self, Manifest};
 use crate::policy::{self, BackupFacts, Rule, SourceFacts, SourceStatus, Status, Verdict};
+use crate::seal;
+use crate::target::Target;
 
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
     pub sources: Vec<String>,
+    /// Read copies back and compare their sha256 with the manifest.
+    pub deep: bool,
+    /// With `deep`: every backup, not only the newest.
+    pub all: bool,
+    /// With `deep`: also decrypt the newest backup and check its zip (the restore drill).
+    pub identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
     pub status: Status,
     pub checked_at: DateTime<Utc>,
+    pub deep: bool,
     pub rule: Rule,
     pub max_age_seconds: u64,
     pub warn_age_seconds: u64,
@@ -32,6 +53,9 @@ pub struct SourceCheck {
     pub status: SourceStatus,
     /// The newest backup and its copies.
     pub newest: Option<NewestBackup>,
+    /// The newest backup that meets the rule within max_age, if any.
+    pub last_success: Option<BackupSummary>,
+    pub drill: Option<DrillFact>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,8 +69,17 @@ pub struct NewestBackup {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct BackupSummary {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub plain_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct TargetState {
     pub target: String,
+    pub medium: crate::config::Medium,
+    pub location: crate::config::Location,
     pub up: bool,
     pub error: Option<String>,
 }
@@ -69,23 +102,50 @@ pub async fn run(
         }
         opts.sources.clone()
     };
+    let identities = match &opts.identity {
+        Some(p) => Some(Arc::new(seal::load_identities(p)?)),
+        None => None,
+    };
     let targets = super::open_targets(cfg)?;
     let listings = catalog::list_all(&targets, &names).await;
     // Manifests worth reading: every backup young enough to count, and each source's newest.
-    let newest: std::collections::BTreeMap<String, String> = {
-        let bare = catalog::build(&listings, |_, _| false).await;
-        bare.backups
-            .keys()
-            .map(|(s, id)| (s.clone(), id.clone()))
-            .collect()
-    };
+    let newest: BTreeMap<String, String> = catalog::build(&listings, |_, _| false)
+        .await
+        .backups
+        .into_keys()
+        .collect();
     let horizon =
         now - chrono::Duration::from_std(cfg.policy.max_age).unwrap_or(chrono::TimeDelta::MAX);
-    let cat = catalog::build(&listings, |s, id| {
-        newest.get(s).is_some_and(|n| n == id)
+    let all = opts.deep && opts.all;
+    let mut cat = catalog::build(&listings, |s, id| {
+        all || newest.get(s).is_some_and(|n| n == id)
             || manifest::id_time(s, id).is_some_and(|t| t >= horizon)
     })
     .await;
+
+    let drills_path = cfg.state_dir.join("drills.json");
+    let mut drills = read_drills(&drills_path);
+    if opts.deep {
+        for name in &names {
+            let ids: Vec<String> = cat
+                .of_source(name)
+                .map(|b| b.id.clone())
+                .filter(|id| all || newest.get(name) == Some(id))
+                .collect();
+            for id in ids {
+                verify_deep(&mut cat, &listings, name, &id).await;
+            }
+            if let (Some(ids), Some(id)) = (&identities, newest.get(name)) {
+                let entry = &cat.backups[&(name.clone(), id.clone())];
+                if let Some(d) = drill(entry, &listings, Arc::clone(ids), now).await {
+                    drills.insert(name.clone(), d);
+                }
+            }
+        }
+        if identities.is_some() {
+            write_drills(&cfg.state_dir, &drills_path, &drills)?;
+        }
+    }
 
     let rule = Rule::from(&cfg.policy);
     let mut sources = Vec::new();
@@ -95,7 +155,7 @@ pub async fn run(
             .filter(|b| {
                 b.copies
                     .iter()
-                    .any(|c| !matches!(c.state, catalog::CopyState::Unchecked))
+                    .any(|c| !matches!(c.state, CopyState::Unchecked))
             })
             .map(|b| BackupFacts {
                 id: b.id.clone(),
@@ -108,8 +168,19 @@ pub async fn run(
             source: name.clone(),
             backups,
             unreachable: cat.unreachable.clone(),
+            drill: drills.get(name).cloned(),
         };
         let status = policy::source_status(&facts, &cfg.policy, now);
+        let summary = |b: &BackupEntry| BackupSummary {
+            id: b.id.clone(),
+            created_at: b.created_at,
+            plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
+        };
+        let last_success = status
+            .newest_compliant_id
+            .as_ref()
+            .and_then(|id| cat.backups.get(&(name.clone(), id.clone())))
+            .map(summary);
         let newest = cat.of_source(name).last().map(|b| NewestBackup {
             id: b.id.clone(),
             created_at: b.created_at,
@@ -118,12 +189,19 @@ pub async fn run(
             verdict: policy::evaluate(&b.copy_facts(&listings), &rule),
             copies: b.copies.clone(),
         });
-        sources.push(SourceCheck { status, newest });
+        sources.push(SourceCheck {
+            status,
+            newest,
+            last_success,
+            drill: drills.get(name).cloned(),
+        });
     }
     let targets = listings
         .iter()
         .map(|l| TargetState {
             target: l.target.name().into(),
+            medium: l.target.properties().medium,
+            location: l.target.properties().location,
             up: l.objects.is_ok(),
             error: l.objects.as_ref().err().cloned(),
         })
@@ -131,10 +209,151 @@ pub async fn run(
     Ok(CheckReport {
         status: policy::worst(sources.iter().map(|s| s.status.status)),
         checked_at: now,
+        deep: opts.deep,
         rule,
         max_age_seconds: cfg.policy.max_age.as_secs(),
         warn_age_seconds: cfg.policy.warn_age.as_secs(),
         sources,
         targets,
     })
+}
+
+/// Reads every verified copy of one backup and marks those whose sha256 differs corrupt.
+async fn verify_deep(cat: &mut Catalog, listings: &[Listing], source: &str, id: &str) {
+    let key = (source.to_string(), id.to_string());
+    let Some(entry) = cat.backups.get(&key) else {
+        return;
+    };
+    let Some(m) = entry.manifest.clone() else {
+        return;
+    };
+    let checks = entry
+        .copies
+        .iter()
+        .filter(|c| matches!(c.state, CopyState::Verified))
+        .filter_map(|c| listings.iter().find(|l| l.target.name() == c.target))
+        .map(|l| {
+            let m = m.clone();
+            let t = Arc::clone(&l.target);
+            async move { (t.name().to_string(), sha_matches(t.as_ref(), &m).await) }
+        });
+    let results = futures::future::join_all(checks).await;
+    let entry = cat.backups.get_mut(&key).expect("entry exists");
+    for (target, result) in results {
+        if let (Err(why), Some(c)) = (result, entry.copies.iter_mut().find(|c| c.target == target))
+        {
+            c.state = CopyState::Corrupt { why };
+        }
+    }
+}
+
+async fn sha_matches(t: &dyn Target, m: &Manifest) -> Result<(), String> {
+    let reader = t
+        .read(&manifest::artifact_path(&m.source, &m.id))
+        .await
+        .map_err(|e| e.to_string())?;
+    let bridge = tokio_util::io::SyncIoBridge::new(reader);
+    let (bytes, sha) = tokio::task::spawn_blocking(move || {
+        seal::digest(std::io::BufReader::with_capacity(256 * 1024, bridge))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("reading the artifact: {e}"))?;
+    if bytes != m.sealed.bytes || sha != m.sealed.sha256 {
+        return Err(format!(
+            "sha256 {sha} ({bytes} bytes) does not match the manifest's {} ({} bytes)",
+            m.sealed.sha256, m.sealed.bytes
+        ));
+    }
+    Ok(())
+}
+
+/// The restore drill: the first verified copy is decrypted, decompressed and its zip walked,
+/// with both sha256 compared to the manifest. Nothing is written to disk.
+async fn drill(
+    entry: &BackupEntry,
+    listings: &[Listing],
+    identities: Arc<seal::Identities>,
+    now: DateTime<Utc>,
+) -> Option<DrillFact> {
+    let m = entry.manifest.clone()?;
+    let copy = entry
+        .copies
+        .iter()
+        .find(|c| matches!(c.state, CopyState::Verified))?;
+    let target = listings
+        .iter()
+        .find(|l| l.target.name() == copy.target)?
+        .target
+        .clone();
+    let started = Instant::now();
+    let result = async {
+        let reader = target
+            .read(&manifest::artifact_path(&m.source, &m.id))
+            .await
+            .map_err(|e| e.to_string())?;
+        let bridge = tokio_util::io::SyncIoBridge::new(reader);
+        let m2 = m.clone();
+        tokio::task::spawn_blocking(move || drill_stream(bridge, &identities, &m2))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+    .await;
+    Some(DrillFact {
+        id: m.id.clone(),
+        target: target.name().to_string(),
+        at: now,
+        ok: result.is_ok(),
+        duration_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        error: result.err(),
+    })
+}
+
+fn drill_stream<R: std::io::Read>(
+    input: R,
+    identities: &seal::Identities,
+    m: &Manifest,
+) -> Result<(), String> {
+    let mut sealed = seal::Hashing::new(std::io::BufReader::with_capacity(256 * 1024, input));
+    let plain_result = (|| {
+        let reader = seal::plain_reader(&mut sealed, identities).map_err(|e| e.to_string())?;
+        let mut plain = seal::Hashing::new(reader);
+        let zip = crate::zipcheck::check(&mut plain).map_err(|e| e.to_string());
+        std::io::copy(&mut plain, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        let (bytes, sha, _) = plain.finish();
+        Ok::<_, String>((zip, bytes, sha))
+    })();
+    std::io::copy(&mut sealed, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    let (sealed_bytes, sealed_sha, _) = sealed.finish();
+    if sealed_bytes != m.sealed.bytes || sealed_sha != m.sealed.sha256 {
+        return Err(format!(
+            "sealed sha256 {sealed_sha} does not match the manifest's {}",
+            m.sealed.sha256
+        ));
+    }
+    let (zip, bytes, sha) = plain_result?;
+    if bytes != m.plain.bytes || sha != m.plain.sha256 {
+        return Err(format!(
+            "restored sha256 {sha} does not match the manifest's {}",
+            m.plain.sha256
+        ));
+    }
+    zip.map(|_| ())
+}
+
+fn read_drills(path: &Path) -> BTreeMap<String, DrillFact> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_drills(
+    state_dir: &Path,
+    path: &Path,
+    drills: &BTreeMap<String, DrillFact>,
+) -> Result<(), OpError> {
+    super::State::new(state_dir).ensure()?;
+    let json = serde_json::to_vec_pretty(drills).expect("drills serialize");
+    super::write_atomic(path, &json).map_err(io_error(format!("{}", path.display())))
 }

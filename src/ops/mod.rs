@@ -40,6 +40,32 @@ pub fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpErr
     move |source| OpError::Io { what, source }
 }
 
+/// Writes a file whole or not at all: a temporary file beside it (0600), fsynced, renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Opens every configured target, in config order.
 pub fn open_targets(cfg: &Config) -> Result<Vec<Arc<dyn Target>>, OpError> {
     cfg.targets

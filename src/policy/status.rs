@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::invariant::Verdict;
 use crate::config::Policy;
+use crate::facts::DrillFact;
 
 /// Nagios plugin states; the discriminant is the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,12 +68,14 @@ pub struct BackupFacts {
 }
 
 /// Everything known about one source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceFacts {
     pub source: String,
     pub backups: Vec<BackupFacts>,
     /// Targets that could not be listed, with the error.
     pub unreachable: Vec<(String, String)>,
+    /// The last restore drill, if one was recorded.
+    pub drill: Option<DrillFact>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,8 +84,8 @@ pub struct SourceStatus {
     pub status: Status,
     /// Why the status is not OK, most important first; empty when OK.
     pub reasons: Vec<String>,
-    pub newest: Option<String>,
-    pub newest_compliant: Option<String>,
+    pub newest_id: Option<String>,
+    pub newest_compliant_id: Option<String>,
     /// Age of the newest compliant backup within `max_age`, in seconds.
     pub compliant_age_seconds: Option<u64>,
 }
@@ -181,6 +184,53 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
             &mut reasons,
         );
     }
+    for b in facts
+        .backups
+        .iter()
+        .filter(|b| newest.is_some_and(|n| n.id != b.id) && !b.corrupt.is_empty())
+    {
+        raise(
+            Status::Warning,
+            format!(
+                "backup {} has corrupt copies on {}",
+                b.id,
+                b.corrupt.join(", ")
+            ),
+            &mut reasons,
+        );
+    }
+    match (&facts.drill, policy.drill_max_age) {
+        (Some(d), _) if !d.ok => raise(
+            if newest.is_some_and(|n| n.id == d.id) {
+                Status::Critical
+            } else {
+                Status::Warning
+            },
+            format!(
+                "the last restore drill ({} from {}, {} ago) failed: {}",
+                d.id,
+                d.target,
+                human(age(now, d.at)),
+                d.error.as_deref().unwrap_or("unknown error")
+            ),
+            &mut reasons,
+        ),
+        (Some(d), Some(limit)) if age(now, d.at) > limit => raise(
+            Status::Warning,
+            format!(
+                "restore drill overdue: the last one was {} ago (drill_max_age {})",
+                human(age(now, d.at)),
+                human(limit)
+            ),
+            &mut reasons,
+        ),
+        (None, Some(_)) => raise(
+            Status::Warning,
+            "no restore drill recorded: run `pbx321 check --deep --identity KEY`".into(),
+            &mut reasons,
+        ),
+        _ => {}
+    }
     for (target, error) in &facts.unreachable {
         raise(
             Status::Warning,
@@ -200,8 +250,8 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
         source: facts.source.clone(),
         status,
         reasons,
-        newest: newest.map(|b| b.id.clone()),
-        newest_compliant: compliant.map(|b| b.id.clone()),
+        newest_id: newest.map(|b| b.id.clone()),
+        newest_compliant_id: compliant.map(|b| b.id.clone()),
         compliant_age_seconds: compliant.map(|b| age(now, b.created_at).as_secs()),
     }
 }
@@ -220,6 +270,7 @@ mod tests {
             immutable: 0,
             max_age: Duration::from_secs(26 * 3600),
             warn_age: Duration::from_secs(20 * 3600),
+            drill_max_age: None,
         }
     }
 
@@ -255,7 +306,19 @@ mod tests {
             source: "hq".into(),
             backups,
             unreachable: vec![],
+            drill: None,
         }
+    }
+
+    fn drill(hours_ago: i64, ok: bool, id: &str) -> Option<DrillFact> {
+        Some(DrillFact {
+            id: id.into(),
+            target: "nas".into(),
+            at: now() - chrono::Duration::hours(hours_ago),
+            ok,
+            duration_seconds: 12.5,
+            error: (!ok).then(|| "zip entry CRC mismatch".into()),
+        })
     }
 
     #[test]
@@ -328,6 +391,16 @@ mod tests {
                 Some("corrupt"),
             ),
             (
+                "an older backup has a corrupt copy",
+                facts(vec![backup(1, true), {
+                    let mut b = backup(30, true);
+                    b.corrupt = vec!["usb".into()];
+                    b
+                }]),
+                Status::Warning,
+                Some("has corrupt copies on usb"),
+            ),
+            (
                 "a target is unreachable",
                 SourceFacts {
                     unreachable: vec![("nas".into(), "timed out".into())],
@@ -353,6 +426,74 @@ mod tests {
                     s.reasons
                 ),
                 None => assert!(s.reasons.is_empty(), "{name}: {:?}", s.reasons),
+            }
+        }
+    }
+
+    #[test]
+    fn drills() {
+        let plain = policy();
+        let mut p = policy();
+        p.drill_max_age = Some(Duration::from_secs(7 * 24 * 3600));
+        let fresh = backup(1, true);
+        let newest_id = fresh.id.clone();
+        /// (name, last drill, policy, expected status, a reason that must be given)
+        type Case<'a> = (&'a str, Option<DrillFact>, &'a Policy, Status, Option<&'a str>);
+        let cases: Vec<Case> = vec![
+            ("no drill, none required", None, &plain, Status::Ok, None),
+            (
+                "no drill, one required",
+                None,
+                &p,
+                Status::Warning,
+                Some("no restore drill"),
+            ),
+            (
+                "recent good drill",
+                drill(24, true, "old"),
+                &p,
+                Status::Ok,
+                None,
+            ),
+            (
+                "drill overdue",
+                drill(8 * 24, true, "old"),
+                &p,
+                Status::Warning,
+                Some("overdue"),
+            ),
+            (
+                "exactly at drill_max_age is not overdue",
+                drill(7 * 24, true, "old"),
+                &p,
+                Status::Ok,
+                None,
+            ),
+            (
+                "failed drill of an older backup",
+                drill(2, false, "old"),
+                &plain,
+                Status::Warning,
+                Some("failed"),
+            ),
+            (
+                "failed drill of the newest backup",
+                drill(0, false, &newest_id),
+                &plain,
+                Status::Critical,
+                Some("CRC"),
+            ),
+        ];
+        for (name, d, pol, want, reason) in cases {
+            let f = SourceFacts {
+                drill: d,
+                ..facts(vec![fresh.clone()])
+            };
+            let s = source_status(&f, pol, now());
+            assert_eq!(s.status, want, "{name}: {s:?}");
+            match reason {
+                Some(r) => assert!(s.reasons.iter().any(|x| x.contains(r)), "{name}: {s:?}"),
+                None => assert!(s.reasons.is_empty(), "{name}: {s:?}"),
             }
         }
     }

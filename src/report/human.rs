@@ -92,7 +92,8 @@ pub fn check(r: &CheckReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "pbx321 check: {} (rule: {} copies, {} media, {} offsite{}; max age {})",
+        "pbx321 check{}: {} (rule: {} copies, {} media, {} offsite{}; max age {})",
+        if r.deep { " --deep" } else { "" },
         r.status.label(),
         r.rule.copies,
         r.rule.media,
@@ -108,6 +109,22 @@ pub fn check(r: &CheckReport) -> String {
         let _ = writeln!(s, "\n{}: {}", src.status.source, src.status.status.label());
         for reason in &src.status.reasons {
             let _ = writeln!(s, "  ! {reason}");
+        }
+        if let Some(d) = &src.drill {
+            let ago = (r.checked_at - d.at).num_seconds().max(0) as u64;
+            let _ = writeln!(
+                s,
+                "  last restore drill: {} ({} from {}, {} ago, took {:.1}s){}",
+                if d.ok { "ok" } else { "FAILED" },
+                d.id,
+                d.target,
+                age(ago),
+                d.duration_seconds,
+                d.error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
         }
         let Some(n) = &src.newest else { continue };
         let _ = writeln!(

@@ -1,8 +1,11 @@
 //! Renderers of the operations' reports: `human` for people at a terminal or in a cron mail,
-//! `json` for programs (field names are stable; see docs/monitoring.md).
+//! `json` for programs (field names are stable; see docs/monitoring.md), `nagios` for
+//! monitoring plugins and `prometheus` for the text exposition format.
 
 pub mod human;
 pub mod json;
+pub mod nagios;
+pub mod prometheus;
 
 /// `1.5 MiB`-style sizes for people.
 pub fn bytes(n: u64) -> String {

@@ -284,6 +284,16 @@ impl Target for OpendalTarget {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
+        if let Some(root) = &self.local_root
+            && root.exists()
+            && !root.is_dir()
+        {
+            return Err(TargetError::Permanent(format!(
+                "target {}: {} is not a directory",
+                self.name,
+                root.display()
+            )));
+        }
         let dir = if prefix.is_empty() || prefix.ends_with('/') {
             prefix.to_string()
         } else {

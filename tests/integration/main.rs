@@ -6,6 +6,7 @@
 //! - `killed`: a run killed with SIGKILL mid-write, and crafted leftovers.
 //! - `config`: example configs parse; each bad config is refused with file:line.
 //! - `fanout`: isolation, retries and independence of targets, in process.
+//! - `monitoring`: `check --deep`, the restore drill, Nagios and Prometheus output.
 
 mod backup;
 mod config;
@@ -13,3 +14,4 @@ mod conformance;
 mod fanout;
 mod helpers;
 mod killed;
+mod monitoring;

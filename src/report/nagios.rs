@@ -1,0 +1,89 @@
+//! Nagios / Icinga plugin output, per the monitoring-plugins guidelines: one status line
+//! with performance data after `|`, then long output, one line per source and reason.
+
+use std::fmt::Write;
+
+use super::age;
+use crate::ops::check::CheckReport;
+
+pub fn render(r: &CheckReport) -> String {
+    let mut summary = Vec::new();
+    let mut perf = Vec::new();
+    let single = r.sources.len() == 1;
+    for s in &r.sources {
+        let label = |what: &str| {
+            if single {
+                format!("'{what}'")
+            } else {
+                format!("'{}_{what}'", s.status.source.replace('\'', ""))
+            }
+        };
+        match &s.newest {
+            Some(n) => {
+                summary.push(format!(
+                    "{} {} ({} copies, {} media, {} offsite, {} old)",
+                    s.status.source,
+                    s.status.status.label(),
+                    n.verdict.copies,
+                    n.verdict.media,
+                    n.verdict.offsite,
+                    age(n.age_seconds)
+                ));
+                perf.push(format!("{}={};;;0", label("copies"), n.verdict.copies));
+                perf.push(format!("{}={};;;0", label("media"), n.verdict.media));
+                perf.push(format!("{}={};;;0", label("offsite"), n.verdict.offsite));
+                if r.rule.immutable > 0 {
+                    perf.push(format!(
+                        "{}={};;;0",
+                        label("immutable"),
+                        n.verdict.immutable
+                    ));
+                }
+                perf.push(format!(
+                    "{}={}s;{};{};0",
+                    label("age"),
+                    n.age_seconds,
+                    r.warn_age_seconds,
+                    r.max_age_seconds
+                ));
+            }
+            None => summary.push(format!(
+                "{} {} (no backup)",
+                s.status.source,
+                s.status.status.label()
+            )),
+        }
+    }
+    let mut out = format!(
+        "PBX321 {} - {}",
+        r.status.label(),
+        if summary.is_empty() {
+            "no sources".to_string()
+        } else {
+            summary.join(", ")
+        }
+    );
+    if !perf.is_empty() {
+        let _ = write!(out, " | {}", perf.join(" "));
+    }
+    out.push('\n');
+    for s in &r.sources {
+        for reason in &s.status.reasons {
+            let _ = writeln!(out, "{}: {reason}", s.status.source);
+        }
+        if let Some(n) = &s.newest {
+            for note in &n.verdict.notes {
+                let _ = writeln!(out, "{}: note: {note}", s.status.source);
+            }
+            if !n.verdict.declared.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{}: media and location declared, not verified: {}",
+                    s.status.source,
+                    n.verdict.declared.join(", ")
+                );
+            }
+        }
+    }
+    out
+}

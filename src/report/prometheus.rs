@@ -1,0 +1,157 @@
+//! Prometheus text exposition format (for node_exporter's textfile collector or a scrape).
+
+use std::fmt::Write;
+
+use crate::ops::catalog::CopyState;
+use crate::ops::check::CheckReport;
+
+/// Escapes a label value: backslash, double quote and newline.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Family<'a> {
+    name: &'a str,
+    help: &'a str,
+    samples: Vec<(String, f64)>,
+}
+
+pub fn render(r: &CheckReport) -> String {
+    let mut families: Vec<Family> = Vec::new();
+    let mut fam = |name: &'static str, help: &'static str| {
+        families.push(Family {
+            name,
+            help,
+            samples: Vec::new(),
+        });
+        families.len() - 1
+    };
+    let last_success = fam(
+        "pbx321_backup_last_success_timestamp_seconds",
+        "Creation time of the newest backup that meets the rule within max_age (0: none).",
+    );
+    let size = fam(
+        "pbx321_backup_size_bytes",
+        "Size of the newest backup, unsealed.",
+    );
+    let present = fam(
+        "pbx321_copy_present",
+        "Whether a target holds a verified copy of the newest backup.",
+    );
+    let ok = fam(
+        "pbx321_invariant_ok",
+        "Whether the newest backup meets the rule (copies, media, offsite, immutable).",
+    );
+    let copies = fam("pbx321_copies", "Verified copies of the newest backup.");
+    let media = fam(
+        "pbx321_media",
+        "Distinct media holding the newest backup, as verified.",
+    );
+    let offsite = fam(
+        "pbx321_offsite_copies",
+        "Offsite copies of the newest backup, as verified.",
+    );
+    let immutable = fam(
+        "pbx321_immutable_copies",
+        "Copies of the newest backup the store confirms immutable.",
+    );
+    let up = fam("pbx321_target_up", "Whether the target could be listed.");
+    let drill_at = fam(
+        "pbx321_drill_last_timestamp_seconds",
+        "Time of the last restore drill.",
+    );
+    let drill_duration = fam(
+        "pbx321_drill_last_duration_seconds",
+        "Duration of the last restore drill (an estimate of the time to restore).",
+    );
+    let drill_ok = fam(
+        "pbx321_drill_last_ok",
+        "Whether the last restore drill succeeded.",
+    );
+
+    for s in &r.sources {
+        let src = format!("source=\"{}\"", esc(&s.status.source));
+        let at = s
+            .last_success
+            .as_ref()
+            .map(|b| b.created_at.timestamp() as f64)
+            .unwrap_or(0.0);
+        families[last_success].samples.push((src.clone(), at));
+        if let Some(n) = &s.newest {
+            if let Some(b) = n.plain_bytes {
+                families[size].samples.push((src.clone(), b as f64));
+            }
+            for t in &r.targets {
+                let has = n
+                    .copies
+                    .iter()
+                    .any(|c| c.target == t.target && matches!(c.state, CopyState::Verified));
+                families[present].samples.push((
+                    format!(
+                        "{src},target=\"{}\",medium=\"{}\",location=\"{}\"",
+                        esc(&t.target),
+                        t.medium,
+                        t.location
+                    ),
+                    f64::from(u8::from(has)),
+                ));
+            }
+            let v = &n.verdict;
+            families[ok]
+                .samples
+                .push((src.clone(), f64::from(u8::from(v.ok))));
+            families[copies]
+                .samples
+                .push((src.clone(), f64::from(v.copies)));
+            families[media]
+                .samples
+                .push((src.clone(), f64::from(v.media)));
+            families[offsite]
+                .samples
+                .push((src.clone(), f64::from(v.offsite)));
+            families[immutable]
+                .samples
+                .push((src.clone(), f64::from(v.immutable)));
+        } else {
+            families[ok].samples.push((src.clone(), 0.0));
+            families[copies].samples.push((src.clone(), 0.0));
+        }
+        if let Some(d) = &s.drill {
+            families[drill_at]
+                .samples
+                .push((src.clone(), d.at.timestamp() as f64));
+            families[drill_duration]
+                .samples
+                .push((src.clone(), d.duration_seconds));
+            families[drill_ok]
+                .samples
+                .push((src.clone(), f64::from(u8::from(d.ok))));
+        }
+    }
+    for t in &r.targets {
+        families[up].samples.push((
+            format!("target=\"{}\"", esc(&t.target)),
+            f64::from(u8::from(t.up)),
+        ));
+    }
+
+    let mut out = String::new();
+    for f in families.iter().filter(|f| !f.samples.is_empty()) {
+        let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
+        let _ = writeln!(out, "# TYPE {} gauge", f.name);
+        for (labels, value) in &f.samples {
+            let _ = writeln!(out, "{}{{{labels}}} {value}", f.name);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_label_values() {
+        assert_eq!(super::esc("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,177 @@
+//! Is this a readable 3CX backup? A streaming check of a zip: every entry decompresses
+//! and matches its CRC, and a `*Db.xml` (3CX's settings) is present. Reads the stream once, holds no entry in memory, writes nothing.
+//!
+//! Limit: zip entries written with data descriptors (sizes after the data, flag bit 3)
+//! cannot be walked without seeking; such a zip is reported as not checkable rather than
+//! as damaged.
+
+use std::io::{self, Read};
+
+use zip::result::ZipError;
+
+/// What a zip holds, as far as the check needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZipSummary {
+    pub entries: u64,
+    pub uncompressed_bytes: u64,
+    /// The `*Db.xml` entry holding the PBX settings.
+    pub settings_entry: Option<String>,
+    /// Some entry is encrypted (3CX's own "encrypt backup" option).
+    pub encrypted: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZipCheckError {
+    #[error("not a readable zip: {0}")]
+    Corrupt(String),
+    #[error("the zip holds no *Db.xml: not a 3CX backup (or an empty one)")]
+    NotA3cxBackup,
+    #[error("the zip cannot be checked while streaming: {0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Walks a zip stream entry by entry up to its central directory.
+pub fn check<R: Read>(mut reader: R) -> Result<ZipSummary, ZipCheckError> {
+    let mut s = ZipSummary {
+        entries: 0,
+        uncompressed_bytes: 0,
+        settings_entry: None,
+        encrypted: false,
+    };
+    loop {
+        let mut file = match zip::read::read_zipfile_from_stream(&mut reader) {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(classify(e)),
+        };
+        s.entries += 1;
+        if file.encrypted() {
+            // 3CX's own "encrypt backup" option: readable only with 3CX's password.
+            s.encrypted = true;
+            io::copy(&mut file, &mut io::sink()).ok();
+            continue;
+        }
+        let name = file.name().map_err(classify)?.to_string();
+        // Reading to the end makes the zip crate compare the entry's CRC.
+        let n = io::copy(&mut file, &mut io::sink()).map_err(|e| classify(e.into()))?;
+        s.uncompressed_bytes += n;
+        if s.settings_entry.is_none()
+            && !name.contains('/')
+            && name.to_ascii_lowercase().ends_with("db.xml")
+        {
+            s.settings_entry = Some(name);
+        }
+    }
+    if s.entries == 0 {
+        return Err(ZipCheckError::Corrupt("no entries".into()));
+    }
+    check_end(&mut reader, s.entries)?;
+    if s.settings_entry.is_none() && !s.encrypted {
+        return Err(ZipCheckError::NotA3cxBackup);
+    }
+    Ok(s)
+}
+
+/// The central directory of a large backup is a few MiB at most.
+const MAX_TAIL: u64 = 64 * 1024 * 1024;
+
+/// After the entries: the end-of-central-directory record must end the stream exactly and
+/// count the entries seen. Catches a stream cut short after its last entry.
+fn check_end<R: Read>(reader: &mut R, entries: u64) -> Result<(), ZipCheckError> {
+    let mut rest = Vec::new();
+    reader.take(MAX_TAIL + 1).read_to_end(&mut rest)?;
+    if rest.len() as u64 > MAX_TAIL {
+        return Err(ZipCheckError::Corrupt(
+            "more than 64 MiB after the last entry".into(),
+        ));
+    }
+    let u16_at = |i: usize| u64::from(u16::from_le_bytes([rest[i], rest[i + 1]]));
+    let end = (0..rest.len().saturating_sub(21)).rev().find(|&i| {
+        rest[i..].starts_with(b"PK\x05\x06") && i + 22 + u16_at(i + 20) as usize == rest.len()
+    });
+    let Some(at) = end else {
+        return Err(ZipCheckError::Corrupt(
+            "truncated: no end-of-central-directory record".into(),
+        ));
+    };
+    let listed = u16_at(at + 10);
+    if listed != 0xFFFF && listed != entries % 0x1_0000 {
+        return Err(ZipCheckError::Corrupt(format!(
+            "the central directory lists {listed} entries, the archive holds {entries}"
+        )));
+    }
+    Ok(())
+}
+
+fn classify(e: ZipError) -> ZipCheckError {
+    match e {
+        ZipError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            ZipCheckError::Corrupt("truncated".into())
+        }
+        ZipError::Io(e) if e.kind() == io::ErrorKind::InvalidData => {
+            ZipCheckError::Corrupt(e.to_string())
+        }
+        ZipError::Io(e) => ZipCheckError::Io(e),
+        ZipError::UnsupportedArchive(why) if why.contains("length is not available") => {
+            ZipCheckError::Unsupported(why.to_string())
+        }
+        other => ZipCheckError::Corrupt(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut buf = io::Cursor::new(Vec::new());
+        {
+            let mut z = zip::ZipWriter::new(&mut buf);
+            for (name, data) in entries {
+                z.start_file(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                z.write_all(data).unwrap();
+            }
+            z.finish().unwrap();
+        }
+        buf.into_inner()
+    }
+
+    #[test]
+    fn a_good_backup() {
+        let z = zip_with(&[
+            ("3CXPhoneSystemDb.xml", b"<PhoneSystem/>".as_slice()),
+            ("DbTables/dn.csv", b"1,2,3\n".as_slice()),
+        ]);
+        let s = check(&z[..]).unwrap();
+        assert_eq!(s.entries, 2);
+        assert_eq!(s.settings_entry.as_deref(), Some("3CXPhoneSystemDb.xml"));
+    }
+
+    #[test]
+    fn damage_is_found() {
+        let data = vec![b'x'; 100_000];
+        let z = zip_with(&[("3CXPhoneSystemDb.xml", &data[..])]);
+        // Flip a byte in the middle of the (deflated) entry data.
+        let mut bad = z.clone();
+        let mid = 60;
+        bad[mid] ^= 0xff;
+        assert!(check(&bad[..]).is_err());
+        // Truncated.
+        assert!(matches!(
+            check(&z[..z.len() - 30]),
+            Err(ZipCheckError::Corrupt(_))
+        ));
+        assert!(check(&b"not a zip at all"[..]).is_err());
+    }
+
+    #[test]
+    fn a_zip_without_settings_is_not_a_3cx_backup() {
+        let z = zip_with(&[("notes.txt", b"hello".as_slice())]);
+        assert!(matches!(check(&z[..]), Err(ZipCheckError::NotA3cxBackup)));
+    }
+}
