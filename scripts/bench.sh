@@ -7,7 +7,10 @@
 # Reports the throughput ratio pbx321 / baseline (goal >= 0.9) and pbx321's peak RSS
 # (goal <= 64 MiB) for each size in BENCH_SIZES_GIB (default "1 4"). Needs ~5x the
 # largest size in free disk under BENCH_DIR (default: a temp dir under target/).
-# These are measurements, not pass/fail tests.
+#
+# Then a shallow `pbx321 check` over 50 sources x 365 daily backups x 3 fs targets
+# (goal <= 1 s), against `find` listing the same tree as the baseline.
+# BENCH_PARTS="backup check" selects the parts. These are measurements, not tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,7 +66,9 @@ with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
 PY
 }
 
-printf '%-6s %12s %12s %8s %14s\n' size baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS
+parts=${BENCH_PARTS:-"backup check"}
+[[ " $parts " == *" backup "* ]] || sizes=""
+[ -z "$sizes" ] || printf '%-6s %12s %12s %8s %14s\n' size baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS
 for gib in $sizes; do
   src="$work/src"; rm -rf "$src" "$work"/t* "$work"/state "$work"/base*; mkdir -p "$src"
   gen_zip "$gib" "$src/3CXScheduledBackup.zip"
@@ -120,3 +125,51 @@ b = int(b); base = b / (float(t1) - float(t0)) / 2**20; ours = b / (float(t3) - 
 print(f"{gib+'GiB':<6} {base:12.1f} {ours:12.1f} {ours/base:8.2f} {int(rss)/1024:11.1f} MiB")
 PY
 done
+
+if [[ " $parts " == *" check "* ]]; then
+  cdir="$work/check"; rm -rf "$cdir"; mkdir -p "$cdir"
+  python3 - "$cdir" "$recipient" <<'PY'
+import datetime, json, os, sys
+root, recipient = sys.argv[1], sys.argv[2]
+today = datetime.datetime.now(datetime.timezone.utc).replace(hour=3, minute=0, second=0, microsecond=0)
+if today > datetime.datetime.now(datetime.timezone.utc):
+    today -= datetime.timedelta(days=1)
+cfg = [f'state_dir = "state"\n[encryption]\nrecipients = ["{recipient}"]\n[policy]\ncopies = 3\nmedia = 2\noffsite = 1\nmax_age = "26h"\n']
+for s in range(50):
+    cfg.append(f'[[source]]\nname = "pbx{s:02d}"\ntype = "folder"\npath = "src"\n')
+for t, medium, loc in [("t1", "disk", "onsite"), ("t2", "nas", "onsite"), ("t3", "object-storage", "offsite")]:
+    cfg.append(f'[[target]]\nname = "{t}"\ntype = "fs"\npath = "{t}"\nmedium = "{medium}"\nlocation = "{loc}"\ntrust_labels = true\n')
+    for s in range(50):
+        src = f"pbx{s:02d}"
+        d = os.path.join(root, t, src); os.makedirs(d)
+        for day in range(365):
+            at = today - datetime.timedelta(days=day)
+            bid = f"{src}-{at:%Y%m%dT%H%M%SZ}"
+            sealed = b"age-encryption.org/v1 bench " + bid.encode()
+            open(os.path.join(d, bid + ".zip.zst.age"), "wb").write(sealed)
+            m = {"format": "pbx321-manifest", "version": 1, "id": bid, "source": src,
+                 "created_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "origin": {"name": "3CXScheduledBackup.zip", "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "size": 1000},
+                 "plain": {"bytes": 1000, "sha256": "0" * 64},
+                 "sealed": {"bytes": len(sealed), "sha256": "0" * 64, "compression": "zstd", "encryption": "age", "recipients": [recipient]},
+                 "tool": {"name": "pbx321", "version": "bench"}}
+            open(os.path.join(d, bid + ".manifest.json"), "w").write(json.dumps(m))
+open(os.path.join(root, "config.toml"), "w").write("\n".join(cfg))
+PY
+  best() { # command... -> best wall seconds of 5 runs
+    local best=""
+    for _ in 1 2 3 4 5; do
+      local a b; a=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; b=$(date +%s.%N)
+      best=$(python3 -c "a,b,c='$a','$b','$best'; t=float(b)-float(a); print(t if not c else min(t,float(c)))")
+    done
+    echo "$best"
+  }
+  files=$(find "$cdir"/t1 "$cdir"/t2 "$cdir"/t3 -type f | wc -l)
+  base=$(best find "$cdir/t1" "$cdir/t2" "$cdir/t3" -type f -printf '%s %p\n')
+  ours=$(best "$bin" --config "$cdir/config.toml" check --format json)
+  python3 - "$files" "$base" "$ours" <<'PY'
+import sys
+files, base, ours = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+print(f"check: {files} files, 50 sources x 365 backups x 3 targets: find {base:.3f}s, pbx321 check {ours:.3f}s (ratio {ours/base:.1f}x find; goal <= 1 s)")
+PY
+fi

@@ -5,7 +5,7 @@
 //! and is the commit marker: an artifact without a manifest is not a copy. The format is
 //! specified for humans in `docs/formats.md`; keep the two in step.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The manifest format version this build writes and reads.
@@ -131,10 +131,20 @@ pub fn backup_id(source: &str, at: DateTime<Utc>) -> String {
 
 /// The time encoded in a backup id, if it is one of `source`'s ids.
 pub fn id_time(source: &str, id: &str) -> Option<DateTime<Utc>> {
-    let stamp = id.strip_prefix(source)?.strip_prefix('-')?;
-    NaiveDateTime::parse_from_str(stamp, ID_TIME_FORMAT)
-        .ok()
-        .map(|t| Utc.from_utc_datetime(&t))
+    // Called for every object of every listing: parse the fixed format by hand rather than
+    // through a format string.
+    let s = id.strip_prefix(source)?.strip_prefix('-')?.as_bytes();
+    if s.len() != 16 || s[8] != b'T' || s[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        s[r].iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(4..6)?, num(6..8)?)?;
+    let time = date.and_hms_opt(num(9..11)?, num(11..13)?, num(13..15)?)?;
+    Some(Utc.from_utc_datetime(&time))
 }
 
 pub fn artifact_path(source: &str, id: &str) -> String {
@@ -245,6 +255,16 @@ mod tests {
         assert_eq!(id, "hq-2-20260102T030405Z");
         assert_eq!(id_time("hq-2", &id), Some(at));
         assert_eq!(id_time("hq", &id), None);
+        for bad in [
+            "hq-20261325T000000Z",
+            "hq-2026112xT000000Z",
+            "hq-20261125T250000Z",
+            "hq-20261125 000000Z",
+            "hq-20261125T000000",
+            "hq-20261125T0000000Z",
+        ] {
+            assert_eq!(id_time("hq", bad), None, "{bad}");
+        }
         assert_eq!(
             classify(&artifact_path("hq-2", &id)),
             Object::Artifact {

@@ -438,7 +438,13 @@ mod tests {
         let fresh = backup(1, true);
         let newest_id = fresh.id.clone();
         /// (name, last drill, policy, expected status, a reason that must be given)
-        type Case<'a> = (&'a str, Option<DrillFact>, &'a Policy, Status, Option<&'a str>);
+        type Case<'a> = (
+            &'a str,
+            Option<DrillFact>,
+            &'a Policy,
+            Status,
+            Option<&'a str>,
+        );
         let cases: Vec<Case> = vec![
             ("no drill, none required", None, &plain, Status::Ok, None),
             (
