@@ -1,21 +1,35 @@
 #!/usr/bin/env bash
 # Runs pbx321's tests on a fresh machine: installs the real programs the tests use when they
 # are missing (age and zstd for restore-by-hand interop, promtool from the prometheus
-# package for the metrics format), then runs cargo test.
+# package for the metrics format, moto[server] into .venv as the S3 server), then runs
+# cargo test.
 # Extra arguments go to cargo test (e.g. scripts/test.sh --test integration killed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
 missing=()
 command -v age >/dev/null 2>&1 || missing+=(age)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The S3 tests talk to a real moto server, installed into a project-local venv.
+MOTO_VERSION=5.2.5
+if ! .venv/bin/python -c "import moto, flask" >/dev/null 2>&1; then
+  echo "installing moto[server]==$MOTO_VERSION into .venv" >&2
+  rm -rf .venv
+  if ! python3 -m venv .venv >/dev/null 2>&1; then
+    # Debian's python3 ships venv separately.
+    $sudo apt-get install -y -qq python3-venv >/dev/null
+    rm -rf .venv && python3 -m venv .venv
+  fi
+  .venv/bin/pip install -q "moto[server]==$MOTO_VERSION"
 fi
 
 cargo test --locked "$@"

@@ -118,6 +118,7 @@ pub struct TargetConfig {
 #[derive(Debug, Clone)]
 pub enum TargetKind {
     Fs(FsTarget),
+    S3(S3Target),
 }
 
 impl TargetKind {
@@ -125,15 +126,127 @@ impl TargetKind {
     pub fn type_name(&self) -> &'static str {
         match self {
             TargetKind::Fs(_) => "fs",
+            TargetKind::S3(_) => "s3",
         }
     }
 
-    /// Whether this kind of target can hold a copy that nobody, pbx321 included, can delete
-    /// before a retention date.
+    /// Whether this target can hold a copy that nobody, pbx321 included, can delete before
+    /// a retention date.
     pub fn supports_immutability(&self) -> bool {
         match self {
             TargetKind::Fs(_) => false,
+            TargetKind::S3(s3) => s3.object_lock.is_some(),
         }
+    }
+}
+
+/// An S3 bucket (AWS or S3-compatible).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Target {
+    pub bucket: String,
+    /// Key prefix, normalised to end in `/` (or empty).
+    #[serde(default)]
+    pub prefix: String,
+    /// Default `us-east-1`.
+    pub region: Option<String>,
+    /// For S3-compatible stores: `https://s3.example.net`.
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub path_style: bool,
+    /// With `secret_access_key`; otherwise the default AWS credential chain.
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub storage_class: Option<String>,
+    pub object_lock: Option<ObjectLock>,
+    /// Multipart part size; raised automatically so that 10,000 parts cover any object.
+    #[serde(default = "default_part_size_mib")]
+    pub part_size_mib: u64,
+    /// Parts uploaded at once (memory: about concurrency × 1 MiB of buffers).
+    #[serde(default = "default_s3_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_part_size_mib() -> u64 {
+    16
+}
+fn default_s3_concurrency() -> usize {
+    4
+}
+
+/// S3 Object Lock for every object written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    /// Retention from the time of writing, in days.
+    pub days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// Nobody, the root account included, can delete or shorten the lock.
+    Compliance,
+    /// Users with a special permission can; pbx321 never uses it.
+    Governance,
+}
+
+const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "EXPRESS_ONEZONE",
+];
+
+impl S3Target {
+    /// Checks what serde cannot; returns what to fix.
+    fn check(&mut self) -> Result<(), String> {
+        if self.bucket.is_empty() {
+            return Err("bucket must not be empty".into());
+        }
+        self.prefix = self.prefix.trim_start_matches('/').to_string();
+        if !self.prefix.is_empty() && !self.prefix.ends_with('/') {
+            self.prefix.push('/');
+        }
+        if let Some(e) = &self.endpoint
+            && !(e.starts_with("https://") || e.starts_with("http://"))
+        {
+            return Err(format!(
+                "endpoint {e:?} must start with https:// (or http:// for a test server)"
+            ));
+        }
+        if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+            return Err(
+                "give both access_key_id and secret_access_key, or neither (the default AWS credential chain is used then)"
+                    .into(),
+            );
+        }
+        if let Some(c) = &self.storage_class
+            && !STORAGE_CLASSES.contains(&c.as_str())
+        {
+            return Err(format!(
+                "storage_class {c:?} is not one of {}",
+                STORAGE_CLASSES.join(", ")
+            ));
+        }
+        if let Some(l) = &self.object_lock
+            && l.days == 0
+        {
+            return Err("object_lock.days must be at least 1".into());
+        }
+        if !(5..=5120).contains(&self.part_size_mib) {
+            return Err("part_size_mib must be between 5 and 5120 (S3's limits)".into());
+        }
+        if !(1..=32).contains(&self.concurrency) {
+            return Err("concurrency must be between 1 and 32".into());
+        }
+        Ok(())
     }
 }
 
@@ -682,10 +795,21 @@ impl Cx<'_> {
                         f.path = base.join(&f.path);
                         TargetKind::Fs(f)
                     }),
+                "s3" => self
+                    .typed::<S3Target>(value, TARGET_COMMON, &prefix)
+                    .and_then(|mut s| match s.check() {
+                        Ok(()) => Some(TargetKind::S3(s)),
+                        Err(why) => {
+                            self.problem(Some(span.clone()), format!("{prefix}{why}"));
+                            None
+                        }
+                    }),
                 other => {
                     self.problem(
                         Some(span),
-                        format!("{prefix}unknown type {other:?}; this version knows \"fs\""),
+                        format!(
+                            "{prefix}unknown type {other:?}; this version knows \"fs\" and \"s3\""
+                        ),
                     );
                     None
                 }
@@ -836,7 +960,9 @@ location = "offsite"
     fn relative_paths_follow_the_config_file() {
         let text = good().replace("\"/srv/pbx321\"", "\"copies/local\"");
         let c = Config::parse(&text, Path::new("/opt/demo/config.toml")).unwrap();
-        let TargetKind::Fs(fs) = &c.targets[0].kind;
+        let TargetKind::Fs(fs) = &c.targets[0].kind else {
+            panic!("an fs target")
+        };
         assert_eq!(fs.path, Path::new("/opt/demo/copies/local"));
     }
 

@@ -93,7 +93,7 @@ pub async fn run(
     let state = State::new(&cfg.state_dir);
     let _lock = state.lock()?;
     let (recipient_lines, _) = super::recipients(cfg)?;
-    let targets = super::open_targets(cfg)?;
+    let targets = super::open_targets(cfg).await?;
     clean_spool(&state)?;
 
     let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
@@ -317,7 +317,7 @@ async fn back_up_source(
         manifest: Bytes::from(manifest_json),
     };
     let results = fanout::fan_out(targets, &upload).await;
-    let verdict = verdict_of(listings, &results, &rule);
+    let verdict = verdict_of(listings, &results, &rule, name, &id).await;
     finish_spool(&spool, &results);
     Ok(RunResult::Stored {
         id,
@@ -377,7 +377,7 @@ async fn complete_existing(
     }
     // Report in config order.
     results.sort_by_key(|r| targets.iter().position(|t| t.name() == r.target));
-    let verdict = verdict_of(listings, &results, rule);
+    let verdict = verdict_of(listings, &results, rule, &m.source, &m.id).await;
     Ok(RunResult::Stored {
         id: m.id.clone(),
         already_stored: true,
@@ -443,13 +443,20 @@ async fn download(t: &dyn Target, path: &str, to: &Path) -> Result<(u64, String)
         .map_err(|e| e.to_string())
 }
 
-fn verdict_of(listings: &[catalog::Listing], results: &[TargetResult], rule: &Rule) -> Verdict {
-    let facts: Vec<CopyFact> = results
-        .iter()
-        .filter(|r| r.outcome.has_copy())
-        .filter_map(|r| listings.iter().find(|l| l.target.name() == r.target))
-        .map(catalog::fact)
-        .collect();
+async fn verdict_of(
+    listings: &[catalog::Listing],
+    results: &[TargetResult],
+    rule: &Rule,
+    source: &str,
+    id: &str,
+) -> Verdict {
+    let mut facts: Vec<CopyFact> = Vec::new();
+    for r in results.iter().filter(|r| r.outcome.has_copy()) {
+        if let Some(l) = listings.iter().find(|l| l.target.name() == r.target) {
+            let until = catalog::locked_until(l.target.as_ref(), source, id).await;
+            facts.push(catalog::fact(l, until.is_some_and(|u| u > Utc::now())));
+        }
+    }
     policy::evaluate(&facts, rule)
 }
 

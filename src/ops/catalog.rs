@@ -40,6 +40,9 @@ pub struct CopyInfo {
     pub location: Location,
     /// Medium and location taken as declared (`trust_labels`), not verified.
     pub declared: bool,
+    /// The retain-until date of the copy's lock, as read back from the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<DateTime<Utc>>,
     #[serde(flatten)]
     pub state: CopyState,
 }
@@ -54,17 +57,30 @@ pub struct BackupEntry {
     pub copies: Vec<CopyInfo>,
 }
 
-/// The policy's view of a copy on the target of `listing`.
-pub fn fact(listing: &Listing) -> CopyFact {
+/// The policy's view of a copy on the target of `listing`; `immutable` only where the store
+/// confirmed a lock whose retain-until date is still ahead.
+pub fn fact(listing: &Listing, immutable: bool) -> CopyFact {
     let props = listing.target.properties();
     CopyFact {
         target: listing.target.name().to_string(),
         medium: props.medium,
         location: props.location,
-        immutable: false,
+        immutable,
         declared: props.declared,
         placement: listing.placement.clone(),
     }
+}
+
+/// Reads an artifact's lock back from a target that can hold locked copies: the retain-until
+/// date, if the object is locked. Errors count as "not confirmed".
+pub async fn locked_until(t: &dyn Target, source: &str, id: &str) -> Option<DateTime<Utc>> {
+    if !t.properties().immutable_capable {
+        return None;
+    }
+    t.retention(&manifest::artifact_path(source, id))
+        .await
+        .ok()
+        .flatten()
 }
 
 impl BackupEntry {
@@ -73,8 +89,10 @@ impl BackupEntry {
         self.copies
             .iter()
             .filter(|c| matches!(c.state, CopyState::Verified))
-            .filter_map(|c| listings.iter().find(|l| l.target.name() == c.target))
-            .map(fact)
+            .filter_map(|c| {
+                let l = listings.iter().find(|l| l.target.name() == c.target)?;
+                Some(fact(l, c.locked_until.is_some_and(|u| u > Utc::now())))
+            })
             .collect()
     }
 
@@ -204,6 +222,7 @@ pub async fn build(listings: &[Listing], read_manifest: impl Fn(&str, &str) -> b
                 medium: props.medium,
                 location: props.location,
                 declared: props.declared,
+                locked_until: None,
                 state: CopyState::Unchecked,
             });
             if read_manifest(&source, &id) {
@@ -231,12 +250,16 @@ pub async fn build(listings: &[Listing], read_manifest: impl Fn(&str, &str) -> b
                     },
                 },
             };
-            (t.name().to_string(), source, id, state)
+            let locked = match state {
+                Ok(_) => locked_until(t.as_ref(), &source, &id).await,
+                Err(_) => None,
+            };
+            (t.name().to_string(), source, id, state, locked)
         })
         .buffered(READ_CONCURRENCY)
         .collect()
         .await;
-    for (target, source, id, state) in results {
+    for (target, source, id, state, locked) in results {
         let Some(entry) = cat.backups.get_mut(&(source, id)) else {
             continue;
         };
@@ -249,6 +272,7 @@ pub async fn build(listings: &[Listing], read_manifest: impl Fn(&str, &str) -> b
         };
         if let Some(c) = entry.copies.iter_mut().find(|c| c.target == target) {
             c.state = copy_state;
+            c.locked_until = locked;
         }
     }
     cat

@@ -106,7 +106,7 @@ pub async fn run(
         Some(p) => Some(Arc::new(seal::load_identities(p)?)),
         None => None,
     };
-    let targets = super::open_targets(cfg)?;
+    let targets = super::open_targets(cfg).await?;
     let listings = catalog::list_all(&targets, &names).await;
     // Manifests worth reading: every backup young enough to count, and each source's newest.
     let newest: BTreeMap<String, String> = catalog::build(&listings, |_, _| false)

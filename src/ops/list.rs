@@ -13,7 +13,7 @@ pub struct ListReport {
 }
 
 pub async fn run(cfg: &Config, source: Option<&str>) -> Result<ListReport, OpError> {
-    let targets = super::open_targets(cfg)?;
+    let targets = super::open_targets(cfg).await?;
     let prefixes: Vec<String> = source.into_iter().map(String::from).collect();
     let listings = catalog::list_all(&targets, &prefixes).await;
     let cat = catalog::build(&listings, |_, _| true).await;

@@ -67,11 +67,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Opens every configured target, in config order.
-pub fn open_targets(cfg: &Config) -> Result<Vec<Arc<dyn Target>>, OpError> {
-    cfg.targets
-        .iter()
-        .map(|t| target::open(t).map_err(|e| OpError::Setup(e.to_string())))
-        .collect()
+pub async fn open_targets(cfg: &Config) -> Result<Vec<Arc<dyn Target>>, OpError> {
+    let mut out = Vec::with_capacity(cfg.targets.len());
+    for t in &cfg.targets {
+        out.push(
+            target::open(t)
+                .await
+                .map_err(|e| OpError::Setup(e.to_string()))?,
+        );
+    }
+    Ok(out)
 }
 
 /// The configured recipients, `recipients_file` included.

@@ -73,7 +73,7 @@ pub async fn run(cfg: &Config, opts: &RestoreOptions) -> Result<RestoreReport, R
         )));
     }
     let identities = seal::load_identities(&opts.identity).map_err(OpError::from)?;
-    let mut targets = super::open_targets(cfg)?;
+    let mut targets = super::open_targets(cfg).await?;
     if let Some(from) = &opts.from {
         targets.retain(|t| t.name() == from);
         if targets.is_empty() {

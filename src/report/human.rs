@@ -266,6 +266,19 @@ pub fn config(c: &Config) -> String {
     for t in &c.targets {
         let place = match &t.kind {
             TargetKind::Fs(f) => f.path.display().to_string(),
+            TargetKind::S3(s) => format!(
+                "s3://{}/{}{}{}",
+                s.bucket,
+                s.prefix,
+                s.endpoint
+                    .as_ref()
+                    .map(|e| format!(" at {e}"))
+                    .unwrap_or_default(),
+                s.object_lock
+                    .as_ref()
+                    .map(|l| format!(" (Object Lock {:?}, {} days)", l.mode, l.days))
+                    .unwrap_or_default()
+            ),
         };
         let _ = writeln!(
             s,

@@ -31,12 +31,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use chrono::{DateTime, Utc};
+
 use crate::config::{Location, Medium, TargetConfig, TargetKind};
 pub use crate::facts::Placement;
 
 pub mod memory;
 pub mod opendal;
 pub mod retry;
+pub mod s3;
 
 /// What a target is, for the 3-2-1 rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +160,12 @@ pub trait Target: Send + Sync {
     async fn read(&self, path: &str) -> Result<Reader, TargetError>;
     async fn delete(&self, path: &str) -> Result<(), TargetError>;
 
+    /// The retain-until date of the object's lock as the store reports it, or `None` when
+    /// the object is not locked (or the target cannot lock).
+    async fn retention(&self, _path: &str) -> Result<Option<DateTime<Utc>>, TargetError> {
+        Ok(None)
+    }
+
     /// Where the data lies (filesystem, host, endpoint), for counting media and offsite
     /// copies honestly. Unknown by default.
     async fn placement(&self) -> Placement {
@@ -182,7 +191,8 @@ pub trait Target: Send + Sync {
 }
 
 /// Opens the target a config entry describes, wrapped in the standard retry policy.
-pub fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
+/// Secrets are resolved here, at the edge, and never kept in a printable form.
+pub async fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
     let props = Properties {
         medium: cfg.medium,
         location: cfg.location,
@@ -191,9 +201,38 @@ pub fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
     };
     let inner: Arc<dyn Target> = match &cfg.kind {
         TargetKind::Fs(fs) => Arc::new(opendal::OpendalTarget::fs(&cfg.name, props, &fs.path)?),
+        TargetKind::S3(s3) => {
+            let secret = |s: &crate::secret::Secret| {
+                s.resolve()
+                    .map_err(|e| TargetError::Permanent(format!("target {}: {e}", cfg.name)))
+            };
+            let credentials = match (&s3.access_key_id, &s3.secret_access_key) {
+                (Some(id), Some(key)) => Some((secret(id)?, secret(key)?)),
+                _ => None,
+            };
+            Arc::new(s3::S3Target::new(&cfg.name, props, s3.clone(), credentials).await?)
+        }
     };
     Ok(Arc::new(retry::Retry::new(
         inner,
         retry::Backoff::default(),
     )))
+}
+
+/// Whether `host` resolves to this machine (loopback) and whether to a private network.
+/// Unresolvable hosts are neither: the check reports what it can prove.
+pub async fn resolve_locality(host: &str, port: u16) -> (bool, bool) {
+    use std::net::IpAddr;
+    let addrs: Vec<IpAddr> = match tokio::net::lookup_host((host, port)).await {
+        Ok(a) => a.map(|s| s.ip()).collect(),
+        Err(_) => return (false, false),
+    };
+    let private = |ip: &IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_unique_local() || v6.is_unicast_link_local(),
+    };
+    (
+        !addrs.is_empty() && addrs.iter().all(IpAddr::is_loopback),
+        !addrs.is_empty() && addrs.iter().all(private),
+    )
 }

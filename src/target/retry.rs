@@ -115,6 +115,13 @@ impl Target for Retry {
         self.run("delete", |_| self.inner.delete(path)).await
     }
 
+    async fn retention(
+        &self,
+        path: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, TargetError> {
+        self.run("retention", |_| self.inner.retention(path)).await
+    }
+
     async fn placement(&self) -> super::Placement {
         self.inner.placement().await
     }

@@ -18,6 +18,10 @@ pub struct TestEnv {
     /// All test targets share the temp dir's filesystem, which honest counting sees as one
     /// medium; unless this is false, every target but the first gets `trust_labels = true`.
     pub trust_labels: bool,
+    /// Raw TOML appended after the fs targets (remote targets).
+    pub extra_targets: String,
+    /// Environment for the binary.
+    pub env: Vec<(String, String)>,
 }
 
 impl TestEnv {
@@ -44,6 +48,8 @@ impl TestEnv {
             policy: "copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"26h\"\n".into(),
             extra_source: String::new(),
             trust_labels: true,
+            extra_targets: String::new(),
+            env: Vec::new(),
         }
     }
 
@@ -80,6 +86,7 @@ impl TestEnv {
                 s.push_str("trust_labels = true\n");
             }
         }
+        s.push_str(&self.extra_targets);
         s
     }
 
@@ -110,6 +117,7 @@ impl TestEnv {
             .args(args)
             .current_dir(self.path())
             .env_remove("PBX321_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .output()
             .unwrap();

@@ -7,6 +7,8 @@
 //! - `config`: example configs parse; each bad config is refused with file:line.
 //! - `fanout`: isolation, retries and independence of targets, in process.
 //! - `monitoring`: `check --deep`, the restore drill, Nagios and Prometheus output.
+//! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
+//! - `servers`: moto and the fault-injecting proxy, on free loopback ports.
 
 mod backup;
 mod config;
@@ -15,3 +17,5 @@ mod fanout;
 mod helpers;
 mod killed;
 mod monitoring;
+mod s3;
+mod servers;

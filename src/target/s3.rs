@@ -1,0 +1,716 @@
+//! S3 and S3-compatible object stores, through aws-sdk-s3 (OpenDAL's s3 service has no
+//! Object Lock and no SHA-256 checksums).
+//!
+//! - Small objects go up in one `PutObject`; larger ones as a multipart upload whose parts
+//!   are streamed from the spool file (never held whole in memory), `concurrency` at a time,
+//!   each with its SHA-256 sent and the store's answer compared. Any failure, or dropping the
+//!   upload half-way, aborts it: no incomplete upload is left to bill.
+//! - Atomic and never overwriting: an object appears when `PutObject` or
+//!   `CompleteMultipartUpload` succeeds, and both carry `If-None-Match: *`.
+//! - With `object_lock`, every object is written with the lock mode and a retain-until date,
+//!   after checking once that the bucket has Object Lock enabled. `retention` reads mode and
+//!   date back from the object (`HeadObject`; some stores, moto among them, fail
+//!   `GetObjectRetention`). pbx321 never sends a governance bypass.
+//! - `delete` removes the object's current version, so a locked object is refused rather
+//!   than hidden behind a delete marker.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    timeout::TimeoutConfig,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ObjectLockEnabled,
+    ObjectLockMode, StorageClass,
+};
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use super::{ObjectMeta, Payload, Placement, Properties, Reader, Target, TargetError};
+use crate::config::{LockMode, S3Target as S3Config};
+
+/// S3 allows at most this many parts.
+const MAX_PARTS: u64 = 10_000;
+/// ...of at least this size (but the last).
+const MIN_PART: u64 = 5 * 1024 * 1024;
+
+pub struct S3Target {
+    name: String,
+    props: Properties,
+    cfg: S3Config,
+    client: Client,
+    lock_checked: OnceCell<Result<(), String>>,
+}
+
+impl S3Target {
+    /// Builds the client. `credentials` are (access key id, secret) when the config gives
+    /// them; otherwise the default AWS chain (environment, profile, instance role) is used.
+    pub async fn new(
+        name: &str,
+        props: Properties,
+        cfg: S3Config,
+        credentials: Option<(String, String)>,
+    ) -> Result<Self, TargetError> {
+        let region = Region::new(cfg.region.clone().unwrap_or_else(|| "us-east-1".into()));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(120))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .timeout_config(timeouts);
+        if let Some((id, secret)) = credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                id,
+                secret,
+                None,
+                None,
+                "pbx321-config",
+            ));
+        }
+        let shared = loader.load().await;
+        let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(cfg.path_style)
+            // S3-compatible stores differ in the checksums they accept; pbx321 sends SHA-256
+            // itself where it matters.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(endpoint) = &cfg.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Ok(S3Target {
+            name: name.into(),
+            props,
+            cfg,
+            client: Client::from_conf(builder.build()),
+            lock_checked: OnceCell::new(),
+        })
+    }
+
+    fn key(&self, path: &str) -> String {
+        format!("{}{path}", self.cfg.prefix)
+    }
+
+    fn err<E>(&self, what: &str, path: &str, e: SdkError<E, HttpResponse>) -> TargetError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let code = e.code().map(str::to_string);
+        // A service error's code and message say it all; the full context (with the raw
+        // response) only for transport errors.
+        let detail = match (&e, &code) {
+            (SdkError::ServiceError(_), Some(c)) => format!(
+                "{c}: {} (HTTP {})",
+                e.message().unwrap_or("no message"),
+                status.unwrap_or(0)
+            ),
+            _ => DisplayErrorContext(&e).to_string(),
+        };
+        let msg = format!(
+            "target {}: {what} s3://{}/{}: {detail}",
+            self.name,
+            self.cfg.bucket,
+            self.key(path),
+        );
+        match (&e, status, code.as_deref()) {
+            (_, Some(404), _) | (_, _, Some("NoSuchKey" | "NotFound")) => {
+                TargetError::NotFound(msg)
+            }
+            (_, Some(412), _) | (_, _, Some("PreconditionFailed")) => {
+                TargetError::AlreadyExists(msg)
+            }
+            (_, _, Some("NoSuchBucket")) => TargetError::Permanent(format!(
+                "{msg} (the bucket does not exist: create it, with Object Lock if configured)"
+            )),
+            (_, Some(401 | 403), _) => TargetError::Permanent(format!(
+                "{msg} (access denied: check the credentials and the IAM policy in docs/s3.md)"
+            )),
+            (_, Some(409 | 429), _) => TargetError::Transient(msg),
+            (_, Some(s), _) if s >= 500 => TargetError::Transient(msg),
+            (
+                SdkError::TimeoutError(_)
+                | SdkError::DispatchFailure(_)
+                | SdkError::ResponseError(_),
+                _,
+                _,
+            ) => TargetError::Transient(msg),
+            _ => TargetError::Permanent(msg),
+        }
+    }
+
+    /// Object Lock must be on for the bucket before any locked write; checked once.
+    async fn check_lock(&self) -> Result<(), TargetError> {
+        if self.cfg.object_lock.is_none() {
+            return Ok(());
+        }
+        let result = self
+            .lock_checked
+            .get_or_init(|| async {
+                let enabled = match self
+                    .client
+                    .get_object_lock_configuration()
+                    .bucket(&self.cfg.bucket)
+                    .send()
+                    .await
+                {
+                    Ok(out) => {
+                        out.object_lock_configuration()
+                            .and_then(|c| c.object_lock_enabled())
+                            == Some(&ObjectLockEnabled::Enabled)
+                    }
+                    Err(e) if e.code() == Some("ObjectLockConfigurationNotFoundError") => false,
+                    Err(e) => return Err(self.err("check Object Lock of", "", e).to_string()),
+                };
+                if enabled {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "target {}: bucket {} does not have Object Lock enabled, but object_lock is configured; create the bucket with Object Lock (docs/s3.md) or remove object_lock",
+                        self.name, self.cfg.bucket
+                    ))
+                }
+            })
+            .await;
+        result.clone().map_err(TargetError::Permanent)
+    }
+
+    fn lock_params(&self) -> Option<(ObjectLockMode, aws_smithy_types::DateTime)> {
+        self.cfg.object_lock.as_ref().map(|l| {
+            let until = Utc::now() + chrono::Duration::days(i64::from(l.days));
+            let mode = match l.mode {
+                LockMode::Compliance => ObjectLockMode::Compliance,
+                LockMode::Governance => ObjectLockMode::Governance,
+            };
+            (
+                mode,
+                aws_smithy_types::DateTime::from_secs(until.timestamp()),
+            )
+        })
+    }
+
+    fn storage_class(&self) -> Option<StorageClass> {
+        self.cfg.storage_class.as_deref().map(StorageClass::from)
+    }
+
+    /// The part size: as configured, raised so that 10,000 parts cover `len`.
+    fn part_size(&self, len: u64) -> u64 {
+        let configured = (self.cfg.part_size_mib * 1024 * 1024).max(MIN_PART);
+        configured.max(len.div_ceil(MAX_PARTS))
+    }
+
+    async fn put_single(&self, path: &str, payload: &Payload) -> Result<String, TargetError> {
+        let body = read_region(payload, 0, payload.len()).await?;
+        let sha = aws_smithy_types::base64::encode(Sha256::digest(&body));
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.cfg.bucket)
+            .key(self.key(path))
+            .if_none_match("*")
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&sha)
+            .content_length(body.len() as i64)
+            .set_storage_class(self.storage_class())
+            .body(ByteStream::from(body));
+        if let Some((mode, until)) = self.lock_params() {
+            req = req
+                .object_lock_mode(mode)
+                .object_lock_retain_until_date(until);
+        }
+        let out = req.send().await.map_err(|e| self.err("upload", path, e))?;
+        if let Some(returned) = out.checksum_sha256()
+            && returned != sha
+        {
+            return Err(TargetError::Permanent(format!(
+                "target {}: the store's SHA-256 of {path} ({returned}) differs from pbx321's ({sha})",
+                self.name
+            )));
+        }
+        Ok(sha)
+    }
+
+    async fn put_multipart(&self, path: &str, payload: &Payload) -> Result<String, TargetError> {
+        let key = self.key(path);
+        let len = payload.len();
+        let part = self.part_size(len);
+        let mut req = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.cfg.bucket)
+            .key(&key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .set_storage_class(self.storage_class());
+        if let Some((mode, until)) = self.lock_params() {
+            req = req
+                .object_lock_mode(mode)
+                .object_lock_retain_until_date(until);
+        }
+        let created = req
+            .send()
+            .await
+            .map_err(|e| self.err("start upload of", path, e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| {
+                TargetError::Permanent(format!(
+                    "target {}: the store gave no upload id for {path}",
+                    self.name
+                ))
+            })?
+            .to_string();
+        let mut guard = AbortGuard {
+            client: self.client.clone(),
+            bucket: self.cfg.bucket.clone(),
+            key: key.clone(),
+            upload_id: upload_id.clone(),
+            armed: true,
+        };
+        let result = async {
+            let count = len.div_ceil(part).max(1);
+            let parts: Vec<(CompletedPart, Vec<u8>)> = futures::stream::iter(1..=count)
+                .map(|n| {
+                    let offset = (n - 1) * part;
+                    let size = part.min(len - offset);
+                    self.upload_part(path, &key, &upload_id, payload, n as i32, offset, size)
+                })
+                .buffered(self.cfg.concurrency)
+                .try_collect()
+                .await?;
+            let mut composite = Sha256::new();
+            for (_, raw) in &parts {
+                composite.update(raw);
+            }
+            let expected = format!(
+                "{}-{}",
+                aws_smithy_types::base64::encode(composite.finalize()),
+                parts.len()
+            );
+            let completed = CompletedMultipartUpload::builder()
+                .set_parts(Some(parts.into_iter().map(|(p, _)| p).collect()))
+                .build();
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.cfg.bucket)
+                .key(&key)
+                .upload_id(&upload_id)
+                .if_none_match("*")
+                .multipart_upload(completed)
+                .send()
+                .await
+                .map_err(|e| self.err("complete upload of", path, e))?;
+            Ok(expected)
+        }
+        .await;
+        match result {
+            Ok(expected) => {
+                guard.armed = false;
+                self.ensure_lock(path).await?;
+                Ok(expected)
+            }
+            Err(e) => {
+                guard.armed = false;
+                guard.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // one part of one upload: each argument is needed
+    async fn upload_part(
+        &self,
+        path: &str,
+        key: &str,
+        upload_id: &str,
+        payload: &Payload,
+        number: i32,
+        offset: u64,
+        size: u64,
+    ) -> Result<(CompletedPart, Vec<u8>), TargetError> {
+        let raw = sha256_region(payload, offset, size).await?;
+        let sha = aws_smithy_types::base64::encode(&raw);
+        let body = match payload {
+            Payload::File { path: file, .. } => ByteStream::read_from()
+                .path(file)
+                .offset(offset)
+                .length(Length::Exact(size))
+                .build()
+                .await
+                .map_err(|e| {
+                    TargetError::Permanent(format!("target {}: reading spool: {e}", self.name))
+                })?,
+            Payload::Bytes(b) => {
+                ByteStream::from(b.slice(offset as usize..(offset + size) as usize))
+            }
+        };
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.cfg.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(size as i64)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&sha)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.err(&format!("upload part {number} of"), path, e))?;
+        if let Some(returned) = out.checksum_sha256()
+            && returned != sha
+        {
+            return Err(TargetError::Transient(format!(
+                "target {}: part {number} of {path}: the store's SHA-256 {returned} differs from {sha}",
+                self.name
+            )));
+        }
+        Ok((
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag().map(str::to_string))
+                .checksum_sha256(sha)
+                .build(),
+            raw,
+        ))
+    }
+
+    /// Some stores (moto among them) do not apply the lock sent with
+    /// `CreateMultipartUpload` to the completed object: set it with `PutObjectRetention`
+    /// then, which only ever adds or extends a lock.
+    async fn ensure_lock(&self, path: &str) -> Result<(), TargetError> {
+        let Some((mode, until)) = self.lock_params() else {
+            return Ok(());
+        };
+        let head = self.head(path).await?;
+        if head.object_lock_mode().is_some() {
+            return Ok(());
+        }
+        let retention = aws_sdk_s3::types::ObjectLockRetention::builder()
+            .mode(match mode {
+                ObjectLockMode::Governance => {
+                    aws_sdk_s3::types::ObjectLockRetentionMode::Governance
+                }
+                _ => aws_sdk_s3::types::ObjectLockRetentionMode::Compliance,
+            })
+            .retain_until_date(until)
+            .build();
+        self.client
+            .put_object_retention()
+            .bucket(&self.cfg.bucket)
+            .key(self.key(path))
+            .set_version_id(head.version_id().map(str::to_string))
+            .retention(retention)
+            .send()
+            .await
+            .map_err(|e| self.err("lock", path, e))?;
+        Ok(())
+    }
+
+    async fn head(
+        &self,
+        path: &str,
+    ) -> Result<aws_sdk_s3::operation::head_object::HeadObjectOutput, TargetError> {
+        self.client
+            .head_object()
+            .bucket(&self.cfg.bucket)
+            .key(self.key(path))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|e| self.err("stat", path, e))
+    }
+}
+
+/// Aborts a multipart upload that was not completed, also when the upload future is dropped
+/// (cancellation): the abort then runs as its own task.
+struct AbortGuard {
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    armed: bool,
+}
+
+impl AbortGuard {
+    async fn abort(&self) {
+        if let Err(e) = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await
+        {
+            tracing::warn!(key = %self.key, error = %DisplayErrorContext(&e), "could not abort a multipart upload; a bucket lifecycle rule for incomplete uploads will remove it");
+        }
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if self.armed
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let me = AbortGuard {
+                client: self.client.clone(),
+                bucket: self.bucket.clone(),
+                key: self.key.clone(),
+                upload_id: self.upload_id.clone(),
+                armed: false,
+            };
+            handle.spawn(async move { me.abort().await });
+        }
+    }
+}
+
+/// Reads `size` bytes at `offset` of the payload (a part, or a whole small object).
+async fn read_region(payload: &Payload, offset: u64, size: u64) -> Result<Vec<u8>, TargetError> {
+    match payload {
+        Payload::Bytes(b) => Ok(b[offset as usize..(offset + size) as usize].to_vec()),
+        Payload::File { path, .. } => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || {
+                use std::os::unix::fs::FileExt;
+                let f = std::fs::File::open(&path)?;
+                let mut buf = vec![0u8; size as usize];
+                f.read_exact_at(&mut buf, offset)?;
+                Ok::<_, std::io::Error>(buf)
+            })
+            .await
+            .map_err(|e| TargetError::Permanent(e.to_string()))?
+            .map_err(|e| TargetError::Permanent(format!("reading the spool: {e}")))
+        }
+    }
+}
+
+/// SHA-256 of a region of the payload, read in small pieces (parts can be large).
+async fn sha256_region(payload: &Payload, offset: u64, size: u64) -> Result<Vec<u8>, TargetError> {
+    match payload {
+        Payload::Bytes(b) => {
+            Ok(Sha256::digest(&b[offset as usize..(offset + size) as usize]).to_vec())
+        }
+        Payload::File { path, .. } => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || {
+                use std::os::unix::fs::FileExt;
+                let f = std::fs::File::open(&path)?;
+                let mut h = Sha256::new();
+                let mut buf = vec![0u8; 1024 * 1024];
+                let mut done = 0u64;
+                while done < size {
+                    let n = buf.len().min((size - done) as usize);
+                    f.read_exact_at(&mut buf[..n], offset + done)?;
+                    h.update(&buf[..n]);
+                    done += n as u64;
+                }
+                Ok::<_, std::io::Error>(h.finalize().to_vec())
+            })
+            .await
+            .map_err(|e| TargetError::Permanent(e.to_string()))?
+            .map_err(|e| TargetError::Permanent(format!("reading the spool: {e}")))
+        }
+    }
+}
+
+#[async_trait]
+impl Target for S3Target {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn properties(&self) -> &Properties {
+        &self.props
+    }
+
+    async fn put(&self, path: &str, payload: &Payload) -> Result<(), TargetError> {
+        self.check_lock().await?;
+        // Fail early, before uploading gigabytes that If-None-Match would refuse at the end.
+        match self.head(path).await {
+            Ok(_) => {
+                return Err(TargetError::AlreadyExists(format!(
+                    "target {}: s3://{}/{}",
+                    self.name,
+                    self.cfg.bucket,
+                    self.key(path)
+                )));
+            }
+            Err(TargetError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let len = payload.len();
+        let expected = if len <= self.part_size(len) {
+            self.put_single(path, payload).await?
+        } else {
+            self.put_multipart(path, payload).await?
+        };
+        // Read back what the store holds.
+        let head = self.head(path).await?;
+        let size = head.content_length().unwrap_or(-1);
+        if size != len as i64 {
+            return Err(TargetError::Permanent(format!(
+                "target {}: {path} holds {size} bytes after upload, expected {len}",
+                self.name
+            )));
+        }
+        // Stores differ in whether a composite checksum carries its "-<parts>" suffix.
+        let base = |s: &str| s.split('-').next().unwrap_or_default().to_string();
+        if let Some(returned) = head.checksum_sha256()
+            && base(returned) != base(&expected)
+        {
+            return Err(TargetError::Permanent(format!(
+                "target {}: {path}: the store's SHA-256 {returned} differs from {expected}",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    async fn stat(&self, path: &str) -> Result<ObjectMeta, TargetError> {
+        let head = self.head(path).await?;
+        Ok(ObjectMeta {
+            path: path.into(),
+            size: head.content_length().unwrap_or(0).max(0) as u64,
+        })
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
+        let dir = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.cfg.bucket)
+            .prefix(self.key(&dir))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.err("list", &dir, e))?;
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                let Some(rel) = key.strip_prefix(&self.cfg.prefix) else {
+                    continue;
+                };
+                if rel.ends_with('/') {
+                    continue;
+                }
+                out.push(ObjectMeta {
+                    path: rel.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, path: &str) -> Result<Reader, TargetError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.cfg.bucket)
+            .key(self.key(path))
+            .send()
+            .await
+            .map_err(|e| self.err("read", path, e))?;
+        Ok(Box::new(out.body.into_async_read()))
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), TargetError> {
+        let version = match self.head(path).await {
+            Ok(h) => h.version_id().map(str::to_string),
+            Err(TargetError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.client
+            .delete_object()
+            .bucket(&self.cfg.bucket)
+            .key(self.key(path))
+            .set_version_id(version.filter(|v| v != "null"))
+            .send()
+            .await
+            .map_err(|e| self.err("delete", path, e))?;
+        Ok(())
+    }
+
+    async fn retention(&self, path: &str) -> Result<Option<DateTime<Utc>>, TargetError> {
+        let head = self.head(path).await?;
+        if head.object_lock_mode().is_none() {
+            return Ok(None);
+        }
+        Ok(head
+            .object_lock_retain_until_date()
+            .and_then(|d| DateTime::from_timestamp(d.secs(), d.subsec_nanos())))
+    }
+
+    async fn placement(&self) -> Placement {
+        let (host, port) = match self.cfg.endpoint.as_deref().and_then(host_port) {
+            Some(hp) => hp,
+            None => {
+                return Placement {
+                    key: Some(format!("s3:aws/{}", self.cfg.bucket)),
+                    describe: Some(format!("bucket {} on AWS", self.cfg.bucket)),
+                    ..Placement::default()
+                };
+            }
+        };
+        let (this_host, private_network) = super::resolve_locality(&host, port).await;
+        Placement {
+            key: Some(format!("s3:{host}:{port}/{}", self.cfg.bucket)),
+            describe: Some(format!("bucket {} at {host}", self.cfg.bucket)),
+            this_host,
+            private_network,
+        }
+    }
+}
+
+/// (host, port) of an http(s) URL.
+fn host_port(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default = if scheme == "https" { 443 } else { 80 };
+    let authority = rest.split('/').next()?;
+    let authority = authority.rsplit('@').next()?;
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (h, p) = v6.split_once(']')?;
+        let port = p
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default);
+        return Some((h.to_string(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
+        None => Some((authority.to_string(), default)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_port;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            host_port("https://s3.example.net"),
+            Some(("s3.example.net".into(), 443))
+        );
+        assert_eq!(
+            host_port("http://127.0.0.1:9000/"),
+            Some(("127.0.0.1".into(), 9000))
+        );
+        assert_eq!(host_port("http://[::1]:9000"), Some(("::1".into(), 9000)));
+        assert_eq!(host_port("nonsense"), None);
+    }
+}

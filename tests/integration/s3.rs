@@ -1,0 +1,354 @@
+//! The S3 target against a real moto server: the conformance suite, multipart uploads,
+//! Object Lock written, read back and enforced, If-None-Match, and faults injected by a
+//! proxy (5xx bursts, 403, a connection cut mid-part, cancellation).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pbx321::config::{Location, LockMode, Medium, ObjectLock, S3Target as S3Config};
+use pbx321::target::retry::{Backoff, Retry};
+use pbx321::target::s3::S3Target;
+use pbx321::target::{Payload, Properties, Target, TargetError};
+use tokio::io::AsyncReadExt;
+
+use crate::helpers::*;
+use crate::servers::*;
+
+fn config(endpoint: &str, bucket: &str, lock: bool, part_size_mib: u64) -> S3Config {
+    S3Config {
+        bucket: bucket.into(),
+        prefix: "pbx321/".into(),
+        region: Some("us-east-1".into()),
+        endpoint: Some(endpoint.into()),
+        path_style: true,
+        access_key_id: None,
+        secret_access_key: None,
+        storage_class: None,
+        object_lock: lock.then_some(ObjectLock {
+            mode: LockMode::Compliance,
+            days: 1,
+        }),
+        part_size_mib,
+        concurrency: 3,
+    }
+}
+
+async fn target(cfg: S3Config) -> Arc<dyn Target> {
+    let props = Properties {
+        medium: Medium::ObjectStorage,
+        location: Location::Offsite,
+        immutable_capable: cfg.object_lock.is_some(),
+        declared: false,
+    };
+    let t = S3Target::new(
+        "offsite",
+        props,
+        cfg,
+        Some(("testing".into(), "testing".into())),
+    )
+    .await
+    .unwrap();
+    Arc::new(Retry::new(
+        Arc::new(t),
+        Backoff {
+            attempts: 3,
+            first: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        },
+    ))
+}
+
+async fn read_all(t: &dyn Target, path: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    t.read(path)
+        .await
+        .unwrap()
+        .read_to_end(&mut v)
+        .await
+        .unwrap();
+    v
+}
+
+async fn incomplete_uploads(moto: &Moto, bucket: &str) -> usize {
+    s3_client(&moto.url())
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap()
+        .uploads()
+        .len()
+}
+
+fn spool(scratch: &std::path::Path, n: usize) -> (Vec<u8>, Payload) {
+    let data = noise(n as u64, n);
+    let p = scratch.join(format!("spool-{n}"));
+    std::fs::write(&p, &data).unwrap();
+    (data.clone(), Payload::file(p, n as u64))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_target_conformance() {
+    let moto = Moto::start();
+    create_bucket(&s3_client(&moto.url()), "conformance", false).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let t = target(config(&moto.url(), "conformance", false, 16)).await;
+    crate::conformance::suite(t, scratch.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_larger_than_two_parts() {
+    let moto = Moto::start();
+    create_bucket(&s3_client(&moto.url()), "parts", false).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(moto.port).await;
+    let t = target(config(&proxy.url(), "parts", false, 5)).await;
+    let (data, payload) = spool(scratch.path(), 12 * 1024 * 1024 + 7);
+    t.put("hq/big.zip.zst.age", &payload).await.unwrap();
+    assert_eq!(
+        proxy.count("PUT", "partNumber="),
+        3,
+        "three parts of 5, 5 and 2 MiB"
+    );
+    assert_eq!(
+        t.stat("hq/big.zip.zst.age").await.unwrap().size,
+        data.len() as u64
+    );
+    assert!(read_all(t.as_ref(), "hq/big.zip.zst.age").await == data);
+    assert_eq!(incomplete_uploads(&moto, "parts").await, 0);
+    // Never overwritten, multipart or not.
+    let (_, other) = spool(scratch.path(), 11 * 1024 * 1024);
+    assert!(matches!(
+        t.put("hq/big.zip.zst.age", &other).await,
+        Err(TargetError::AlreadyExists(_))
+    ));
+    assert!(read_all(t.as_ref(), "hq/big.zip.zst.age").await == data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_lock_is_written_read_back_and_enforced() {
+    let moto = Moto::start();
+    let client = s3_client(&moto.url());
+    create_bucket(&client, "locked", true).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let t = target(config(&moto.url(), "locked", true, 5)).await;
+    let (_, small) = spool(scratch.path(), 1000);
+    let (_, big) = spool(scratch.path(), 11 * 1024 * 1024);
+    for (path, payload) in [("hq/a.manifest.json", &small), ("hq/b.zip.zst.age", &big)] {
+        t.put(path, payload).await.unwrap();
+        let until = t
+            .retention(path)
+            .await
+            .unwrap()
+            .expect("the object is locked");
+        let ahead = until - chrono::Utc::now();
+        assert!(
+            ahead > chrono::Duration::hours(23) && ahead <= chrono::Duration::days(1),
+            "retain-until about a day ahead: {until}"
+        );
+        let head = client
+            .head_object()
+            .bucket("locked")
+            .key(format!("pbx321/{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.object_lock_mode(),
+            Some(&aws_sdk_s3::types::ObjectLockMode::Compliance)
+        );
+        // Deleting it is refused, and it stays.
+        let err = t.delete(path).await.unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
+        assert!(t.stat(path).await.is_ok(), "the locked object survives");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_lock_configured_on_a_bucket_without_it_is_a_clear_error() {
+    let moto = Moto::start();
+    create_bucket(&s3_client(&moto.url()), "unlocked", false).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let t = target(config(&moto.url(), "unlocked", true, 16)).await;
+    let (_, payload) = spool(scratch.path(), 100);
+    let err = t.put("hq/x.manifest.json", &payload).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not have Object Lock enabled"),
+        "{err}"
+    );
+    assert!(t.list("").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_error_bursts_are_retried_to_success() {
+    let moto = Moto::start();
+    create_bucket(&s3_client(&moto.url()), "flaky", false).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(moto.port).await;
+    proxy.inject(Fault {
+        method: "PUT",
+        query_contains: "partNumber=2",
+        times: 2,
+        action: Action::Status(500),
+    });
+    proxy.inject(Fault {
+        method: "PUT",
+        query_contains: "small.manifest.json",
+        times: 2,
+        action: Action::Status(503),
+    });
+    let t = target(config(&proxy.url(), "flaky", false, 5)).await;
+    let (data, big) = spool(scratch.path(), 11 * 1024 * 1024);
+    t.put("hq/big.zip.zst.age", &big).await.unwrap();
+    assert!(read_all(t.as_ref(), "hq/big.zip.zst.age").await == data);
+    assert!(
+        proxy.count("PUT", "partNumber=2") >= 3,
+        "part 2 was retried"
+    );
+    let (small_data, small) = spool(scratch.path(), 300);
+    t.put("hq/small.manifest.json", &small).await.unwrap();
+    assert!(read_all(t.as_ref(), "hq/small.manifest.json").await == small_data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_cut_mid_part_is_retried() {
+    let moto = Moto::start();
+    create_bucket(&s3_client(&moto.url()), "cut", false).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(moto.port).await;
+    proxy.inject(Fault {
+        method: "PUT",
+        query_contains: "partNumber=1",
+        times: 1,
+        action: Action::Cut,
+    });
+    let t = target(config(&proxy.url(), "cut", false, 5)).await;
+    let (data, big) = spool(scratch.path(), 7 * 1024 * 1024);
+    t.put("hq/big.zip.zst.age", &big).await.unwrap();
+    assert!(read_all(t.as_ref(), "hq/big.zip.zst.age").await == data);
+    assert_eq!(incomplete_uploads(&moto, "cut").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_403_is_a_clear_error_and_leaves_nothing() {
+    let moto = Moto::start();
+    create_bucket(&s3_client(&moto.url()), "denied", false).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(moto.port).await;
+    proxy.inject(Fault {
+        method: "PUT",
+        query_contains: "partNumber=2",
+        times: 1000,
+        action: Action::Status(403),
+    });
+    let t = target(config(&proxy.url(), "denied", false, 5)).await;
+    let (_, big) = spool(scratch.path(), 11 * 1024 * 1024);
+    let err = t.put("hq/big.zip.zst.age", &big).await.unwrap_err();
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("access denied"), "{err}");
+    assert!(
+        proxy.count("PUT", "partNumber=2") <= 2,
+        "403 is not retried by pbx321"
+    );
+    assert!(t.list("").await.unwrap().is_empty(), "no object");
+    assert_eq!(
+        incomplete_uploads(&moto, "denied").await,
+        0,
+        "the upload was aborted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_upload_is_aborted() {
+    let moto = Moto::start();
+    create_bucket(&s3_client(&moto.url()), "cancel", false).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(moto.port).await;
+    // Part 2 keeps failing with 500: the upload hangs in retries until cancelled.
+    proxy.inject(Fault {
+        method: "PUT",
+        query_contains: "partNumber=2",
+        times: 1000,
+        action: Action::Status(500),
+    });
+    let t = target(config(&proxy.url(), "cancel", false, 5)).await;
+    let (_, big) = spool(scratch.path(), 11 * 1024 * 1024);
+    let task = tokio::spawn(async move { t.put("hq/big.zip.zst.age", &big).await });
+    let mut started = false;
+    for _ in 0..400 {
+        if proxy.count("PUT", "partNumber=2") >= 1 {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(started, "the upload reached part 2");
+    assert_eq!(incomplete_uploads(&moto, "cancel").await, 1);
+    task.abort();
+    let mut aborted = false;
+    for _ in 0..400 {
+        if incomplete_uploads(&moto, "cancel").await == 0 {
+            aborted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(aborted, "dropping the upload aborted it");
+}
+
+#[test]
+fn backup_to_fs_and_s3_restores_from_s3_alone_with_an_immutable_copy() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let moto = Moto::start();
+    rt.block_on(create_bucket(&s3_client(&moto.url()), "offsite", true));
+    let mut env = TestEnv::new();
+    env.targets.truncate(2);
+    env.policy = "copies = 3\nmedia = 2\noffsite = 1\nimmutable = 1\nmax_age = \"26h\"\n".into();
+    env.extra_targets = format!(
+        "\n[[target]]\nname = \"cloud\"\ntype = \"s3\"\nbucket = \"offsite\"\nprefix = \"pbx321\"\nendpoint = \"{}\"\npath_style = true\naccess_key_id = {{ env = \"PBX321_TEST_KEY_ID\" }}\nsecret_access_key = {{ env = \"PBX321_TEST_SECRET\" }}\npart_size_mib = 5\nmedium = \"object-storage\"\nlocation = \"offsite\"\ntrust_labels = true\nobject_lock = {{ mode = \"compliance\", days = 2 }}\n",
+        moto.url()
+    );
+    env.env = vec![
+        ("PBX321_TEST_KEY_ID".into(), "testing".into()),
+        ("PBX321_TEST_SECRET".into(), "very-secret-value".into()),
+    ];
+    let original = env.put_backup("3CXScheduledBackup.zip", 60, 12 * 1024 * 1024);
+    let backup_out = env.pbx321(&["backup"]);
+    assert_eq!(code(&backup_out), 0, "3-2-1-1 holds");
+    assert!(
+        stdout(&backup_out).contains("1 immutable"),
+        "{}",
+        stdout(&backup_out)
+    );
+
+    let check_out = env.pbx321(&["check", "--format", "json"]);
+    assert_eq!(code(&check_out), 0);
+    let v: serde_json::Value = serde_json::from_slice(&check_out.stdout).unwrap();
+    assert_eq!(v["sources"][0]["newest"]["verdict"]["immutable"], 1);
+    let copies = v["sources"][0]["newest"]["copies"].as_array().unwrap();
+    let cloud = copies.iter().find(|c| c["target"] == "cloud").unwrap();
+    assert!(cloud["locked_until"].is_string());
+
+    // The local copies are lost: the S3 copy alone restores it.
+    std::fs::remove_dir_all(env.path().join("targets")).unwrap();
+    let to = env.path().join("restored.zip");
+    let out = env.pbx321(&[
+        "restore",
+        "--source",
+        "hq",
+        "--to",
+        to.to_str().unwrap(),
+        "-i",
+        env.identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("from cloud"));
+    assert!(std::fs::read(&to).unwrap() == original);
+    // The secret given by environment reached no output.
+    let outputs = [backup_out, check_out, out];
+    for o in &outputs {
+        assert!(!stdout(o).contains("very-secret-value"));
+        assert!(!stderr(o).contains("very-secret-value"));
+    }
+}
