@@ -10,7 +10,12 @@
 #
 # Then a shallow `pbx321 check` over 50 sources x 365 daily backups x 3 fs targets
 # (goal <= 1 s), against `find` listing the same tree as the baseline.
-# BENCH_PARTS="backup check" selects the parts. These are measurements, not tests.
+#
+# Then an S3 upload to a local moto server: pbx321's S3 target (examples/s3_put.rs) vs
+# boto3's upload_file of the same file (16 MiB parts, 4 at a time, like pbx321), with
+# pbx321's peak RSS, for each size in BENCH_S3_GIB (default "1 4"). Needs scripts/test.sh
+# to have installed moto into .venv.
+# BENCH_PARTS="backup check s3" selects the parts. These are measurements, not tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,7 +71,7 @@ with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
 PY
 }
 
-parts=${BENCH_PARTS:-"backup check"}
+parts=${BENCH_PARTS:-"backup check s3"}
 [[ " $parts " == *" backup "* ]] || sizes=""
 [ -z "$sizes" ] || printf '%-6s %12s %12s %8s %14s\n' size baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS
 for gib in $sizes; do
@@ -172,4 +177,44 @@ import sys
 files, base, ours = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 print(f"check: {files} files, 50 sources x 365 backups x 3 targets: find {base:.3f}s, pbx321 check {ours:.3f}s (ratio {ours/base:.1f}x find; goal <= 1 s)")
 PY
+fi
+
+if [[ " $parts " == *" s3 "* ]]; then
+  [ -x .venv/bin/moto_server ] || { echo "s3: .venv/bin/moto_server missing: run scripts/test.sh first" >&2; exit 1; }
+  cargo build --release --locked -q --example s3_put
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  .venv/bin/moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+  moto_pid=$!
+  trap 'kill $moto_pid 2>/dev/null; rm -rf "$work"' EXIT
+  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1
+  printf '%-6s %14s %14s %8s %14s\n' size boto3_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS
+  for gib in ${BENCH_S3_GIB:-"1 4"}; do
+    f="$work/sealed.bin"
+    head -c $((gib * 1024 * 1024 * 1024)) /dev/urandom >"$f"
+    bytes=$(stat -c %s "$f")
+    t0=$(date +%s.%N)
+    .venv/bin/python - "$port" "$f" <<'PY'
+import sys, boto3
+from boto3.s3.transfer import TransferConfig
+port, f = sys.argv[1], sys.argv[2]
+s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}")
+s3.create_bucket(Bucket="bench-boto3")
+s3.upload_file(f, "bench-boto3", "x", Config=TransferConfig(multipart_chunksize=16 << 20, max_concurrency=4))
+PY
+    t1=$(date +%s.%N)
+    .venv/bin/python -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:$port').create_bucket(Bucket='bench-pbx321')"
+    t2=$(date +%s.%N)
+    /usr/bin/time -v -o "$work/time-s3.txt" target/release/examples/s3_put "http://127.0.0.1:$port" bench-pbx321 x "$f"
+    t3=$(date +%s.%N)
+    rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-s3.txt")
+    .venv/bin/python -c "import boto3; c=boto3.client('s3', endpoint_url='http://127.0.0.1:$port'); [c.delete_object(Bucket=b, Key='x') for b in ('bench-boto3','bench-pbx321')]; [c.delete_bucket(Bucket=b) for b in ('bench-boto3','bench-pbx321')]"
+    python3 - "$bytes" "$t0" "$t1" "$t2" "$t3" "$rss_kib" "$gib" <<'PY'
+import sys
+b, t0, t1, t2, t3, rss, gib = sys.argv[1:]
+b = int(b); base = b / (float(t1) - float(t0)) / 2**20; ours = b / (float(t3) - float(t2)) / 2**20
+print(f"{gib+'GiB':<6} {base:14.1f} {ours:14.1f} {ours/base:8.2f} {int(rss)/1024:11.1f} MiB")
+PY
+    rm -f "$f"
+  done
 fi

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs pbx321's tests on a fresh machine: installs the real programs the tests use when they
 # are missing (age and zstd for restore-by-hand interop, promtool from the prometheus
-# package for the metrics format, moto[server] into .venv as the S3 server), then runs
-# cargo test.
+# package for the metrics format, sshd and rclone as the SFTP and WebDAV servers,
+# moto[server] into .venv as the S3 server), then runs cargo test.
 # Extra arguments go to cargo test (e.g. scripts/test.sh --test integration killed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,10 @@ missing=()
 command -v age >/dev/null 2>&1 || missing+=(age)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+command -v rclone >/dev/null 2>&1 || missing+=(rclone)
+command -v pkill >/dev/null 2>&1 || missing+=(procps)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   $sudo apt-get update -qq

@@ -119,6 +119,8 @@ pub struct TargetConfig {
 pub enum TargetKind {
     Fs(FsTarget),
     S3(S3Target),
+    Sftp(SftpTarget),
+    Webdav(WebdavTarget),
 }
 
 impl TargetKind {
@@ -127,6 +129,8 @@ impl TargetKind {
         match self {
             TargetKind::Fs(_) => "fs",
             TargetKind::S3(_) => "s3",
+            TargetKind::Sftp(_) => "sftp",
+            TargetKind::Webdav(_) => "webdav",
         }
     }
 
@@ -134,10 +138,46 @@ impl TargetKind {
     /// a retention date.
     pub fn supports_immutability(&self) -> bool {
         match self {
-            TargetKind::Fs(_) => false,
+            TargetKind::Fs(_) | TargetKind::Sftp(_) | TargetKind::Webdav(_) => false,
             TargetKind::S3(s3) => s3.object_lock.is_some(),
         }
     }
+}
+
+/// A directory on a host reached over SFTP (key authentication, checked host key).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpTarget {
+    /// `ssh://user@host:port`
+    pub endpoint: String,
+    /// The directory on the server.
+    pub path: String,
+    /// Private key file.
+    pub key: Option<PathBuf>,
+    /// known_hosts file holding the server's key; checked strictly. Without it, the
+    /// user's own known_hosts is used (still strictly).
+    pub known_hosts: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout", with = "humantime_serde_compat")]
+    pub connect_timeout: Duration,
+}
+
+/// A directory on a WebDAV server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebdavTarget {
+    /// `https://nas.lan:5006`
+    pub endpoint: String,
+    /// The collection on the server.
+    #[serde(default)]
+    pub path: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    #[serde(default = "default_connect_timeout", with = "humantime_serde_compat")]
+    pub connect_timeout: Duration,
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// An S3 bucket (AWS or S3-compatible).
@@ -255,6 +295,10 @@ impl S3Target {
 #[serde(deny_unknown_fields)]
 pub struct FsTarget {
     pub path: PathBuf,
+    /// Refuse to read or write unless `path` is on a mounted filesystem other than the root
+    /// filesystem: an absent USB disk must not fill the system disk.
+    #[serde(default)]
+    pub require_mount: bool,
 }
 
 /// A target's storage class, for the "2 media" part of the rule.
@@ -795,6 +839,50 @@ impl Cx<'_> {
                         f.path = base.join(&f.path);
                         TargetKind::Fs(f)
                     }),
+                "sftp" => self
+                    .typed::<SftpTarget>(value, TARGET_COMMON, &prefix)
+                    .and_then(|mut s| {
+                        let ok = s.endpoint.starts_with("ssh://") || !s.endpoint.contains("://");
+                        if !ok || crate::target::sftp::ssh_host_port(&s.endpoint).is_none() {
+                            self.problem(
+                                Some(span.clone()),
+                                format!(
+                                    "{prefix}endpoint {:?} is not ssh://user@host[:port]",
+                                    s.endpoint
+                                ),
+                            );
+                            return None;
+                        }
+                        if s.endpoint.split("://").last().is_some_and(|r| r.split('@').next().is_some_and(|u| u.contains(':'))) {
+                            self.problem(
+                                Some(span.clone()),
+                                format!("{prefix}put no password in endpoint: sftp targets use key = \"…\""),
+                            );
+                            return None;
+                        }
+                        s.key = s.key.map(|k| base.join(k));
+                        s.known_hosts = s.known_hosts.map(|k| base.join(k));
+                        Some(TargetKind::Sftp(s))
+                    }),
+                "webdav" => self
+                    .typed::<WebdavTarget>(value, TARGET_COMMON, &prefix)
+                    .and_then(|w| {
+                        if !(w.endpoint.starts_with("https://") || w.endpoint.starts_with("http://")) {
+                            self.problem(
+                                Some(span.clone()),
+                                format!("{prefix}endpoint {:?} must start with https://", w.endpoint),
+                            );
+                            return None;
+                        }
+                        if w.password.is_some() && w.username.is_none() {
+                            self.problem(
+                                Some(span.clone()),
+                                format!("{prefix}password without username"),
+                            );
+                            return None;
+                        }
+                        Some(TargetKind::Webdav(w))
+                    }),
                 "s3" => self
                     .typed::<S3Target>(value, TARGET_COMMON, &prefix)
                     .and_then(|mut s| match s.check() {
@@ -808,7 +896,7 @@ impl Cx<'_> {
                     self.problem(
                         Some(span),
                         format!(
-                            "{prefix}unknown type {other:?}; this version knows \"fs\" and \"s3\""
+                            "{prefix}unknown type {other:?}; this version knows \"fs\", \"s3\", \"sftp\" and \"webdav\""
                         ),
                     );
                     None

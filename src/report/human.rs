@@ -265,7 +265,17 @@ pub fn config(c: &Config) -> String {
     }
     for t in &c.targets {
         let place = match &t.kind {
-            TargetKind::Fs(f) => f.path.display().to_string(),
+            TargetKind::Fs(f) => format!(
+                "{}{}",
+                f.path.display(),
+                if f.require_mount {
+                    " (require_mount)"
+                } else {
+                    ""
+                }
+            ),
+            TargetKind::Sftp(s) => format!("{}{}", s.endpoint, s.path),
+            TargetKind::Webdav(w) => format!("{}{}", w.endpoint, w.path),
             TargetKind::S3(s) => format!(
                 "s3://{}/{}{}{}",
                 s.bucket,

@@ -40,6 +40,8 @@ pub mod memory;
 pub mod opendal;
 pub mod retry;
 pub mod s3;
+pub mod sftp;
+pub mod webdav;
 
 /// What a target is, for the 3-2-1 rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +202,12 @@ pub async fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
         declared: cfg.trust_labels,
     };
     let inner: Arc<dyn Target> = match &cfg.kind {
-        TargetKind::Fs(fs) => Arc::new(opendal::OpendalTarget::fs(&cfg.name, props, &fs.path)?),
+        TargetKind::Fs(fs) => Arc::new(opendal::OpendalTarget::fs(
+            &cfg.name,
+            props,
+            &fs.path,
+            fs.require_mount,
+        )?),
         TargetKind::S3(s3) => {
             let secret = |s: &crate::secret::Secret| {
                 s.resolve()
@@ -211,6 +218,22 @@ pub async fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
                 _ => None,
             };
             Arc::new(s3::S3Target::new(&cfg.name, props, s3.clone(), credentials).await?)
+        }
+        TargetKind::Sftp(sftp) => Arc::new(sftp::SftpTarget::new(&cfg.name, props, sftp.clone())),
+        TargetKind::Webdav(dav) => {
+            let password = match &dav.password {
+                Some(p) => Some(
+                    p.resolve()
+                        .map_err(|e| TargetError::Permanent(format!("target {}: {e}", cfg.name)))?,
+                ),
+                None => None,
+            };
+            Arc::new(webdav::WebdavTarget::new(
+                &cfg.name,
+                props,
+                dav.clone(),
+                password,
+            )?)
         }
     };
     Ok(Arc::new(retry::Retry::new(

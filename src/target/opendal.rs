@@ -26,25 +26,79 @@ const CHUNK: usize = 1024 * 1024;
 pub struct OpendalTarget {
     name: String,
     props: Properties,
-    op: Operator,
+    /// Built on first use: OpenDAL's fs creates its root when built, which must not happen
+    /// before `require_mount` is checked.
+    op: std::sync::OnceLock<Operator>,
+    root_str: String,
     /// For `fs`: the root on local disk, for modes and fsync.
     local_root: Option<PathBuf>,
+    /// For `fs`: refuse to work unless the root is on a filesystem other than `/`.
+    require_mount: bool,
 }
 
 impl OpendalTarget {
     /// A directory on a local (or locally mounted) filesystem.
-    pub fn fs(name: &str, props: Properties, root: &Path) -> Result<Self, TargetError> {
+    pub fn fs(
+        name: &str,
+        props: Properties,
+        root: &Path,
+        require_mount: bool,
+    ) -> Result<Self, TargetError> {
         let root_str = root.to_str().ok_or_else(|| {
             TargetError::Permanent(format!("target {name}: path {root:?} is not UTF-8"))
         })?;
-        let op = Operator::new(opendal::services::Fs::default().root(root_str))
-            .map_err(|e| map_err(name, "open", e))?;
         Ok(OpendalTarget {
             name: name.into(),
             props,
-            op,
+            op: std::sync::OnceLock::new(),
+            root_str: root_str.to_string(),
             local_root: Some(root.to_path_buf()),
+            require_mount,
         })
+    }
+
+    /// With `require_mount`: the root (or, before it exists, its nearest existing ancestor)
+    /// must be on another filesystem than `/`.
+    fn check_mounted(&self) -> Result<(), TargetError> {
+        use std::os::unix::fs::MetadataExt;
+        let (Some(root), true) = (&self.local_root, self.require_mount) else {
+            return Ok(());
+        };
+        let not_mounted = |why: String| {
+            TargetError::Permanent(format!(
+                "target {}: removable disk not mounted at {} ({why}); nothing was written — plug the disk in and mount it",
+                self.name,
+                root.display()
+            ))
+        };
+        let system = std::fs::metadata("/")
+            .map_err(|e| not_mounted(format!("cannot stat /: {e}")))?
+            .dev();
+        let existing = root
+            .ancestors()
+            .find(|p| p.exists())
+            .unwrap_or(Path::new("/"));
+        let dev = std::fs::metadata(existing)
+            .map_err(|e| not_mounted(format!("cannot stat {}: {e}", existing.display())))?
+            .dev();
+        if dev == system {
+            return Err(not_mounted(format!(
+                "{} is on the root filesystem",
+                existing.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The operator, after the mount check.
+    fn op(&self) -> Result<&Operator, TargetError> {
+        self.check_mounted()?;
+        if let Some(op) = self.op.get() {
+            return Ok(op);
+        }
+        let op = Operator::new(opendal::services::Fs::default().root(&self.root_str))
+            .map_err(|e| map_err(&self.name, "open", e))?;
+        Ok(self.op.get_or_init(|| op))
     }
 
     fn ctx(&self, what: &str, path: &str) -> String {
@@ -56,7 +110,7 @@ impl OpendalTarget {
             TargetError::Permanent(format!("target {}: reading payload: {e}", self.name))
         })?;
         let mut w = self
-            .op
+            .op()?
             .writer(tmp)
             .await
             .map_err(|e| map_err(&self.name, &self.ctx("write", tmp), e))?;
@@ -97,7 +151,7 @@ impl OpendalTarget {
         .await;
         if result.is_err() {
             let _ = w.abort().await;
-            let _ = self.op.delete(tmp).await;
+            let _ = self.op()?.delete(tmp).await;
         }
         result
     }
@@ -269,6 +323,7 @@ impl Target for OpendalTarget {
     }
 
     async fn put(&self, path: &str, payload: &Payload) -> Result<(), TargetError> {
+        self.check_mounted()?;
         if self.exists(path).await? {
             return Err(TargetError::AlreadyExists(format!(
                 "target {}: {path}",
@@ -291,14 +346,14 @@ impl Target for OpendalTarget {
                     self.name
                 )));
             }
-            self.op
+            self.op()?
                 .rename(&tmp, path)
                 .await
                 .map_err(|e| map_err(&self.name, &self.ctx("rename into", path), e))
         }
         .await;
         if committed.is_err() {
-            let _ = self.op.delete(&tmp).await;
+            let _ = self.op()?.delete(&tmp).await;
         }
         committed?;
         self.sync_local_dir(path);
@@ -307,7 +362,7 @@ impl Target for OpendalTarget {
 
     async fn stat(&self, path: &str) -> Result<ObjectMeta, TargetError> {
         let meta = self
-            .op
+            .op()?
             .stat(path)
             .await
             .map_err(|e| map_err(&self.name, &self.ctx("stat", path), e))?;
@@ -324,6 +379,7 @@ impl Target for OpendalTarget {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
+        self.check_mounted()?;
         if let Some(root) = &self.local_root
             && root.exists()
             && !root.is_dir()
@@ -349,7 +405,7 @@ impl Target for OpendalTarget {
                 .map_err(|e| io_err(&self.name, &format!("list {dir}"), e));
         }
         let entries = match self
-            .op
+            .op()?
             .list_options(
                 &dir,
                 ListOptions {
@@ -379,7 +435,7 @@ impl Target for OpendalTarget {
         // error in the middle of the stream.
         self.stat(path).await?;
         let reader = self
-            .op
+            .op()?
             .reader(path)
             .await
             .map_err(|e| map_err(&self.name, &what, e))?;
@@ -397,7 +453,7 @@ impl Target for OpendalTarget {
     }
 
     async fn delete(&self, path: &str) -> Result<(), TargetError> {
-        match self.op.delete(path).await {
+        match self.op()?.delete(path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(map_err(&self.name, &self.ctx("delete", path), e)),
@@ -433,7 +489,7 @@ impl OpendalTarget {
     }
 
     async fn exists(&self, path: &str) -> Result<bool, TargetError> {
-        match self.op.stat(path).await {
+        match self.op()?.stat(path).await {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
             Err(e) => Err(map_err(&self.name, &self.ctx("stat", path), e)),

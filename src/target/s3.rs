@@ -677,7 +677,7 @@ impl Target for S3Target {
 }
 
 /// (host, port) of an http(s) URL.
-fn host_port(url: &str) -> Option<(String, u16)> {
+pub fn host_port(url: &str) -> Option<(String, u16)> {
     let (scheme, rest) = url.split_once("://")?;
     let default = if scheme == "https" { 443 } else { 80 };
     let authority = rest.split('/').next()?;

@@ -156,6 +156,6 @@ async fn memory_target() {
 async fn fs_target() {
     let scratch = tempfile::tempdir().unwrap();
     let root = scratch.path().join("root");
-    let t = OpendalTarget::fs("fs", props(), &root).unwrap();
+    let t = OpendalTarget::fs("fs", props(), &root, false).unwrap();
     suite(Arc::new(t), scratch.path()).await;
 }

@@ -7,8 +7,9 @@
 //! - `config`: example configs parse; each bad config is refused with file:line.
 //! - `fanout`: isolation, retries and independence of targets, in process.
 //! - `monitoring`: `check --deep`, the restore drill, Nagios and Prometheus output.
+//! - `nas`: SFTP against a real sshd, WebDAV against rclone, and `require_mount`.
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
-//! - `servers`: moto and the fault-injecting proxy, on free loopback ports.
+//! - `servers`: moto, the fault-injecting proxy, sshd and rclone, on free loopback ports.
 
 mod backup;
 mod config;
@@ -17,5 +18,6 @@ mod fanout;
 mod helpers;
 mod killed;
 mod monitoring;
+mod nas;
 mod s3;
 mod servers;

@@ -274,3 +274,192 @@ async fn handle(
         }
     }
 }
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A real OpenSSH sshd on a free loopback port, with a throwaway host key and a client key,
+/// serving `root` (a temp dir) over SFTP. Killed, with its sessions, on drop.
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Sshd {
+    pub fn start() -> Sshd {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for name in ["host_key", "client_key", "other_host_key"] {
+            run(Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(d.join(name)));
+        }
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        std::fs::create_dir_all(d.join("root")).unwrap();
+        // sshd wants its privilege separation directory.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let mut s = Sshd {
+            dir,
+            port: free_port(),
+            child: None,
+        };
+        s.write_known_hosts("host_key.pub", "known_hosts");
+        s.write_known_hosts("other_host_key.pub", "wrong_known_hosts");
+        s.restart();
+        s
+    }
+
+    fn write_known_hosts(&self, key: &str, file: &str) {
+        let d = self.dir.path();
+        let public = std::fs::read_to_string(d.join(key)).unwrap();
+        let mut fields = public.split_whitespace();
+        let (kind, blob) = (fields.next().unwrap(), fields.next().unwrap());
+        std::fs::write(
+            d.join(file),
+            format!("[127.0.0.1]:{} {kind} {blob}\n", self.port),
+        )
+        .unwrap();
+    }
+
+    /// (Re)starts sshd on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let d = self.dir.path();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\nPidFile {pid}\nLogLevel ERROR\n",
+            port = self.port,
+            hk = d.join("host_key").display(),
+            ak = d.join("authorized_keys").display(),
+            pid = d.join("sshd.pid").display(),
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        use std::os::unix::process::CommandExt;
+        let mut child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sshd must be installed (scripts/test.sh installs openssh-server)");
+        wait_for_port(self.port, &mut child, "sshd");
+        self.child = Some(child);
+    }
+
+    /// Kills sshd and every session it serves.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // Each connection is served by a child sshd in a session of its own: kill those
+            // first, then the listener.
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &c.id().to_string()])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+        format!("ssh://{user}@127.0.0.1:{}", self.port)
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.dir.path().join("client_key")
+    }
+
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.path().join("known_hosts")
+    }
+
+    pub fn wrong_known_hosts(&self) -> PathBuf {
+        self.dir.path().join("wrong_known_hosts")
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `rclone serve webdav` on a free loopback port with basic auth, serving a temp dir.
+pub struct Rclone {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+pub const DAV_USER: &str = "backup";
+pub const DAV_PASS: &str = "dav-secret-42";
+
+impl Rclone {
+    pub fn start() -> Rclone {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("root")).unwrap();
+        let mut r = Rclone {
+            dir,
+            port: free_port(),
+            child: None,
+        };
+        r.restart();
+        r
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut child = Command::new("rclone")
+            .args(["serve", "webdav"])
+            .arg(self.root())
+            .args([
+                "--addr",
+                &format!("127.0.0.1:{}", self.port),
+                "--user",
+                DAV_USER,
+                "--pass",
+                DAV_PASS,
+                "--config",
+                "/dev/null",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rclone must be installed (scripts/test.sh installs it)");
+        wait_for_port(self.port, &mut child, "rclone serve webdav");
+        self.child = Some(child);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+}
+
+impl Drop for Rclone {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

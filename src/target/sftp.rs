@@ -1,0 +1,419 @@
+//! A NAS (or any host) over SFTP, through the system `ssh` (key authentication only).
+//!
+//! Built directly on `openssh` + `openssh-sftp-client` — the crates OpenDAL's sftp service
+//! uses — because that service cannot point `ssh` at a known_hosts file or set a connect
+//! timeout, and pbx321 must check the host key against the file the config names, strictly,
+//! with no trust-on-first-use.
+//!
+//! Commit protocol: the artifact is written to `<path>.<nonce>.partial` and renamed into
+//! place. SFTP v3's rename refuses an existing target, so a committed copy is never
+//! replaced. The connection is opened on first use and re-opened after a failure.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use openssh::{KnownHosts, SessionBuilder};
+use openssh_sftp_client::error::{Error as SftpError, SftpErrorKind};
+use openssh_sftp_client::file::TokioCompatFile;
+use openssh_sftp_client::{Sftp, SftpOptions};
+use tokio::io::AsyncReadExt;
+use tokio::sync::Mutex;
+
+use super::{ObjectMeta, Payload, Placement, Properties, Reader, Target, TargetError};
+use crate::config::SftpTarget as SftpConfig;
+use crate::manifest::PARTIAL_SUFFIX;
+
+pub struct SftpTarget {
+    name: String,
+    props: Properties,
+    cfg: SftpConfig,
+    conn: Mutex<Option<Arc<Sftp>>>,
+}
+
+impl SftpTarget {
+    pub fn new(name: &str, props: Properties, cfg: SftpConfig) -> Self {
+        SftpTarget {
+            name: name.into(),
+            props,
+            cfg,
+            conn: Mutex::new(None),
+        }
+    }
+
+    fn full(&self, path: &str) -> PathBuf {
+        Path::new(&self.cfg.path).join(path)
+    }
+
+    /// The open connection, connecting if needed.
+    async fn sftp(&self) -> Result<Arc<Sftp>, TargetError> {
+        let mut conn = self.conn.lock().await;
+        if let Some(s) = conn.as_ref() {
+            return Ok(Arc::clone(s));
+        }
+        let mut b = SessionBuilder::default();
+        b.known_hosts_check(KnownHosts::Strict)
+            .connect_timeout(self.cfg.connect_timeout)
+            .server_alive_interval(Duration::from_secs(15))
+            .control_directory(std::env::temp_dir());
+        if let Some(kh) = &self.cfg.known_hosts {
+            b.user_known_hosts_file(kh);
+        }
+        if let Some(key) = &self.cfg.key {
+            b.keyfile(key);
+        }
+        let session = b
+            .connect(&self.cfg.endpoint)
+            .await
+            .map_err(|e| self.ssh_error(e))?;
+        let sftp = Sftp::from_session(session, SftpOptions::default())
+            .await
+            .map_err(|e| self.err("open an SFTP session on", "", e))?;
+        let sftp = Arc::new(sftp);
+        *conn = Some(Arc::clone(&sftp));
+        Ok(sftp)
+    }
+
+    /// Drops the connection after an error that may have broken it.
+    async fn reset(&self) {
+        self.conn.lock().await.take();
+    }
+
+    fn ssh_error(&self, e: openssh::Error) -> TargetError {
+        let text = e.to_string();
+        let detail = format!("{e:?}");
+        let hint = if detail.contains("Host key verification failed")
+            || detail.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+            || detail.contains("No ED25519 host key is known")
+            || detail.contains("host key")
+        {
+            " (host key verification failed: the server's key is not the one in known_hosts — check for a man-in-the-middle, or update known_hosts if the NAS was reinstalled)"
+        } else if detail.contains("Permission denied") {
+            " (authentication failed: check the user and that the key is in the server's authorized_keys)"
+        } else if detail.contains("timed out") || detail.contains("Connection refused") {
+            " (cannot reach the server)"
+        } else {
+            ""
+        };
+        let msg = format!(
+            "target {}: ssh to {}: {text}{hint}",
+            self.name,
+            strip_credentials(&self.cfg.endpoint)
+        );
+        if hint.contains("cannot reach") {
+            TargetError::Transient(msg)
+        } else {
+            TargetError::Permanent(msg)
+        }
+    }
+
+    fn err(&self, what: &str, path: &str, e: SftpError) -> TargetError {
+        let msg = format!(
+            "target {}: {what} {}: {e}",
+            self.name,
+            self.full(path).display()
+        );
+        match &e {
+            SftpError::SftpError(SftpErrorKind::NoSuchFile, _) => TargetError::NotFound(msg),
+            SftpError::SftpError(SftpErrorKind::PermDenied, _) => TargetError::Permanent(format!(
+                "{msg} (permission denied: check the directory's owner and mode on the server)"
+            )),
+            SftpError::SftpError(SftpErrorKind::Failure, m)
+                if m.to_string().to_ascii_lowercase().contains("space") =>
+            {
+                TargetError::Permanent(format!("{msg} (the server's disk is full)"))
+            }
+            SftpError::SftpError(_, _) => TargetError::Permanent(msg),
+            // Transport problems: the connection is gone; a retry reconnects.
+            _ => TargetError::Transient(msg),
+        }
+    }
+
+    /// Runs `f` with a connection; a transient error drops it so the next try reconnects.
+    async fn with<T, F, Fut>(&self, f: F) -> Result<T, TargetError>
+    where
+        F: FnOnce(Arc<Sftp>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, TargetError>>,
+    {
+        let sftp = self.sftp().await?;
+        let r = f(sftp).await;
+        if matches!(r, Err(TargetError::Transient(_))) {
+            self.reset().await;
+        }
+        r
+    }
+
+    async fn mkdirs(&self, sftp: &Sftp, path: &str) -> Result<(), TargetError> {
+        let full = self.full(path);
+        let Some(parent) = full.parent() else {
+            return Ok(());
+        };
+        let mut fs = sftp.fs();
+        let mut current = PathBuf::new();
+        for c in parent.components() {
+            current.push(c);
+            if fs.metadata(&current).await.is_ok() {
+                continue;
+            }
+            if let Err(e) = fs.create_dir(&current).await
+                && fs.metadata(&current).await.is_err()
+            {
+                return Err(self.err("create directory", &current.display().to_string(), e));
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_partial(
+        &self,
+        sftp: &Sftp,
+        tmp: &str,
+        payload: &Payload,
+    ) -> Result<(), TargetError> {
+        let mut file = sftp
+            .options()
+            .write(true)
+            .create_new(true)
+            .open(self.full(tmp))
+            .await
+            .map_err(|e| self.err("create", tmp, e))?;
+        let mut src = payload.open().await.map_err(|e| {
+            TargetError::Permanent(format!("target {}: reading payload: {e}", self.name))
+        })?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut written = 0u64;
+        loop {
+            let n = src.read(&mut buf).await.map_err(|e| {
+                TargetError::Permanent(format!("target {}: reading payload: {e}", self.name))
+            })?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(&buf[..n])
+                .await
+                .map_err(|e| self.err("write", tmp, e))?;
+            written += n as u64;
+        }
+        if written != payload.len() {
+            return Err(TargetError::Permanent(format!(
+                "target {}: payload changed while writing ({written} of {} bytes)",
+                self.name,
+                payload.len()
+            )));
+        }
+        if sftp.support_fsync() {
+            file.sync_all()
+                .await
+                .map_err(|e| self.err("fsync", tmp, e))?;
+        }
+        file.close().await.map_err(|e| self.err("close", tmp, e))
+    }
+}
+
+/// `ssh://user@host:22` without anything after a `:` in the user part (never a password
+/// in practice, but never printed either).
+fn strip_credentials(endpoint: &str) -> String {
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) => format!(
+                "{scheme}://{}@{host}",
+                user.split(':').next().unwrap_or_default()
+            ),
+            None => endpoint.to_string(),
+        },
+        None => endpoint.to_string(),
+    }
+}
+
+fn nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[async_trait]
+impl Target for SftpTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn properties(&self) -> &Properties {
+        &self.props
+    }
+
+    async fn put(&self, path: &str, payload: &Payload) -> Result<(), TargetError> {
+        self.with(|sftp| async move {
+            if sftp.fs().metadata(self.full(path)).await.is_ok() {
+                return Err(TargetError::AlreadyExists(format!(
+                    "target {}: {}",
+                    self.name,
+                    self.full(path).display()
+                )));
+            }
+            self.mkdirs(&sftp, path).await?;
+            let tmp = format!("{path}.{}{PARTIAL_SUFFIX}", nonce());
+            let result = async {
+                self.write_partial(&sftp, &tmp, payload).await?;
+                // SFTP v3 rename fails when the target exists: never a replacement.
+                sftp.fs()
+                    .rename(self.full(&tmp), self.full(path))
+                    .await
+                    .map_err(|e| match self.err("rename into", path, e) {
+                        TargetError::Permanent(m) if m.contains("Failure") => {
+                            TargetError::AlreadyExists(m)
+                        }
+                        other => other,
+                    })
+            }
+            .await;
+            if result.is_err() {
+                let _ = sftp.fs().remove_file(self.full(&tmp)).await;
+            }
+            result
+        })
+        .await
+    }
+
+    async fn stat(&self, path: &str) -> Result<ObjectMeta, TargetError> {
+        self.with(|sftp| async move {
+            let m = sftp
+                .fs()
+                .metadata(self.full(path))
+                .await
+                .map_err(|e| self.err("stat", path, e))?;
+            if m.file_type().is_some_and(|t| t.is_dir()) {
+                return Err(TargetError::NotFound(format!("{path} is a directory")));
+            }
+            Ok(ObjectMeta {
+                path: path.into(),
+                size: m.len().unwrap_or(0),
+            })
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
+        self.with(|sftp| async move {
+            let mut out = Vec::new();
+            let mut stack = vec![prefix.trim_end_matches('/').to_string()];
+            while let Some(rel) = stack.pop() {
+                let dir = match sftp.fs().open_dir(self.full(&rel)).await {
+                    Ok(d) => d,
+                    Err(e) => match self.err("list", &rel, e) {
+                        TargetError::NotFound(_) => continue,
+                        other => return Err(other),
+                    },
+                };
+                let mut entries = std::pin::pin!(dir.read_dir());
+                while let Some(entry) = entries.next().await {
+                    let entry = entry.map_err(|e| self.err("list", &rel, e))?;
+                    let Some(name) = entry.filename().to_str().map(str::to_string) else {
+                        continue;
+                    };
+                    if name == "." || name == ".." {
+                        continue;
+                    }
+                    let path = if rel.is_empty() {
+                        name
+                    } else {
+                        format!("{rel}/{name}")
+                    };
+                    match entry.file_type() {
+                        Some(t) if t.is_dir() => stack.push(path),
+                        Some(t) if t.is_file() => out.push(ObjectMeta {
+                            path,
+                            size: entry.metadata().len().unwrap_or(0),
+                        }),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn read(&self, path: &str) -> Result<Reader, TargetError> {
+        self.with(|sftp| async move {
+            let file = sftp
+                .open(self.full(path))
+                .await
+                .map_err(|e| self.err("read", path, e))?;
+            Ok(Box::new(Box::pin(TokioCompatFile::new(file))) as Reader)
+        })
+        .await
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), TargetError> {
+        self.with(|sftp| async move {
+            match sftp.fs().remove_file(self.full(path)).await {
+                Ok(()) => Ok(()),
+                Err(e) => match self.err("delete", path, e) {
+                    TargetError::NotFound(_) => Ok(()),
+                    other => Err(other),
+                },
+            }
+        })
+        .await
+    }
+
+    async fn placement(&self) -> Placement {
+        let Some((host, port)) = ssh_host_port(&self.cfg.endpoint) else {
+            return Placement::default();
+        };
+        let (this_host, private_network) = super::resolve_locality(&host, port).await;
+        Placement {
+            key: Some(format!("host:{host}")),
+            describe: Some(format!("host {host}")),
+            this_host,
+            private_network,
+        }
+    }
+}
+
+/// (host, port) of `ssh://[user@]host[:port]` or `[user@]host`.
+pub fn ssh_host_port(endpoint: &str) -> Option<(String, u16)> {
+    let rest = endpoint.strip_prefix("ssh://").unwrap_or(endpoint);
+    let rest = rest.split('/').next()?;
+    let hostport = rest.rsplit('@').next()?;
+    if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, p) = v6.split_once(']')?;
+        let port = p
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(22);
+        return Some((h.to_string(), port));
+    }
+    match hostport.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
+        None if !hostport.is_empty() => Some((hostport.to_string(), 22)),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            ssh_host_port("ssh://backup@nas.lan:2222"),
+            Some(("nas.lan".into(), 2222))
+        );
+        assert_eq!(
+            ssh_host_port("backup@nas.lan"),
+            Some(("nas.lan".into(), 22))
+        );
+        assert_eq!(
+            strip_credentials("ssh://backup:hunter2@nas.lan:22"),
+            "ssh://backup@nas.lan:22"
+        );
+    }
+}
