@@ -189,7 +189,8 @@ if [[ " $parts " == *" s3 "* ]]; then
   for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1
   printf '%-6s %14s %14s %8s %14s\n' size boto3_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS
-  for gib in ${BENCH_S3_GIB:-"1 4"}; do
+  s3_sizes=${BENCH_S3_GIB:-"1 4"}
+  for gib in $s3_sizes; do
     f="$work/sealed.bin"
     head -c $((gib * 1024 * 1024 * 1024)) /dev/urandom >"$f"
     bytes=$(stat -c %s "$f")

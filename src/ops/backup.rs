@@ -197,6 +197,52 @@ async fn clean_targets(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<(Strin
     cleaned
 }
 
+/// A reader that hands every byte it reads to a zip check running on its own thread, through
+/// a pipe (bounded memory). If the check stops early (the zip is damaged), the copying stops
+/// and reading goes on; the check's result says why.
+fn zip_checked<R: std::io::Read>(
+    inner: R,
+) -> Result<
+    (
+        impl std::io::Read,
+        std::thread::JoinHandle<
+            Result<crate::zipcheck::ZipSummary, crate::zipcheck::ZipCheckError>,
+        >,
+    ),
+    OpError,
+> {
+    struct Tee<R> {
+        inner: R,
+        pipe: Option<std::io::PipeWriter>,
+    }
+    impl<R: std::io::Read> std::io::Read for Tee<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            if let Some(p) = &mut self.pipe
+                && p.write_all(&buf[..n]).is_err()
+            {
+                self.pipe = None;
+            }
+            if n == 0 {
+                // End of the backup: closing the pipe ends the check.
+                self.pipe = None;
+            }
+            Ok(n)
+        }
+    }
+    let (reader, writer) = std::io::pipe().map_err(io_error("pipe for the zip check"))?;
+    let check = std::thread::spawn(move || {
+        crate::zipcheck::check(std::io::BufReader::with_capacity(256 * 1024, reader))
+    });
+    Ok((
+        Tee {
+            inner,
+            pipe: Some(writer),
+        },
+        check,
+    ))
+}
+
 fn zstd_threads() -> u32 {
     std::thread::available_parallelism()
         .map(|n| n.get().min(4) as u32)
@@ -254,6 +300,8 @@ async fn back_up_source(
     let recipients = seal::parse_recipients(recipient_lines)?;
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
     let out_path = partial.clone();
+    let origin_name = origin.name.clone();
+    let source_name = name.to_string();
     let sealed = tokio::task::spawn_blocking(move || -> Result<seal::Digests, OpError> {
         let file = std::fs::File::options()
             .write(true)
@@ -262,7 +310,27 @@ async fn back_up_source(
             .open(&out_path)
             .map_err(io_error(format!("spool {}", out_path.display())))?;
         let out = std::io::BufWriter::with_capacity(1024 * 1024, file);
-        let (digests, out) = seal::seal(bridge, out, &recipients, zstd_threads())?;
+        // The plaintext is checked as a 3CX zip in the same single pass, on another thread,
+        // so that a corrupt backup is refused before anything is stored.
+        let (input, check) = zip_checked(bridge)?;
+        let (digests, out) = seal::seal(input, out, &recipients, zstd_threads())?;
+        let zip = check.join().unwrap_or_else(|_| {
+            Err(crate::zipcheck::ZipCheckError::Io(std::io::Error::other(
+                "zip check thread panicked",
+            )))
+        });
+        match zip {
+            Ok(_) => {}
+            Err(crate::zipcheck::ZipCheckError::Unsupported(why)) => tracing::warn!(
+                source = %source_name,
+                "{origin_name}: zip entries not checked ({why}); stored as it is"
+            ),
+            Err(e) => {
+                return Err(OpError::Setup(format!(
+                    "source {source_name}: {origin_name} is not a readable 3CX backup ({e}); nothing was stored"
+                )));
+            }
+        }
         let file = out
             .into_inner()
             .map_err(|e| io_error(format!("spool {}", out_path.display()))(e.into_error()))?;

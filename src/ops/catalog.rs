@@ -43,6 +43,9 @@ pub struct CopyInfo {
     /// The retain-until date of the copy's lock, as read back from the store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<DateTime<Utc>>,
+    /// This target's own manifest: each copy is checked against the manifest beside it.
+    #[serde(skip)]
+    pub manifest: Option<Manifest>,
     #[serde(flatten)]
     pub state: CopyState,
 }
@@ -223,6 +226,7 @@ pub async fn build(listings: &[Listing], read_manifest: impl Fn(&str, &str) -> b
                 location: props.location,
                 declared: props.declared,
                 locked_until: None,
+                manifest: None,
                 state: CopyState::Unchecked,
             });
             if read_manifest(&source, &id) {
@@ -263,16 +267,17 @@ pub async fn build(listings: &[Listing], read_manifest: impl Fn(&str, &str) -> b
         let Some(entry) = cat.backups.get_mut(&(source, id)) else {
             continue;
         };
-        let copy_state = match state {
+        let (copy_state, own) = match state {
             Ok(m) => {
-                entry.manifest.get_or_insert(m);
-                CopyState::Verified
+                entry.manifest.get_or_insert_with(|| m.clone());
+                (CopyState::Verified, Some(m))
             }
-            Err(why) => CopyState::Corrupt { why },
+            Err(why) => (CopyState::Corrupt { why }, None),
         };
         if let Some(c) = entry.copies.iter_mut().find(|c| c.target == target) {
             c.state = copy_state;
             c.locked_until = locked;
+            c.manifest = own;
         }
     }
     cat

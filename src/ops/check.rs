@@ -224,19 +224,15 @@ async fn verify_deep(cat: &mut Catalog, listings: &[Listing], source: &str, id: 
     let Some(entry) = cat.backups.get(&key) else {
         return;
     };
-    let Some(m) = entry.manifest.clone() else {
-        return;
-    };
     let checks = entry
         .copies
         .iter()
         .filter(|c| matches!(c.state, CopyState::Verified))
-        .filter_map(|c| listings.iter().find(|l| l.target.name() == c.target))
-        .map(|l| {
-            let m = m.clone();
-            let t = Arc::clone(&l.target);
-            async move { (t.name().to_string(), sha_matches(t.as_ref(), &m).await) }
-        });
+        .filter_map(|c| {
+            let l = listings.iter().find(|l| l.target.name() == c.target)?;
+            Some((Arc::clone(&l.target), c.manifest.clone()?))
+        })
+        .map(|(t, m)| async move { (t.name().to_string(), sha_matches(t.as_ref(), &m).await) });
     let results = futures::future::join_all(checks).await;
     let entry = cat.backups.get_mut(&key).expect("entry exists");
     for (target, result) in results {
@@ -276,11 +272,11 @@ async fn drill(
     identities: Arc<seal::Identities>,
     now: DateTime<Utc>,
 ) -> Option<DrillFact> {
-    let m = entry.manifest.clone()?;
     let copy = entry
         .copies
         .iter()
         .find(|c| matches!(c.state, CopyState::Verified))?;
+    let m = copy.manifest.clone()?;
     let target = listings
         .iter()
         .find(|l| l.target.name() == copy.target)?

@@ -103,9 +103,11 @@ pub async fn run(cfg: &Config, opts: &RestoreOptions) -> Result<RestoreReport, R
             failed.push((t.name().to_string(), why.clone()));
             continue;
         }
+        // Each copy is checked against the manifest beside it.
+        let own = copy.manifest.as_ref().unwrap_or(&m);
         match restore_from(
             t.as_ref(),
-            &m,
+            own,
             &opts.to,
             opts.force,
             Arc::clone(&identities),
@@ -114,12 +116,12 @@ pub async fn run(cfg: &Config, opts: &RestoreOptions) -> Result<RestoreReport, R
         {
             Ok(()) => {
                 return Ok(RestoreReport {
-                    id: m.id.clone(),
+                    id: own.id.clone(),
                     target: t.name().into(),
                     to: opts.to.clone(),
-                    bytes: m.plain.bytes,
-                    sha256: m.plain.sha256.clone(),
-                    origin_name: m.origin.name.clone(),
+                    bytes: own.plain.bytes,
+                    sha256: own.plain.sha256.clone(),
+                    origin_name: own.origin.name.clone(),
                     failed,
                 });
             }

@@ -187,6 +187,40 @@ fn refuses_a_file_that_is_not_a_zip() {
 }
 
 #[test]
+fn a_damaged_zip_is_refused_before_anything_is_stored() {
+    let env = TestEnv::new();
+    let mut zip = sample_zip(31, 20_000);
+    let mid = zip.len() / 2;
+    zip[mid] ^= 0xff; // inside the stored prompt: its CRC no longer matches
+    std::fs::write(env.source_dir().join("b.zip"), &zip).unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 1, "no copy was written");
+    assert!(
+        stdout(&out).contains("is not a readable 3CX backup"),
+        "{}",
+        stdout(&out)
+    );
+    for t in ["local", "usb", "away"] {
+        assert!(env.artifacts(t).is_empty(), "{t}");
+    }
+    assert!(env.files_under(&env.state_dir().join("spool")).is_empty());
+
+    // A zip that is whole but holds no 3CX settings is refused too.
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        z.start_file("notes.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut z, b"not a PBX").unwrap();
+        z.finish().unwrap();
+    }
+    std::fs::write(env.source_dir().join("b.zip"), buf.into_inner()).unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 1);
+    assert!(stdout(&out).contains("no *Db.xml"), "{}", stdout(&out));
+}
+
+#[test]
 fn empty_source_folder_is_a_clear_failure() {
     let env = TestEnv::new();
     let out = env.pbx321(&["backup"]);

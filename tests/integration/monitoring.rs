@@ -130,11 +130,19 @@ fn the_restore_drill_is_recorded_and_reported_by_later_checks() {
 #[test]
 fn a_drill_finds_a_backup_that_is_not_a_readable_zip() {
     let env = TestEnv::new();
-    // Starts like a zip (so the folder source takes it), but is not one.
-    let mut fake = b"PK\x03\x04".to_vec();
-    fake.extend(noise(44, 5000));
-    std::fs::write(env.source_dir().join("b.zip"), &fake).unwrap();
+    let good = env.put_backup("b.zip", 44, 5000);
     assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    // Behind pbx321's back, the first target's copy becomes a damaged zip, consistently
+    // sealed and described by its manifest: only opening the zip can tell.
+    let mut damaged = good.clone();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 0xff;
+    replace_copy(&env, "local", &damaged);
+    assert_eq!(
+        code(&env.pbx321(&["check", "--deep"])),
+        0,
+        "sha256 matches its manifest"
+    );
     let out = env.pbx321(&["check", "--deep", "-i", &key(&env)]);
     assert_eq!(
         code(&out),
@@ -145,6 +153,25 @@ fn a_drill_finds_a_backup_that_is_not_a_readable_zip() {
     assert!(stdout(&out).contains("FAILED"));
     let out = env.pbx321(&["check", "--format", "prometheus"]);
     assert!(stdout(&out).contains("pbx321_drill_last_ok{source=\"hq\"} 0"));
+}
+
+/// Replaces a target's copy with `plain` sealed to the test key, and its manifest to match.
+fn replace_copy(env: &TestEnv, target: &str, plain: &[u8]) {
+    let artifact = env.artifacts(target)[0].clone();
+    let recipients = pbx321::seal::parse_recipients(&[env.recipient.as_str()]).unwrap();
+    let (d, sealed) = pbx321::seal::seal(plain, Vec::new(), &recipients, 0).unwrap();
+    std::fs::remove_file(&artifact).unwrap();
+    std::fs::write(&artifact, &sealed).unwrap();
+    let mpath = artifact
+        .to_str()
+        .unwrap()
+        .replace(".zip.zst.age", ".manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    m["plain"]["bytes"] = d.plain_bytes.into();
+    m["plain"]["sha256"] = d.plain_sha256.into();
+    m["sealed"]["bytes"] = d.sealed_bytes.into();
+    m["sealed"]["sha256"] = d.sealed_sha256.into();
+    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
 }
 
 #[test]
