@@ -242,6 +242,34 @@ pub async fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
     )))
 }
 
+/// The temporary name a copy is written under before it is committed: `<path>.<nonce>.partial`.
+/// Unique per process and call; recognised by [`crate::manifest::classify`] as a leftover.
+pub fn partial_name(path: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{path}.{}-{}-{nanos:x}{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        crate::manifest::PARTIAL_SUFFIX
+    )
+}
+
+/// The placement of a target on a remote host: targets on one host share a failure domain.
+pub async fn host_placement(host: &str, port: u16) -> Placement {
+    let (this_host, private_network) = resolve_locality(host, port).await;
+    Placement {
+        key: Some(format!("host:{host}")),
+        describe: Some(format!("host {host}")),
+        this_host,
+        private_network,
+    }
+}
+
 /// Whether `host` resolves to this machine (loopback) and whether to a private network.
 /// Unresolvable hosts are neither: the check reports what it can prove.
 pub async fn resolve_locality(host: &str, port: u16) -> (bool, bool) {

@@ -8,7 +8,6 @@
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -18,7 +17,6 @@ use opendal::{ErrorKind, Operator};
 use tokio::io::AsyncReadExt;
 
 use super::{ObjectMeta, Payload, Placement, Properties, Reader, Target, TargetError};
-use crate::manifest::PARTIAL_SUFFIX;
 
 /// Size of each write handed to OpenDAL.
 const CHUNK: usize = 1024 * 1024;
@@ -235,6 +233,33 @@ impl OpendalTarget {
     }
 }
 
+/// Every file below `dir` of an operator, recursively; a missing directory is empty. OpenDAL's
+/// recursive listing includes directory entries: only files are kept.
+pub(super) async fn list_files(op: &Operator, dir: &str) -> opendal::Result<Vec<ObjectMeta>> {
+    let entries = match op
+        .list_options(
+            dir,
+            ListOptions {
+                recursive: true,
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.metadata().mode().is_file())
+        .map(|e| ObjectMeta {
+            path: e.path().trim_start_matches('/').to_string(),
+            size: e.metadata().content_length(),
+        })
+        .collect())
+}
+
 /// Every file below `root/dir`, as `/`-separated paths relative to `root`. A missing
 /// directory is empty.
 fn walk_local(root: &Path, dir: &str) -> std::io::Result<Vec<ObjectMeta>> {
@@ -273,19 +298,6 @@ fn walk_local(root: &Path, dir: &str) -> std::io::Result<Vec<ObjectMeta>> {
         }
     }
     Ok(out)
-}
-
-fn nonce() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}-{}-{nanos:x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 fn io_err(target: &str, what: &str, e: std::io::Error) -> TargetError {
@@ -335,7 +347,7 @@ impl Target for OpendalTarget {
             self.sync_local_dir(path);
             return Ok(());
         }
-        let tmp = format!("{path}.{}{PARTIAL_SUFFIX}", nonce());
+        let tmp = super::partial_name(path);
         self.write_partial(&tmp, payload).await?;
         let committed = async {
             self.finish_local(&tmp)?;
@@ -404,29 +416,9 @@ impl Target for OpendalTarget {
                 .map_err(|e| TargetError::Permanent(format!("target {name}: list: {e}")))?
                 .map_err(|e| io_err(&self.name, &format!("list {dir}"), e));
         }
-        let entries = match self
-            .op()?
-            .list_options(
-                &dir,
-                ListOptions {
-                    recursive: true,
-                    ..Default::default()
-                },
-            )
+        list_files(self.op()?, &dir)
             .await
-        {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(map_err(&self.name, &self.ctx("list", &dir), e)),
-        };
-        Ok(entries
-            .into_iter()
-            .filter(|e| e.metadata().mode().is_file())
-            .map(|e| ObjectMeta {
-                path: e.path().trim_start_matches('/').to_string(),
-                size: e.metadata().content_length(),
-            })
-            .collect())
+            .map_err(|e| map_err(&self.name, &self.ctx("list", &dir), e))
     }
 
     async fn read(&self, path: &str) -> Result<Reader, TargetError> {

@@ -24,7 +24,6 @@ use tokio::sync::Mutex;
 
 use super::{ObjectMeta, Payload, Placement, Properties, Reader, Target, TargetError};
 use crate::config::SftpTarget as SftpConfig;
-use crate::manifest::PARTIAL_SUFFIX;
 
 pub struct SftpTarget {
     name: String,
@@ -227,16 +226,6 @@ fn strip_credentials(endpoint: &str) -> String {
     }
 }
 
-fn nonce() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 #[async_trait]
 impl Target for SftpTarget {
     fn name(&self) -> &str {
@@ -257,7 +246,7 @@ impl Target for SftpTarget {
                 )));
             }
             self.mkdirs(&sftp, path).await?;
-            let tmp = format!("{path}.{}{PARTIAL_SUFFIX}", nonce());
+            let tmp = super::partial_name(path);
             let result = async {
                 self.write_partial(&sftp, &tmp, payload).await?;
                 // SFTP v3 rename fails when the target exists: never a replacement.
@@ -367,13 +356,7 @@ impl Target for SftpTarget {
         let Some((host, port)) = ssh_host_port(&self.cfg.endpoint) else {
             return Placement::default();
         };
-        let (this_host, private_network) = super::resolve_locality(&host, port).await;
-        Placement {
-            key: Some(format!("host:{host}")),
-            describe: Some(format!("host {host}")),
-            this_host,
-            private_network,
-        }
+        super::host_placement(&host, port).await
     }
 }
 

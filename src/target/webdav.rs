@@ -11,13 +11,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use opendal::options::ListOptions;
 use opendal::{ErrorKind, Operator};
 use reqwest::{Method, StatusCode};
 
 use super::{ObjectMeta, Payload, Placement, Properties, Reader, Target, TargetError};
 use crate::config::WebdavTarget as WebdavConfig;
-use crate::manifest::PARTIAL_SUFFIX;
 
 pub struct WebdavTarget {
     name: String,
@@ -182,16 +180,6 @@ impl WebdavTarget {
     }
 }
 
-fn nonce() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 #[async_trait]
 impl Target for WebdavTarget {
     fn name(&self) -> &str {
@@ -216,7 +204,7 @@ impl Target for WebdavTarget {
                 .await
                 .map_err(|e| self.op_err("create directory", dir, e))?;
         }
-        let tmp = format!("{path}.{}{PARTIAL_SUFFIX}", nonce());
+        let tmp = super::partial_name(path);
         let result = async {
             self.stream_put(&tmp, payload).await?;
             let size = self.stat(&tmp).await?.size;
@@ -257,29 +245,9 @@ impl Target for WebdavTarget {
         } else {
             format!("{prefix}/")
         };
-        let entries = match self
-            .op
-            .list_options(
-                &dir,
-                ListOptions {
-                    recursive: true,
-                    ..Default::default()
-                },
-            )
+        super::opendal::list_files(&self.op, &dir)
             .await
-        {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.op_err("list", &dir, e)),
-        };
-        Ok(entries
-            .into_iter()
-            .filter(|e| e.metadata().mode().is_file())
-            .map(|e| ObjectMeta {
-                path: e.path().trim_start_matches('/').to_string(),
-                size: e.metadata().content_length(),
-            })
-            .collect())
+            .map_err(|e| self.op_err("list", &dir, e))
     }
 
     async fn read(&self, path: &str) -> Result<Reader, TargetError> {
@@ -310,12 +278,6 @@ impl Target for WebdavTarget {
         let Some((host, port)) = super::s3::host_port(&self.cfg.endpoint) else {
             return Placement::default();
         };
-        let (this_host, private_network) = super::resolve_locality(&host, port).await;
-        Placement {
-            key: Some(format!("host:{host}")),
-            describe: Some(format!("host {host}")),
-            this_host,
-            private_network,
-        }
+        super::host_placement(&host, port).await
     }
 }

@@ -13,17 +13,7 @@ fn round_trip_byte_for_byte_from_every_target() {
     assert!(stdout(&out).contains("3-2-1 OK"));
     for target in ["local", "usb", "away"] {
         let to = env.path().join(format!("restored-{target}.zip"));
-        let out = env.pbx321(&[
-            "restore",
-            "--source",
-            "hq",
-            "--from",
-            target,
-            "--to",
-            to.to_str().unwrap(),
-            "--identity",
-            env.identity.to_str().unwrap(),
-        ]);
+        let out = env.restore(&to, &["--from", target]);
         assert_eq!(code(&out), 0);
         assert!(
             std::fs::read(&to).unwrap() == original,
@@ -76,17 +66,7 @@ fn restores_a_file_made_by_zstd_and_age_by_hand() {
     std::fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
 
     let to = env.path().join("out.zip");
-    let out = env.pbx321(&[
-        "restore",
-        "--source",
-        "hq",
-        "--from",
-        "local",
-        "--to",
-        to.to_str().unwrap(),
-        "-i",
-        env.identity.to_str().unwrap(),
-    ]);
+    let out = env.restore(&to, &["--from", "local"]);
     assert_eq!(code(&out), 0);
     assert!(std::fs::read(&to).unwrap() == original);
 }
@@ -145,15 +125,7 @@ fn skips_a_backup_already_stored_and_takes_the_newest() {
     assert!(stdout(&out).contains("3CXScheduledBackup.zip"));
     assert_eq!(env.artifacts("local").len(), 2);
     let to = env.path().join("newest.zip");
-    let out = env.pbx321(&[
-        "restore",
-        "--source",
-        "hq",
-        "--to",
-        to.to_str().unwrap(),
-        "-i",
-        env.identity.to_str().unwrap(),
-    ]);
+    let out = env.restore(&to, &[]);
     assert_eq!(code(&out), 0);
     assert!(std::fs::read(&to).unwrap() == newer);
 
@@ -320,15 +292,7 @@ fn restore_falls_back_to_the_next_target_on_a_damaged_copy() {
     bytes[mid] ^= 0x01;
     std::fs::write(p, &bytes).unwrap();
     let to = env.path().join("r.zip");
-    let out = env.pbx321(&[
-        "restore",
-        "--source",
-        "hq",
-        "--to",
-        to.to_str().unwrap(),
-        "-i",
-        env.identity.to_str().unwrap(),
-    ]);
+    let out = env.restore(&to, &[]);
     assert_eq!(code(&out), 0);
     let text = stdout(&out);
     assert!(text.contains("local: could not restore"), "{text}");

@@ -111,6 +111,20 @@ impl TestEnv {
         self.pbx321_raw(&[&["--config", self.config_path().to_str().unwrap()], args].concat())
     }
 
+    /// `pbx321 restore --source hq --to TO --identity KEY` and `extra` arguments.
+    pub fn restore(&self, to: &Path, extra: &[&str]) -> Output {
+        let base = [
+            "restore",
+            "--source",
+            "hq",
+            "--to",
+            to.to_str().unwrap(),
+            "--identity",
+            self.identity.to_str().unwrap(),
+        ];
+        self.pbx321(&[&base[..], extra].concat())
+    }
+
     pub fn pbx321_raw(&self, args: &[&str]) -> Output {
         let out = Command::cargo_bin("pbx321")
             .unwrap()

@@ -88,15 +88,7 @@ fn sigkill_mid_write_leaves_no_copy_and_the_next_run_cleans_up() {
             .all(|f| !f.ends_with(".partial"))
     );
     let to = env.path().join("r.zip");
-    let out = env.pbx321(&[
-        "restore",
-        "--source",
-        "hq",
-        "--to",
-        to.to_str().unwrap(),
-        "-i",
-        env.identity.to_str().unwrap(),
-    ]);
+    let out = env.restore(&to, &[]);
     assert_eq!(code(&out), 0);
     assert!(std::fs::read(&to).unwrap() == original);
 }
@@ -120,15 +112,7 @@ fn crafted_leftovers_never_count_as_copies() {
     assert!(v["backups"].as_array().unwrap().is_empty());
     assert_eq!(code(&env.pbx321(&["check"])), 2);
     let to = env.path().join("r.zip");
-    let out = env.pbx321(&[
-        "restore",
-        "--source",
-        "hq",
-        "--to",
-        to.to_str().unwrap(),
-        "-i",
-        env.identity.to_str().unwrap(),
-    ]);
+    let out = env.restore(&to, &[]);
     assert_eq!(code(&out), 1);
     assert!(!to.exists());
     assert_eq!(code(&env.pbx321(&["backup"])), 0);

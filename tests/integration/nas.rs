@@ -80,18 +80,7 @@ fn nas_env(sshd: &Sshd, dav: &Rclone) -> TestEnv {
 
 fn restore_from(env: &TestEnv, target: &str) -> Vec<u8> {
     let to = env.path().join(format!("restored-{target}.zip"));
-    let out = env.pbx321(&[
-        "restore",
-        "--source",
-        "hq",
-        "--from",
-        target,
-        "--to",
-        to.to_str().unwrap(),
-        "-i",
-        env.identity.to_str().unwrap(),
-        "--force",
-    ]);
+    let out = env.restore(&to, &["--from", target, "--force"]);
     assert_eq!(code(&out), 0, "restore from {target}");
     std::fs::read(&to).unwrap()
 }

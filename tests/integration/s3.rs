@@ -333,15 +333,7 @@ fn backup_to_fs_and_s3_restores_from_s3_alone_with_an_immutable_copy() {
     // The local copies are lost: the S3 copy alone restores it.
     std::fs::remove_dir_all(env.path().join("targets")).unwrap();
     let to = env.path().join("restored.zip");
-    let out = env.pbx321(&[
-        "restore",
-        "--source",
-        "hq",
-        "--to",
-        to.to_str().unwrap(),
-        "-i",
-        env.identity.to_str().unwrap(),
-    ]);
+    let out = env.restore(&to, &[]);
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("from cloud"));
     assert!(std::fs::read(&to).unwrap() == original);
