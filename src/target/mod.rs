@@ -136,13 +136,21 @@ impl Payload {
         self.len() == 0
     }
 
-    /// A fresh reader from the first byte.
+    /// A fresh reader from the first byte. A file whose size is no longer the payload's
+    /// length is refused before a byte is sent.
     pub async fn open(&self) -> io::Result<Reader> {
         Ok(match self {
-            Payload::File { path, .. } => Box::new(tokio::io::BufReader::with_capacity(
-                256 * 1024,
-                tokio::fs::File::open(path).await?,
-            )),
+            Payload::File { path, len, .. } => {
+                let file = tokio::fs::File::open(path).await?;
+                let size = file.metadata().await?.len();
+                if size != *len {
+                    return Err(io::Error::other(format!(
+                        "{} has {size} bytes, expected {len}: it changed after sealing",
+                        path.display()
+                    )));
+                }
+                Box::new(tokio::io::BufReader::with_capacity(256 * 1024, file))
+            }
             Payload::Bytes(b) => Box::new(std::io::Cursor::new(b.clone())),
         })
     }
