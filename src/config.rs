@@ -74,6 +74,24 @@ pub struct SourceConfig {
 #[derive(Debug, Clone)]
 pub enum SourceKind {
     Folder(FolderSource),
+    Command(CommandSource),
+}
+
+/// A command that writes a backup file, e.g. 3CX's own `3CXBackupCmd` on the PBX host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSource {
+    /// Program and arguments; `{file}` in any of them is replaced by `file`. No shell.
+    pub command: Vec<String>,
+    /// The zip the command writes. Removed before each run (so that a run that writes
+    /// nothing is caught) and after the backup was sealed.
+    pub file: PathBuf,
+    #[serde(default = "default_command_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+fn default_command_timeout() -> Duration {
+    Duration::from_secs(30 * 60)
 }
 
 /// A folder a PBX (or its scheduler) writes backups into.
@@ -780,10 +798,30 @@ impl Cx<'_> {
                         f.path = base.join(&f.path);
                         Some(SourceKind::Folder(f))
                     }),
+                "command" => self
+                    .typed::<CommandSource>(value, SOURCE_COMMON, &prefix)
+                    .and_then(|mut c| {
+                        if c.command.is_empty() || c.command[0].is_empty() {
+                            self.problem(
+                                Some(span.clone()),
+                                format!("{prefix}command must name a program, e.g. [\"/usr/sbin/3CXBackupCmd\", \"--file={{file}}\", \"--options=ALL\"]"),
+                            );
+                            return None;
+                        }
+                        if c.file.extension().is_none_or(|e| e != "zip") {
+                            self.problem(
+                                Some(span.clone()),
+                                format!("{prefix}file must end in .zip (pbx321 removes it before and after each run)"),
+                            );
+                            return None;
+                        }
+                        c.file = base.join(&c.file);
+                        Some(SourceKind::Command(c))
+                    }),
                 other => {
                     self.problem(
                         Some(span),
-                        format!("{prefix}unknown type {other:?}; this version knows \"folder\""),
+                        format!("{prefix}unknown type {other:?}; this version knows \"folder\" and \"command\""),
                     );
                     None
                 }
@@ -1040,7 +1078,9 @@ location = "offsite"
             c.policy.warn_age,
             Duration::from_secs(26 * 3600).mul_f64(0.8)
         );
-        let SourceKind::Folder(f) = &c.sources[0].kind;
+        let SourceKind::Folder(f) = &c.sources[0].kind else {
+            panic!("a folder source")
+        };
         assert_eq!(f.settle, Duration::from_secs(5));
     }
 

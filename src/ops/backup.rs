@@ -355,6 +355,7 @@ async fn back_up_source(
         )));
     }
     std::fs::rename(&partial, &spool).map_err(io_error(format!("spool {}", spool.display())))?;
+    src.sealed(&origin).await;
 
     let m = Manifest {
         format: manifest::FORMAT_NAME.into(),

@@ -252,6 +252,16 @@ pub fn config(c: &Config) -> String {
     );
     for src in &c.sources {
         match &src.kind {
+            SourceKind::Command(c) => {
+                let _ = writeln!(
+                    s,
+                    "source {}: command {} (writes {}, timeout {})",
+                    src.name,
+                    c.command.join(" "),
+                    c.file.display(),
+                    age(c.timeout.as_secs())
+                );
+            }
             SourceKind::Folder(f) => {
                 let _ = writeln!(
                     s,

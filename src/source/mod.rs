@@ -13,6 +13,7 @@ use crate::config::{SourceConfig, SourceKind};
 use crate::manifest::Origin;
 use crate::target::Reader;
 
+pub mod command;
 pub mod folder;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,11 +38,15 @@ pub trait Source: Send + Sync {
     async fn find(&self) -> Result<Origin, SourceError>;
     /// Streams the bytes of the backup `find` returned.
     async fn open(&self, origin: &Origin) -> Result<Reader, SourceError>;
+
+    /// Called once the backup was sealed into the spool (the plaintext is no longer needed).
+    async fn sealed(&self, _origin: &Origin) {}
 }
 
 pub fn open(cfg: &SourceConfig) -> Arc<dyn Source> {
     match &cfg.kind {
         SourceKind::Folder(f) => Arc::new(folder::FolderSource::new(&cfg.name, f.clone())),
+        SourceKind::Command(c) => Arc::new(command::CommandSource::new(&cfg.name, c.clone())),
     }
 }
 

@@ -9,6 +9,7 @@
 //! - `monitoring`: `check --deep`, the restore drill, Nagios and Prometheus output.
 //! - `nas`: SFTP against a real sshd, WebDAV against rclone, and `require_mount`.
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
+//! - `sources`: the command source (3CXBackupCmd).
 //! - `servers`: moto, the fault-injecting proxy, sshd and rclone, on free loopback ports.
 
 mod backup;
@@ -21,3 +22,4 @@ mod monitoring;
 mod nas;
 mod s3;
 mod servers;
+mod sources;
