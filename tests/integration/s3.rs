@@ -87,6 +87,40 @@ fn spool(scratch: &std::path::Path, n: usize) -> (Vec<u8>, Payload) {
     (data.clone(), Payload::file(p, n as u64))
 }
 
+/// A moto server with one bucket, a fault proxy in front of it and a scratch directory.
+struct Bench {
+    moto: Moto,
+    proxy: FaultProxy,
+    scratch: tempfile::TempDir,
+}
+
+impl Bench {
+    async fn new(bucket: &str) -> Bench {
+        let moto = Moto::start();
+        create_bucket(&s3_client(&moto.url()), bucket, false).await;
+        let proxy = FaultProxy::start(moto.port).await;
+        Bench {
+            moto,
+            proxy,
+            scratch: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A pbx321 S3 target with 5 MiB parts, talking through the proxy.
+    async fn target(&self, bucket: &str) -> Arc<dyn Target> {
+        target(config(&self.proxy.url(), bucket, false, 5)).await
+    }
+
+    fn fault(&self, query_contains: &'static str, times: u32, action: Action) {
+        self.proxy.inject(Fault {
+            method: "PUT",
+            query_contains,
+            times,
+            action,
+        });
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_target_conformance() {
     let moto = Moto::start();
@@ -98,11 +132,9 @@ async fn s3_target_conformance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_larger_than_two_parts() {
-    let moto = Moto::start();
-    create_bucket(&s3_client(&moto.url()), "parts", false).await;
-    let scratch = tempfile::tempdir().unwrap();
-    let proxy = FaultProxy::start(moto.port).await;
-    let t = target(config(&proxy.url(), "parts", false, 5)).await;
+    let bench = Bench::new("parts").await;
+    let (moto, proxy, scratch) = (&bench.moto, &bench.proxy, &bench.scratch);
+    let t = bench.target("parts").await;
     let (data, payload) = spool(scratch.path(), 12 * 1024 * 1024 + 7);
     t.put("hq/big.zip.zst.age", &payload).await.unwrap();
     assert_eq!(
@@ -115,7 +147,7 @@ async fn an_object_larger_than_two_parts() {
         data.len() as u64
     );
     assert!(read_all(t.as_ref(), "hq/big.zip.zst.age").await == data);
-    assert_eq!(incomplete_uploads(&moto, "parts").await, 0);
+    assert_eq!(incomplete_uploads(moto, "parts").await, 0);
     // Never overwritten, multipart or not.
     let (_, other) = spool(scratch.path(), 11 * 1024 * 1024);
     assert!(matches!(
@@ -182,23 +214,11 @@ async fn object_lock_configured_on_a_bucket_without_it_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_error_bursts_are_retried_to_success() {
-    let moto = Moto::start();
-    create_bucket(&s3_client(&moto.url()), "flaky", false).await;
-    let scratch = tempfile::tempdir().unwrap();
-    let proxy = FaultProxy::start(moto.port).await;
-    proxy.inject(Fault {
-        method: "PUT",
-        query_contains: "partNumber=2",
-        times: 2,
-        action: Action::Status(500),
-    });
-    proxy.inject(Fault {
-        method: "PUT",
-        query_contains: "small.manifest.json",
-        times: 2,
-        action: Action::Status(503),
-    });
-    let t = target(config(&proxy.url(), "flaky", false, 5)).await;
+    let bench = Bench::new("flaky").await;
+    let (proxy, scratch) = (&bench.proxy, &bench.scratch);
+    bench.fault("partNumber=2", 2, Action::Status(500));
+    bench.fault("small.manifest.json", 2, Action::Status(503));
+    let t = bench.target("flaky").await;
     let (data, big) = spool(scratch.path(), 11 * 1024 * 1024);
     t.put("hq/big.zip.zst.age", &big).await.unwrap();
     assert!(read_all(t.as_ref(), "hq/big.zip.zst.age").await == data);
@@ -213,36 +233,22 @@ async fn server_error_bursts_are_retried_to_success() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_cut_mid_part_is_retried() {
-    let moto = Moto::start();
-    create_bucket(&s3_client(&moto.url()), "cut", false).await;
-    let scratch = tempfile::tempdir().unwrap();
-    let proxy = FaultProxy::start(moto.port).await;
-    proxy.inject(Fault {
-        method: "PUT",
-        query_contains: "partNumber=1",
-        times: 1,
-        action: Action::Cut,
-    });
-    let t = target(config(&proxy.url(), "cut", false, 5)).await;
+    let bench = Bench::new("cut").await;
+    let (moto, scratch) = (&bench.moto, &bench.scratch);
+    bench.fault("partNumber=1", 1, Action::Cut);
+    let t = bench.target("cut").await;
     let (data, big) = spool(scratch.path(), 7 * 1024 * 1024);
     t.put("hq/big.zip.zst.age", &big).await.unwrap();
     assert!(read_all(t.as_ref(), "hq/big.zip.zst.age").await == data);
-    assert_eq!(incomplete_uploads(&moto, "cut").await, 0);
+    assert_eq!(incomplete_uploads(moto, "cut").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_403_is_a_clear_error_and_leaves_nothing() {
-    let moto = Moto::start();
-    create_bucket(&s3_client(&moto.url()), "denied", false).await;
-    let scratch = tempfile::tempdir().unwrap();
-    let proxy = FaultProxy::start(moto.port).await;
-    proxy.inject(Fault {
-        method: "PUT",
-        query_contains: "partNumber=2",
-        times: 1000,
-        action: Action::Status(403),
-    });
-    let t = target(config(&proxy.url(), "denied", false, 5)).await;
+    let bench = Bench::new("denied").await;
+    let (moto, proxy, scratch) = (&bench.moto, &bench.proxy, &bench.scratch);
+    bench.fault("partNumber=2", 1000, Action::Status(403));
+    let t = bench.target("denied").await;
     let (_, big) = spool(scratch.path(), 11 * 1024 * 1024);
     let err = t.put("hq/big.zip.zst.age", &big).await.unwrap_err();
     assert!(!err.is_retryable());
@@ -253,7 +259,7 @@ async fn a_permanent_403_is_a_clear_error_and_leaves_nothing() {
     );
     assert!(t.list("").await.unwrap().is_empty(), "no object");
     assert_eq!(
-        incomplete_uploads(&moto, "denied").await,
+        incomplete_uploads(moto, "denied").await,
         0,
         "the upload was aborted"
     );
@@ -261,18 +267,11 @@ async fn a_permanent_403_is_a_clear_error_and_leaves_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_upload_is_aborted() {
-    let moto = Moto::start();
-    create_bucket(&s3_client(&moto.url()), "cancel", false).await;
-    let scratch = tempfile::tempdir().unwrap();
-    let proxy = FaultProxy::start(moto.port).await;
+    let bench = Bench::new("cancel").await;
+    let (moto, proxy, scratch) = (&bench.moto, &bench.proxy, &bench.scratch);
     // Part 2 keeps failing with 500: the upload hangs in retries until cancelled.
-    proxy.inject(Fault {
-        method: "PUT",
-        query_contains: "partNumber=2",
-        times: 1000,
-        action: Action::Status(500),
-    });
-    let t = target(config(&proxy.url(), "cancel", false, 5)).await;
+    bench.fault("partNumber=2", 1000, Action::Status(500));
+    let t = bench.target("cancel").await;
     let (_, big) = spool(scratch.path(), 11 * 1024 * 1024);
     let task = tokio::spawn(async move { t.put("hq/big.zip.zst.age", &big).await });
     let mut started = false;
@@ -284,11 +283,11 @@ async fn a_cancelled_upload_is_aborted() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(started, "the upload reached part 2");
-    assert_eq!(incomplete_uploads(&moto, "cancel").await, 1);
+    assert_eq!(incomplete_uploads(moto, "cancel").await, 1);
     task.abort();
     let mut aborted = false;
     for _ in 0..400 {
-        if incomplete_uploads(&moto, "cancel").await == 0 {
+        if incomplete_uploads(moto, "cancel").await == 0 {
             aborted = true;
             break;
         }
