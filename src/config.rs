@@ -75,6 +75,57 @@ pub struct SourceConfig {
 pub enum SourceKind {
     Folder(FolderSource),
     Command(CommandSource),
+    ThreeCx(ThreeCxSource),
+}
+
+/// A 3CX V20 system, through its Configuration API (XAPI) with OAuth2 client credentials.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreeCxSource {
+    /// `https://pbx.example.com:5001`
+    pub url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    #[serde(default)]
+    pub mode: ThreeCxMode,
+    /// What a created backup holds.
+    #[serde(default = "default_contents")]
+    pub contents: Vec<BackupContent>,
+    /// Delete the PBX-side file once the invariant holds for its backup.
+    #[serde(default)]
+    pub delete_after: bool,
+    /// Extra CA certificate (PEM) for a PBX with a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// Bound on waiting for a new backup to appear, and on the whole pull.
+    #[serde(default = "default_command_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThreeCxMode {
+    /// Ask the PBX for a new backup each run.
+    #[default]
+    Create,
+    /// Take the PBX's newest existing backup (its own scheduled ones).
+    Latest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupContent {
+    CallHistory,
+    License,
+    Fqdn,
+    Prompts,
+    PhoneProvisioning,
+    Voicemails,
+    Recordings,
+}
+
+fn default_contents() -> Vec<BackupContent> {
+    use BackupContent::*;
+    vec![CallHistory, License, Fqdn, Prompts, PhoneProvisioning]
 }
 
 /// A command that writes a backup file, e.g. 3CX's own `3CXBackupCmd` on the PBX host.
@@ -818,10 +869,24 @@ impl Cx<'_> {
                         c.file = base.join(&c.file);
                         Some(SourceKind::Command(c))
                     }),
+                "3cx" => self
+                    .typed::<ThreeCxSource>(value, SOURCE_COMMON, &prefix)
+                    .and_then(|mut t| {
+                        if !(t.url.starts_with("https://") || t.url.starts_with("http://")) {
+                            self.problem(
+                                Some(span.clone()),
+                                format!("{prefix}url {:?} must start with https://", t.url),
+                            );
+                            return None;
+                        }
+                        t.url = t.url.trim_end_matches('/').to_string();
+                        t.ca_file = t.ca_file.map(|c| base.join(c));
+                        Some(SourceKind::ThreeCx(t))
+                    }),
                 other => {
                     self.problem(
                         Some(span),
-                        format!("{prefix}unknown type {other:?}; this version knows \"folder\" and \"command\""),
+                        format!("{prefix}unknown type {other:?}; this version knows \"folder\", \"command\" and \"3cx\""),
                     );
                     None
                 }

@@ -277,7 +277,11 @@ async fn back_up_source(
         .of_source(name)
         .find(|b| b.manifest.as_ref().is_some_and(|m| m.same_origin(&origin)))
     {
-        return complete_existing(state, targets, listings, existing, &rule).await;
+        let result = complete_existing(state, targets, listings, existing, &rule).await?;
+        if let RunResult::Stored { verdict, .. } = &result {
+            src.stored(&origin, verdict.ok).await;
+        }
+        return Ok(result);
     }
 
     // A new backup; its id must not collide with one already stored.
@@ -388,6 +392,7 @@ async fn back_up_source(
     let results = fanout::fan_out(targets, &upload).await;
     let verdict = verdict_of(listings, &results, &rule, name, &id).await;
     finish_spool(&spool, &results);
+    src.stored(&origin, verdict.ok).await;
     Ok(RunResult::Stored {
         id,
         already_stored: false,

@@ -252,6 +252,13 @@ pub fn config(c: &Config) -> String {
     );
     for src in &c.sources {
         match &src.kind {
+            SourceKind::ThreeCx(t) => {
+                let _ = writeln!(
+                    s,
+                    "source {}: 3CX {} (client {}, mode {:?})",
+                    src.name, t.url, t.client_id, t.mode
+                );
+            }
             SourceKind::Command(c) => {
                 let _ = writeln!(
                     s,

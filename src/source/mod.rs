@@ -15,6 +15,7 @@ use crate::target::Reader;
 
 pub mod command;
 pub mod folder;
+pub mod threecx;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -41,12 +42,16 @@ pub trait Source: Send + Sync {
 
     /// Called once the backup was sealed into the spool (the plaintext is no longer needed).
     async fn sealed(&self, _origin: &Origin) {}
+
+    /// Called after the run with whether the rule holds for this backup's copies.
+    async fn stored(&self, _origin: &Origin, _invariant_ok: bool) {}
 }
 
 pub fn open(cfg: &SourceConfig) -> Arc<dyn Source> {
     match &cfg.kind {
         SourceKind::Folder(f) => Arc::new(folder::FolderSource::new(&cfg.name, f.clone())),
         SourceKind::Command(c) => Arc::new(command::CommandSource::new(&cfg.name, c.clone())),
+        SourceKind::ThreeCx(t) => Arc::new(threecx::ThreeCx::new(&cfg.name, t.clone())),
     }
 }
 

@@ -10,11 +10,13 @@
 //! - `nas`: SFTP against a real sshd, WebDAV against rclone, and `require_mount`.
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
 //! - `sources`: the command source (3CXBackupCmd).
+//! - `threecx`, `emulator`: the 3CX V20 XAPI source against an emulator with faults.
 //! - `servers`: moto, the fault-injecting proxy, sshd and rclone, on free loopback ports.
 
 mod backup;
 mod config;
 mod conformance;
+mod emulator;
 mod fanout;
 mod helpers;
 mod killed;
@@ -23,3 +25,4 @@ mod nas;
 mod s3;
 mod servers;
 mod sources;
+mod threecx;
