@@ -50,6 +50,10 @@ pub struct Origin {
 pub struct Plain {
     pub bytes: u64,
     pub sha256: String,
+    /// The PBX encrypted the zip's entries itself (3CX "encrypt backup"): restoring it into
+    /// 3CX needs that password too. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pbx_encrypted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +221,7 @@ mod tests {
             plain: Plain {
                 bytes: 10,
                 sha256: "00".repeat(32),
+                pbx_encrypted: false,
             },
             sealed: Sealed {
                 bytes: 300,
@@ -246,6 +251,29 @@ mod tests {
             Err(ManifestError::Version(2))
         ));
         assert!(Manifest::from_json(b"{\"format\":", &m.id).is_err());
+    }
+
+    #[test]
+    fn pbx_encryption_is_recorded_only_when_true() {
+        let mut m = sample();
+        assert!(
+            !String::from_utf8(m.to_json())
+                .unwrap()
+                .contains("pbx_encrypted")
+        );
+        m.plain.pbx_encrypted = true;
+        let json = m.to_json();
+        assert!(
+            String::from_utf8(json.clone())
+                .unwrap()
+                .contains("\"pbx_encrypted\": true")
+        );
+        assert!(
+            Manifest::from_json(&json, &m.id)
+                .unwrap()
+                .plain
+                .pbx_encrypted
+        );
     }
 
     #[test]

@@ -306,7 +306,7 @@ async fn back_up_source(
     let out_path = partial.clone();
     let origin_name = origin.name.clone();
     let source_name = name.to_string();
-    let sealed = tokio::task::spawn_blocking(move || -> Result<seal::Digests, OpError> {
+    let sealed = tokio::task::spawn_blocking(move || -> Result<(seal::Digests, bool), OpError> {
         let file = std::fs::File::options()
             .write(true)
             .create_new(true)
@@ -323,28 +323,31 @@ async fn back_up_source(
                 "zip check thread panicked",
             )))
         });
-        match zip {
-            Ok(_) => {}
-            Err(crate::zipcheck::ZipCheckError::Unsupported(why)) => tracing::warn!(
-                source = %source_name,
-                "{origin_name}: zip entries not checked ({why}); stored as it is"
-            ),
+        let pbx_encrypted = match zip {
+            Ok(summary) => summary.encrypted,
+            Err(crate::zipcheck::ZipCheckError::Unsupported(why)) => {
+                tracing::warn!(
+                    source = %source_name,
+                    "{origin_name}: zip entries not checked ({why}); stored as it is"
+                );
+                false
+            }
             Err(e) => {
                 return Err(OpError::Setup(format!(
                     "source {source_name}: {origin_name} is not a readable 3CX backup ({e}); nothing was stored"
                 )));
             }
-        }
+        };
         let file = out
             .into_inner()
             .map_err(|e| io_error(format!("spool {}", out_path.display()))(e.into_error()))?;
         file.sync_all()
             .map_err(io_error(format!("spool {}", out_path.display())))?;
-        Ok(digests)
+        Ok((digests, pbx_encrypted))
     })
     .await
     .map_err(|e| OpError::Setup(format!("seal task failed: {e}")));
-    let digests = match sealed.and_then(|r| r) {
+    let (digests, pbx_encrypted) = match sealed.and_then(|r| r) {
         Ok(d) => d,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
@@ -371,6 +374,7 @@ async fn back_up_source(
         plain: manifest::Plain {
             bytes: digests.plain_bytes,
             sha256: digests.plain_sha256.clone(),
+            pbx_encrypted,
         },
         sealed: manifest::Sealed {
             bytes: digests.sealed_bytes,

@@ -32,6 +32,10 @@ pub struct Faults {
     pub never_appears: bool,
     /// The list holds a newer backup named with a path.
     pub traversal_name: bool,
+    /// Downloads arrive slowly, in small pieces.
+    pub slow_download: bool,
+    /// The API answers 403 (the licence lacks API access).
+    pub forbidden: bool,
 }
 
 pub struct Backup {
@@ -207,6 +211,12 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
         }
     }
 
+    if st.lock().unwrap().faults.forbidden {
+        return xapi_error(StatusCode::FORBIDDEN, "Forbidden");
+    }
+    if path.starts_with("/download/") && st.lock().unwrap().faults.slow_download {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
     let mut s = st.lock().unwrap();
     match (method, path.as_str()) {
         (Method::GET, "/xapi/v1/Backups/Pbx.GetCanCreateBackup()") => {

@@ -212,3 +212,31 @@ fn a_path_traversal_file_name_is_refused() {
     );
     assert!(env.artifacts("local").is_empty());
 }
+
+#[test]
+fn a_slow_download_still_completes() {
+    let pbx = Pbx::start(Faults {
+        slow_download: true,
+        ..Faults::default()
+    });
+    let env = env_for(&pbx, "create", "");
+    assert_eq!(code(&backup(&env)), 0);
+    assert!(restore_pbx(&env) == served(&pbx));
+}
+
+#[test]
+fn a_licence_without_api_access_is_a_clear_error() {
+    let pbx = Pbx::start(Faults {
+        forbidden: true,
+        ..Faults::default()
+    });
+    let env = env_for(&pbx, "latest", "");
+    let out = backup(&env);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("licence must include API access"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains(&pbx.url()), "the error names the PBX");
+}
