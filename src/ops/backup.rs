@@ -550,11 +550,16 @@ fn partial_path(spool: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// `spool/<id>.manifest.json` beside `spool/<id>.zip.zst.age`.
 fn spool_manifest_path(spool: &Path) -> PathBuf {
-    spool
-        .with_extension("")
-        .with_extension("")
-        .with_extension("manifest.json")
+    let name = spool
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let id = name
+        .strip_suffix(manifest::ARTIFACT_SUFFIX)
+        .unwrap_or(&name);
+    spool.with_file_name(format!("{id}{}", manifest::MANIFEST_SUFFIX))
 }
 
 fn write_spool_manifest(spool: &Path, json: &[u8]) -> Result<(), OpError> {
