@@ -327,38 +327,28 @@ fn restore_refuses_to_overwrite_without_force_and_selects_by_id_and_time() {
 
     let to = env.path().join("r.zip");
     std::fs::write(&to, b"precious").unwrap();
-    let key = env.identity.to_str().unwrap();
-    let base = [
-        "restore",
-        "--source",
-        "hq",
-        "--to",
-        to.to_str().unwrap(),
-        "-i",
-        key,
-    ];
-    let out = env.pbx321(&base);
+    let out = env.restore(&to, &[]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--force"));
     assert_eq!(std::fs::read(&to).unwrap(), b"precious");
 
-    let out = env.pbx321(&[&base[..], &["--backup", &ids[0], "--force"]].concat());
+    let out = env.restore(&to, &["--backup", &ids[0], "--force"]);
     assert_eq!(code(&out), 0);
     assert!(std::fs::read(&to).unwrap() == first);
 
     let created = v["backups"][0]["created_at"].as_str().unwrap().to_string();
-    let out = env.pbx321(&[&base[..], &["--at", &created, "--force"]].concat());
+    let out = env.restore(&to, &["--at", &created, "--force"]);
     assert_eq!(code(&out), 0);
     assert!(
         std::fs::read(&to).unwrap() == first,
         "--at picks the newest at or before"
     );
 
-    let out = env.pbx321(&[&base[..], &["--force"]].concat());
+    let out = env.restore(&to, &["--force"]);
     assert_eq!(code(&out), 0);
     assert!(std::fs::read(&to).unwrap() == second);
 
-    let out = env.pbx321(&[&base[..], &["--backup", "hq-20000101T000000Z", "--force"]].concat());
+    let out = env.restore(&to, &["--backup", "hq-20000101T000000Z", "--force"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("no target holds backup hq-20000101T000000Z"));
 }

@@ -12,7 +12,8 @@ use tokio::io::AsyncReadExt;
 
 use crate::helpers::noise;
 
-fn props() -> Properties {
+/// Properties of a plain onsite disk target, for in-process tests.
+pub fn props() -> Properties {
     Properties {
         medium: Medium::Disk,
         location: Location::Onsite,
@@ -21,7 +22,8 @@ fn props() -> Properties {
     }
 }
 
-async fn read_all(t: &dyn Target, path: &str) -> Vec<u8> {
+/// Reads a whole object.
+pub async fn read_all(t: &dyn Target, path: &str) -> Vec<u8> {
     let mut v = Vec::new();
     t.read(path)
         .await

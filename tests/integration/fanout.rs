@@ -6,21 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use pbx321::config::{Location, Medium};
 use pbx321::fanout::{Outcome, Upload, fan_out};
 use pbx321::target::memory::MemoryTarget;
 use pbx321::target::retry::{Backoff, Retry};
 use pbx321::target::{ObjectMeta, Payload, Properties, Reader, Target, TargetError};
 use tokio::sync::Semaphore;
 
-fn props() -> Properties {
-    Properties {
-        medium: Medium::Disk,
-        location: Location::Onsite,
-        immutable_capable: false,
-        declared: false,
-    }
-}
+use crate::conformance::props;
 
 fn upload(scratch: &std::path::Path) -> Upload {
     let data = crate::helpers::noise(1, 100_000);

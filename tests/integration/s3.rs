@@ -9,8 +9,8 @@ use pbx321::config::{Location, LockMode, Medium, ObjectLock, S3Target as S3Confi
 use pbx321::target::retry::{Backoff, Retry};
 use pbx321::target::s3::S3Target;
 use pbx321::target::{Payload, Properties, Target, TargetError};
-use tokio::io::AsyncReadExt;
 
+use crate::conformance::read_all;
 use crate::helpers::*;
 use crate::servers::*;
 
@@ -56,17 +56,6 @@ async fn target(cfg: S3Config) -> Arc<dyn Target> {
             max: Duration::from_millis(200),
         },
     ))
-}
-
-async fn read_all(t: &dyn Target, path: &str) -> Vec<u8> {
-    let mut v = Vec::new();
-    t.read(path)
-        .await
-        .unwrap()
-        .read_to_end(&mut v)
-        .await
-        .unwrap();
-    v
 }
 
 async fn incomplete_uploads(moto: &Moto, bucket: &str) -> usize {
