@@ -76,6 +76,7 @@ pub enum SourceKind {
     Folder(FolderSource),
     Command(CommandSource),
     ThreeCx(ThreeCxSource),
+    ThreeCxV18(ThreeCxV18Source),
 }
 
 /// A 3CX V20 system, through its Configuration API (XAPI) with OAuth2 client credentials.
@@ -99,6 +100,35 @@ pub struct ThreeCxSource {
     /// Bound on waiting for a new backup to appear, and on the whole pull.
     #[serde(default = "default_command_timeout", with = "humantime_serde_compat")]
     pub timeout: Duration,
+}
+
+/// A 3CX V18 system, through the management console's API with an administrator login.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreeCxV18Source {
+    /// `https://pbx.example.com:5001`
+    pub url: String,
+    pub username: String,
+    pub password: Secret,
+    #[serde(default)]
+    pub mode: ThreeCxMode,
+    #[serde(default = "default_contents")]
+    pub contents: Vec<BackupContent>,
+    #[serde(default)]
+    pub delete_after: bool,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_command_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// Where a backup is downloaded from; `{file}` and `{id}` are filled in. 3CX does not
+    /// publish this endpoint for V18: check it in the browser (docs/3cx.md) if yours differs.
+    #[serde(default = "default_v18_download_path")]
+    pub download_path: String,
+}
+
+pub const DEFAULT_V18_DOWNLOAD_PATH: &str = "/api/BackupAndRestoreList/download?file={file}";
+
+fn default_v18_download_path() -> String {
+    DEFAULT_V18_DOWNLOAD_PATH.into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -883,10 +913,37 @@ impl Cx<'_> {
                         t.ca_file = t.ca_file.map(|c| base.join(c));
                         Some(SourceKind::ThreeCx(t))
                     }),
+                "3cx-v18" => self
+                    .typed::<ThreeCxV18Source>(value, SOURCE_COMMON, &prefix)
+                    .and_then(|mut t| {
+                        if !(t.url.starts_with("https://") || t.url.starts_with("http://")) {
+                            self.problem(
+                                Some(span.clone()),
+                                format!("{prefix}url {:?} must start with https://", t.url),
+                            );
+                            return None;
+                        }
+                        if !t.download_path.starts_with('/')
+                            || !(t.download_path.contains("{file}")
+                                || t.download_path.contains("{id}"))
+                        {
+                            self.problem(
+                                Some(span.clone()),
+                                format!(
+                                    "{prefix}download_path {:?} must start with / and hold {{file}} or {{id}}, e.g. {DEFAULT_V18_DOWNLOAD_PATH:?}",
+                                    t.download_path
+                                ),
+                            );
+                            return None;
+                        }
+                        t.url = t.url.trim_end_matches('/').to_string();
+                        t.ca_file = t.ca_file.map(|c| base.join(c));
+                        Some(SourceKind::ThreeCxV18(t))
+                    }),
                 other => {
                     self.problem(
                         Some(span),
-                        format!("{prefix}unknown type {other:?}; this version knows \"folder\", \"command\" and \"3cx\""),
+                        format!("{prefix}unknown type {other:?}; this version knows \"folder\", \"command\", \"3cx\" and \"3cx-v18\""),
                     );
                     None
                 }

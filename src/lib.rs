@@ -14,7 +14,7 @@
 //! - [`policy`]: pure decisions — the 3-2-1 invariant and the monitoring status.
 //! - [`seal`]: sha256 → zstd → age → sha256 and back, streaming.
 //! - [`fanout`]: one spool file → N targets concurrently, each with its own retries.
-//! - [`source`]: where backups come from (folder).
+//! - [`source`]: where backups come from (folder, command, 3CX V20 XAPI, 3CX V18 console API).
 //! - [`target`]: where copies go — the `Target` contract, OpenDAL fs, in-memory, retry.
 //! - [`zipcheck`]: a streaming check that a zip is a whole, readable 3CX backup.
 //! - [`ops`]: backup, restore, check, list, keygen — returning typed reports.

@@ -259,6 +259,13 @@ pub fn config(c: &Config) -> String {
                     src.name, t.url, t.client_id, t.mode
                 );
             }
+            SourceKind::ThreeCxV18(t) => {
+                let _ = writeln!(
+                    s,
+                    "source {}: 3CX V18 {} (user {}, mode {:?})",
+                    src.name, t.url, t.username, t.mode
+                );
+            }
             SourceKind::Command(c) => {
                 let _ = writeln!(
                     s,

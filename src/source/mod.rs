@@ -15,7 +15,9 @@ use crate::target::Reader;
 
 pub mod command;
 pub mod folder;
+pub mod pbx_http;
 pub mod threecx;
+pub mod threecx_v18;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -52,6 +54,7 @@ pub fn open(cfg: &SourceConfig) -> Arc<dyn Source> {
         SourceKind::Folder(f) => Arc::new(folder::FolderSource::new(&cfg.name, f.clone())),
         SourceKind::Command(c) => Arc::new(command::CommandSource::new(&cfg.name, c.clone())),
         SourceKind::ThreeCx(t) => Arc::new(threecx::ThreeCx::new(&cfg.name, t.clone())),
+        SourceKind::ThreeCxV18(t) => Arc::new(threecx_v18::ThreeCxV18::new(&cfg.name, t.clone())),
     }
 }
 

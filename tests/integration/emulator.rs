@@ -1,4 +1,5 @@
-//! An emulator of the 3CX V20 XAPI endpoints pbx321 uses, on a free loopback port, with
+//! An emulator of the 3CX endpoints pbx321 uses (V20 XAPI and the V18 console API), on a
+//! free loopback port, plain HTTP or HTTPS with a certificate from its own test CA, with
 //! switchable faults. It serves realistic backup zips (`helpers::sample_zip`).
 
 use std::collections::HashSet;
@@ -13,14 +14,17 @@ use hyper_util::rt::TokioIo;
 
 pub const CLIENT_ID: &str = "pbx321";
 pub const SECRET: &str = "xapi-secret-7f3a9c";
+/// The V18 administrator login.
+pub const V18_USER: &str = "admin";
+pub const V18_PASSWORD: &str = "v18-pass-41c2e8";
 
 #[derive(Default, Clone)]
 pub struct Faults {
-    /// The token endpoint refuses the client.
+    /// The token endpoint refuses the client (V18: the login is refused).
     pub invalid_client: bool,
     /// `expires_in` of issued tokens (3600 when 0).
     pub expires_in: u64,
-    /// The first token stops working after this many uses (a token expiring mid-run).
+    /// The first token (V18: session) stops working after this many uses (expiring mid-run).
     pub first_token_uses: Option<u32>,
     /// This many `GET Backups` answer 503 first.
     pub server_errors: u32,
@@ -50,7 +54,10 @@ pub struct Backup {
 pub struct State {
     pub faults: Faults,
     pub backups: Vec<Backup>,
+    /// Tokens issued (V20) or logins accepted (V18).
     pub tokens_issued: u32,
+    /// The body of the last V18 create request.
+    pub v18_create_body: Option<serde_json::Value>,
     valid: HashSet<String>,
     first_token_used: u32,
     pub deleted: Vec<String>,
@@ -60,12 +67,27 @@ pub struct State {
 pub struct Pbx {
     pub port: u16,
     pub state: Arc<Mutex<State>>,
+    /// The PEM of the test CA that signed the server's certificate, when serving HTTPS.
+    pub ca_pem: Option<String>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Pbx {
     /// Starts the emulator on its own runtime (so plain `#[test]`s can use it).
     pub fn start(faults: Faults) -> Pbx {
+        Self::start_with(faults, None)
+    }
+
+    /// Starts the emulator serving HTTPS for `127.0.0.1` with a certificate from a fresh
+    /// test CA (`ca_pem`), which no system trusts.
+    pub fn start_tls(faults: Faults) -> Pbx {
+        let (acceptor, ca_pem) = test_tls();
+        let mut pbx = Self::start_with(faults, Some(acceptor));
+        pbx.ca_pem = Some(ca_pem);
+        pbx
+    }
+
+    fn start_with(faults: Faults, tls: Option<tokio_rustls::TlsAcceptor>) -> Pbx {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -86,26 +108,34 @@ impl Pbx {
                     return;
                 };
                 let st = st.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let st = st.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(req, &st).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        None => serve(stream, st).await,
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve(stream, st).await
+                            }
+                        }
+                    }
                 });
             }
         });
         Pbx {
             port,
             state,
+            ca_pem: None,
             runtime: Some(runtime),
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Adds an existing backup (as 3CX's scheduler would have made it).
@@ -125,6 +155,50 @@ impl Drop for Pbx {
             rt.shutdown_background();
         }
     }
+}
+
+async fn serve<S>(io: S, st: Arc<Mutex<State>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let st = st.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(req, &st).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// A TLS acceptor for `127.0.0.1` and `localhost`, and the PEM of the CA that signed it.
+fn test_tls() -> (tokio_rustls::TlsAcceptor, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "pbx321 test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, "pbx.test");
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf_cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca_cert.pem(),
+    )
 }
 
 fn json(status: StatusCode, v: serde_json::Value) -> Response<Full<Bytes>> {
@@ -157,6 +231,12 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim_start_matches("Bearer ").to_string());
+    let cookie = req
+        .headers()
+        .get("cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let query = req.uri().query().unwrap_or_default().to_string();
     let body = req
         .into_body()
         .collect()
@@ -165,6 +245,9 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
         .unwrap_or_default();
     st.lock().unwrap().requests.push(format!("{method} {path}"));
 
+    if path.starts_with("/api/") {
+        return handle_v18(method, &path, &query, cookie, &body, st).await;
+    }
     if method == Method::POST && path == "/connect/token" {
         let form: Vec<(String, String)> = url_pairs(&body);
         let get = |k: &str| form.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
@@ -227,18 +310,7 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
             let Some(name) = v["description"]["Name"].as_str().map(str::to_string) else {
                 return xapi_error(StatusCode::BAD_REQUEST, "Name is required");
             };
-            let mut bytes = crate::helpers::sample_zip(90, 50_000);
-            if s.faults.corrupt_zip {
-                let mid = bytes.len() / 2;
-                bytes[mid] ^= 0xff;
-            }
-            let hidden_polls = if s.faults.never_appears { u32::MAX } else { 1 };
-            s.backups.push(Backup {
-                name,
-                created: Utc::now(),
-                bytes,
-                hidden_polls,
-            });
+            create_backup(&mut s, name);
             empty(StatusCode::NO_CONTENT)
         }
         (Method::GET, "/xapi/v1/Backups") => {
@@ -246,43 +318,21 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
                 s.faults.server_errors -= 1;
                 return xapi_error(StatusCode::SERVICE_UNAVAILABLE, "busy");
             }
-            let mut value = Vec::new();
-            for b in s.backups.iter_mut() {
-                if b.hidden_polls > 0 {
-                    b.hidden_polls = b.hidden_polls.saturating_sub(1);
-                    continue;
-                }
-                value.push(serde_json::json!({
-                    "FileName": b.name,
-                    "CreationTime": b.created.to_rfc3339(),
-                    "Size": b.bytes.len(),
-                    "DownloadLink": format!("/download/{}?t=1", b.name),
-                }));
-            }
-            if s.faults.traversal_name {
-                value.push(serde_json::json!({
-                    "FileName": "../../../etc/cron.d/evil.zip",
-                    "CreationTime": (Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
-                    "Size": 10,
-                    "DownloadLink": "/download/evil",
-                }));
-            }
+            let value: Vec<_> = visible(&mut s)
+                .into_iter()
+                .map(|(_, name, created, size)| {
+                    serde_json::json!({
+                        "FileName": name,
+                        "CreationTime": created.to_rfc3339(),
+                        "Size": size,
+                        "DownloadLink": format!("/download/{name}?t=1"),
+                    })
+                })
+                .collect();
             json(StatusCode::OK, serde_json::json!({ "value": value }))
         }
         (Method::GET, p) if p.starts_with("/download/") => {
-            let name = p.trim_start_matches("/download/");
-            let Some(b) = s.backups.iter().find(|b| b.name == name) else {
-                return empty(StatusCode::NOT_FOUND);
-            };
-            let mut bytes = b.bytes.clone();
-            if s.faults.truncate_download {
-                bytes.truncate(bytes.len() / 2);
-            }
-            Response::builder()
-                .status(StatusCode::OK)
-                .header("content-type", "application/zip")
-                .body(Full::new(Bytes::from(bytes)))
-                .unwrap()
+            download(&s, p.trim_start_matches("/download/"))
         }
         (Method::DELETE, p) if p.starts_with("/xapi/v1/Backups('") => {
             let name = p
@@ -294,6 +344,187 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
             empty(StatusCode::NO_CONTENT)
         }
         _ => xapi_error(StatusCode::NOT_FOUND, "no such endpoint"),
+    }
+}
+
+/// A backup the PBX was asked to make, shown after one poll (or never, by fault).
+fn create_backup(s: &mut State, name: String) {
+    let mut bytes = crate::helpers::sample_zip(90, 50_000);
+    if s.faults.corrupt_zip {
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+    }
+    let hidden_polls = if s.faults.never_appears { u32::MAX } else { 1 };
+    s.backups.push(Backup {
+        name,
+        created: Utc::now(),
+        bytes,
+        hidden_polls,
+    });
+}
+
+/// The backups a list call shows now: (V18 Id, file name, creation time, size).
+fn visible(s: &mut State) -> Vec<(i64, String, DateTime<Utc>, usize)> {
+    let mut out = Vec::new();
+    for (i, b) in s.backups.iter_mut().enumerate() {
+        if b.hidden_polls > 0 {
+            b.hidden_polls = b.hidden_polls.saturating_sub(1);
+            continue;
+        }
+        out.push((v18_id(i), b.name.clone(), b.created, b.bytes.len()));
+    }
+    if s.faults.traversal_name {
+        out.push((
+            666,
+            "../../../etc/cron.d/evil.zip".into(),
+            Utc::now() + chrono::Duration::hours(1),
+            10,
+        ));
+    }
+    out
+}
+
+/// 3CX V18 Ids are signed numbers, often negative.
+fn v18_id(index: usize) -> i64 {
+    -112_157_339 + index as i64
+}
+
+fn download(s: &State, name: &str) -> Response<Full<Bytes>> {
+    let Some(b) = s.backups.iter().find(|b| b.name == name) else {
+        return empty(StatusCode::NOT_FOUND);
+    };
+    let mut bytes = b.bytes.clone();
+    if s.faults.truncate_download {
+        bytes.truncate(bytes.len() / 2);
+    }
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/zip")
+        .body(Full::new(Bytes::from(bytes)))
+        .unwrap()
+}
+
+/// The V18 console API: a login sets a session cookie that every other call needs.
+async fn handle_v18(
+    method: Method,
+    path: &str,
+    query: &str,
+    cookie: Option<String>,
+    body: &[u8],
+    st: &Mutex<State>,
+) -> Response<Full<Bytes>> {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if method == Method::POST && path == "/api/login" {
+        let mut s = st.lock().unwrap();
+        if s.faults.invalid_client || v["Username"] != V18_USER || v["Password"] != V18_PASSWORD {
+            // 3CX answers a wrong login with 200 and no session.
+            return Response::builder()
+                .status(StatusCode::OK)
+                .body(Full::new(Bytes::from_static(b"AuthFailed")))
+                .unwrap();
+        }
+        s.tokens_issued += 1;
+        let session = format!("sess-{}", s.tokens_issued);
+        s.valid.insert(session.clone());
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header(
+                "set-cookie",
+                format!(".AspNetCore.Cookies={session}; path=/; secure; samesite=strict; httponly"),
+            )
+            .body(Full::new(Bytes::from_static(b"AuthSuccess")))
+            .unwrap();
+    }
+    {
+        let mut s = st.lock().unwrap();
+        let session = cookie
+            .as_deref()
+            .and_then(|c| {
+                c.split("; ")
+                    .find_map(|kv| kv.strip_prefix(".AspNetCore.Cookies="))
+            })
+            .map(str::to_string);
+        let Some(session) = session.filter(|t| s.valid.contains(t)) else {
+            return empty(StatusCode::UNAUTHORIZED);
+        };
+        if session == "sess-1"
+            && let Some(limit) = s.faults.first_token_uses
+        {
+            s.first_token_used += 1;
+            if s.first_token_used > limit {
+                s.valid.remove(&session);
+                return empty(StatusCode::UNAUTHORIZED);
+            }
+        }
+        if s.faults.forbidden {
+            return empty(StatusCode::FORBIDDEN);
+        }
+    }
+    if path == "/api/BackupAndRestoreList/download" && st.lock().unwrap().faults.slow_download {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
+    let mut s = st.lock().unwrap();
+    match (method, path) {
+        (Method::GET, "/api/BackupAndRestoreList") => {
+            if s.faults.server_errors > 0 {
+                s.faults.server_errors -= 1;
+                return empty(StatusCode::SERVICE_UNAVAILABLE);
+            }
+            let list: Vec<_> = visible(&mut s)
+                .into_iter()
+                .map(|(id, name, created, size)| {
+                    serde_json::json!({
+                        "Id": id,
+                        "FileName": name,
+                        // 3CX V18 writes seven fractional digits and an offset.
+                        "CreationTime": format!(
+                            "{}.{:07}+00:00",
+                            created.format("%Y-%m-%dT%H:%M:%S"),
+                            created.timestamp_subsec_nanos() / 100
+                        ),
+                        "Version": "18.0.9.20",
+                        "Size": size,
+                        "IsEncrypted": false,
+                        "Footprint": 0,
+                    })
+                })
+                .collect();
+            json(StatusCode::OK, serde_json::json!({ "list": list }))
+        }
+        (Method::POST, "/api/BackupAndRestoreList/backup") => {
+            let Some(name) = v["Name"].as_str().map(str::to_string) else {
+                return empty(StatusCode::BAD_REQUEST);
+            };
+            s.v18_create_body = Some(v.clone());
+            create_backup(&mut s, name);
+            json(StatusCode::OK, serde_json::json!({}))
+        }
+        (Method::GET, "/api/BackupAndRestoreList/download") => {
+            let name = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("file="))
+                .map(|n| {
+                    percent_encoding::percent_decode_str(n)
+                        .decode_utf8_lossy()
+                        .to_string()
+                })
+                .unwrap_or_default();
+            download(&s, &name)
+        }
+        (Method::POST, "/api/BackupAndRestoreList/delete") => {
+            let ids: Vec<i64> = v["Ids"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|i| i.as_i64()).collect())
+                .unwrap_or_default();
+            let names: Vec<String> = (0..s.backups.len())
+                .filter(|i| ids.contains(&v18_id(*i)))
+                .map(|i| s.backups[i].name.clone())
+                .collect();
+            s.backups.retain(|b| !names.contains(&b.name));
+            s.deleted.extend(names);
+            json(StatusCode::OK, serde_json::json!({}))
+        }
+        _ => empty(StatusCode::NOT_FOUND),
     }
 }
 

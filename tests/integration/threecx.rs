@@ -1,15 +1,47 @@
-//! The 3CX V20 source against the XAPI emulator: each mode end to end, and each fault.
+//! The 3CX sources (V20 XAPI and V18 console API) against the emulator: each mode end to end,
+//! each fault, TLS with a private CA, and the secret kept out of every output.
 
 use crate::emulator::*;
 use crate::helpers::*;
 
-fn env_for(pbx: &Pbx, mode: &str, extra: &str) -> TestEnv {
+#[derive(Debug, Clone, Copy)]
+enum Api {
+    V20,
+    V18,
+}
+
+const BOTH: [Api; 2] = [Api::V20, Api::V18];
+
+const SECRET_VAR: &str = "PBX321_TEST_3CX_SECRET";
+
+fn secret(api: Api) -> &'static str {
+    match api {
+        Api::V20 => SECRET,
+        Api::V18 => V18_PASSWORD,
+    }
+}
+
+fn source_toml(api: Api, url: &str, mode: &str, extra: &str) -> String {
+    let login = match api {
+        Api::V20 => format!(
+            "type = \"3cx\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = {{ env = \"{SECRET_VAR}\" }}"
+        ),
+        Api::V18 => format!(
+            "type = \"3cx-v18\"\nusername = \"{V18_USER}\"\npassword = {{ env = \"{SECRET_VAR}\" }}"
+        ),
+    };
+    format!(
+        "\n[[source]]\nname = \"pbx\"\n{login}\nurl = \"{url}\"\nmode = \"{mode}\"\ntimeout = \"20s\"\n{extra}"
+    )
+}
+
+fn env_for(pbx: &Pbx, api: Api, mode: &str, extra: &str) -> TestEnv {
     let mut env = TestEnv::new();
-    env.extra_source = format!(
-        "\n[[source]]\nname = \"pbx\"\ntype = \"3cx\"\nurl = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = {{ env = \"PBX321_TEST_3CX_SECRET\" }}\nmode = \"{mode}\"\ntimeout = \"20s\"\n{extra}",
-        pbx.url()
-    );
-    env.env = vec![("PBX321_TEST_3CX_SECRET".into(), SECRET.into())];
+    env.extra_source = source_toml(api, &pbx.url(), mode, extra);
+    env.env = vec![
+        (SECRET_VAR.into(), secret(api).into()),
+        ("PBX321_LOG".into(), "trace".into()),
+    ];
     env
 }
 
@@ -33,84 +65,133 @@ fn served(pbx: &Pbx) -> Vec<u8> {
     pbx.state.lock().unwrap().backups[0].bytes.clone()
 }
 
-/// Runs `backup pbx` and checks the secret reached no output.
+/// Runs `backup pbx` (every log level is on, see `env_for`) and checks the secret reached no
+/// output and no file pbx321 wrote (state, spool, run log, targets).
 fn backup(env: &TestEnv) -> std::process::Output {
+    let secret = env
+        .env
+        .iter()
+        .find(|(k, _)| k == SECRET_VAR)
+        .map(|(_, v)| v.clone())
+        .unwrap();
     let out = env.pbx321(&["backup", "pbx"]);
-    assert!(!stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET));
+    assert!(
+        !stdout(&out).contains(&secret) && !stderr(&out).contains(&secret),
+        "the secret reached the output"
+    );
+    for f in env.files_under(env.path()) {
+        let bytes = std::fs::read(env.path().join(&f)).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret reached {f}"
+        );
+    }
     out
 }
 
 #[test]
 fn create_mode_restores_what_the_pbx_served_and_deletes_it_after() {
+    for api in BOTH {
+        let pbx = Pbx::start(Faults::default());
+        let env = env_for(&pbx, api, "create", "delete_after = true\n");
+        let out = backup(&env);
+        assert_eq!(code(&out), 0, "{api:?}: {}", stdout(&out));
+        let deleted = pbx.state.lock().unwrap().deleted.clone();
+        assert_eq!(
+            deleted.len(),
+            1,
+            "{api:?}: the PBX-side file is deleted once the rule holds"
+        );
+        assert!(deleted[0].starts_with("pbx321-pbx-"));
+        // What was served is gone from the emulator; compare with a fresh sample of the same seed.
+        assert!(
+            restore_pbx(&env) == sample_zip(90, 50_000),
+            "{api:?}: restore differs"
+        );
+    }
+}
+
+#[test]
+fn v18_create_asks_for_the_configured_contents() {
     let pbx = Pbx::start(Faults::default());
-    let env = env_for(&pbx, "create", "delete_after = true\n");
-    let out = backup(&env);
-    assert_eq!(code(&out), 0, "{}", stdout(&out));
-    let deleted = pbx.state.lock().unwrap().deleted.clone();
-    assert_eq!(
-        deleted.len(),
-        1,
-        "the PBX-side file is deleted once the rule holds"
+    let env = env_for(
+        &pbx,
+        Api::V18,
+        "create",
+        "contents = [\"license\", \"recordings\"]\n",
     );
-    assert!(deleted[0].starts_with("pbx321-pbx-"));
-    // What was served is gone from the emulator; compare with a fresh sample of the same seed.
-    assert!(restore_pbx(&env) == sample_zip(90, 50_000));
+    assert_eq!(code(&backup(&env)), 0);
+    let body = pbx.state.lock().unwrap().v18_create_body.clone().unwrap();
+    assert_eq!(body["Contents"]["License"], true);
+    assert_eq!(body["Contents"]["Recordings"], true);
+    assert_eq!(body["Contents"]["CallHistory"], false);
+    assert!(body["Name"].as_str().unwrap().starts_with("pbx321-pbx-"));
 }
 
 #[test]
 fn latest_mode_takes_the_newest_and_skips_it_when_stored() {
-    let pbx = Pbx::start(Faults::default());
-    let old = sample_zip(91, 1000);
-    let new = sample_zip(92, 1000);
-    pbx.add_backup(
-        "3CXScheduledBackup.1.zip",
-        chrono::Utc::now() - chrono::Duration::days(1),
-        old,
-    );
-    pbx.add_backup(
-        "3CXScheduledBackup.zip",
-        chrono::Utc::now() - chrono::Duration::hours(1),
-        new.clone(),
-    );
-    let env = env_for(&pbx, "latest", "");
-    assert_eq!(code(&backup(&env)), 0);
-    assert!(restore_pbx(&env) == new);
-    let out = backup(&env);
-    assert_eq!(code(&out), 0);
-    assert!(stdout(&out).contains("already stored"));
-    assert!(
-        pbx.state.lock().unwrap().deleted.is_empty(),
-        "delete_after is off by default"
-    );
+    for api in BOTH {
+        let pbx = Pbx::start(Faults::default());
+        let old = sample_zip(91, 1000);
+        let new = sample_zip(92, 1000);
+        pbx.add_backup(
+            "3CXScheduledBackup.1.zip",
+            chrono::Utc::now() - chrono::Duration::days(1),
+            old,
+        );
+        pbx.add_backup(
+            "3CXScheduledBackup.zip",
+            chrono::Utc::now() - chrono::Duration::hours(1),
+            new.clone(),
+        );
+        let env = env_for(&pbx, api, "latest", "");
+        assert_eq!(code(&backup(&env)), 0, "{api:?}");
+        assert!(restore_pbx(&env) == new, "{api:?}: restore differs");
+        let out = backup(&env);
+        assert_eq!(code(&out), 0);
+        assert!(stdout(&out).contains("already stored"), "{api:?}");
+        assert!(
+            pbx.state.lock().unwrap().deleted.is_empty(),
+            "{api:?}: delete_after is off by default"
+        );
+    }
 }
 
 #[test]
-fn an_invalid_client_is_a_clear_error_without_the_secret() {
-    let pbx = Pbx::start(Faults {
-        invalid_client: true,
-        ..Faults::default()
-    });
-    let env = env_for(&pbx, "create", "");
-    let out = backup(&env);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stdout(&out).contains("client id or secret is wrong"),
-        "{}",
-        stdout(&out)
-    );
+fn an_invalid_login_is_a_clear_error_without_the_secret() {
+    for (api, says) in [
+        (Api::V20, "client id or secret is wrong"),
+        (Api::V18, "username or password is wrong"),
+    ] {
+        let pbx = Pbx::start(Faults {
+            invalid_client: true,
+            ..Faults::default()
+        });
+        let env = env_for(&pbx, api, "create", "");
+        let out = backup(&env);
+        assert_eq!(code(&out), 1, "{api:?}");
+        assert!(stdout(&out).contains(says), "{api:?}: {}", stdout(&out));
+        assert!(stdout(&out).contains(&pbx.url()), "the error names the PBX");
+        assert!(env.artifacts("local").is_empty());
+    }
 }
 
 #[test]
-fn a_token_expiring_mid_run_is_renewed_once() {
-    let pbx = Pbx::start(Faults {
-        first_token_uses: Some(2),
-        ..Faults::default()
-    });
-    let env = env_for(&pbx, "create", "");
-    let out = backup(&env);
-    assert_eq!(code(&out), 0, "{}", stdout(&out));
-    assert_eq!(pbx.state.lock().unwrap().tokens_issued, 2);
-    assert!(restore_pbx(&env) == served(&pbx));
+fn a_token_or_session_expiring_mid_run_is_renewed_once() {
+    for api in BOTH {
+        let pbx = Pbx::start(Faults {
+            first_token_uses: Some(2),
+            ..Faults::default()
+        });
+        let env = env_for(&pbx, api, "create", "");
+        let out = backup(&env);
+        assert_eq!(code(&out), 0, "{api:?}: {}", stdout(&out));
+        assert_eq!(pbx.state.lock().unwrap().tokens_issued, 2, "{api:?}");
+        assert!(
+            restore_pbx(&env) == served(&pbx),
+            "{api:?}: restore differs"
+        );
+    }
 }
 
 #[test]
@@ -120,7 +201,7 @@ fn a_token_lifetime_in_minutes_or_seconds_is_reused_within_a_run() {
             expires_in,
             ..Faults::default()
         });
-        let env = env_for(&pbx, "create", "");
+        let env = env_for(&pbx, Api::V20, "create", "");
         assert_eq!(code(&backup(&env)), 0);
         assert_eq!(
             pbx.state.lock().unwrap().tokens_issued,
@@ -132,111 +213,235 @@ fn a_token_lifetime_in_minutes_or_seconds_is_reused_within_a_run() {
 
 #[test]
 fn server_error_bursts_are_retried() {
-    let pbx = Pbx::start(Faults {
-        server_errors: 3,
-        ..Faults::default()
-    });
-    let env = env_for(&pbx, "create", "");
-    let out = backup(&env);
-    assert_eq!(code(&out), 0, "{}", stdout(&out));
-    assert!(restore_pbx(&env) == served(&pbx));
+    for api in BOTH {
+        let pbx = Pbx::start(Faults {
+            server_errors: 3,
+            ..Faults::default()
+        });
+        let env = env_for(&pbx, api, "create", "");
+        let out = backup(&env);
+        assert_eq!(code(&out), 0, "{api:?}: {}", stdout(&out));
+        assert!(
+            restore_pbx(&env) == served(&pbx),
+            "{api:?}: restore differs"
+        );
+    }
+}
+
+#[test]
+fn a_pbx_that_keeps_failing_is_given_up_after_bounded_retries() {
+    for api in BOTH {
+        let pbx = Pbx::start(Faults {
+            server_errors: 1000,
+            ..Faults::default()
+        });
+        pbx.add_backup(
+            "3CXScheduledBackup.zip",
+            chrono::Utc::now(),
+            sample_zip(94, 100),
+        );
+        let env = env_for(&pbx, api, "latest", "");
+        let out = backup(&env);
+        assert_eq!(code(&out), 1, "{api:?}");
+        assert!(
+            stdout(&out).contains("HTTP 503") && stdout(&out).contains("gave up after 5 tries"),
+            "{api:?}: {}",
+            stdout(&out)
+        );
+        let lists = pbx.state.lock().unwrap().faults.server_errors;
+        assert_eq!(1000 - lists, 5, "{api:?}: five tries, no more");
+        assert!(env.artifacts("local").is_empty());
+    }
 }
 
 #[test]
 fn a_truncated_download_leaves_no_copy() {
-    let pbx = Pbx::start(Faults {
-        truncate_download: true,
-        ..Faults::default()
-    });
-    let env = env_for(&pbx, "create", "");
-    let out = backup(&env);
-    assert_eq!(code(&out), 1);
-    assert!(env.artifacts("local").is_empty());
-    assert!(env.files_under(&env.state_dir().join("spool")).is_empty());
+    for api in BOTH {
+        let pbx = Pbx::start(Faults {
+            truncate_download: true,
+            ..Faults::default()
+        });
+        let env = env_for(&pbx, api, "create", "");
+        let out = backup(&env);
+        assert_eq!(code(&out), 1, "{api:?}");
+        assert!(env.artifacts("local").is_empty());
+        assert!(env.files_under(&env.state_dir().join("spool")).is_empty());
+    }
 }
 
 #[test]
 fn a_corrupt_zip_leaves_no_copy() {
-    let pbx = Pbx::start(Faults {
-        corrupt_zip: true,
-        ..Faults::default()
-    });
-    let env = env_for(&pbx, "create", "");
-    let out = backup(&env);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stdout(&out).contains("not a readable 3CX backup"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(env.artifacts("local").is_empty());
+    for api in BOTH {
+        let pbx = Pbx::start(Faults {
+            corrupt_zip: true,
+            ..Faults::default()
+        });
+        let env = env_for(&pbx, api, "create", "");
+        let out = backup(&env);
+        assert_eq!(code(&out), 1, "{api:?}");
+        assert!(
+            stdout(&out).contains("not a readable 3CX backup"),
+            "{api:?}: {}",
+            stdout(&out)
+        );
+        assert!(env.artifacts("local").is_empty());
+    }
 }
 
 #[test]
 fn a_backup_that_never_appears_times_out() {
-    let pbx = Pbx::start(Faults {
-        never_appears: true,
-        ..Faults::default()
-    });
-    let mut env = env_for(&pbx, "create", "");
-    env.extra_source = env
-        .extra_source
-        .replace("timeout = \"20s\"", "timeout = \"3s\"");
-    let out = backup(&env);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stdout(&out).contains("did not appear complete within 3s"),
-        "{}",
-        stdout(&out)
-    );
+    for api in BOTH {
+        let pbx = Pbx::start(Faults {
+            never_appears: true,
+            ..Faults::default()
+        });
+        let mut env = env_for(&pbx, api, "create", "");
+        env.extra_source = env
+            .extra_source
+            .replace("timeout = \"20s\"", "timeout = \"3s\"");
+        let out = backup(&env);
+        assert_eq!(code(&out), 1, "{api:?}");
+        assert!(
+            stdout(&out).contains("did not appear complete within 3s"),
+            "{api:?}: {}",
+            stdout(&out)
+        );
+    }
 }
 
 #[test]
 fn a_path_traversal_file_name_is_refused() {
-    let pbx = Pbx::start(Faults {
-        traversal_name: true,
-        ..Faults::default()
-    });
-    pbx.add_backup(
-        "3CXScheduledBackup.zip",
-        chrono::Utc::now(),
-        sample_zip(93, 100),
-    );
-    let env = env_for(&pbx, "latest", "");
-    let out = backup(&env);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stdout(&out).contains("not a plain .zip file name"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(env.artifacts("local").is_empty());
+    for api in BOTH {
+        let pbx = Pbx::start(Faults {
+            traversal_name: true,
+            ..Faults::default()
+        });
+        pbx.add_backup(
+            "3CXScheduledBackup.zip",
+            chrono::Utc::now(),
+            sample_zip(93, 100),
+        );
+        let env = env_for(&pbx, api, "latest", "");
+        let out = backup(&env);
+        assert_eq!(code(&out), 1, "{api:?}");
+        assert!(
+            stdout(&out).contains("not a plain .zip file name"),
+            "{api:?}: {}",
+            stdout(&out)
+        );
+        assert!(env.artifacts("local").is_empty());
+        assert!(!env.path().join("etc").exists());
+    }
 }
 
 #[test]
 fn a_slow_download_still_completes() {
-    let pbx = Pbx::start(Faults {
-        slow_download: true,
-        ..Faults::default()
-    });
-    let env = env_for(&pbx, "create", "");
-    assert_eq!(code(&backup(&env)), 0);
-    assert!(restore_pbx(&env) == served(&pbx));
+    for api in BOTH {
+        let pbx = Pbx::start(Faults {
+            slow_download: true,
+            ..Faults::default()
+        });
+        let env = env_for(&pbx, api, "create", "");
+        assert_eq!(code(&backup(&env)), 0, "{api:?}");
+        assert!(
+            restore_pbx(&env) == served(&pbx),
+            "{api:?}: restore differs"
+        );
+    }
 }
 
 #[test]
-fn a_licence_without_api_access_is_a_clear_error() {
-    let pbx = Pbx::start(Faults {
-        forbidden: true,
-        ..Faults::default()
-    });
-    let env = env_for(&pbx, "latest", "");
+fn a_refusal_to_manage_backups_is_a_clear_error() {
+    for (api, says) in [
+        (Api::V20, "licence must include API access"),
+        (Api::V18, "may not manage backups"),
+    ] {
+        let pbx = Pbx::start(Faults {
+            forbidden: true,
+            ..Faults::default()
+        });
+        let env = env_for(&pbx, api, "latest", "");
+        let out = backup(&env);
+        assert_eq!(code(&out), 1, "{api:?}");
+        assert!(stdout(&out).contains(says), "{api:?}: {}", stdout(&out));
+        assert!(stdout(&out).contains(&pbx.url()), "the error names the PBX");
+    }
+}
+
+#[test]
+fn a_pbx_with_a_private_ca_needs_its_ca_file() {
+    for api in BOTH {
+        let pbx = Pbx::start_tls(Faults::default());
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(ca.path(), pbx.ca_pem.as_ref().unwrap()).unwrap();
+
+        // Without the CA the certificate is not trusted: a TLS error, no retries, no copy.
+        let env = env_for(&pbx, api, "create", "");
+        let out = backup(&env);
+        assert_eq!(code(&out), 1, "{api:?}");
+        assert!(
+            stdout(&out).contains("TLS failed") && stdout(&out).contains("ca_file"),
+            "{api:?}: {}",
+            stdout(&out)
+        );
+        assert!(stdout(&out).contains(&pbx.url()), "the error names the PBX");
+        assert!(env.artifacts("local").is_empty());
+        assert!(
+            pbx.state.lock().unwrap().requests.is_empty(),
+            "no request got through"
+        );
+
+        // With it, the backup is taken over HTTPS and restores byte for byte.
+        let extra = format!("ca_file = \"{}\"\n", ca.path().display());
+        let env = env_for(&pbx, api, "create", &extra);
+        let out = backup(&env);
+        assert_eq!(code(&out), 0, "{api:?}: {}", stdout(&out));
+        assert!(
+            restore_pbx(&env) == served(&pbx),
+            "{api:?}: restore differs"
+        );
+    }
+}
+
+#[test]
+fn a_pbx_that_refuses_connections_is_named_after_bounded_retries() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut env = TestEnv::new();
+    env.extra_source = source_toml(Api::V20, &url, "create", "");
+    env.env = vec![
+        (SECRET_VAR.into(), SECRET.into()),
+        ("PBX321_LOG".into(), "trace".into()),
+    ];
     let out = backup(&env);
     assert_eq!(code(&out), 1);
     assert!(
-        stdout(&out).contains("licence must include API access"),
+        stdout(&out).contains("could not connect") && stdout(&out).contains(&url),
         "{}",
         stdout(&out)
     );
-    assert!(stdout(&out).contains(&pbx.url()), "the error names the PBX");
+    assert!(stdout(&out).contains("gave up after 5 tries"));
+}
+
+#[test]
+fn v18_download_path_must_name_the_file_or_id() {
+    let mut env = TestEnv::new();
+    env.extra_source = source_toml(
+        Api::V18,
+        "https://pbx.example.com:5001",
+        "latest",
+        "download_path = \"/api/download\"\n",
+    );
+    let out = env.pbx321(&["config", "check"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("download_path") && stderr(&out).contains("{file}"),
+        "{}",
+        stderr(&out)
+    );
 }
