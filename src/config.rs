@@ -1207,6 +1207,30 @@ location = "offsite"
     }
 
     #[test]
+    fn a_3cx_v18_source_with_its_defaults() {
+        let text = good().replace(
+            "type = \"folder\"\npath = \"/var/lib/3cxpbx/Instance1/Data/Backups\"\npattern = \"*.zip\"",
+            "type = \"3cx-v18\"\nurl = \"https://pbx.example.com:5001/\"\nusername = \"admin\"\npassword = { env = \"V18_PW\" }\nca_file = \"ca.pem\"",
+        );
+        let c = Config::parse(&text, Path::new("/etc/pbx321/config.toml")).unwrap();
+        let SourceKind::ThreeCxV18(t) = &c.sources[0].kind else {
+            panic!("a 3cx-v18 source")
+        };
+        assert_eq!(t.url, "https://pbx.example.com:5001");
+        assert_eq!(t.mode, ThreeCxMode::Create);
+        assert_eq!(t.download_path, DEFAULT_V18_DOWNLOAD_PATH);
+        assert_eq!(t.ca_file.as_deref(), Some(Path::new("/etc/pbx321/ca.pem")));
+        assert!(!t.delete_after);
+
+        let wrong = text.replace("username = \"admin\"\n", "user = \"admin\"\n");
+        let msgs: Vec<String> = problems(&wrong).into_iter().map(|p| p.message).collect();
+        assert!(
+            msgs.iter().any(|m| m.contains("user")),
+            "an unknown key is named: {msgs:?}"
+        );
+    }
+
+    #[test]
     fn relative_paths_follow_the_config_file() {
         let text = good().replace("\"/srv/pbx321\"", "\"copies/local\"");
         let c = Config::parse(&text, Path::new("/opt/demo/config.toml")).unwrap();
