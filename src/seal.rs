@@ -157,7 +157,7 @@ pub fn seal<R: Read, W: Write>(
         zstd.set_parameter(zstd::zstd_safe::CParameter::JobSize(JOB_SIZE))?;
     }
     let mut plain = Hashing::new(input);
-    io::copy(&mut plain, &mut zstd)?;
+    copy_large(&mut plain, &mut zstd)?;
     let age_writer = zstd.finish()?;
     let mut sealed = age_writer.finish()?;
     sealed.flush()?;
@@ -174,6 +174,26 @@ pub fn seal<R: Read, W: Write>(
     ))
 }
 
+/// `io::copy` with 1 MiB reads instead of 8 KiB: the input is often an async stream behind a
+/// bridge (a file read on tokio's blocking pool, an HTTP body), where every read is a round
+/// trip to another thread, and the zip check behind a pipe wakes once per read.
+fn copy_large<R: Read + ?Sized, W: Write + ?Sized>(r: &mut R, w: &mut W) -> io::Result<u64> {
+    let mut buf = vec![0u8; COPY_BUF];
+    let mut total = 0;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+const COPY_BUF: usize = 1024 * 1024;
+
 /// Opens a sealed stream into `output`. Reads `input` to its end, so the sealed digest covers
 /// every byte of the artifact, trailing garbage included.
 pub fn unseal<R: Read, W: Write>(
@@ -184,7 +204,7 @@ pub fn unseal<R: Read, W: Write>(
     let mut sealed = Hashing::new(input);
     let mut plain = Hashing::new(output);
     {
-        let buffered = BufReader::with_capacity(64 * 1024, &mut sealed);
+        let buffered = BufReader::with_capacity(COPY_BUF, &mut sealed);
         let decryptor = age::Decryptor::new_buffered(buffered)?;
         if decryptor.is_scrypt() {
             return Err(SealError::Io(io::Error::other(
@@ -194,7 +214,7 @@ pub fn unseal<R: Read, W: Write>(
         let reader =
             decryptor.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))?;
         let mut zstd = zstd::Decoder::new(reader)?;
-        io::copy(&mut zstd, &mut plain)?;
+        copy_large(&mut zstd, &mut plain)?;
     }
     // Anything after the age stream still belongs to the artifact's digest. Bytes that the
     // buffers above read ahead were hashed when they were read.

@@ -362,6 +362,7 @@ async fn back_up_source(
         )));
     }
     std::fs::rename(&partial, &spool).map_err(io_error(format!("spool {}", spool.display())))?;
+    tracing::debug!(source = %name, plain = digests.plain_bytes, sealed = digests.sealed_bytes, "sealed into the spool");
     src.sealed(&origin).await;
 
     let m = Manifest {
