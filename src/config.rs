@@ -634,6 +634,36 @@ impl Cx<'_> {
             + 1
     }
 
+    /// A PBX's base URL: http(s), no credentials in it (they would end up in messages),
+    /// without a trailing slash.
+    fn pbx_url(&mut self, url: &str, span: &Range<usize>, prefix: &str) -> Option<String> {
+        let Some(rest) = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+        else {
+            self.problem(
+                Some(span.clone()),
+                format!(
+                    "{prefix}url must start with https://, e.g. \"https://pbx.example.com:5001\""
+                ),
+            );
+            return None;
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.contains('@') {
+            self.problem(
+                Some(span.clone()),
+                format!("{prefix}url must not hold a user or password; give them as client_id/client_secret (3cx) or username/password (3cx-v18)"),
+            );
+            return None;
+        }
+        if authority.is_empty() {
+            self.problem(Some(span.clone()), format!("{prefix}url names no host"));
+            return None;
+        }
+        Some(url.trim_end_matches('/').to_string())
+    }
+
     fn problem(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
         let line = span.map(|s| self.line_of(s.start));
         self.problems.push(Problem {
@@ -902,27 +932,14 @@ impl Cx<'_> {
                 "3cx" => self
                     .typed::<ThreeCxSource>(value, SOURCE_COMMON, &prefix)
                     .and_then(|mut t| {
-                        if !(t.url.starts_with("https://") || t.url.starts_with("http://")) {
-                            self.problem(
-                                Some(span.clone()),
-                                format!("{prefix}url {:?} must start with https://", t.url),
-                            );
-                            return None;
-                        }
-                        t.url = t.url.trim_end_matches('/').to_string();
+                        t.url = self.pbx_url(&t.url, &span, &prefix)?;
                         t.ca_file = t.ca_file.map(|c| base.join(c));
                         Some(SourceKind::ThreeCx(t))
                     }),
                 "3cx-v18" => self
                     .typed::<ThreeCxV18Source>(value, SOURCE_COMMON, &prefix)
                     .and_then(|mut t| {
-                        if !(t.url.starts_with("https://") || t.url.starts_with("http://")) {
-                            self.problem(
-                                Some(span.clone()),
-                                format!("{prefix}url {:?} must start with https://", t.url),
-                            );
-                            return None;
-                        }
+                        t.url = self.pbx_url(&t.url, &span, &prefix)?;
                         if !t.download_path.starts_with('/')
                             || !(t.download_path.contains("{file}")
                                 || t.download_path.contains("{id}"))
@@ -936,7 +953,6 @@ impl Cx<'_> {
                             );
                             return None;
                         }
-                        t.url = t.url.trim_end_matches('/').to_string();
                         t.ca_file = t.ca_file.map(|c| base.join(c));
                         Some(SourceKind::ThreeCxV18(t))
                     }),
@@ -1221,6 +1237,14 @@ location = "offsite"
         assert_eq!(t.download_path, DEFAULT_V18_DOWNLOAD_PATH);
         assert_eq!(t.ca_file.as_deref(), Some(Path::new("/etc/pbx321/ca.pem")));
         assert!(!t.delete_after);
+
+        let creds = text.replace("https://pbx", "https://admin:hunter2@pbx");
+        let msgs: Vec<String> = problems(&creds).into_iter().map(|p| p.message).collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("must not hold a user or password") && !m.contains("hunter2")),
+            "{msgs:?}"
+        );
 
         let wrong = text.replace("username = \"admin\"\n", "user = \"admin\"\n");
         let msgs: Vec<String> = problems(&wrong).into_iter().map(|p| p.message).collect();
