@@ -451,6 +451,62 @@ mod tests {
         );
     }
 
+    /// Fails every lookup, as a resolver does for an unknown name (no DNS server is asked).
+    struct NoSuchName;
+
+    impl reqwest::dns::Resolve for NoSuchName {
+        fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            Box::pin(async {
+                Err::<reqwest::dns::Addrs, _>(Box::new(std::io::Error::other(
+                    "failed to lookup address information: Name or service not known",
+                ))
+                    as Box<dyn std::error::Error + Send + Sync>)
+            })
+        }
+    }
+
+    async fn failure(client: reqwest::Client, url: &str) -> (FailureKind, String) {
+        let e = client.get(url).send().await.expect_err("the request fails");
+        describe(&e)
+    }
+
+    #[tokio::test]
+    async fn failures_are_told_apart() {
+        // Nothing listens on a port that was free a moment ago.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (kind, text) = failure(reqwest::Client::new(), &format!("http://{closed}/")).await;
+        assert_eq!(kind, FailureKind::Connect, "{text}");
+        assert!(text.starts_with("could not connect"), "{text}");
+
+        // A server that accepts and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let _conn = silent.accept().await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let (kind, text) = failure(client, &format!("http://{addr}/")).await;
+        assert_eq!(kind, FailureKind::Timeout, "{text}");
+        assert!(text.starts_with("timed out"), "{text}");
+        held.abort();
+
+        let client = reqwest::Client::builder()
+            .dns_resolver(std::sync::Arc::new(NoSuchName))
+            .build()
+            .unwrap();
+        let (kind, text) = failure(client, "http://user:pw@pbx.invalid:5001/").await;
+        assert_eq!(kind, FailureKind::Dns, "{text}");
+        assert!(text.starts_with("DNS lookup failed"), "{text}");
+        assert!(!text.contains("pw@"), "{text}");
+    }
+
     #[test]
     fn backoff_grows_and_stays_bounded() {
         assert!(backoff(2) < Duration::from_millis(500));

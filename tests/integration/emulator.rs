@@ -40,6 +40,8 @@ pub struct Faults {
     pub slow_download: bool,
     /// The API answers 403 (the licence lacks API access).
     pub forbidden: bool,
+    /// V20 DownloadLinks point to another server.
+    pub foreign_link: bool,
 }
 
 pub struct Backup {
@@ -318,6 +320,11 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
                 s.faults.server_errors -= 1;
                 return xapi_error(StatusCode::SERVICE_UNAVAILABLE, "busy");
             }
+            let host = if s.faults.foreign_link {
+                "http://127.0.0.1:1"
+            } else {
+                ""
+            };
             let value: Vec<_> = visible(&mut s)
                 .into_iter()
                 .map(|(_, name, created, size)| {
@@ -325,7 +332,7 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
                         "FileName": name,
                         "CreationTime": created.to_rfc3339(),
                         "Size": size,
-                        "DownloadLink": format!("/download/{name}?t=1"),
+                        "DownloadLink": format!("{host}/download/{name}?t=1"),
                     })
                 })
                 .collect();

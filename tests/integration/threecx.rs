@@ -335,6 +335,28 @@ fn a_path_traversal_file_name_is_refused() {
 }
 
 #[test]
+fn a_download_link_to_another_server_is_refused() {
+    let pbx = Pbx::start(Faults {
+        foreign_link: true,
+        ..Faults::default()
+    });
+    pbx.add_backup(
+        "3CXScheduledBackup.zip",
+        chrono::Utc::now(),
+        sample_zip(95, 100),
+    );
+    let env = env_for(&pbx, Api::V20, "latest", "");
+    let out = backup(&env);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("points to another server; refused"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(env.artifacts("local").is_empty());
+}
+
+#[test]
 fn a_slow_download_still_completes() {
     for api in BOTH {
         let pbx = Pbx::start(Faults {
