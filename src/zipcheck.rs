@@ -2,8 +2,10 @@
 //! and matches its CRC, and a `*Db.xml` (3CX's settings) is present. Reads the stream once, holds no entry in memory, writes nothing.
 //!
 //! Limit: zip entries written with data descriptors (sizes after the data, flag bit 3)
-//! cannot be walked without seeking; such a zip is reported as not checkable rather than
-//! as damaged.
+//! cannot be walked without seeking. For such a zip the check still reads it to the end and
+//! requires the end-of-central-directory record to end it exactly (a cut-off download is
+//! refused), takes the encryption flag from the first entry's header (3CX's "encrypt
+//! backup"), and otherwise reports the entries as not checkable rather than as damaged.
 
 use std::io::{self, Read};
 
@@ -32,37 +34,47 @@ pub enum ZipCheckError {
     Io(#[from] io::Error),
 }
 
+/// The fixed part of a local file header: signature, version, flags, …
+const LOCAL_HEADER: usize = 30;
+
 /// Walks a zip stream entry by entry up to its central directory.
 pub fn check<R: Read>(mut reader: R) -> Result<ZipSummary, ZipCheckError> {
+    // The first entry's header, kept aside for the case the zip crate cannot walk the entries.
+    let mut head = Vec::with_capacity(LOCAL_HEADER);
+    (&mut reader)
+        .take(LOCAL_HEADER as u64)
+        .read_to_end(&mut head)?;
+    let first_encrypted = head.len() == LOCAL_HEADER
+        && head.starts_with(b"PK\x03\x04")
+        && u16::from_le_bytes([head[6], head[7]]) & 1 == 1;
+    let mut reader = io::Cursor::new(head).chain(reader);
     let mut s = ZipSummary {
         entries: 0,
         uncompressed_bytes: 0,
         settings_entry: None,
         encrypted: false,
     };
-    loop {
-        let mut file = match zip::read::read_zipfile_from_stream(&mut reader) {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return Err(classify(e)),
+    let unwalkable = loop {
+        let why = match zip::read::read_zipfile_from_stream(&mut reader) {
+            Ok(Some(file)) => {
+                entry(file, &mut s)?;
+                continue;
+            }
+            Ok(None) => break None,
+            Err(e) => match classify(e) {
+                ZipCheckError::Unsupported(why) => why,
+                other => return Err(other),
+            },
         };
-        s.entries += 1;
-        if file.encrypted() {
-            // 3CX's own "encrypt backup" option: readable only with 3CX's password.
+        break Some(why);
+    };
+    if let Some(why) = unwalkable {
+        ends_complete(&mut reader)?;
+        if first_encrypted || s.encrypted {
             s.encrypted = true;
-            io::copy(&mut file, &mut io::sink()).ok();
-            continue;
+            return Ok(s);
         }
-        let name = file.name().map_err(classify)?.to_string();
-        // Reading to the end makes the zip crate compare the entry's CRC.
-        let n = io::copy(&mut file, &mut io::sink()).map_err(|e| classify(e.into()))?;
-        s.uncompressed_bytes += n;
-        if s.settings_entry.is_none()
-            && !name.contains('/')
-            && name.to_ascii_lowercase().ends_with("db.xml")
-        {
-            s.settings_entry = Some(name);
-        }
+        return Err(ZipCheckError::Unsupported(why));
     }
     if s.entries == 0 {
         return Err(ZipCheckError::Corrupt("no entries".into()));
@@ -103,6 +115,61 @@ fn check_end<R: Read>(reader: &mut R, entries: u64) -> Result<(), ZipCheckError>
         )));
     }
     Ok(())
+}
+
+/// Reads one entry to its end, which makes the zip crate compare its CRC.
+fn entry<R: Read>(
+    mut file: zip::read::ZipFile<'_, R>,
+    s: &mut ZipSummary,
+) -> Result<(), ZipCheckError> {
+    s.entries += 1;
+    if file.encrypted() {
+        // 3CX's own "encrypt backup" option: readable only with 3CX's password.
+        s.encrypted = true;
+        io::copy(&mut file, &mut io::sink()).ok();
+        return Ok(());
+    }
+    let name = file.name().map_err(classify)?.to_string();
+    let n = io::copy(&mut file, &mut io::sink()).map_err(|e| classify(e.into()))?;
+    s.uncompressed_bytes += n;
+    if s.settings_entry.is_none()
+        && !name.contains('/')
+        && name.to_ascii_lowercase().ends_with("db.xml")
+    {
+        s.settings_entry = Some(name);
+    }
+    Ok(())
+}
+
+/// Reads the rest of a zip that cannot be walked and requires its end-of-central-directory
+/// record to end it exactly, keeping only the last 64 KiB (the record and its comment).
+fn ends_complete<R: Read>(reader: &mut R) -> Result<(), ZipCheckError> {
+    const KEEP: usize = 22 + 0xFFFF;
+    let mut tail: Vec<u8> = Vec::with_capacity(2 * KEEP);
+    let mut buf = vec![0u8; 1024 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > 2 * KEEP {
+            tail.drain(..tail.len() - KEEP);
+        }
+    }
+    let comment_len = |i: usize| usize::from(u16::from_le_bytes([tail[i + 20], tail[i + 21]]));
+    let found = (0..tail.len().saturating_sub(21))
+        .rev()
+        .any(|i| tail[i..].starts_with(b"PK\x05\x06") && i + 22 + comment_len(i) == tail.len());
+    if found {
+        Ok(())
+    } else {
+        Err(ZipCheckError::Corrupt(
+            "truncated: no end-of-central-directory record".into(),
+        ))
+    }
 }
 
 fn classify(e: ZipError) -> ZipCheckError {
@@ -167,6 +234,43 @@ mod tests {
             Err(ZipCheckError::Corrupt(_))
         ));
         assert!(check(&b"not a zip at all"[..]).is_err());
+    }
+
+    /// Entries written to a non-seekable sink carry data descriptors (sizes after the data).
+    fn streamed_zip(encrypt: bool) -> Vec<u8> {
+        use zip::unstable::write::FileOptionsExt;
+        let mut out = Vec::new();
+        {
+            let mut z = zip::ZipWriter::new_stream(&mut out);
+            let mut opts = zip::write::SimpleFileOptions::default();
+            if encrypt {
+                opts = opts.with_deprecated_encryption(b"pw").unwrap();
+            }
+            z.start_file("3CXPhoneSystemDb.xml", opts).unwrap();
+            z.write_all(&[b'x'; 10_000]).unwrap();
+            z.finish().unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn data_descriptors_are_checked_for_completeness() {
+        let plain = streamed_zip(false);
+        assert!(matches!(
+            check(&plain[..]),
+            Err(ZipCheckError::Unsupported(_))
+        ));
+        assert!(matches!(
+            check(&plain[..plain.len() - 10]),
+            Err(ZipCheckError::Corrupt(_))
+        ));
+        let encrypted = streamed_zip(true);
+        let s = check(&encrypted[..]).unwrap();
+        assert!(s.encrypted);
+        assert!(matches!(
+            check(&encrypted[..encrypted.len() / 2]),
+            Err(ZipCheckError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -239,6 +239,28 @@ pub fn sample_zip(seed: u64, noise_bytes: usize) -> Vec<u8> {
     buf.into_inner()
 }
 
+/// A backup as 3CX writes it with its "encrypt backup" option: every entry encrypted with
+/// the backup password (ZipCrypto here), so its contents cannot be checked without it.
+pub fn sample_encrypted_zip(seed: u64) -> Vec<u8> {
+    use zip::unstable::write::FileOptionsExt;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .with_deprecated_encryption(b"3cx-backup-password")
+            .unwrap();
+        z.start_file("3CXPhoneSystemDb.xml", opts).unwrap();
+        writeln!(z, "<?xml version=\"1.0\"?>\n<PhoneSystem seed=\"{seed}\"/>").unwrap();
+        z.start_file("DbTables/dn.csv", opts).unwrap();
+        for i in 0..100 {
+            writeln!(z, "{i},{},{seed}", 100 + i).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
 /// `age -d -i KEY FILE | zstd -d` with the real programs.
 pub fn open_by_hand(identity: &Path, artifact: &Path) -> Vec<u8> {
     let mut age = Command::new("age")

@@ -158,6 +158,32 @@ fn latest_mode_takes_the_newest_and_skips_it_when_stored() {
 }
 
 #[test]
+fn a_backup_3cx_encrypted_itself_is_stored_and_recorded_as_such() {
+    let pbx = Pbx::start(Faults::default());
+    let encrypted = sample_encrypted_zip(96);
+    pbx.add_backup(
+        "3CXScheduledBackup.zip",
+        chrono::Utc::now(),
+        encrypted.clone(),
+    );
+    let env = env_for(&pbx, Api::V18, "latest", "");
+    let out = backup(&env);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let manifests: Vec<_> = env
+        .files_under(&env.target_dir("local"))
+        .into_iter()
+        .filter(|f| f.ends_with(".manifest.json"))
+        .collect();
+    assert_eq!(manifests.len(), 1);
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.target_dir("local").join(&manifests[0])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["plain"]["pbx_encrypted"], true, "{m}");
+    assert!(restore_pbx(&env) == encrypted);
+}
+
+#[test]
 fn an_invalid_login_is_a_clear_error_without_the_secret() {
     for (api, says) in [
         (Api::V20, "client id or secret is wrong"),
