@@ -361,10 +361,16 @@ pub fn describe(e: &reqwest::Error) -> (FailureKind, String) {
         FailureKind::Timeout
     } else if all.contains("dns error") || all.contains("failed to lookup address") {
         FailureKind::Dns
-    } else if all.contains("certificate")
-        || all.contains("tls")
-        || all.contains("handshake")
-        || all.contains("peer")
+    } else if [
+        "certificate",
+        "tls",
+        "handshake",
+        "received fatal alert",
+        "peer is incompatible",
+        "peer misbehaved",
+    ]
+    .iter()
+    .any(|w| all.contains(w))
     {
         FailureKind::Tls
     } else if e.is_connect() {

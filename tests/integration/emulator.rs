@@ -28,6 +28,10 @@ pub struct Faults {
     pub first_token_uses: Option<u32>,
     /// This many `GET Backups` answer 503 first.
     pub server_errors: u32,
+    /// Then this many answer 429 (too many requests).
+    pub too_many_requests: u32,
+    /// This many connections are closed as soon as they are accepted.
+    pub dropped_connections: u32,
     /// Downloads stop at half the file.
     pub truncate_download: bool,
     /// Created backups are damaged zips.
@@ -109,6 +113,14 @@ impl Pbx {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                {
+                    let mut s = st.lock().unwrap();
+                    if s.faults.dropped_connections > 0 {
+                        s.faults.dropped_connections -= 1;
+                        drop(stream);
+                        continue;
+                    }
+                }
                 let st = st.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
@@ -316,9 +328,8 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
             empty(StatusCode::NO_CONTENT)
         }
         (Method::GET, "/xapi/v1/Backups") => {
-            if s.faults.server_errors > 0 {
-                s.faults.server_errors -= 1;
-                return xapi_error(StatusCode::SERVICE_UNAVAILABLE, "busy");
+            if let Some(status) = busy(&mut s) {
+                return xapi_error(status, "busy");
             }
             let host = if s.faults.foreign_link {
                 "http://127.0.0.1:1"
@@ -352,6 +363,19 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
         }
         _ => xapi_error(StatusCode::NOT_FOUND, "no such endpoint"),
     }
+}
+
+/// A 503 or 429 while a burst of them lasts.
+fn busy(s: &mut State) -> Option<StatusCode> {
+    if s.faults.server_errors > 0 {
+        s.faults.server_errors -= 1;
+        return Some(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    if s.faults.too_many_requests > 0 {
+        s.faults.too_many_requests -= 1;
+        return Some(StatusCode::TOO_MANY_REQUESTS);
+    }
+    None
 }
 
 /// A backup the PBX was asked to make, shown after one poll (or never, by fault).
@@ -473,9 +497,8 @@ async fn handle_v18(
     let mut s = st.lock().unwrap();
     match (method, path) {
         (Method::GET, "/api/BackupAndRestoreList") => {
-            if s.faults.server_errors > 0 {
-                s.faults.server_errors -= 1;
-                return empty(StatusCode::SERVICE_UNAVAILABLE);
+            if let Some(status) = busy(&mut s) {
+                return empty(status);
             }
             let list: Vec<_> = visible(&mut s)
                 .into_iter()

@@ -238,10 +238,12 @@ fn a_token_lifetime_in_minutes_or_seconds_is_reused_within_a_run() {
 }
 
 #[test]
-fn server_error_bursts_are_retried() {
+fn server_errors_throttling_and_dropped_connections_are_retried() {
     for api in BOTH {
         let pbx = Pbx::start(Faults {
-            server_errors: 3,
+            server_errors: 2,
+            too_many_requests: 2,
+            dropped_connections: 2,
             ..Faults::default()
         });
         let env = env_for(&pbx, api, "create", "");
