@@ -537,3 +537,56 @@ fn three_copies_labelled_on_two_media_but_on_one_filesystem_do_not_pass() {
         serde_json::json!(["usb", "away"])
     );
 }
+
+/// The README's first command, on a copy of `examples/`: a backup whose verdict is OK, that
+/// restores byte for byte with the demo identity.
+#[test]
+fn the_readme_quickstart_runs_and_restores() {
+    let root = tempfile::tempdir().unwrap();
+    let examples = root.path().join("examples");
+    std::fs::create_dir_all(examples.join("sample-backups")).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for f in [
+        "quickstart.toml",
+        "demo-identity.txt",
+        "sample-backups/3CXScheduledBackup.zip",
+    ] {
+        std::fs::copy(shipped.join(f), examples.join(f)).unwrap();
+    }
+    let config = examples.join("quickstart.toml");
+    let run = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("pbx321")
+            .unwrap()
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("PBX321_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["backup"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("3-2-1 OK"), "{}", stdout(&out));
+    assert!(
+        root.path()
+            .join("target/pbx321-quickstart/offsite/demo")
+            .is_dir()
+    );
+
+    let to = root.path().join("restored.zip");
+    let identity = examples.join("demo-identity.txt");
+    let out = run(&[
+        "restore",
+        "--source",
+        "demo",
+        "--to",
+        to.to_str().unwrap(),
+        "--identity",
+        identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        std::fs::read(&to).unwrap()
+            == std::fs::read(examples.join("sample-backups/3CXScheduledBackup.zip")).unwrap()
+    );
+}

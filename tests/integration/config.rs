@@ -22,6 +22,49 @@ fn every_example_config_parses() {
     assert!(n >= 1);
 }
 
+/// Every TOML block in docs/ that shows `[[source]]` or `[[target]]` tables or a whole
+/// config parses, completed with what a snippet leaves out.
+#[test]
+fn every_config_snippet_in_the_docs_parses() {
+    const RECIPIENT: &str = "age1vgx3kctzsv946guapg2f6ptscu9aq6grmgd6uyp9t4cavvlxyv0q58szc4";
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "md") {
+            continue;
+        }
+        let doc = std::fs::read_to_string(&p).unwrap();
+        for block in doc.split("```toml\n").skip(1) {
+            let block = block
+                .split("```")
+                .next()
+                .unwrap()
+                .replace("age1…", RECIPIENT);
+            if !(block.contains("[[") || block.contains("state_dir")) {
+                continue; // a fragment of key = value lines
+            }
+            let mut text = String::new();
+            if !block.contains("state_dir") {
+                text.push_str(&format!(
+                    "state_dir = \"/var/lib/pbx321\"\n[encryption]\nrecipients = [\"{RECIPIENT}\"]\n[policy]\ncopies = 1\nmedia = 1\noffsite = 0\n"
+                ));
+                if !block.contains("[[source]]") {
+                    text.push_str("[[source]]\nname = \"docs-source\"\ntype = \"folder\"\npath = \"/srv/in\"\n");
+                }
+                if !block.contains("[[target]]") {
+                    text.push_str("[[target]]\nname = \"docs-target\"\ntype = \"fs\"\npath = \"/srv/out\"\nmedium = \"disk\"\n");
+                }
+            }
+            text.push_str(&block);
+            Config::parse(&text, Path::new("/etc/pbx321/config.toml"))
+                .unwrap_or_else(|e| panic!("{}:\n{block}\n{e}", p.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "only {n} snippets found");
+}
+
 #[test]
 fn config_check_prints_a_summary() {
     let env = TestEnv::new();

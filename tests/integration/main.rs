@@ -4,13 +4,15 @@
 //! - `backup`: backup / restore / list / check end to end through the real binary,
 //!   interop with the real `age` and `zstd` programs.
 //! - `killed`: a run killed with SIGKILL mid-write, and crafted leftovers.
-//! - `config`: example configs parse; each bad config is refused with file:line.
+//! - `config`: example configs and every config snippet in docs/ parse; each bad config is
+//!   refused with file:line.
 //! - `fanout`: isolation, retries and independence of targets, in process.
 //! - `monitoring`: `check --deep`, the restore drill, Nagios and Prometheus output.
 //! - `nas`: SFTP against a real sshd, WebDAV against rclone, and `require_mount`.
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
 //! - `sources`: the command source (3CXBackupCmd).
-//! - `threecx`, `emulator`: the 3CX V20 XAPI source against an emulator with faults.
+//! - `threecx`, `emulator`: the 3CX V20 XAPI and V18 console API sources against an
+//!   emulator with faults (plain HTTP and HTTPS with a private CA).
 //! - `servers`: moto, the fault-injecting proxy, sshd and rclone, on free loopback ports.
 
 mod backup;
