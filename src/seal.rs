@@ -1,8 +1,10 @@
 //! sha256 → zstd → age → sha256, and back. Synchronous and streaming.
 //!
 //! [`seal`] reads the plain backup once and writes one age file whose plaintext is one zstd
-//! stream of it, hashing both sides on the way. Memory is bounded by zstd's window and job
-//! buffers and age's 64 KiB chunks, whatever the size of the backup. The output is the
+//! stream of it, hashing both sides on the way: the input is read and hashed on one thread,
+//! the output hashed and written on another, compression and encryption run between them.
+//! Memory is bounded by zstd's window and job buffers, age's 64 KiB chunks and the
+//! [`COPY_BUF`]-sized chunks in flight between the threads, whatever the size of the backup. The output is the
 //! standard format: `age -d -i key.txt X.zip.zst.age | zstd -d > X.zip` opens it.
 //!
 //! [`unseal`] is the reverse and hashes both sides again, so that a restore can prove it
@@ -138,16 +140,42 @@ pub fn load_identities(path: &Path) -> Result<Identities, SealError> {
 
 /// Seals `input` into `output`. `threads` is zstd's worker count (0: single-threaded).
 /// Returns the digests and `output` flushed, so the caller can fsync it.
-pub fn seal<R: Read, W: Write>(
+///
+/// The plain side is read and hashed on one thread, the sealed side hashed and written on
+/// another, so that neither sha256 is on the path of compression and encryption.
+pub fn seal<R: Read + Send, W: Write + Send>(
     input: R,
     output: W,
     recipients: &Recipients,
     threads: u32,
 ) -> Result<(Digests, W), SealError> {
+    std::thread::scope(|scope| {
+        let (plain, plain_digest) = read_hashed(scope, input);
+        let (sealed, sealed_side) = write_hashed(scope, output);
+        let result = seal_stage(plain, sealed, recipients, threads);
+        let ((plain_bytes, plain_sha256), (sealed_bytes, sealed_sha256), output) =
+            join_stages(result, plain_digest, sealed_side)?;
+        Ok((
+            Digests {
+                plain_bytes,
+                plain_sha256,
+                sealed_bytes,
+                sealed_sha256,
+            },
+            output,
+        ))
+    })
+}
+
+fn seal_stage(
+    mut plain: ChunkReader,
+    sealed: ChunkWriter,
+    recipients: &Recipients,
+    threads: u32,
+) -> Result<(), SealError> {
     let encryptor = age::Encryptor::with_recipients(
         recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient),
     )?;
-    let sealed = Hashing::new(output);
     let age_writer = encryptor.wrap_output(sealed)?;
     let mut zstd = zstd::Encoder::new(age_writer, ZSTD_LEVEL)?;
     if threads > 0 {
@@ -156,27 +184,84 @@ pub fn seal<R: Read, W: Write>(
         // every worker, and so peak memory, low; the ratio barely changes.
         zstd.set_parameter(zstd::zstd_safe::CParameter::JobSize(JOB_SIZE))?;
     }
-    let mut plain = Hashing::new(input);
     copy_large(&mut plain, &mut zstd)?;
     let age_writer = zstd.finish()?;
-    let mut sealed = age_writer.finish()?;
-    sealed.flush()?;
-    let (plain_bytes, plain_sha256, _) = plain.finish();
-    let (sealed_bytes, sealed_sha256, output) = sealed.finish();
-    Ok((
-        Digests {
-            plain_bytes,
-            plain_sha256,
-            sealed_bytes,
-            sealed_sha256,
-        },
-        output,
-    ))
+    age_writer.finish()?.finish()?;
+    Ok(())
 }
 
-/// `io::copy` with 1 MiB reads instead of 8 KiB: the input is often an async stream behind a
-/// bridge (a file read on tokio's blocking pool, an HTTP body), where every read is a round
-/// trip to another thread, and the zip check behind a pipe wakes once per read.
+/// Opens a sealed stream into `output`. Reads `input` to its end, so the sealed digest covers
+/// every byte of the artifact, trailing garbage included. Both sha256 run on threads of
+/// their own, as in [`seal`].
+pub fn unseal<R: Read + Send, W: Write + Send>(
+    input: R,
+    output: W,
+    identities: &Identities,
+) -> Result<(Digests, W), SealError> {
+    std::thread::scope(|scope| {
+        let (sealed, sealed_digest) = read_hashed(scope, input);
+        let (plain, plain_side) = write_hashed(scope, output);
+        let result = unseal_stage(sealed, plain, identities);
+        let ((sealed_bytes, sealed_sha256), (plain_bytes, plain_sha256), output) =
+            join_stages(result, sealed_digest, plain_side)?;
+        Ok((
+            Digests {
+                plain_bytes,
+                plain_sha256,
+                sealed_bytes,
+                sealed_sha256,
+            },
+            output,
+        ))
+    })
+}
+
+fn unseal_stage(
+    mut sealed: ChunkReader,
+    mut plain: ChunkWriter,
+    identities: &Identities,
+) -> Result<(), SealError> {
+    {
+        let buffered = BufReader::with_capacity(64 * 1024, &mut sealed);
+        let decryptor = age::Decryptor::new_buffered(buffered)?;
+        if decryptor.is_scrypt() {
+            return Err(SealError::Io(io::Error::other(
+                "this file is passphrase-encrypted; pbx321 artifacts are encrypted to public keys",
+            )));
+        }
+        let reader =
+            decryptor.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))?;
+        let mut zstd = zstd::Decoder::new(reader)?;
+        copy_large(&mut zstd, &mut plain)?;
+    }
+    // Anything after the age stream still belongs to the artifact's digest. Bytes that the
+    // buffer above read ahead were hashed when the reading thread read them.
+    io::copy(&mut sealed, &mut io::sink())?;
+    plain.finish()?;
+    Ok(())
+}
+
+/// Waits for both side threads: ((length, sha256) read, (length, sha256) written, output).
+/// The writing thread's own error comes first: it explains a broken pipe seen by the
+/// middle stage.
+type Sides<W> = ((u64, String), (u64, String), W);
+
+fn join_stages<W>(
+    result: Result<(), SealError>,
+    read_side: std::thread::ScopedJoinHandle<'_, (u64, String)>,
+    written_side: WrittenSide<'_, W>,
+) -> Result<Sides<W>, SealError> {
+    let panicked = || SealError::Io(io::Error::other("a sealing thread panicked"));
+    let written = written_side.join().map_err(|_| panicked())?;
+    let read = read_side.join().map_err(|_| panicked())?;
+    match (result, written) {
+        (_, Err(e)) => Err(e.into()),
+        (Err(e), _) => Err(e),
+        (Ok(()), Ok((bytes, sha256, output))) => Ok((read, (bytes, sha256), output)),
+    }
+}
+
+/// `io::copy` with 1 MiB reads instead of 8 KiB: fewer wake-ups of the threads around it.
 fn copy_large<R: Read + ?Sized, W: Write + ?Sized>(r: &mut R, w: &mut W) -> io::Result<u64> {
     let mut buf = vec![0u8; COPY_BUF];
     let mut total = 0;
@@ -192,45 +277,161 @@ fn copy_large<R: Read + ?Sized, W: Write + ?Sized>(r: &mut R, w: &mut W) -> io::
     }
 }
 
-const COPY_BUF: usize = 1024 * 1024;
+/// The size of the chunks between threads, and of reads from the input (an async stream
+/// behind a bridge, where every read is a round trip to another thread).
+const COPY_BUF: usize = 512 * 1024;
+/// Chunks in flight between two threads; bounds the memory of each hand-over.
+const IN_FLIGHT: usize = 2;
 
-/// Opens a sealed stream into `output`. Reads `input` to its end, so the sealed digest covers
-/// every byte of the artifact, trailing garbage included.
-pub fn unseal<R: Read, W: Write>(
-    input: R,
-    output: W,
-    identities: &Identities,
-) -> Result<(Digests, W), SealError> {
-    let mut sealed = Hashing::new(input);
-    let mut plain = Hashing::new(output);
-    {
-        let buffered = BufReader::with_capacity(COPY_BUF, &mut sealed);
-        let decryptor = age::Decryptor::new_buffered(buffered)?;
-        if decryptor.is_scrypt() {
-            return Err(SealError::Io(io::Error::other(
-                "this file is passphrase-encrypted; pbx321 artifacts are encrypted to public keys",
-            )));
+/// Reads `input` on its own thread, hashing what it reads; the returned reader yields the
+/// same bytes, and the handle the (length, sha256) of all of them.
+fn read_hashed<'scope, R: Read + Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    mut input: R,
+) -> (
+    ChunkReader,
+    std::thread::ScopedJoinHandle<'scope, (u64, String)>,
+) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(IN_FLIGHT);
+    let handle = scope.spawn(move || {
+        let mut hasher = Sha256::new();
+        let mut bytes = 0u64;
+        loop {
+            let mut buf = vec![0u8; COPY_BUF];
+            match input.read(&mut buf) {
+                Ok(0) => {
+                    // An empty chunk marks the end, so that a vanished thread is not an end.
+                    let _ = tx.send(Ok(Vec::new()));
+                    break;
+                }
+                Ok(n) => {
+                    buf.truncate(n);
+                    hasher.update(&buf);
+                    bytes += n as u64;
+                    if tx.send(Ok(buf)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    break;
+                }
+            }
         }
-        let reader =
-            decryptor.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))?;
-        let mut zstd = zstd::Decoder::new(reader)?;
-        copy_large(&mut zstd, &mut plain)?;
-    }
-    // Anything after the age stream still belongs to the artifact's digest. Bytes that the
-    // buffers above read ahead were hashed when they were read.
-    io::copy(&mut sealed, &mut io::sink())?;
-    plain.flush()?;
-    let (plain_bytes, plain_sha256, output) = plain.finish();
-    let (sealed_bytes, sealed_sha256, _) = sealed.finish();
-    Ok((
-        Digests {
-            plain_bytes,
-            plain_sha256,
-            sealed_bytes,
-            sealed_sha256,
+        (bytes, hex::encode(hasher.finalize()))
+    });
+    (
+        ChunkReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+            ended: false,
         },
-        output,
-    ))
+        handle,
+    )
+}
+
+/// The writing thread: (length, sha256, output) of what it wrote.
+type WrittenSide<'scope, W> = std::thread::ScopedJoinHandle<'scope, io::Result<(u64, String, W)>>;
+
+/// Writes to `output` on its own thread, hashing what it writes; the handle gives the
+/// (length, sha256) of all of it and `output`, flushed.
+fn write_hashed<'scope, W: Write + Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    mut output: W,
+) -> (ChunkWriter, WrittenSide<'scope, W>) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let handle = scope.spawn(move || {
+        let mut hasher = Sha256::new();
+        let mut bytes = 0u64;
+        for chunk in rx {
+            hasher.update(&chunk);
+            output.write_all(&chunk)?;
+            bytes += chunk.len() as u64;
+        }
+        output.flush()?;
+        Ok((bytes, hex::encode(hasher.finalize()), output))
+    });
+    (
+        ChunkWriter {
+            tx: Some(tx),
+            buf: Vec::with_capacity(COPY_BUF),
+        },
+        handle,
+    )
+}
+
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    ended: bool,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            if self.ended || buf.is_empty() {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(c)) if c.is_empty() => self.ended = true,
+                Ok(Ok(c)) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(io::Error::other("the reading thread stopped")),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Hands what is written to the writing thread in chunks of [`COPY_BUF`]; `finish` (or
+/// `flush`) sends the rest, and dropping it ends the thread's input.
+struct ChunkWriter {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(COPY_BUF));
+        let stopped = || io::Error::new(io::ErrorKind::BrokenPipe, "the writing thread stopped");
+        self.tx
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(chunk)
+            .map_err(|_| stopped())
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        self.send()?;
+        self.tx = None;
+        Ok(())
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= COPY_BUF {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
 }
 
 /// A reader of the plaintext of a sealed stream: age, then zstd. Errors (wrong key, damage)
@@ -295,6 +496,62 @@ mod tests {
         assert!(unseal(&sealed[..], Vec::new(), &i2).is_err());
         sealed = good[..good.len() - 10].to_vec();
         assert!(unseal(&sealed[..], Vec::new(), &i2).is_err());
+    }
+
+    /// Accepts `room` bytes, then fails like a full disk.
+    struct Full {
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.len() > self.room {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"));
+            }
+            self.room -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Gives `left` bytes, then fails like a dropped connection.
+    struct Cut {
+        left: usize,
+    }
+
+    impl Read for Cut {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "cut"));
+            }
+            let n = buf.len().min(self.left);
+            buf[..n].fill(7);
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_side_threads_report_their_own_errors() {
+        let (r, i) = keypair();
+        let data: Vec<u8> = (0..3_000_000u32).flat_map(|n| n.to_le_bytes()).collect();
+        // A full output is reported as such, not as the broken pipe the middle stage sees.
+        match seal(&data[..], Full { room: 100_000 }, &r, 2) {
+            Err(SealError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::StorageFull),
+            other => panic!("{:?}", other.map(|(d, _)| d)),
+        }
+        let (_, sealed) = seal(&data[..], Vec::new(), &r, 2).unwrap();
+        match unseal(&sealed[..], Full { room: 100_000 }, &i) {
+            Err(SealError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::StorageFull),
+            other => panic!("{:?}", other.map(|(d, _)| d)),
+        }
+        // An input that fails midway fails the seal; nothing claims to be complete.
+        match seal(Cut { left: 2_000_000 }, Vec::new(), &r, 2) {
+            Err(SealError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
+            other => panic!("{:?}", other.map(|(d, _)| d)),
+        }
     }
 
     #[test]
