@@ -4,7 +4,7 @@
 //! stream of it, hashing both sides on the way: the input is read and hashed on one thread,
 //! the output hashed and written on another, compression and encryption run between them.
 //! Memory is bounded by zstd's window and job buffers, age's 64 KiB chunks and the
-//! [`COPY_BUF`]-sized chunks in flight between the threads, whatever the size of the backup. The output is the
+//! 512 KiB chunks in flight between the threads, whatever the size of the backup. The output is the
 //! standard format: `age -d -i key.txt X.zip.zst.age | zstd -d > X.zip` opens it.
 //!
 //! [`unseal`] is the reverse and hashes both sides again, so that a restore can prove it
