@@ -47,6 +47,20 @@ pub struct Digests {
     pub sealed_sha256: String,
 }
 
+impl Digests {
+    fn of(
+        (plain_bytes, plain_sha256): (u64, String),
+        (sealed_bytes, sealed_sha256): (u64, String),
+    ) -> Self {
+        Digests {
+            plain_bytes,
+            plain_sha256,
+            sealed_bytes,
+            sealed_sha256,
+        }
+    }
+}
+
 /// A reader or writer that hashes and counts what passes through it.
 pub struct Hashing<T> {
     inner: T,
@@ -153,17 +167,8 @@ pub fn seal<R: Read + Send, W: Write + Send>(
         let (plain, plain_digest) = read_hashed(scope, input);
         let (sealed, sealed_side) = write_hashed(scope, output);
         let result = seal_stage(plain, sealed, recipients, threads);
-        let ((plain_bytes, plain_sha256), (sealed_bytes, sealed_sha256), output) =
-            join_stages(result, plain_digest, sealed_side)?;
-        Ok((
-            Digests {
-                plain_bytes,
-                plain_sha256,
-                sealed_bytes,
-                sealed_sha256,
-            },
-            output,
-        ))
+        let (plain, sealed, output) = join_stages(result, plain_digest, sealed_side)?;
+        Ok((Digests::of(plain, sealed), output))
     })
 }
 
@@ -202,17 +207,8 @@ pub fn unseal<R: Read + Send, W: Write + Send>(
         let (sealed, sealed_digest) = read_hashed(scope, input);
         let (plain, plain_side) = write_hashed(scope, output);
         let result = unseal_stage(sealed, plain, identities);
-        let ((sealed_bytes, sealed_sha256), (plain_bytes, plain_sha256), output) =
-            join_stages(result, sealed_digest, plain_side)?;
-        Ok((
-            Digests {
-                plain_bytes,
-                plain_sha256,
-                sealed_bytes,
-                sealed_sha256,
-            },
-            output,
-        ))
+        let (sealed, plain, output) = join_stages(result, sealed_digest, plain_side)?;
+        Ok((Digests::of(plain, sealed), output))
     })
 }
 
