@@ -89,6 +89,31 @@ fn backup(env: &TestEnv) -> std::process::Output {
     out
 }
 
+/// Runs `backup pbx` and checks it failed cleanly: exit 1, every text of `says` in the
+/// report, no copy on any target and nothing left in the spool. Returns the report.
+fn fails_cleanly(env: &TestEnv, says: &[&str]) -> String {
+    let out = backup(env);
+    let report = stdout(&out);
+    assert_eq!(code(&out), 1, "{report}");
+    for s in says {
+        assert!(report.contains(s), "{s:?} not in: {report}");
+    }
+    for target in ["local", "usb", "away"] {
+        assert!(env.artifacts(target).is_empty(), "a copy on {target}");
+    }
+    assert!(env.files_under(&env.state_dir().join("spool")).is_empty());
+    report
+}
+
+/// Adds a backup as 3CX's own scheduler would have made it, an hour old.
+fn scheduled(pbx: &Pbx, seed: u64) {
+    pbx.add_backup(
+        "3CXScheduledBackup.zip",
+        chrono::Utc::now() - chrono::Duration::hours(1),
+        sample_zip(seed, 100),
+    );
+}
+
 #[test]
 fn create_mode_restores_what_the_pbx_served_and_deletes_it_after() {
     for api in BOTH {
@@ -194,11 +219,7 @@ fn an_invalid_login_is_a_clear_error_without_the_secret() {
             ..Faults::default()
         });
         let env = env_for(&pbx, api, "create", "");
-        let out = backup(&env);
-        assert_eq!(code(&out), 1, "{api:?}");
-        assert!(stdout(&out).contains(says), "{api:?}: {}", stdout(&out));
-        assert!(stdout(&out).contains(&pbx.url()), "the error names the PBX");
-        assert!(env.artifacts("local").is_empty());
+        fails_cleanly(&env, &[says, &pbx.url()]);
     }
 }
 
@@ -263,22 +284,11 @@ fn a_pbx_that_keeps_failing_is_given_up_after_bounded_retries() {
             server_errors: 1000,
             ..Faults::default()
         });
-        pbx.add_backup(
-            "3CXScheduledBackup.zip",
-            chrono::Utc::now(),
-            sample_zip(94, 100),
-        );
+        scheduled(&pbx, 94);
         let env = env_for(&pbx, api, "latest", "");
-        let out = backup(&env);
-        assert_eq!(code(&out), 1, "{api:?}");
-        assert!(
-            stdout(&out).contains("HTTP 503") && stdout(&out).contains("gave up after 5 tries"),
-            "{api:?}: {}",
-            stdout(&out)
-        );
+        fails_cleanly(&env, &["HTTP 503", "gave up after 5 tries", &pbx.url()]);
         let lists = pbx.state.lock().unwrap().faults.server_errors;
         assert_eq!(1000 - lists, 5, "{api:?}: five tries, no more");
-        assert!(env.artifacts("local").is_empty());
     }
 }
 
@@ -290,10 +300,7 @@ fn a_truncated_download_leaves_no_copy() {
             ..Faults::default()
         });
         let env = env_for(&pbx, api, "create", "");
-        let out = backup(&env);
-        assert_eq!(code(&out), 1, "{api:?}");
-        assert!(env.artifacts("local").is_empty());
-        assert!(env.files_under(&env.state_dir().join("spool")).is_empty());
+        fails_cleanly(&env, &["not a readable 3CX backup", "nothing was stored"]);
     }
 }
 
@@ -305,14 +312,7 @@ fn a_corrupt_zip_leaves_no_copy() {
             ..Faults::default()
         });
         let env = env_for(&pbx, api, "create", "");
-        let out = backup(&env);
-        assert_eq!(code(&out), 1, "{api:?}");
-        assert!(
-            stdout(&out).contains("not a readable 3CX backup"),
-            "{api:?}: {}",
-            stdout(&out)
-        );
-        assert!(env.artifacts("local").is_empty());
+        fails_cleanly(&env, &["not a readable 3CX backup"]);
     }
 }
 
@@ -327,13 +327,7 @@ fn a_backup_that_never_appears_times_out() {
         env.extra_source = env
             .extra_source
             .replace("timeout = \"20s\"", "timeout = \"3s\"");
-        let out = backup(&env);
-        assert_eq!(code(&out), 1, "{api:?}");
-        assert!(
-            stdout(&out).contains("did not appear complete within 3s"),
-            "{api:?}: {}",
-            stdout(&out)
-        );
+        fails_cleanly(&env, &["did not appear complete within 3s", &pbx.url()]);
     }
 }
 
@@ -344,20 +338,9 @@ fn a_path_traversal_file_name_is_refused() {
             traversal_name: true,
             ..Faults::default()
         });
-        pbx.add_backup(
-            "3CXScheduledBackup.zip",
-            chrono::Utc::now(),
-            sample_zip(93, 100),
-        );
+        scheduled(&pbx, 93);
         let env = env_for(&pbx, api, "latest", "");
-        let out = backup(&env);
-        assert_eq!(code(&out), 1, "{api:?}");
-        assert!(
-            stdout(&out).contains("not a plain .zip file name"),
-            "{api:?}: {}",
-            stdout(&out)
-        );
-        assert!(env.artifacts("local").is_empty());
+        fails_cleanly(&env, &["not a plain .zip file name"]);
         assert!(!env.path().join("etc").exists());
     }
 }
@@ -368,20 +351,9 @@ fn a_download_link_to_another_server_is_refused() {
         foreign_link: true,
         ..Faults::default()
     });
-    pbx.add_backup(
-        "3CXScheduledBackup.zip",
-        chrono::Utc::now(),
-        sample_zip(95, 100),
-    );
+    scheduled(&pbx, 95);
     let env = env_for(&pbx, Api::V20, "latest", "");
-    let out = backup(&env);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stdout(&out).contains("points to another server; refused"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(env.artifacts("local").is_empty());
+    fails_cleanly(&env, &["points to another server; refused"]);
 }
 
 #[test]
@@ -410,11 +382,9 @@ fn a_refusal_to_manage_backups_is_a_clear_error() {
             forbidden: true,
             ..Faults::default()
         });
+        scheduled(&pbx, 97);
         let env = env_for(&pbx, api, "latest", "");
-        let out = backup(&env);
-        assert_eq!(code(&out), 1, "{api:?}");
-        assert!(stdout(&out).contains(says), "{api:?}: {}", stdout(&out));
-        assert!(stdout(&out).contains(&pbx.url()), "the error names the PBX");
+        fails_cleanly(&env, &[says, &pbx.url()]);
     }
 }
 
@@ -427,15 +397,7 @@ fn a_pbx_with_a_private_ca_needs_its_ca_file() {
 
         // Without the CA the certificate is not trusted: a TLS error, no retries, no copy.
         let env = env_for(&pbx, api, "create", "");
-        let out = backup(&env);
-        assert_eq!(code(&out), 1, "{api:?}");
-        assert!(
-            stdout(&out).contains("TLS failed") && stdout(&out).contains("ca_file"),
-            "{api:?}: {}",
-            stdout(&out)
-        );
-        assert!(stdout(&out).contains(&pbx.url()), "the error names the PBX");
-        assert!(env.artifacts("local").is_empty());
+        fails_cleanly(&env, &["TLS failed", "ca_file", &pbx.url()]);
         assert!(
             pbx.state.lock().unwrap().requests.is_empty(),
             "no request got through"
@@ -468,14 +430,7 @@ fn a_pbx_that_refuses_connections_is_named_after_bounded_retries() {
         (SECRET_VAR.into(), SECRET.into()),
         ("PBX321_LOG".into(), "trace".into()),
     ];
-    let out = backup(&env);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stdout(&out).contains("could not connect") && stdout(&out).contains(&url),
-        "{}",
-        stdout(&out)
-    );
-    assert!(stdout(&out).contains("gave up after 5 tries"));
+    fails_cleanly(&env, &["could not connect", &url, "gave up after 5 tries"]);
 }
 
 #[test]
