@@ -656,7 +656,12 @@ impl Target for S3Target {
     }
 
     async fn placement(&self) -> Placement {
-        let (host, port) = match self.cfg.endpoint.as_deref().and_then(host_port) {
+        let (host, port) = match self
+            .cfg
+            .endpoint
+            .as_deref()
+            .and_then(crate::config::http_host_port)
+        {
             Some(hp) => hp,
             None => {
                 return Placement {
@@ -673,44 +678,5 @@ impl Target for S3Target {
             this_host,
             private_network,
         }
-    }
-}
-
-/// (host, port) of an http(s) URL.
-pub fn host_port(url: &str) -> Option<(String, u16)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let default = if scheme == "https" { 443 } else { 80 };
-    let authority = rest.split('/').next()?;
-    let authority = authority.rsplit('@').next()?;
-    if let Some(v6) = authority.strip_prefix('[') {
-        let (h, p) = v6.split_once(']')?;
-        let port = p
-            .strip_prefix(':')
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(default);
-        return Some((h.to_string(), port));
-    }
-    match authority.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
-        None => Some((authority.to_string(), default)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_port;
-
-    #[test]
-    fn endpoints() {
-        assert_eq!(
-            host_port("https://s3.example.net"),
-            Some(("s3.example.net".into(), 443))
-        );
-        assert_eq!(
-            host_port("http://127.0.0.1:9000/"),
-            Some(("127.0.0.1".into(), 9000))
-        );
-        assert_eq!(host_port("http://[::1]:9000"), Some(("::1".into(), 9000)));
-        assert_eq!(host_port("nonsense"), None);
     }
 }

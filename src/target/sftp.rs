@@ -353,30 +353,10 @@ impl Target for SftpTarget {
     }
 
     async fn placement(&self) -> Placement {
-        let Some((host, port)) = ssh_host_port(&self.cfg.endpoint) else {
+        let Some((host, port)) = crate::config::ssh_host_port(&self.cfg.endpoint) else {
             return Placement::default();
         };
         super::host_placement(&host, port).await
-    }
-}
-
-/// (host, port) of `ssh://[user@]host[:port]` or `[user@]host`.
-pub fn ssh_host_port(endpoint: &str) -> Option<(String, u16)> {
-    let rest = endpoint.strip_prefix("ssh://").unwrap_or(endpoint);
-    let rest = rest.split('/').next()?;
-    let hostport = rest.rsplit('@').next()?;
-    if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, p) = v6.split_once(']')?;
-        let port = p
-            .strip_prefix(':')
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(22);
-        return Some((h.to_string(), port));
-    }
-    match hostport.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
-        None if !hostport.is_empty() => Some((hostport.to_string(), 22)),
-        None => None,
     }
 }
 
@@ -386,14 +366,6 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(
-            ssh_host_port("ssh://backup@nas.lan:2222"),
-            Some(("nas.lan".into(), 2222))
-        );
-        assert_eq!(
-            ssh_host_port("backup@nas.lan"),
-            Some(("nas.lan".into(), 22))
-        );
         assert_eq!(
             strip_credentials("ssh://backup:hunter2@nas.lan:22"),
             "ssh://backup@nas.lan:22"

@@ -275,7 +275,7 @@ impl Target for WebdavTarget {
     }
 
     async fn placement(&self) -> Placement {
-        let Some((host, port)) = super::s3::host_port(&self.cfg.endpoint) else {
+        let Some((host, port)) = crate::config::http_host_port(&self.cfg.endpoint) else {
             return Placement::default();
         };
         super::host_placement(&host, port).await

@@ -1,0 +1,602 @@
+//! The configuration file: serde types and pure validation.
+//!
+//! [`Config::parse`] takes the file's text and its path and either returns a fully checked
+//! [`Config`] or every problem found, each with `file:line` and what to change. Nothing here
+//! touches the disk or the network: reading the file, resolving `{ env = … }` / `{ file = … }`
+//! secrets and loading `recipients_file` happen at the edges (`ops`, `secret`). Relative
+//! paths are taken relative to the directory of the config file, so a config can travel with
+//! the directory it describes (the quickstart does).
+//!
+//! Parsing happens in two passes over the same text: the top level is deserialized with
+//! `deny_unknown_fields`, then every `[[source]]` / `[[target]]` table is deserialized into
+//! the struct for its `type` from the span-preserving document, so that an unknown key in a
+//! target is reported at its own line, not at the top of the file.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+pub use crate::secret::Secret;
+pub use encryption::{Encryption, check_recipient};
+pub use endpoint::{http_host_port, is_loopback_host, ssh_host_port};
+pub use policy::Policy;
+pub use source::*;
+pub use target::*;
+
+mod duration;
+mod encryption;
+mod endpoint;
+mod policy;
+mod source;
+mod target;
+
+/// Where the config is looked for when neither `--config` nor `PBX321_CONFIG` is given.
+pub const DEFAULT_PATH: &str = "/etc/pbx321/config.toml";
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from (for messages).
+    pub path: PathBuf,
+    /// Run history, locks and the spool. A cache: never needed to restore.
+    pub state_dir: PathBuf,
+    pub encryption: Encryption,
+    pub policy: Policy,
+    pub sources: Vec<SourceConfig>,
+    pub targets: Vec<TargetConfig>,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Everything wrong with a config file, each problem with its line.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{} has {} problem{}; nothing was done",
+            self.file.display(),
+            n,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            match p.line {
+                Some(line) => write!(f, "\n  {}:{}: {}", self.file.display(), line, p.message)?,
+                None => write!(f, "\n  {}: {}", self.file.display(), p.message)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- raw, as written -------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTop {
+    state_dir: PathBuf,
+    encryption: Spanned<encryption::RawEncryption>,
+    #[serde(default)]
+    policy: Option<Spanned<policy::RawPolicy>>,
+    #[serde(default)]
+    source: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    target: Vec<Spanned<toml::Table>>,
+}
+
+/// Keys every `[[source]]` has, besides those of its type.
+const SOURCE_COMMON: &[&str] = &["name", "type"];
+/// Keys every `[[target]]` has, besides those of its type.
+const TARGET_COMMON: &[&str] = &["name", "type", "medium", "location", "trust_labels"];
+
+impl Config {
+    /// Parses and checks a config. `path` is used for messages and as the base of relative
+    /// paths; it is not read.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut cx = Cx {
+            text,
+            problems: Vec::new(),
+        };
+        let fail = |problems| ConfigError {
+            file: path.to_path_buf(),
+            problems,
+        };
+        let raw: RawTop = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                cx.toml_error(&e, "");
+                return Err(fail(cx.problems));
+            }
+        };
+        // The span-preserving document, for per-type tables.
+        let doc = DeTable::parse(text).map_err(|e| {
+            let mut cx = Cx {
+                text,
+                problems: Vec::new(),
+            };
+            cx.toml_error(&e, "");
+            fail(cx.problems)
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+
+        let encryption = cx.encryption(raw.encryption, base);
+        let policy_span = raw.policy.as_ref().map(|p| p.span());
+        let policy = cx.policy(raw.policy.map(Spanned::into_inner).unwrap_or_default());
+        let sources = cx.sources(&raw.source, array_of(&doc, "source"), base);
+        let targets = cx.targets(&raw.target, array_of(&doc, "target"), base);
+        if sources.is_empty() && raw.source.is_empty() {
+            cx.problem(
+                None,
+                "no [[source]]: add one, e.g. type = \"folder\" with the path the PBX writes backups to",
+            );
+        }
+        if targets.is_empty() && raw.target.is_empty() {
+            cx.problem(
+                None,
+                "no [[target]]: add at least one place for copies, e.g. type = \"fs\"",
+            );
+        }
+        if let Some(policy) = &policy
+            && cx.problems.is_empty()
+        {
+            cx.feasible(policy, &targets, policy_span);
+        }
+        match (cx.problems.is_empty(), encryption, policy) {
+            (true, Some(encryption), Some(policy)) => Ok(Config {
+                path: path.to_path_buf(),
+                state_dir: base.join(raw.state_dir),
+                encryption,
+                policy,
+                sources,
+                targets,
+            }),
+            _ => Err(fail(cx.problems)),
+        }
+    }
+
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    pub fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+/// The entries of a top-level array of tables in the span-preserving document.
+fn array_of<'a, 'i>(doc: &'a Spanned<DeTable<'i>>, key: &str) -> Vec<&'a Spanned<DeValue<'i>>> {
+    doc.get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref() == key)
+        .and_then(|(_, v)| match v.get_ref() {
+            DeValue::Array(items) => Some(items.iter().collect()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Keeps only the keys of a table for which `keep` is true.
+fn filter_keys(value: &mut Spanned<DeValue<'_>>, keep: impl Fn(&str) -> bool) {
+    if let DeValue::Table(table) = value.get_mut() {
+        *table = std::mem::take(table)
+            .into_iter()
+            .filter(|(k, _)| keep(k.get_ref()))
+            .collect();
+    }
+}
+
+/// Collects problems while checking.
+struct Cx<'t> {
+    text: &'t str,
+    problems: Vec<Problem>,
+}
+
+impl Cx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn problem(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let line = span.map(|s| self.line_of(s.start));
+        self.problems.push(Problem {
+            line,
+            message: message.into(),
+        });
+    }
+
+    fn toml_error(&mut self, e: &toml::de::Error, prefix: &str) {
+        let message = e.message().trim().replace('\n', " ");
+        self.problem(e.span(), format!("{prefix}{message}"));
+    }
+
+    fn duration(&mut self, raw: &Spanned<String>, key: &str) -> Option<Duration> {
+        match humantime::parse_duration(raw.get_ref()) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                self.problem(Some(raw.span()), format!("{key} must be longer than zero"));
+                None
+            }
+            Err(e) => {
+                self.problem(
+                    Some(raw.span()),
+                    format!(
+                        "{key} = {:?} is not a duration ({e}); write e.g. \"26h\", \"90m\" or \"7days\"",
+                        raw.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Name, type and the type's own keys of each table of an array of tables.
+    fn entries<'d, 'i>(
+        &mut self,
+        what: &str,
+        raw: &[Spanned<toml::Table>],
+        spanned: Vec<&'d Spanned<DeValue<'i>>>,
+    ) -> Vec<(String, String, Range<usize>, &'d Spanned<DeValue<'i>>)> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for (table, value) in raw.iter().zip(spanned) {
+            let span = table.span();
+            let name = match table.get_ref().get("name").and_then(|v| v.as_str()) {
+                Some(n) => n.to_string(),
+                None => {
+                    self.problem(
+                        Some(span),
+                        format!("[[{what}]] needs name = \"…\" (letters, digits, . _ -)"),
+                    );
+                    continue;
+                }
+            };
+            if let Err(why) = check_name(&name) {
+                self.problem(Some(span.clone()), format!("{what} name {name:?} {why}"));
+                continue;
+            }
+            if !seen.insert(name.clone()) {
+                self.problem(
+                    Some(span),
+                    format!("{what} name {name:?} is used twice: names must be unique"),
+                );
+                continue;
+            }
+            let Some(kind) = table.get_ref().get("type").and_then(|v| v.as_str()) else {
+                self.problem(Some(span), format!("{what} {name:?} needs type = \"…\""));
+                continue;
+            };
+            out.push((name, kind.to_string(), span, value));
+        }
+        out
+    }
+
+    /// Deserializes a table into `T` after removing the keys every entry has; errors keep
+    /// their own line.
+    fn typed<T: DeserializeOwned>(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        common: &[&str],
+        prefix: &str,
+    ) -> Option<T> {
+        let mut value = value.clone();
+        filter_keys(&mut value, |k| !common.contains(&k));
+        match T::deserialize(ValueDeserializer::from(value)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.toml_error(&e, prefix);
+                None
+            }
+        }
+    }
+}
+
+/// Names become directory names on every target: keep them boring.
+fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("must be 1 to 64 characters long");
+    }
+    if name.starts_with(['.', '-']) {
+        return Err("must not start with '.' or '-'");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err("may hold only letters, digits, '.', '_' and '-'");
+    }
+    Ok(())
+}
+
+/// serde glue for `"26h"`-style durations.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{s:?} is not a duration ({e}); write e.g. \"10s\" or \"5m\""
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+
+    fn good() -> String {
+        format!(
+            r#"state_dir = "/var/lib/pbx321"
+[encryption]
+recipients = ["{RECIPIENT}"]
+[policy]
+copies = 3
+media = 2
+offsite = 1
+max_age = "26h"
+[[source]]
+name = "hq"
+type = "folder"
+path = "/var/lib/3cxpbx/Instance1/Data/Backups"
+pattern = "*.zip"
+[[target]]
+name = "local"
+type = "fs"
+path = "/srv/pbx321"
+medium = "disk"
+location = "onsite"
+[[target]]
+name = "usb"
+type = "fs"
+path = "/mnt/usb"
+medium = "removable"
+[[target]]
+name = "away"
+type = "fs"
+path = "/mnt/away"
+medium = "disk"
+location = "offsite"
+"#
+        )
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        Config::parse(text, Path::new("/etc/pbx321/config.toml"))
+            .expect_err("config should be rejected")
+            .problems
+    }
+
+    fn one(text: &str) -> (Option<usize>, String) {
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        (p[0].line, p[0].message.clone())
+    }
+
+    #[test]
+    fn parses_the_issue_example() {
+        let c = Config::parse(&good(), Path::new("/etc/pbx321/config.toml")).unwrap();
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.targets.len(), 3);
+        assert_eq!(c.targets[1].location, Location::Onsite);
+        assert_eq!(c.policy.max_age, Duration::from_secs(26 * 3600));
+        assert_eq!(
+            c.policy.warn_age,
+            Duration::from_secs(26 * 3600).mul_f64(0.8)
+        );
+        let SourceKind::Folder(f) = &c.sources[0].kind else {
+            panic!("a folder source")
+        };
+        assert_eq!(f.settle, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_3cx_v18_source_with_its_defaults() {
+        let text = good().replace(
+            "type = \"folder\"\npath = \"/var/lib/3cxpbx/Instance1/Data/Backups\"\npattern = \"*.zip\"",
+            "type = \"3cx-v18\"\nurl = \"https://pbx.example.com:5001/\"\nusername = \"admin\"\npassword = { env = \"V18_PW\" }\nca_file = \"ca.pem\"",
+        );
+        let c = Config::parse(&text, Path::new("/etc/pbx321/config.toml")).unwrap();
+        let SourceKind::ThreeCxV18(t) = &c.sources[0].kind else {
+            panic!("a 3cx-v18 source")
+        };
+        assert_eq!(t.url, "https://pbx.example.com:5001");
+        assert_eq!(t.mode, ThreeCxMode::Create);
+        assert_eq!(t.download_path, DEFAULT_V18_DOWNLOAD_PATH);
+        assert_eq!(t.ca_file.as_deref(), Some(Path::new("/etc/pbx321/ca.pem")));
+        assert!(!t.delete_after);
+
+        let creds = text.replace("https://pbx", "https://admin:hunter2@pbx");
+        let msgs: Vec<String> = problems(&creds).into_iter().map(|p| p.message).collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("must not hold a user or password") && !m.contains("hunter2")),
+            "{msgs:?}"
+        );
+
+        let wrong = text.replace("username = \"admin\"\n", "user = \"admin\"\n");
+        let msgs: Vec<String> = problems(&wrong).into_iter().map(|p| p.message).collect();
+        assert!(
+            msgs.iter().any(|m| m.contains("user")),
+            "an unknown key is named: {msgs:?}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let text = good().replace("\"/srv/pbx321\"", "\"copies/local\"");
+        let c = Config::parse(&text, Path::new("/opt/demo/config.toml")).unwrap();
+        let TargetKind::Fs(fs) = &c.targets[0].kind else {
+            panic!("an fs target")
+        };
+        assert_eq!(fs.path, Path::new("/opt/demo/copies/local"));
+    }
+
+    #[test]
+    fn unknown_key_in_a_target_is_reported_at_its_line() {
+        let text = good().replace("path = \"/mnt/usb\"", "pth = \"/mnt/usb\"");
+        let (line, msg) = one(&text);
+        assert_eq!(line, Some(23), "{msg}");
+        assert!(msg.contains("target \"usb\""), "{msg}");
+        assert!(msg.contains("pth"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let text = format!("colour = \"blue\"\n{}", good());
+        let (line, msg) = one(&text);
+        assert_eq!(line, Some(1));
+        assert!(msg.contains("colour"), "{msg}");
+    }
+
+    #[test]
+    fn missing_path_in_a_source() {
+        let text = good().replace("path = \"/var/lib/3cxpbx/Instance1/Data/Backups\"\n", "");
+        let (_, msg) = one(&text);
+        assert!(
+            msg.contains("source \"hq\"") && msg.contains("path"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn duplicate_names() {
+        let text = good().replace("name = \"usb\"", "name = \"local\"");
+        let (line, msg) = one(&text);
+        assert!(msg.contains("used twice"), "{msg}");
+        assert!(line.is_some());
+    }
+
+    #[test]
+    fn bad_medium_value() {
+        let text = good().replace("medium = \"removable\"", "medium = \"floppy\"");
+        let (line, msg) = one(&text);
+        assert_eq!(line, Some(24), "{msg}");
+        assert!(msg.contains("floppy"), "{msg}");
+    }
+
+    #[test]
+    fn missing_medium() {
+        let text = good().replace("medium = \"removable\"\n", "");
+        let (_, msg) = one(&text);
+        assert!(msg.contains("needs medium"), "{msg}");
+    }
+
+    #[test]
+    fn impossible_offsite() {
+        let text = good().replace("location = \"offsite\"", "location = \"onsite\"");
+        let (line, msg) = one(&text);
+        assert_eq!(line, Some(4), "at the [policy] table: {msg}");
+        assert!(msg.contains("offsite = 1"), "{msg}");
+    }
+
+    #[test]
+    fn impossible_copies_and_media() {
+        let text = good().replace("copies = 3", "copies = 4");
+        let (_, msg) = one(&text);
+        assert!(msg.contains("copies = 4 but only 3"), "{msg}");
+        let text = good().replace("media = 2", "media = 3");
+        let (_, msg) = one(&text);
+        assert!(msg.contains("media = 3"), "{msg}");
+    }
+
+    #[test]
+    fn immutable_needs_a_capable_target() {
+        let text = good().replace("offsite = 1", "offsite = 1\nimmutable = 1");
+        let (_, msg) = one(&text);
+        assert!(msg.contains("immutable = 1"), "{msg}");
+    }
+
+    #[test]
+    fn bad_durations() {
+        let text = good().replace("\"26h\"", "\"a day\"");
+        let (line, msg) = one(&text);
+        assert_eq!(line, Some(8));
+        assert!(msg.contains("max_age"), "{msg}");
+        let text = good().replace("max_age = \"26h\"", "max_age = \"26h\"\nwarn_age = \"30h\"");
+        let (_, msg) = one(&text);
+        assert!(msg.contains("warn_age must be shorter"), "{msg}");
+    }
+
+    #[test]
+    fn secret_key_as_recipient() {
+        let text = good().replace(
+            RECIPIENT,
+            "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX",
+        );
+        let (line, msg) = one(&text);
+        assert_eq!(line, Some(3));
+        assert!(msg.contains("secret key"), "{msg}");
+    }
+
+    #[test]
+    fn garbage_recipient() {
+        let text = good().replace(RECIPIENT, "age1notakey");
+        let (_, msg) = one(&text);
+        assert!(msg.contains("not a valid age"), "{msg}");
+    }
+
+    #[test]
+    fn bad_names_and_types() {
+        let text = good().replace("name = \"hq\"", "name = \"../hq\"");
+        assert!(one(&text).1.contains("must not start"));
+        let text = good().replace("name = \"hq\"", "name = \"h/q\"");
+        assert!(one(&text).1.contains("may hold only"));
+        let text = good().replace("type = \"folder\"", "type = \"ftp\"");
+        assert!(one(&text).1.contains("unknown type \"ftp\""));
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let text = good().replace("copies = 3", "copies = = 3");
+        let (line, _) = one(&text);
+        assert_eq!(line, Some(5));
+    }
+
+    #[test]
+    fn no_sources_no_targets() {
+        let text = format!("state_dir = \"/x\"\n[encryption]\nrecipients = [\"{RECIPIENT}\"]\n");
+        let p = problems(&text);
+        assert!(p.iter().any(|p| p.message.contains("no [[source]]")));
+        assert!(p.iter().any(|p| p.message.contains("no [[target]]")));
+    }
+
+    #[test]
+    fn error_display_names_file_and_line() {
+        let text = good().replace("copies = 3", "copies = \"three\"");
+        let e = Config::parse(&text, Path::new("/etc/pbx321/config.toml")).unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.contains("/etc/pbx321/config.toml:5:"), "{shown}");
+    }
+}

@@ -1,0 +1,149 @@
+//! `[policy]`: the 3-2-1(-1) rule and the freshness limits.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Cx, Location, Medium, TargetConfig};
+
+/// The 3-2-1(-1) rule and the freshness limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub copies: u32,
+    pub media: u32,
+    pub offsite: u32,
+    pub immutable: u32,
+    /// The newest compliant backup must be younger than this.
+    pub max_age: Duration,
+    /// Past this age the status is WARNING. Defaults to 80 % of `max_age`.
+    pub warn_age: Duration,
+    /// A restore drill (`check --deep --identity`) older than this is a WARNING.
+    pub drill_max_age: Option<Duration>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    copies: Option<u32>,
+    media: Option<u32>,
+    offsite: Option<u32>,
+    immutable: Option<u32>,
+    max_age: Option<Spanned<String>>,
+    warn_age: Option<Spanned<String>>,
+    drill_max_age: Option<Spanned<String>>,
+}
+
+impl Cx<'_> {
+    pub(super) fn policy(&mut self, raw: RawPolicy) -> Option<Policy> {
+        let before = self.problems.len();
+        let max_age = match &raw.max_age {
+            Some(s) => self.duration(s, "max_age"),
+            None => Some(Duration::from_secs(26 * 3600)),
+        };
+        let warn_age = raw
+            .warn_age
+            .as_ref()
+            .map(|s| (s.span(), self.duration(s, "warn_age")));
+        let drill_max_age = match &raw.drill_max_age {
+            Some(s) => Some(self.duration(s, "drill_max_age")?),
+            None => None,
+        };
+        let max_age = max_age?;
+        let warn_age = match warn_age {
+            None => max_age.mul_f64(0.8),
+            Some((_, None)) => return None,
+            Some((span, Some(w))) if w >= max_age => {
+                self.problem(
+                    Some(span),
+                    "warn_age must be shorter than max_age (it warns before the backup is too old)",
+                );
+                return None;
+            }
+            Some((_, Some(w))) => w,
+        };
+        let policy = Policy {
+            copies: raw.copies.unwrap_or(3),
+            media: raw.media.unwrap_or(2),
+            offsite: raw.offsite.unwrap_or(1),
+            immutable: raw.immutable.unwrap_or(0),
+            max_age,
+            warn_age,
+            drill_max_age,
+        };
+        (self.problems.len() == before).then_some(policy)
+    }
+
+    /// Checks that the rule can be met with the targets configured.
+    pub(super) fn feasible(
+        &mut self,
+        policy: &Policy,
+        targets: &[TargetConfig],
+        span: Option<Range<usize>>,
+    ) {
+        let media: BTreeSet<Medium> = targets.iter().map(|t| t.medium).collect();
+        let offsite = targets
+            .iter()
+            .filter(|t| t.location == Location::Offsite)
+            .count();
+        let immutable = targets
+            .iter()
+            .filter(|t| t.kind.supports_immutability())
+            .count();
+        let checks = [
+            (
+                policy.copies == 0,
+                "copies = 0 keeps nothing: use at least 1 (3 for the 3-2-1 rule)".to_string(),
+            ),
+            (
+                policy.copies as usize > targets.len(),
+                format!(
+                    "copies = {} but only {} target(s) are configured: add targets or lower copies",
+                    policy.copies,
+                    targets.len()
+                ),
+            ),
+            (
+                policy.media > policy.copies,
+                format!(
+                    "media = {} is more than copies = {}: every medium needs a copy",
+                    policy.media, policy.copies
+                ),
+            ),
+            (
+                policy.media as usize > media.len(),
+                format!(
+                    "media = {} but the targets use only {} medium/media ({}): give a target another medium, e.g. medium = \"nas\"",
+                    policy.media,
+                    media.len(),
+                    media
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            (
+                policy.offsite as usize > offsite,
+                format!(
+                    "offsite = {} but {} target(s) have location = \"offsite\": add an offsite target or lower offsite",
+                    policy.offsite, offsite
+                ),
+            ),
+            (
+                policy.immutable as usize > immutable,
+                format!(
+                    "immutable = {} but {} target(s) can hold an immutable copy (an s3 target with object_lock): add one or set immutable = 0",
+                    policy.immutable, immutable
+                ),
+            ),
+        ];
+        for (bad, message) in checks {
+            if bad {
+                self.problem(span.clone(), format!("[policy] {message}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! `[[target]]`: where copies go, and what they count as for the rule.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeValue, ValueDeserializer};
+
+use super::{Cx, Secret, TARGET_COMMON, filter_keys, humantime_serde_compat};
+
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    pub name: String,
+    pub medium: Medium,
+    pub location: Location,
+    /// Count `medium` and `location` as declared, without checking them against where the
+    /// data really lies. Off by default; every output marks such a target "declared, not
+    /// verified".
+    pub trust_labels: bool,
+    pub kind: TargetKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum TargetKind {
+    Fs(FsTarget),
+    S3(S3Target),
+    Sftp(SftpTarget),
+    Webdav(WebdavTarget),
+}
+
+impl TargetKind {
+    /// The `type = "…"` word of this kind.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TargetKind::Fs(_) => "fs",
+            TargetKind::S3(_) => "s3",
+            TargetKind::Sftp(_) => "sftp",
+            TargetKind::Webdav(_) => "webdav",
+        }
+    }
+
+    /// Whether this target can hold a copy that nobody, pbx321 included, can delete before
+    /// a retention date.
+    pub fn supports_immutability(&self) -> bool {
+        match self {
+            TargetKind::Fs(_) | TargetKind::Sftp(_) | TargetKind::Webdav(_) => false,
+            TargetKind::S3(s3) => s3.object_lock.is_some(),
+        }
+    }
+}
+
+/// A directory on a host reached over SFTP (key authentication, checked host key).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpTarget {
+    /// `ssh://user@host:port`
+    pub endpoint: String,
+    /// The directory on the server.
+    pub path: String,
+    /// Private key file.
+    pub key: Option<PathBuf>,
+    /// known_hosts file holding the server's key; checked strictly. Without it, the
+    /// user's own known_hosts is used (still strictly).
+    pub known_hosts: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout", with = "humantime_serde_compat")]
+    pub connect_timeout: Duration,
+}
+
+/// A directory on a WebDAV server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebdavTarget {
+    /// `https://nas.lan:5006`
+    pub endpoint: String,
+    /// The collection on the server.
+    #[serde(default)]
+    pub path: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    #[serde(default = "default_connect_timeout", with = "humantime_serde_compat")]
+    pub connect_timeout: Duration,
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// An S3 bucket (AWS or S3-compatible).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Target {
+    pub bucket: String,
+    /// Key prefix, normalised to end in `/` (or empty).
+    #[serde(default)]
+    pub prefix: String,
+    /// Default `us-east-1`.
+    pub region: Option<String>,
+    /// For S3-compatible stores: `https://s3.example.net`.
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub path_style: bool,
+    /// With `secret_access_key`; otherwise the default AWS credential chain.
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub storage_class: Option<String>,
+    pub object_lock: Option<ObjectLock>,
+    /// Multipart part size; raised automatically so that 10,000 parts cover any object.
+    #[serde(default = "default_part_size_mib")]
+    pub part_size_mib: u64,
+    /// Parts uploaded at once (memory: about concurrency × 1 MiB of buffers).
+    #[serde(default = "default_s3_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_part_size_mib() -> u64 {
+    16
+}
+fn default_s3_concurrency() -> usize {
+    4
+}
+
+/// S3 Object Lock for every object written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    /// Retention from the time of writing, in days.
+    pub days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// Nobody, the root account included, can delete or shorten the lock.
+    Compliance,
+    /// Users with a special permission can; pbx321 never uses it.
+    Governance,
+}
+
+const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "EXPRESS_ONEZONE",
+];
+
+impl S3Target {
+    /// Checks what serde cannot; returns what to fix.
+    fn check(&mut self) -> Result<(), String> {
+        if self.bucket.is_empty() {
+            return Err("bucket must not be empty".into());
+        }
+        self.prefix = self.prefix.trim_start_matches('/').to_string();
+        if !self.prefix.is_empty() && !self.prefix.ends_with('/') {
+            self.prefix.push('/');
+        }
+        if let Some(e) = &self.endpoint
+            && !(e.starts_with("https://") || e.starts_with("http://"))
+        {
+            return Err(format!(
+                "endpoint {e:?} must start with https:// (or http:// for a test server)"
+            ));
+        }
+        if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+            return Err(
+                "give both access_key_id and secret_access_key, or neither (the default AWS credential chain is used then)"
+                    .into(),
+            );
+        }
+        if let Some(c) = &self.storage_class
+            && !STORAGE_CLASSES.contains(&c.as_str())
+        {
+            return Err(format!(
+                "storage_class {c:?} is not one of {}",
+                STORAGE_CLASSES.join(", ")
+            ));
+        }
+        if let Some(l) = &self.object_lock
+            && l.days == 0
+        {
+            return Err("object_lock.days must be at least 1".into());
+        }
+        if !(5..=5120).contains(&self.part_size_mib) {
+            return Err("part_size_mib must be between 5 and 5120 (S3's limits)".into());
+        }
+        if !(1..=32).contains(&self.concurrency) {
+            return Err("concurrency must be between 1 and 32".into());
+        }
+        Ok(())
+    }
+}
+
+/// A directory on a mounted filesystem.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsTarget {
+    pub path: PathBuf,
+    /// Refuse to read or write unless `path` is on a mounted filesystem other than the root
+    /// filesystem: an absent USB disk must not fill the system disk.
+    #[serde(default)]
+    pub require_mount: bool,
+}
+
+/// A target's storage class, for the "2 media" part of the rule.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Medium {
+    Disk,
+    Removable,
+    Nas,
+    ObjectStorage,
+    Tape,
+}
+
+impl fmt::Display for Medium {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Medium::Disk => "disk",
+            Medium::Removable => "removable",
+            Medium::Nas => "nas",
+            Medium::ObjectStorage => "object-storage",
+            Medium::Tape => "tape",
+        })
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Location {
+    #[default]
+    Onsite,
+    Offsite,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Location::Onsite => "onsite",
+            Location::Offsite => "offsite",
+        })
+    }
+}
+
+impl Cx<'_> {
+    pub(super) fn targets(
+        &mut self,
+        raw: &[Spanned<toml::Table>],
+        spanned: Vec<&Spanned<DeValue<'_>>>,
+        base: &Path,
+    ) -> Vec<TargetConfig> {
+        #[derive(Deserialize)]
+        struct Common {
+            medium: Option<Medium>,
+            #[serde(default)]
+            location: Location,
+            #[serde(default)]
+            trust_labels: bool,
+        }
+        let mut out = Vec::new();
+        for (name, kind, span, value) in self.entries("target", raw, spanned) {
+            let prefix = format!("target {name:?}: ");
+            let common_keys = ["medium", "location", "trust_labels"];
+            // medium/location, with errors at their own line.
+            let mut only_common = value.clone();
+            filter_keys(&mut only_common, |k| common_keys.contains(&k));
+            let common = match Common::deserialize(ValueDeserializer::from(only_common)) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.toml_error(&e, &prefix);
+                    continue;
+                }
+            };
+            let Some(medium) = common.medium else {
+                self.problem(
+                    Some(span),
+                    format!(
+                        "{prefix}needs medium = \"…\", one of disk, removable, nas, object-storage, tape"
+                    ),
+                );
+                continue;
+            };
+            let kind = match kind.as_str() {
+                "fs" => self
+                    .typed::<FsTarget>(value, TARGET_COMMON, &prefix)
+                    .map(|mut f| {
+                        f.path = base.join(&f.path);
+                        TargetKind::Fs(f)
+                    }),
+                "sftp" => self
+                    .typed::<SftpTarget>(value, TARGET_COMMON, &prefix)
+                    .and_then(|mut s| {
+                        let ok = s.endpoint.starts_with("ssh://") || !s.endpoint.contains("://");
+                        if !ok || super::ssh_host_port(&s.endpoint).is_none() {
+                            self.problem(
+                                Some(span.clone()),
+                                format!(
+                                    "{prefix}endpoint {:?} is not ssh://user@host[:port]",
+                                    s.endpoint
+                                ),
+                            );
+                            return None;
+                        }
+                        if s.endpoint.split("://").last().is_some_and(|r| r.split('@').next().is_some_and(|u| u.contains(':'))) {
+                            self.problem(
+                                Some(span.clone()),
+                                format!("{prefix}put no password in endpoint: sftp targets use key = \"…\""),
+                            );
+                            return None;
+                        }
+                        s.key = s.key.map(|k| base.join(k));
+                        s.known_hosts = s.known_hosts.map(|k| base.join(k));
+                        Some(TargetKind::Sftp(s))
+                    }),
+                "webdav" => self
+                    .typed::<WebdavTarget>(value, TARGET_COMMON, &prefix)
+                    .and_then(|w| {
+                        if !(w.endpoint.starts_with("https://") || w.endpoint.starts_with("http://")) {
+                            self.problem(
+                                Some(span.clone()),
+                                format!("{prefix}endpoint {:?} must start with https://", w.endpoint),
+                            );
+                            return None;
+                        }
+                        if w.password.is_some() && w.username.is_none() {
+                            self.problem(
+                                Some(span.clone()),
+                                format!("{prefix}password without username"),
+                            );
+                            return None;
+                        }
+                        Some(TargetKind::Webdav(w))
+                    }),
+                "s3" => self
+                    .typed::<S3Target>(value, TARGET_COMMON, &prefix)
+                    .and_then(|mut s| match s.check() {
+                        Ok(()) => Some(TargetKind::S3(s)),
+                        Err(why) => {
+                            self.problem(Some(span.clone()), format!("{prefix}{why}"));
+                            None
+                        }
+                    }),
+                other => {
+                    self.problem(
+                        Some(span),
+                        format!(
+                            "{prefix}unknown type {other:?}; this version knows \"fs\", \"s3\", \"sftp\" and \"webdav\""
+                        ),
+                    );
+                    None
+                }
+            };
+            if let Some(kind) = kind {
+                out.push(TargetConfig {
+                    name,
+                    medium,
+                    location: common.location,
+                    trust_labels: common.trust_labels,
+                    kind,
+                });
+            }
+        }
+        out
+    }
+}
