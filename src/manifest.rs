@@ -95,6 +95,12 @@ pub enum ManifestError {
     Version(u32),
     #[error("manifest is for {found:?} but lies at the place of {expected:?}")]
     Misplaced { found: String, expected: String },
+    #[error("{field} {value:?} {why}")]
+    BadName {
+        field: &'static str,
+        value: String,
+        why: &'static str,
+    },
 }
 
 impl Manifest {
@@ -104,8 +110,15 @@ impl Manifest {
         v
     }
 
-    /// Parses a manifest and checks it belongs where it was found (`expected_id`).
-    pub fn from_json(bytes: &[u8], expected_id: &str) -> Result<Manifest, ManifestError> {
+    /// Parses a manifest and checks it belongs where it was found: its `source` and `id`
+    /// must be those of its place (`expected_source`/`expected_id`, themselves checked names),
+    /// and every name in it must be data, not a path. A manifest is read from a target that
+    /// anyone with write access to it may have edited; nothing in it is used before this.
+    pub fn from_json(
+        bytes: &[u8],
+        expected_source: &str,
+        expected_id: &str,
+    ) -> Result<Manifest, ManifestError> {
         let m: Manifest = serde_json::from_slice(bytes)?;
         if m.format != FORMAT_NAME {
             return Err(ManifestError::Format(m.format));
@@ -113,11 +126,29 @@ impl Manifest {
         if m.version > FORMAT_VERSION {
             return Err(ManifestError::Version(m.version));
         }
-        if m.id != expected_id {
+        let bad = |field, value: &str, why| ManifestError::BadName {
+            field,
+            value: value.chars().take(80).collect(),
+            why,
+        };
+        check_name(&m.source).map_err(|why| bad("source", &m.source, why))?;
+        if m.source != expected_source || m.id != expected_id {
             return Err(ManifestError::Misplaced {
-                found: m.id,
-                expected: expected_id.into(),
+                found: format!("{}/{}", m.source, m.id).chars().take(160).collect(),
+                expected: format!("{expected_source}/{expected_id}"),
             });
+        }
+        if id_time(&m.source, &m.id).is_none() {
+            return Err(bad("id", &m.id, "is not <source>-<yyyymmddThhmmssZ>"));
+        }
+        check_file_name(&m.origin.name).map_err(|why| bad("origin.name", &m.origin.name, why))?;
+        for (field, sha) in [
+            ("plain.sha256", &m.plain.sha256),
+            ("sealed.sha256", &m.sealed.sha256),
+        ] {
+            if !is_sha256_hex(sha) {
+                return Err(bad(field, sha, "is not a sha256 in hex"));
+            }
         }
         Ok(m)
     }
@@ -128,17 +159,72 @@ impl Manifest {
     }
 }
 
+/// Longest source or target name.
+pub const NAME_MAX: usize = 64;
+
+/// Source and target names become directory names on every target, and names read back from
+/// a target are checked by the same rule before any use: 1 to 64 letters, digits, `.`, `_`
+/// or `-`, not starting with `.` or `-` (so never `..`, `/`, `\`, NUL or a control
+/// character).
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > NAME_MAX {
+        return Err("must be 1 to 64 characters long");
+    }
+    if name.starts_with(['.', '-']) {
+        return Err("must not start with '.' or '-'");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err("may hold only letters, digits, '.', '_' and '-'");
+    }
+    Ok(())
+}
+
+/// A file name as a source reported it (`3CXScheduledBackup.zip`): shown to people, never
+/// used as a path, and still refused when it could be one.
+pub fn check_file_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 255 {
+        return Err("must be 1 to 255 bytes long");
+    }
+    if name == "." || name == ".." || name.contains(['/', '\\']) {
+        return Err("must be a plain file name, not a path");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not hold control characters");
+    }
+    Ok(())
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// `<source>-<UTC yyyymmddThhmmssZ>`.
 pub fn backup_id(source: &str, at: DateTime<Utc>) -> String {
     format!("{source}-{}", at.format(ID_TIME_FORMAT))
 }
 
-/// The time encoded in a backup id, if it is one of `source`'s ids.
+/// The source and time of a backup id (`hq-2-20261125T030000Z` → `hq-2`, time), if it is
+/// one: the time is the id's fixed-length tail, the source a checked name.
+pub fn split_id(id: &str) -> Option<(&str, DateTime<Utc>)> {
+    let cut = id.len().checked_sub(ID_TIME_LEN + 1)?;
+    let source = id.get(..cut)?;
+    Some((source, id_time(source, id)?))
+}
+
+/// Length of the time part of an id.
+const ID_TIME_LEN: usize = 16;
+
+/// The time encoded in a backup id, if it is one of `source`'s ids (and `source` a valid
+/// name).
 pub fn id_time(source: &str, id: &str) -> Option<DateTime<Utc>> {
+    check_name(source).ok()?;
     // Called for every object of every listing: parse the fixed format by hand rather than
     // through a format string.
     let s = id.strip_prefix(source)?.strip_prefix('-')?.as_bytes();
-    if s.len() != 16 || s[8] != b'T' || s[15] != b'Z' {
+    if s.len() != ID_TIME_LEN || s[8] != b'T' || s[15] != b'Z' {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
@@ -176,12 +262,13 @@ pub enum Object {
     Other,
 }
 
-/// Classifies a target path (`source/name`).
+/// Classifies a target path (`source/name`). A path whose first part is not a valid source
+/// name is not pbx321's, whatever its suffix: it is never deleted, read or counted.
 pub fn classify(path: &str) -> Object {
     let Some((source, name)) = path.split_once('/') else {
         return Object::Other;
     };
-    if name.contains('/') {
+    if name.contains('/') || check_name(source).is_err() || check_file_name(name).is_err() {
         return Object::Other;
     }
     if name.ends_with(PARTIAL_SUFFIX) {
@@ -238,19 +325,19 @@ mod tests {
     fn round_trip_and_checks() {
         let m = sample();
         assert_eq!(m.id, "hq-20261125T084500Z");
-        let back = Manifest::from_json(&m.to_json(), &m.id).unwrap();
+        let back = Manifest::from_json(&m.to_json(), "hq", &m.id).unwrap();
         assert_eq!(back, m);
         assert!(matches!(
-            Manifest::from_json(&m.to_json(), "hq-20261125T084501Z"),
+            Manifest::from_json(&m.to_json(), "hq", "hq-20261125T084501Z"),
             Err(ManifestError::Misplaced { .. })
         ));
         let mut newer = m.clone();
         newer.version = 2;
         assert!(matches!(
-            Manifest::from_json(&newer.to_json(), &m.id),
+            Manifest::from_json(&newer.to_json(), "hq", &m.id),
             Err(ManifestError::Version(2))
         ));
-        assert!(Manifest::from_json(b"{\"format\":", &m.id).is_err());
+        assert!(Manifest::from_json(b"{\"format\":", "hq", &m.id).is_err());
     }
 
     #[test]
@@ -269,7 +356,7 @@ mod tests {
                 .contains("\"pbx_encrypted\": true")
         );
         assert!(
-            Manifest::from_json(&json, &m.id)
+            Manifest::from_json(&json, "hq", &m.id)
                 .unwrap()
                 .plain
                 .pbx_encrypted
@@ -312,6 +399,42 @@ mod tests {
             Object::Partial
         );
         assert_eq!(classify("hq/notes.txt"), Object::Other);
+        // Names that could be paths are not pbx321's objects, whatever their suffix.
+        for bad in [
+            "../hq-20260102T030405Z.manifest.json",
+            "..-20260102T030405Z/..-20260102T030405Z.manifest.json",
+            "./x.partial",
+            "/hq-20260102T030405Z.zip.zst.age",
+            "a\\b/x.partial",
+            "hq/../x.partial",
+        ] {
+            assert_eq!(classify(bad), Object::Other, "{bad}");
+        }
         assert_eq!(classify("loose.zip.zst.age"), Object::Other);
+        assert_eq!(split_id("hq-2-20260102T030405Z"), Some(("hq-2", at)));
+        assert_eq!(split_id("-20260102T030405Z"), None);
+        assert_eq!(split_id("../x-20260102T030405Z"), None);
+        assert_eq!(split_id("20260102T030405Z"), None);
+    }
+
+    /// Issue 11, finding 1: a manifest edited to point elsewhere is not a copy.
+    #[test]
+    fn a_manifest_that_names_another_place_or_a_path_is_refused() {
+        let m = sample();
+        let edit = |f: &dyn Fn(&mut Manifest)| {
+            let mut x = m.clone();
+            f(&mut x);
+            Manifest::from_json(&x.to_json(), "hq", &m.id)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(edit(&|x| x.source = "../../escape".into()).contains("source"));
+        assert!(edit(&|x| x.source = "/etc".into()).contains("source"));
+        assert!(edit(&|x| x.source = "other".into()).contains("lies at the place"));
+        assert!(edit(&|x| x.id = "hq-20261125T084501Z".into()).contains("lies at the place"));
+        assert!(edit(&|x| x.id = "../hq-20261125T084500Z".into()).contains("lies at the place"));
+        assert!(edit(&|x| x.origin.name = "../../etc/passwd".into()).contains("origin.name"));
+        assert!(edit(&|x| x.origin.name = "a\u{0}b".into()).contains("control"));
+        assert!(edit(&|x| x.plain.sha256 = "../x".into()).contains("sha256"));
     }
 }

@@ -277,7 +277,7 @@ impl Cx<'_> {
                     continue;
                 }
             };
-            if let Err(why) = check_name(&name) {
+            if let Err(why) = crate::manifest::check_name(&name) {
                 self.problem(Some(span.clone()), format!("{what} name {name:?} {why}"));
                 continue;
             }
@@ -315,23 +315,6 @@ impl Cx<'_> {
             }
         }
     }
-}
-
-/// Names become directory names on every target: keep them boring.
-fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() || name.len() > 64 {
-        return Err("must be 1 to 64 characters long");
-    }
-    if name.starts_with(['.', '-']) {
-        return Err("must not start with '.' or '-'");
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        return Err("may hold only letters, digits, '.', '_' and '-'");
-    }
-    Ok(())
 }
 
 /// serde glue for `"26h"`-style durations.

@@ -239,7 +239,7 @@ pub async fn build(listings: &[Listing], read_manifest: impl Fn(&str, &str) -> b
             let path = manifest::manifest_path(&source, &id);
             let state = match t.read_small(&path, MANIFEST_LIMIT).await {
                 Err(e) => Err(format!("manifest unreadable: {e}")),
-                Ok(bytes) => match Manifest::from_json(&bytes, &id) {
+                Ok(bytes) => match Manifest::from_json(&bytes, &source, &id) {
                     Err(e) => Err(format!("manifest {path}: {e}")),
                     Ok(m) => match size {
                         None => Err(format!(

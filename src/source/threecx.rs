@@ -195,6 +195,32 @@ impl ThreeCx {
     }
 }
 
+/// `/xapi/v1/Backups('<name>')`: the name is data inside an OData string literal (a quote
+/// doubled) and a URL path (reserved characters escaped), never part of the path's syntax.
+fn backup_path(name: &str) -> String {
+    const ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'/')
+        .add(b'?')
+        .add(b'\'')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'\\')
+        .add(b'^')
+        .add(b'|');
+    let literal = name.replace('\'', "''");
+    format!(
+        "/xapi/v1/Backups('{}')",
+        percent_encoding::utf8_percent_encode(&literal, ESCAPE)
+    )
+}
+
 #[async_trait]
 impl Source for ThreeCx {
     fn name(&self) -> &str {
@@ -211,7 +237,7 @@ impl Source for ThreeCx {
         let link = entry
             .download_link
             .clone()
-            .unwrap_or_else(|| format!("/xapi/v1/Backups('{}')/Pbx.Download()", origin.name));
+            .unwrap_or_else(|| format!("{}/Pbx.Download()", backup_path(&origin.name)));
         self.links.lock().await.push((origin.name.clone(), link));
         Ok(origin)
     }
@@ -235,11 +261,26 @@ impl Source for ThreeCx {
         if !(self.cfg.delete_after && invariant_ok) {
             return;
         }
-        let path = format!("/xapi/v1/Backups('{}')", origin.name);
+        let path = backup_path(&origin.name);
         let deleted = match self.http.client() {
             Ok(http) => self.api(&http, Method::DELETE, &path, None).await.map(drop),
             Err(e) => Err(e),
         };
         self.http.log_delete(origin, deleted);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backup_names_are_escaped_in_odata_paths() {
+        assert_eq!(
+            super::backup_path("3CXScheduledBackup.zip"),
+            "/xapi/v1/Backups('3CXScheduledBackup.zip')"
+        );
+        assert_eq!(
+            super::backup_path("it's #1?.zip"),
+            "/xapi/v1/Backups('it%27%27s%20%231%3F.zip')"
+        );
     }
 }

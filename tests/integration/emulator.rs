@@ -353,10 +353,12 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
             download(&s, p.trim_start_matches("/download/"))
         }
         (Method::DELETE, p) if p.starts_with("/xapi/v1/Backups('") => {
-            let name = p
+            let quoted = p
                 .trim_start_matches("/xapi/v1/Backups('")
-                .trim_end_matches("')")
-                .to_string();
+                .trim_end_matches("')");
+            let name = percent_encoding::percent_decode_str(quoted)
+                .decode_utf8_lossy()
+                .replace("''", "'");
             s.backups.retain(|b| b.name != name);
             s.deleted.push(name);
             empty(StatusCode::NO_CONTENT)

@@ -3,6 +3,7 @@
 //! - `conformance`: the target contract, run against every target implementation.
 //! - `backup`: backup / restore / list / check end to end through the real binary,
 //!   interop with the real `age` and `zstd` programs.
+//! - `hardening`: issue 11's findings, one regression test each.
 //! - `killed`: a run killed with SIGKILL mid-write, and crafted leftovers.
 //! - `config`: example configs and every config snippet in docs/ parse; each bad config is
 //!   refused with file:line.
@@ -20,6 +21,7 @@ mod config;
 mod conformance;
 mod emulator;
 mod fanout;
+mod hardening;
 mod helpers;
 mod killed;
 mod monitoring;
