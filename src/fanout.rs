@@ -52,6 +52,36 @@ pub struct TargetResult {
     pub outcome: Outcome,
 }
 
+impl TargetResult {
+    pub fn present(target: &str) -> Self {
+        TargetResult {
+            target: target.into(),
+            outcome: Outcome::Present,
+        }
+    }
+
+    pub fn failed(target: &str, error: impl Into<String>) -> Self {
+        TargetResult {
+            target: target.into(),
+            outcome: Outcome::Failed {
+                error: error.into(),
+            },
+        }
+    }
+}
+
+impl Upload {
+    /// The copy of the backup `m` describes, sealed in `file` (the spool).
+    pub fn of(m: &crate::manifest::Manifest, file: std::path::PathBuf) -> Upload {
+        Upload {
+            artifact_path: crate::manifest::artifact_path(&m.source, &m.id),
+            artifact: Payload::file(file, m.sealed.bytes),
+            manifest_path: crate::manifest::manifest_path(&m.source, &m.id),
+            manifest: Bytes::from(m.to_json()),
+        }
+    }
+}
+
 /// Writes `upload` to every target concurrently; one result per target, in input order.
 pub async fn fan_out(targets: &[Arc<dyn Target>], upload: &Upload) -> Vec<TargetResult> {
     let tasks: Vec<_> = targets

@@ -16,6 +16,8 @@
 //! - [`fanout`]: one spool file → N targets concurrently, each with its own retries.
 //! - [`source`]: where backups come from (folder, command, 3CX V20 XAPI, 3CX V18 console API).
 //! - [`target`]: where copies go — the `Target` contract, OpenDAL fs, in-memory, retry.
+//! - [`state`]: the state directory: run lock, history, safe file writes.
+//! - [`spool`]: sealed backups waiting for their copies; pending, bounds, crash leftovers.
 //! - [`zipcheck`]: a streaming check that a zip is a whole, readable 3CX backup.
 //! - [`ops`]: backup, restore, check, list, keygen — returning typed reports.
 //! - [`report`]: human and JSON renderers of those reports.
@@ -33,5 +35,7 @@ pub mod report;
 pub mod seal;
 pub mod secret;
 pub mod source;
+pub mod spool;
+pub mod state;
 pub mod target;
 pub mod zipcheck;

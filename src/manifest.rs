@@ -103,7 +103,42 @@ pub enum ManifestError {
     },
 }
 
+impl Sealed {
+    /// What version 1 seals: a zstd stream encrypted with age to `recipients`.
+    pub fn zstd_age(bytes: u64, sha256: String, recipients: Vec<String>) -> Sealed {
+        Sealed {
+            bytes,
+            sha256,
+            compression: "zstd".into(),
+            encryption: "age".into(),
+            recipients,
+        }
+    }
+}
+
 impl Manifest {
+    /// The manifest of a new backup of `source` made at `created_at` (whole seconds: the
+    /// id holds no fraction).
+    pub fn new(
+        source: &str,
+        created_at: DateTime<Utc>,
+        origin: Origin,
+        plain: Plain,
+        sealed: Sealed,
+    ) -> Manifest {
+        Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            id: backup_id(source, created_at),
+            source: source.into(),
+            created_at,
+            origin,
+            plain,
+            sealed,
+            tool: Tool::this(),
+        }
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).expect("a manifest always serializes");
         v.push(b'\n');

@@ -188,6 +188,48 @@ fn classify(e: ZipError) -> ZipCheckError {
     }
 }
 
+/// A reader that hands every byte it reads to a zip check running on its own thread,
+/// through a pipe (bounded memory): the check runs in the same single pass as the seal. If
+/// the check stops early (the zip is damaged), the copying stops and reading goes on; the
+/// check's result, from the returned handle, says why.
+pub fn checked_reader<R: Read>(
+    inner: R,
+) -> std::io::Result<(
+    impl Read,
+    std::thread::JoinHandle<Result<ZipSummary, ZipCheckError>>,
+)> {
+    use std::io::Write;
+    struct Tee<R> {
+        inner: R,
+        pipe: Option<std::io::PipeWriter>,
+    }
+    impl<R: Read> Read for Tee<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            if let Some(p) = &mut self.pipe
+                && p.write_all(&buf[..n]).is_err()
+            {
+                self.pipe = None;
+            }
+            if n == 0 {
+                // End of the backup: closing the pipe ends the check.
+                self.pipe = None;
+            }
+            Ok(n)
+        }
+    }
+    let (reader, writer) = std::io::pipe()?;
+    let check =
+        std::thread::spawn(move || check(std::io::BufReader::with_capacity(256 * 1024, reader)));
+    Ok((
+        Tee {
+            inner,
+            pipe: Some(writer),
+        },
+        check,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;

@@ -72,7 +72,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         .map_err(|e| unknown(e.into()))?;
     if let Some(dir) = &args.textfile {
         let path = dir.join("pbx321.prom");
-        crate::ops::write_atomic(&path, report::prometheus::render(&report).as_bytes())
+        crate::state::write_atomic(&path, report::prometheus::render(&report).as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))
             .map_err(unknown)?;
     }

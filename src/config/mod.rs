@@ -37,6 +37,10 @@ mod policy;
 mod source;
 mod target;
 
+/// Pending backups kept in the spool per source when `spool_max` is not given.
+pub const DEFAULT_SPOOL_MAX: usize = 3;
+const SPOOL_MAX_LIMIT: i64 = 100;
+
 /// Where the config is looked for when neither `--config` nor `PBX321_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/pbx321/config.toml";
 
@@ -47,6 +51,8 @@ pub struct Config {
     pub path: PathBuf,
     /// Run history, locks and the spool. A cache: never needed to restore.
     pub state_dir: PathBuf,
+    /// Pending backups kept in the spool per source, at most (default 3).
+    pub spool_max: usize,
     pub encryption: Encryption,
     pub policy: Policy,
     pub sources: Vec<SourceConfig>,
@@ -93,6 +99,7 @@ impl fmt::Display for ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawTop {
     state_dir: PathBuf,
+    spool_max: Option<Spanned<i64>>,
     encryption: Spanned<encryption::RawEncryption>,
     #[serde(default)]
     policy: Option<Spanned<policy::RawPolicy>>,
@@ -142,6 +149,20 @@ impl Config {
             base
         };
 
+        let spool_max = match &raw.spool_max {
+            None => DEFAULT_SPOOL_MAX,
+            Some(n) if (1..=SPOOL_MAX_LIMIT).contains(n.get_ref()) => *n.get_ref() as usize,
+            Some(n) => {
+                cx.problem(
+                    Some(n.span()),
+                    format!(
+                        "spool_max = {} must be between 1 and {SPOOL_MAX_LIMIT} (pending backups kept per source while a target is missing them)",
+                        n.get_ref()
+                    ),
+                );
+                DEFAULT_SPOOL_MAX
+            }
+        };
         let encryption = cx.encryption(raw.encryption, base);
         let policy_span = raw.policy.as_ref().map(|p| p.span());
         let policy = cx.policy(raw.policy.map(Spanned::into_inner).unwrap_or_default());
@@ -168,6 +189,7 @@ impl Config {
             (true, Some(encryption), Some(policy)) => Ok(Config {
                 path: path.to_path_buf(),
                 state_dir: base.join(raw.state_dir),
+                spool_max,
                 encryption,
                 policy,
                 sources,

@@ -1,35 +1,39 @@
-//! `backup`: find → seal once into the spool → fan out → verify → verdict.
+//! `backup`: complete what is pending → find → seal once into the spool → fan out → verdict.
 //!
-//! Under the state-directory lock, per source:
-//! 1. Leftovers of interrupted runs (`*.partial` objects, artifacts without a manifest,
-//!    partial spool files) are deleted first: they were never copies.
-//! 2. The source names its newest backup. If a manifest on some target already records the
-//!    same origin (name, time, size), nothing is pulled again: targets missing that copy are
-//!    filled from the kept spool or from a target that has it (byte-identical copies, one
-//!    sha256), and the others are left alone.
-//! 3. Otherwise the backup is read once and sealed into `spool/<id>.zip.zst.age`
-//!    (ciphertext only), every target uploads from it concurrently, and the spool is
-//!    removed once every target has its copy — kept, with its manifest, while one is missing.
+//! Under the state-directory lock:
+//! 1. Leftovers of interrupted runs are removed: `*.partial` objects and artifacts without a
+//!    manifest on the targets, and crash leftovers in the spool ([`Spool::clean`]).
+//! 2. Every pending backup in the spool is completed, oldest first, on each target that
+//!    lacks a verified copy; its spool files are removed once every target has one.
+//! 3. Per source, the source names its newest backup. If a manifest on some target, or a
+//!    pending backup, already records the same origin (name, time, size), nothing is pulled
+//!    again: targets missing that copy are filled from the spool, or from a target that has
+//!    a verified copy (byte-identical copies, one sha256).
+//! 4. Otherwise the backup is read once and sealed into the spool (ciphertext only), every
+//!    target uploads from it concurrently, and the spool is removed once every target has
+//!    its copy — kept, as a pending backup, while one is missing.
+//! 5. The spool is bounded: at most `spool_max` pending backups per source.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 
-use super::catalog::{self, BackupEntry, Catalog};
-use super::{OpError, State, io_error};
+use super::catalog::{self, BackupEntry, Catalog, Listing};
+use super::{OpError, io_error};
 use crate::config::{Config, SourceConfig};
 use crate::fanout::{self, Outcome, TargetResult, Upload};
 use crate::manifest::{self, Manifest, Origin};
 use crate::policy::{self, CopyFact, Rule, Verdict};
 use crate::seal;
-use crate::source;
-use crate::target::{Payload, Target};
+use crate::source::{self, Source};
+use crate::spool::{Pending, Spool};
+use crate::state::StateDir;
+use crate::target::Target;
+
+/// Ids tried before giving up on finding a free one (one second apart).
+const ID_TRIES: u32 = 600;
 
 #[derive(Debug, Clone, Default)]
 pub struct BackupOptions {
@@ -40,8 +44,27 @@ pub struct BackupOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupReport {
     pub sources: Vec<SourceRun>,
-    /// Leftovers of interrupted runs that were deleted: (target, path).
-    pub cleaned: Vec<(String, String)>,
+    /// Pending backups of earlier runs, completed (or tried) before the new ones.
+    pub completed: Vec<PendingRun>,
+    /// Leftovers of interrupted runs that were deleted from the targets.
+    pub cleaned: Vec<Leftover>,
+    /// Pending backups dropped from the spool to keep it within `spool_max`.
+    pub dropped: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Leftover {
+    pub target: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingRun {
+    pub source: String,
+    pub id: String,
+    pub targets: Vec<TargetResult>,
+    /// Every target holds its copy now; the spool files are gone.
+    pub spool_removed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,55 +106,84 @@ impl SourceRun {
     }
 }
 
+/// What every source's run shares.
+struct Run<'a> {
+    spool: &'a Spool,
+    targets: &'a [Arc<dyn Target>],
+    listings: &'a [Listing],
+    recipients: &'a [String],
+    rule: Rule,
+    /// Pending backups completed in step 2, by id: their targets are not tried twice.
+    tried: &'a [PendingRun],
+    now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
+}
+
 /// Runs a backup of the selected sources. `now` is asked for the time of each new backup.
 pub async fn run(
     cfg: &Config,
     opts: &BackupOptions,
-    now: impl Fn() -> DateTime<Utc>,
+    now: impl Fn() -> DateTime<Utc> + Sync,
 ) -> Result<BackupReport, OpError> {
     let sources = select_sources(cfg, &opts.sources)?;
-    let state = State::new(&cfg.state_dir);
+    let state = StateDir::new(&cfg.state_dir);
     let _lock = state.lock()?;
+    let spool = Spool::open(&state)?;
+    spool.clean();
     let (recipient_lines, _) = super::recipients(cfg)?;
     let targets = super::open_targets(cfg).await?;
-    clean_spool(&state)?;
 
     let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
-    let listings = catalog::list_all(&targets, &names).await;
-    let leftovers = catalog::build(&listings, |_, _| false).await;
-    let cleaned = clean_targets(&targets, &leftovers).await;
+    let pending: Vec<Pending> = spool
+        .pending()
+        .into_iter()
+        .filter(|p| opts.sources.is_empty() || names.contains(&p.source))
+        .collect();
+    let mut prefixes = names.clone();
+    prefixes.extend(pending.iter().map(|p| p.source.clone()));
+    prefixes.sort();
+    prefixes.dedup();
+    let mut listings = catalog::list_all(&targets, &prefixes).await;
+    let cleaned = clean_targets(&targets, &catalog::build(&listings, |_, _| false).await).await;
 
+    let rule = Rule::from(&cfg.policy);
+    let completed = complete_pending(&spool, &targets, &listings, &pending, &rule, &now).await;
+    if completed.iter().any(|c| {
+        c.targets
+            .iter()
+            .any(|t| !matches!(t.outcome, Outcome::Present))
+    }) {
+        // What step 2 wrote is what step 3 must see.
+        listings = catalog::list_all(&targets, &prefixes).await;
+    }
+    let run = Run {
+        spool: &spool,
+        targets: &targets,
+        listings: &listings,
+        recipients: &recipient_lines,
+        rule,
+        tried: &completed,
+        now: &now,
+    };
     let mut runs = Vec::new();
     for src_cfg in sources {
-        let result = match back_up_source(
-            cfg,
-            src_cfg,
-            &state,
-            &targets,
-            &listings,
-            &recipient_lines,
-            &now,
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(source = %src_cfg.name, error = %e, "backup failed");
-                RunResult::Failed {
-                    error: e.to_string(),
-                }
-            }
-        };
-        let run = SourceRun {
+        let result = back_up_source(&run, src_cfg)
+            .await
+            .unwrap_or_else(|e| RunResult::Failed {
+                error: e.to_string(),
+            });
+        let source_run = SourceRun {
             source: src_cfg.name.clone(),
             result,
         };
-        record_history(&state, &run, now());
-        runs.push(run);
+        record_history(&state, &source_run, now());
+        runs.push(source_run);
     }
+    let dropped = spool.bound(cfg.spool_max);
     Ok(BackupReport {
         sources: runs,
+        completed,
         cleaned,
+        dropped,
     })
 }
 
@@ -160,25 +212,7 @@ fn select_sources<'c>(
         .collect()
 }
 
-/// Removes spool files of interrupted seals. Complete spools are kept for repair.
-fn clean_spool(state: &State) -> Result<(), OpError> {
-    let dir = state.spool_dir();
-    for entry in std::fs::read_dir(&dir)
-        .map_err(io_error(format!("spool {}", dir.display())))?
-        .flatten()
-    {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .ends_with(manifest::PARTIAL_SUFFIX)
-        {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-    Ok(())
-}
-
-async fn clean_targets(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<(String, String)> {
+async fn clean_targets(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<Leftover> {
     let mut cleaned = Vec::new();
     for (target, path) in cat.partials.iter().chain(&cat.orphans) {
         let Some(t) = targets.iter().find(|t| t.name() == target) else {
@@ -187,7 +221,10 @@ async fn clean_targets(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<(Strin
         match t.delete(path).await {
             Ok(()) => {
                 tracing::info!(target_name = %target, %path, "removed the leftover of an interrupted run");
-                cleaned.push((target.clone(), path.clone()));
+                cleaned.push(Leftover {
+                    target: target.clone(),
+                    path: path.clone(),
+                });
             }
             Err(e) => {
                 tracing::warn!(target_name = %target, %path, error = %e, "could not remove a leftover")
@@ -197,67 +234,80 @@ async fn clean_targets(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<(Strin
     cleaned
 }
 
-/// A reader that hands every byte it reads to a zip check running on its own thread, through
-/// a pipe (bounded memory). If the check stops early (the zip is damaged), the copying stops
-/// and reading goes on; the check's result says why.
-fn zip_checked<R: std::io::Read>(
-    inner: R,
-) -> Result<
-    (
-        impl std::io::Read,
-        std::thread::JoinHandle<
-            Result<crate::zipcheck::ZipSummary, crate::zipcheck::ZipCheckError>,
-        >,
-    ),
-    OpError,
-> {
-    struct Tee<R> {
-        inner: R,
-        pipe: Option<std::io::PipeWriter>,
+/// Step 2: every pending backup, oldest first, onto the targets that lack it.
+async fn complete_pending(
+    spool: &Spool,
+    targets: &[Arc<dyn Target>],
+    listings: &[Listing],
+    pending: &[Pending],
+    rule: &Rule,
+    now: &(dyn Fn() -> DateTime<Utc> + Sync),
+) -> Vec<PendingRun> {
+    let cat = catalog::build(listings, |s, id| {
+        pending.iter().any(|p| p.source == s && p.id == id)
+    })
+    .await;
+    let mut out = Vec::new();
+    for p in pending {
+        let entry = cat.backups.get(&(p.source.clone(), p.id.clone()));
+        let results = fill(spool, targets, entry, &p.manifest, &[]).await;
+        let spool_removed = results.iter().all(|r| r.outcome.has_copy());
+        if spool_removed {
+            spool.discard(&p.id);
+        }
+        let verdict = verdict_of(listings, &results, rule, &p.source, &p.id, now()).await;
+        tracing::info!(id = %p.id, ok = verdict.ok, "completed a pending backup");
+        out.push(PendingRun {
+            source: p.source.clone(),
+            id: p.id.clone(),
+            targets: results,
+            spool_removed,
+        });
     }
-    impl<R: std::io::Read> std::io::Read for Tee<R> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.inner.read(buf)?;
-            if let Some(p) = &mut self.pipe
-                && p.write_all(&buf[..n]).is_err()
-            {
-                self.pipe = None;
-            }
-            if n == 0 {
-                // End of the backup: closing the pipe ends the check.
-                self.pipe = None;
-            }
-            Ok(n)
+    out
+}
+
+/// Gives every target that lacks a verified copy of `m` one, from the spool (rebuilt from a
+/// verified copy on another target when it is gone). Targets in `tried` already had their
+/// attempt this run: their result is reused, not retried. One result per target, in config
+/// order.
+async fn fill(
+    spool: &Spool,
+    targets: &[Arc<dyn Target>],
+    entry: Option<&BackupEntry>,
+    m: &Manifest,
+    tried: &[TargetResult],
+) -> Vec<TargetResult> {
+    let has = |t: &Arc<dyn Target>| entry.is_some_and(|e| e.verified_on(t.name()));
+    let mut results: Vec<TargetResult> = Vec::new();
+    let mut missing = Vec::new();
+    for t in targets {
+        if has(t) {
+            results.push(TargetResult::present(t.name()));
+        } else if let Some(r) = tried.iter().find(|r| r.target == t.name()) {
+            results.push(r.clone());
+        } else {
+            missing.push(Arc::clone(t));
         }
     }
-    let (reader, writer) = std::io::pipe().map_err(io_error("pipe for the zip check"))?;
-    let check = std::thread::spawn(move || {
-        crate::zipcheck::check(std::io::BufReader::with_capacity(256 * 1024, reader))
-    });
-    Ok((
-        Tee {
-            inner,
-            pipe: Some(writer),
-        },
-        check,
-    ))
+    if !missing.is_empty() {
+        tracing::info!(id = %m.id, missing = missing.len(), "completing the targets that lack this backup");
+        let have: Vec<Arc<dyn Target>> = targets.iter().filter(|t| has(t)).cloned().collect();
+        match spool.ensure(m, &have).await {
+            Ok(file) => {
+                results.extend(fanout::fan_out(&missing, &Upload::of(m, file)).await);
+            }
+            Err(e) => results.extend(missing.iter().map(|t| {
+                TargetResult::failed(t.name(), format!("no verified copy to complete from: {e}"))
+            })),
+        }
+    }
+    results.sort_by_key(|r| targets.iter().position(|t| t.name() == r.target));
+    results
 }
 
-fn zstd_threads() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| n.get().min(4) as u32)
-        .unwrap_or(1)
-}
-
-async fn back_up_source(
-    cfg: &Config,
-    src_cfg: &SourceConfig,
-    state: &State,
-    targets: &[Arc<dyn Target>],
-    listings: &[catalog::Listing],
-    recipient_lines: &[String],
-    now: &impl Fn() -> DateTime<Utc>,
-) -> Result<RunResult, OpError> {
+/// Step 3 and 4 for one source.
+async fn back_up_source(run: &Run<'_>, src_cfg: &SourceConfig) -> Result<RunResult, OpError> {
     let name = src_cfg.name.as_str();
     let src = source::open(src_cfg);
     let origin = src
@@ -266,201 +316,45 @@ async fn back_up_source(
         .map_err(|e| OpError::Setup(e.to_string()))?;
     tracing::info!(source = name, file = %origin.name, bytes = origin.size, "found backup");
 
-    // Only backups made after the file existed can record it: read just those manifests.
-    let since = origin.time.trunc_subsecs(0) - chrono::Duration::seconds(1);
-    let cat = catalog::build(listings, |s, id| {
-        s == name && manifest::id_time(s, id).is_some_and(|t| t >= since)
-    })
-    .await;
-    let rule = Rule::from(&cfg.policy);
-    if let Some(existing) = cat
-        .of_source(name)
-        .find(|b| b.manifest.as_ref().is_some_and(|m| m.same_origin(&origin)))
-    {
-        let result = complete_existing(state, targets, listings, existing, &rule).await?;
-        if let RunResult::Stored { verdict, .. } = &result {
-            src.stored(&origin, verdict.ok).await;
+    let cat = catalog_around(run.listings, name, &origin).await;
+    if let Some((m, entry)) = already_stored(run.spool, &cat, name, &origin) {
+        let tried: &[TargetResult] = run
+            .tried
+            .iter()
+            .find(|p| p.id == m.id)
+            .map_or(&[], |p| &p.targets);
+        let results = fill(run.spool, run.targets, entry, &m, tried).await;
+        if results.iter().all(|r| r.outcome.has_copy()) {
+            run.spool.discard(&m.id);
         }
-        return Ok(result);
-    }
-
-    // A new backup; its id must not collide with one already stored.
-    let mut created = now().trunc_subsecs(0);
-    while cat
-        .backups
-        .contains_key(&(name.to_string(), manifest::backup_id(name, created)))
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        created = now().trunc_subsecs(0);
-    }
-    let id = manifest::backup_id(name, created);
-    let spool = spool_path(state, &id);
-    let partial = partial_path(&spool);
-
-    let reader = src
-        .open(&origin)
-        .await
-        .map_err(|e| OpError::Setup(e.to_string()))?;
-    let recipients = seal::parse_recipients(recipient_lines)?;
-    let bridge = tokio_util::io::SyncIoBridge::new(reader);
-    let out_path = partial.clone();
-    let origin_name = origin.name.clone();
-    let source_name = name.to_string();
-    let sealed = tokio::task::spawn_blocking(move || -> Result<(seal::Digests, bool), OpError> {
-        let file = std::fs::File::options()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&out_path)
-            .map_err(io_error(format!("spool {}", out_path.display())))?;
-        let out = std::io::BufWriter::with_capacity(1024 * 1024, file);
-        // The plaintext is checked as a 3CX zip in the same single pass, on another thread,
-        // so that a corrupt backup is refused before anything is stored.
-        let (input, check) = zip_checked(bridge)?;
-        let (digests, out) = seal::seal(input, out, &recipients, zstd_threads())?;
-        let zip = check.join().unwrap_or_else(|_| {
-            Err(crate::zipcheck::ZipCheckError::Io(std::io::Error::other(
-                "zip check thread panicked",
-            )))
+        let verdict = verdict_of(run.listings, &results, &run.rule, name, &m.id, (run.now)()).await;
+        src.stored(&origin, verdict.ok).await;
+        return Ok(RunResult::Stored {
+            id: m.id.clone(),
+            already_stored: true,
+            origin: m.origin.clone(),
+            plain_bytes: m.plain.bytes,
+            sealed_bytes: m.sealed.bytes,
+            targets: results,
+            verdict,
         });
-        let pbx_encrypted = match zip {
-            Ok(summary) => summary.encrypted,
-            Err(crate::zipcheck::ZipCheckError::Unsupported(why)) => {
-                tracing::warn!(
-                    source = %source_name,
-                    "{origin_name}: zip entries not checked ({why}); stored as it is"
-                );
-                false
-            }
-            Err(e) => {
-                return Err(OpError::Setup(format!(
-                    "source {source_name}: {origin_name} is not a readable 3CX backup ({e}); nothing was stored"
-                )));
-            }
-        };
-        let file = out
-            .into_inner()
-            .map_err(|e| io_error(format!("spool {}", out_path.display()))(e.into_error()))?;
-        file.sync_all()
-            .map_err(io_error(format!("spool {}", out_path.display())))?;
-        Ok((digests, pbx_encrypted))
-    })
-    .await
-    .map_err(|e| OpError::Setup(format!("seal task failed: {e}")));
-    let (digests, pbx_encrypted) = match sealed.and_then(|r| r) {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
-    };
-    if digests.plain_bytes != origin.size {
-        let _ = std::fs::remove_file(&partial);
-        return Err(OpError::Setup(format!(
-            "source {name}: {} changed while it was read ({} bytes read, {} expected); nothing was stored, run again",
-            origin.name, digests.plain_bytes, origin.size
-        )));
     }
-    std::fs::rename(&partial, &spool).map_err(io_error(format!("spool {}", spool.display())))?;
-    tracing::debug!(source = %name, plain = digests.plain_bytes, sealed = digests.sealed_bytes, "sealed into the spool");
-    src.sealed(&origin).await;
 
-    let m = Manifest {
-        format: manifest::FORMAT_NAME.into(),
-        version: manifest::FORMAT_VERSION,
-        id: id.clone(),
-        source: name.into(),
-        created_at: created,
-        origin: origin.clone(),
-        plain: manifest::Plain {
-            bytes: digests.plain_bytes,
-            sha256: digests.plain_sha256.clone(),
-            pbx_encrypted,
-        },
-        sealed: manifest::Sealed {
-            bytes: digests.sealed_bytes,
-            sha256: digests.sealed_sha256.clone(),
-            compression: "zstd".into(),
-            encryption: "age".into(),
-            recipients: recipient_lines.to_vec(),
-        },
-        tool: manifest::Tool::this(),
-    };
-    let manifest_json = m.to_json();
-    write_spool_manifest(&spool, &manifest_json)?;
-    let upload = Upload {
-        artifact_path: manifest::artifact_path(name, &id),
-        artifact: Payload::file(spool.clone(), digests.sealed_bytes),
-        manifest_path: manifest::manifest_path(name, &id),
-        manifest: Bytes::from(manifest_json),
-    };
-    let results = fanout::fan_out(targets, &upload).await;
-    let verdict = verdict_of(listings, &results, &rule, name, &id).await;
-    finish_spool(&spool, &results);
+    let created = free_id_time(run.spool, &cat, name, (run.now)())?;
+    let m = seal_into_spool(run, src.as_ref(), name, &origin, created).await?;
+    src.sealed(&origin).await;
+    let results = fanout::fan_out(run.targets, &Upload::of(&m, run.spool.artifact(&m.id))).await;
+    let verdict = verdict_of(run.listings, &results, &run.rule, name, &m.id, (run.now)()).await;
+    if results.iter().all(|r| r.outcome.has_copy()) {
+        run.spool.discard(&m.id);
+    } else {
+        tracing::warn!(id = %m.id, "kept the sealed backup in the spool: a target is missing its copy, the next run completes it");
+    }
     src.stored(&origin, verdict.ok).await;
     Ok(RunResult::Stored {
-        id,
+        id: m.id.clone(),
         already_stored: false,
         origin,
-        plain_bytes: digests.plain_bytes,
-        sealed_bytes: digests.sealed_bytes,
-        targets: results,
-        verdict,
-    })
-}
-
-/// The backup is already stored somewhere: fill the targets that lack it.
-async fn complete_existing(
-    state: &State,
-    targets: &[Arc<dyn Target>],
-    listings: &[catalog::Listing],
-    existing: &BackupEntry,
-    rule: &Rule,
-) -> Result<RunResult, OpError> {
-    let m = existing
-        .manifest
-        .clone()
-        .expect("only entries with a manifest are completed");
-    let (have, missing): (Vec<_>, Vec<_>) = targets
-        .iter()
-        .cloned()
-        .partition(|t| existing.verified_on(t.name()));
-    let mut results: Vec<TargetResult> = have
-        .iter()
-        .map(|t| TargetResult {
-            target: t.name().into(),
-            outcome: Outcome::Present,
-        })
-        .collect();
-    if !missing.is_empty() {
-        tracing::info!(id = %m.id, missing = missing.len(), "backup already stored; completing the targets that lack it");
-        let spool = spool_path(state, &m.id);
-        match ensure_spool(&spool, &have, &m).await {
-            Ok(()) => {
-                let upload = Upload {
-                    artifact_path: manifest::artifact_path(&m.source, &m.id),
-                    artifact: Payload::file(spool.clone(), m.sealed.bytes),
-                    manifest_path: manifest::manifest_path(&m.source, &m.id),
-                    manifest: Bytes::from(m.to_json()),
-                };
-                results.extend(fanout::fan_out(&missing, &upload).await);
-                finish_spool(&spool, &results);
-            }
-            Err(e) => results.extend(missing.iter().map(|t| TargetResult {
-                target: t.name().into(),
-                outcome: Outcome::Failed {
-                    error: format!("no verified copy to complete from: {e}"),
-                },
-            })),
-        }
-    }
-    // Report in config order.
-    results.sort_by_key(|r| targets.iter().position(|t| t.name() == r.target));
-    let verdict = verdict_of(listings, &results, rule, &m.source, &m.id).await;
-    Ok(RunResult::Stored {
-        id: m.id.clone(),
-        already_stored: true,
-        origin: m.origin.clone(),
         plain_bytes: m.plain.bytes,
         sealed_bytes: m.sealed.bytes,
         targets: results,
@@ -468,119 +362,246 @@ async fn complete_existing(
     })
 }
 
-/// Makes sure `spool` holds the sealed bytes `m` describes: the kept spool if it checks out,
-/// else a download from the first target that has a copy.
-async fn ensure_spool(spool: &Path, have: &[Arc<dyn Target>], m: &Manifest) -> Result<(), OpError> {
-    if let Ok(f) = std::fs::File::open(spool) {
-        let (bytes, sha) =
-            tokio::task::spawn_blocking(move || seal::digest(std::io::BufReader::new(f)))
-                .await
-                .map_err(|e| OpError::Setup(e.to_string()))?
-                .map_err(io_error(format!("spool {}", spool.display())))?;
-        if bytes == m.sealed.bytes && sha == m.sealed.sha256 {
-            return Ok(());
-        }
-        let _ = std::fs::remove_file(spool);
-    }
-    let path = manifest::artifact_path(&m.source, &m.id);
-    let mut last = String::from("no target holds a verified copy");
-    for t in have {
-        let partial = partial_path(spool);
-        match download(t.as_ref(), &path, &partial).await {
-            Ok((bytes, sha)) if bytes == m.sealed.bytes && sha == m.sealed.sha256 => {
-                std::fs::rename(&partial, spool)
-                    .map_err(io_error(format!("spool {}", spool.display())))?;
-                write_spool_manifest(spool, &m.to_json())?;
-                return Ok(());
-            }
-            Ok(_) => last = format!("the copy on {} does not match its manifest", t.name()),
-            Err(e) => last = e,
-        }
-        let _ = std::fs::remove_file(&partial);
-    }
-    Err(OpError::Setup(last))
+/// The source's backups, with the manifests read of those that can record `origin`: every
+/// backup made up to a day before the file's own time (its clock is the PBX's, the ids' the
+/// backup host's, and the two may disagree), and always the newest three.
+async fn catalog_around(listings: &[Listing], source: &str, origin: &Origin) -> Catalog {
+    const SKEW: chrono::TimeDelta = chrono::TimeDelta::days(1);
+    let since = origin.time.checked_sub_signed(SKEW);
+    let ids = catalog::build(listings, |_, _| false).await;
+    let newest: Vec<String> = ids
+        .of_source(source)
+        .rev()
+        .take(3)
+        .map(|b| b.id.clone())
+        .collect();
+    catalog::build(listings, |s, id| {
+        s == source
+            && (newest.iter().any(|n| n == id)
+                || since.is_none_or(|since| manifest::id_time(s, id).is_some_and(|t| t >= since)))
+    })
+    .await
 }
 
-async fn download(t: &dyn Target, path: &str, to: &Path) -> Result<(u64, String), String> {
-    let mut reader = t.read(path).await.map_err(|e| e.to_string())?;
-    let file = tokio::fs::File::options()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(to)
+/// The manifest of a stored or pending backup of `origin`, and its catalog entry.
+fn already_stored<'c>(
+    spool: &Spool,
+    cat: &'c Catalog,
+    source: &'c str,
+    origin: &Origin,
+) -> Option<(Manifest, Option<&'c BackupEntry>)> {
+    let stored = cat
+        .of_source(source)
+        .rev()
+        .find(|b| b.manifest.as_ref().is_some_and(|m| m.same_origin(origin)));
+    if let Some(b) = stored {
+        return Some((b.manifest.clone()?, Some(b)));
+    }
+    let p = spool
+        .pending()
+        .into_iter()
+        .rev()
+        .find(|p| p.source == source && p.manifest.same_origin(origin))?;
+    let entry = cat.backups.get(&(p.source.clone(), p.id.clone()));
+    Some((p.manifest, entry))
+}
+
+/// A time for a new backup whose id is neither on a target nor in the spool: now, or the
+/// next free second after it (so that a clock that stands still cannot loop forever).
+fn free_id_time(
+    spool: &Spool,
+    cat: &Catalog,
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, OpError> {
+    let pending = spool.pending_ids();
+    let mut at = now.trunc_subsecs(0);
+    for _ in 0..ID_TRIES {
+        let id = manifest::backup_id(source, at);
+        if !cat.backups.contains_key(&(source.to_string(), id.clone())) && !pending.contains(&id) {
+            return Ok(at);
+        }
+        at = at
+            .checked_add_signed(chrono::TimeDelta::seconds(1))
+            .ok_or_else(|| OpError::Setup("the clock is at the end of time".into()))?;
+    }
+    Err(OpError::Setup(format!(
+        "source {source}: no free backup id within {ID_TRIES} seconds of {now}; is the clock right?"
+    )))
+}
+
+/// Reads the source once, sealing it into the spool, checking its zip on the way, and
+/// describes it: the backup is pending from here on.
+async fn seal_into_spool(
+    run: &Run<'_>,
+    src: &dyn Source,
+    name: &str,
+    origin: &Origin,
+    created: DateTime<Utc>,
+) -> Result<Manifest, OpError> {
+    let id = manifest::backup_id(name, created);
+    let reader = src
+        .open(origin)
         .await
-        .map_err(|e| format!("{}: {e}", to.display()))?;
-    let mut out = tokio::io::BufWriter::new(file);
-    tokio::io::copy(&mut reader, &mut out)
-        .await
-        .map_err(|e| format!("copying {path} from {}: {e}", t.name()))?;
-    out.shutdown().await.map_err(|e| e.to_string())?;
-    let f = std::fs::File::open(to).map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(move || seal::digest(std::io::BufReader::new(f)))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+        .map_err(|e| OpError::Setup(e.to_string()))?;
+    let recipients = seal::parse_recipients(run.recipients)?;
+    let (file, partial) = run.spool.create(&id).map_err(io_error(format!(
+        "cannot create the spool file in {}",
+        run.spool.dir().display()
+    )))?;
+    let sealed = tokio::task::spawn_blocking({
+        let (partial, source, origin_name) =
+            (partial.clone(), name.to_string(), origin.name.clone());
+        let bridge = tokio_util::io::SyncIoBridge::new(reader);
+        move || seal_file(bridge, file, partial, &recipients, &source, &origin_name)
+    })
+    .await
+    .map_err(|e| OpError::Setup(format!("seal task failed: {e}")))
+    .and_then(|r| r);
+    let (digests, pbx_encrypted) = match sealed {
+        Ok(d) if d.0.plain_bytes == origin.size => d,
+        Ok((d, _)) => {
+            run.spool.discard(&id);
+            return Err(OpError::Setup(format!(
+                "source {name}: {} changed while it was read ({} bytes read, {} expected); nothing was stored, run again",
+                origin.name, d.plain_bytes, origin.size
+            )));
+        }
+        Err(e) => {
+            run.spool.discard(&id);
+            return Err(e);
+        }
+    };
+    run.spool.commit(&id).map_err(io_error(format!(
+        "cannot commit the spool file {}",
+        partial.display()
+    )))?;
+    let m = Manifest::new(
+        name,
+        created,
+        origin.clone(),
+        manifest::Plain {
+            bytes: digests.plain_bytes,
+            sha256: digests.plain_sha256,
+            pbx_encrypted,
+        },
+        manifest::Sealed::zstd_age(
+            digests.sealed_bytes,
+            digests.sealed_sha256,
+            run.recipients.to_vec(),
+        ),
+    );
+    if let Err(e) = run.spool.describe(&m) {
+        run.spool.discard(&id);
+        return Err(io_error(format!(
+            "cannot write the spool manifest in {}",
+            run.spool.dir().display()
+        ))(e));
+    }
+    tracing::debug!(source = %name, plain = m.plain.bytes, sealed = m.sealed.bytes, "sealed into the spool");
+    Ok(m)
+}
+
+/// The blocking part of the seal: the source's bytes through the zip check and the seal
+/// into the spool file, fsynced. Returns the digests and whether the PBX encrypted the zip.
+fn seal_file(
+    input: impl std::io::Read + Send,
+    file: std::fs::File,
+    path: PathBuf,
+    recipients: &seal::Recipients,
+    source: &str,
+    origin_name: &str,
+) -> Result<(seal::Digests, bool), OpError> {
+    let out = std::io::BufWriter::with_capacity(1024 * 1024, SpoolWriter { file, path });
+    let (input, check) =
+        crate::zipcheck::checked_reader(input).map_err(io_error("cannot start the zip check"))?;
+    let (digests, out) = seal::seal(input, out, recipients, zstd_threads())?;
+    let zip = check.join().unwrap_or_else(|_| {
+        Err(crate::zipcheck::ZipCheckError::Io(std::io::Error::other(
+            "zip check thread panicked",
+        )))
+    });
+    let pbx_encrypted = match zip {
+        Ok(summary) => summary.encrypted,
+        Err(crate::zipcheck::ZipCheckError::Unsupported(why)) => {
+            tracing::warn!(source = %source, "{origin_name}: zip entries not checked ({why}); stored as it is");
+            false
+        }
+        Err(e) => {
+            return Err(OpError::Setup(format!(
+                "source {source}: {origin_name} is not a readable 3CX backup ({e}); nothing was stored"
+            )));
+        }
+    };
+    let mut w = out
+        .into_inner()
+        .map_err(|e| OpError::Seal(seal::SealError::Io(e.into_error())))?;
+    w.sync()
+        .map_err(|e| OpError::Seal(seal::SealError::Io(e)))?;
+    Ok((digests, pbx_encrypted))
+}
+
+/// The spool file, whose errors name it: a full state directory must be told apart from a
+/// source that failed mid-read.
+struct SpoolWriter {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl SpoolWriter {
+    fn named(&self, e: std::io::Error) -> std::io::Error {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot write the spool file {} (in state_dir): {e}{}",
+                self.path.display(),
+                crate::error::io_hint(&e)
+            ),
+        )
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.file.sync_all().map_err(|e| self.named(e))
+    }
+}
+
+impl std::io::Write for SpoolWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf).map_err(|e| self.named(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush().map_err(|e| self.named(e))
+    }
+}
+
+fn zstd_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get().min(4) as u32)
+        .unwrap_or(1)
 }
 
 async fn verdict_of(
-    listings: &[catalog::Listing],
+    listings: &[Listing],
     results: &[TargetResult],
     rule: &Rule,
     source: &str,
     id: &str,
+    now: DateTime<Utc>,
 ) -> Verdict {
     let mut facts: Vec<CopyFact> = Vec::new();
     for r in results.iter().filter(|r| r.outcome.has_copy()) {
         if let Some(l) = listings.iter().find(|l| l.target.name() == r.target) {
             let until = catalog::locked_until(l.target.as_ref(), source, id).await;
-            facts.push(catalog::fact(l, until.is_some_and(|u| u > Utc::now())));
+            facts.push(catalog::fact(l, until.is_some_and(|u| u > now)));
         }
     }
     policy::evaluate(&facts, rule)
 }
 
-fn spool_path(state: &State, id: &str) -> PathBuf {
-    state
-        .spool_dir()
-        .join(format!("{id}{}", manifest::ARTIFACT_SUFFIX))
-}
-
-fn partial_path(spool: &Path) -> PathBuf {
-    let mut s = spool.as_os_str().to_owned();
-    s.push(manifest::PARTIAL_SUFFIX);
-    PathBuf::from(s)
-}
-
-/// `spool/<id>.manifest.json` beside `spool/<id>.zip.zst.age`.
-fn spool_manifest_path(spool: &Path) -> PathBuf {
-    let name = spool
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let id = name
-        .strip_suffix(manifest::ARTIFACT_SUFFIX)
-        .unwrap_or(&name);
-    spool.with_file_name(format!("{id}{}", manifest::MANIFEST_SUFFIX))
-}
-
-fn write_spool_manifest(spool: &Path, json: &[u8]) -> Result<(), OpError> {
-    let path = spool_manifest_path(spool);
-    std::fs::write(&path, json).map_err(io_error(format!("spool {}", path.display())))
-}
-
-/// Removes the spool once every target has its copy; keeps it for the next run otherwise.
-fn finish_spool(spool: &Path, results: &[TargetResult]) {
-    if results.iter().all(|r| r.outcome.has_copy()) {
-        let _ = std::fs::remove_file(spool);
-        let _ = std::fs::remove_file(spool_manifest_path(spool));
-    } else {
-        tracing::warn!(spool = %spool.display(), "kept the sealed spool: a target is missing its copy, the next run completes it");
-    }
-}
-
 /// Appends one line per source run to `runs.jsonl` in the state directory. Best effort:
 /// history is a cache, never a reason to fail a backup.
-fn record_history(state: &State, run: &SourceRun, at: DateTime<Utc>) {
+fn record_history(state: &StateDir, run: &SourceRun, at: DateTime<Utc>) {
     #[derive(Serialize)]
     struct Line<'a> {
         at: DateTime<Utc>,
@@ -591,13 +612,7 @@ fn record_history(state: &State, run: &SourceRun, at: DateTime<Utc>) {
         return;
     };
     line.push(b'\n');
-    let path = state.dir.join("runs.jsonl");
-    if let Ok(mut f) = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&path)
-    {
-        let _ = f.write_all(&line);
+    if let Err(e) = state.append("runs.jsonl", &line) {
+        tracing::warn!("run history not recorded: {e}");
     }
 }

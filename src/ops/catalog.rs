@@ -136,10 +136,13 @@ pub struct Catalog {
 
 impl Catalog {
     /// Backups of one source, oldest first.
-    pub fn of_source<'a>(&'a self, source: &'a str) -> impl Iterator<Item = &'a BackupEntry> {
+    pub fn of_source<'a>(
+        &'a self,
+        source: &'a str,
+    ) -> impl DoubleEndedIterator<Item = &'a BackupEntry> {
+        // Every key (source, _) lies below (source + NUL, _), and no other key between.
         self.backups
-            .range((source.to_string(), String::new())..)
-            .take_while(move |((s, _), _)| s == source)
+            .range((source.to_string(), String::new())..(format!("{source}\0"), String::new()))
             .map(|(_, b)| b)
     }
 }

@@ -8,15 +8,19 @@
 //! and the outcome recorded in the state directory for later checks to report.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::OpError;
 use super::catalog::{self, BackupEntry, Catalog, CopyInfo, CopyState, Listing};
-use super::{OpError, io_error};
+use crate::state::StateDir;
+
+/// The restore drills' record in the state directory.
+const DRILLS: &str = "drills.json";
 use crate::config::Config;
 use crate::facts::DrillFact;
 use crate::manifest::{self, Manifest};
@@ -56,6 +60,9 @@ pub struct SourceCheck {
     /// The newest backup that meets the rule within max_age, if any.
     pub last_success: Option<BackupSummary>,
     pub drill: Option<DrillFact>,
+    /// Backups sealed in the spool that some target still lacks; the next `backup` run
+    /// completes them.
+    pub pending: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,8 +130,9 @@ pub async fn run(
     })
     .await;
 
-    let drills_path = cfg.state_dir.join("drills.json");
-    let mut drills = read_drills(&drills_path);
+    let state = StateDir::new(&cfg.state_dir);
+    let mut drills = read_drills(&state);
+    let mut new_drills = BTreeMap::new();
     if opts.deep {
         for name in &names {
             let ids: Vec<String> = cat
@@ -138,15 +146,16 @@ pub async fn run(
             if let (Some(ids), Some(id)) = (&identities, newest.get(name)) {
                 let entry = &cat.backups[&(name.clone(), id.clone())];
                 if let Some(d) = drill(entry, &listings, Arc::clone(ids), now).await {
-                    drills.insert(name.clone(), d);
+                    new_drills.insert(name.clone(), d);
                 }
             }
         }
         if identities.is_some() {
-            write_drills(&cfg.state_dir, &drills_path, &drills)?;
+            drills = record_drills(&state, new_drills)?;
         }
     }
 
+    let pending = crate::spool::Spool::peek(&state).pending_ids();
     let rule = Rule::from(&cfg.policy);
     let mut sources = Vec::new();
     for name in &names {
@@ -194,6 +203,11 @@ pub async fn run(
             newest,
             last_success,
             drill: drills.get(name).cloned(),
+            pending: pending
+                .iter()
+                .filter(|id| manifest::split_id(id).is_some_and(|(s, _)| s == name))
+                .cloned()
+                .collect(),
         });
     }
     let targets = listings
@@ -337,19 +351,28 @@ fn drill_stream<R: std::io::Read>(
     zip.map(|_| ())
 }
 
-fn read_drills(path: &Path) -> BTreeMap<String, DrillFact> {
-    std::fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+fn read_drills(state: &StateDir) -> BTreeMap<String, DrillFact> {
+    match state.read(DRILLS) {
+        Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
+        Ok(None) => BTreeMap::new(),
+        Err(e) => {
+            tracing::warn!("restore drills not read: {e}");
+            BTreeMap::new()
+        }
+    }
 }
 
-fn write_drills(
-    state_dir: &Path,
-    path: &Path,
-    drills: &BTreeMap<String, DrillFact>,
-) -> Result<(), OpError> {
-    super::State::new(state_dir).ensure()?;
-    let json = serde_json::to_vec_pretty(drills).expect("drills serialize");
-    super::write_atomic(path, &json).map_err(io_error(format!("{}", path.display())))
+/// Adds this check's drills to the recorded ones. Read, changed and written under the
+/// state's file lock, so that checks running at once never lose each other's drills.
+fn record_drills(
+    state: &StateDir,
+    new: BTreeMap<String, DrillFact>,
+) -> Result<BTreeMap<String, DrillFact>, OpError> {
+    state.with_file_lock(|| {
+        let mut all = read_drills(state);
+        all.extend(new);
+        let json = serde_json::to_vec_pretty(&all).map_err(|e| OpError::Setup(e.to_string()))?;
+        state.write(DRILLS, &json)?;
+        Ok(all)
+    })?
 }

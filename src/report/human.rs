@@ -14,8 +14,53 @@ use crate::policy::Verdict;
 
 pub fn backup(r: &BackupReport) -> String {
     let mut s = String::new();
-    for (target, path) in &r.cleaned {
-        let _ = writeln!(s, "removed leftover of an interrupted run: {target}:{path}");
+    for l in &r.cleaned {
+        let _ = writeln!(
+            s,
+            "removed leftover of an interrupted run: {}:{}",
+            l.target, l.path
+        );
+    }
+    for id in &r.dropped {
+        let _ = writeln!(
+            s,
+            "dropped {id} from the spool (spool_max): targets that lack it keep lacking it"
+        );
+    }
+    for p in &r.completed {
+        let written: Vec<&str> = p
+            .targets
+            .iter()
+            .filter(|t| matches!(t.outcome, Outcome::Written { .. }))
+            .map(|t| t.target.as_str())
+            .collect();
+        let failed: Vec<String> = p
+            .targets
+            .iter()
+            .filter_map(|t| match &t.outcome {
+                Outcome::Failed { error } => Some(format!("{}: {error}", t.target)),
+                _ => None,
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "{}: pending {} {}{}",
+            p.source,
+            p.id,
+            if p.spool_removed {
+                "complete".to_string()
+            } else {
+                "still pending".to_string()
+            },
+            if written.is_empty() {
+                String::new()
+            } else {
+                format!(" (written to {})", written.join(", "))
+            }
+        );
+        for f in failed {
+            let _ = writeln!(s, "  FAILED {f}");
+        }
     }
     for run in &r.sources {
         match &run.result {
@@ -124,6 +169,12 @@ pub fn check(r: &CheckReport) -> String {
                     .as_ref()
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default()
+            );
+        }
+        for id in &src.pending {
+            let _ = writeln!(
+                s,
+                "  pending in the spool: {id} (a target lacks its copy; the next `pbx321 backup` completes it)"
             );
         }
         let Some(n) = &src.newest else { continue };

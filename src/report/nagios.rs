@@ -71,6 +71,13 @@ pub fn render(r: &CheckReport) -> String {
         for reason in &s.status.reasons {
             let _ = writeln!(out, "{}: {reason}", s.status.source);
         }
+        for id in &s.pending {
+            let _ = writeln!(
+                out,
+                "{}: pending in the spool: {id} (the next backup run completes it)",
+                s.status.source
+            );
+        }
         if let Some(n) = &s.newest {
             for note in &n.verdict.notes {
                 let _ = writeln!(out, "{}: note: {note}", s.status.source);

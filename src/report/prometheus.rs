@@ -58,6 +58,10 @@ pub fn render(r: &CheckReport) -> String {
         "Copies of the newest backup the store confirms immutable.",
     );
     let up = fam("pbx321_target_up", "Whether the target could be listed.");
+    let pending = fam(
+        "pbx321_spool_pending",
+        "Backups sealed in the spool that some target still lacks (the next backup run completes them).",
+    );
     let drill_at = fam(
         "pbx321_drill_last_timestamp_seconds",
         "Time of the last restore drill.",
@@ -79,6 +83,9 @@ pub fn render(r: &CheckReport) -> String {
             .map(|b| b.created_at.timestamp() as f64)
             .unwrap_or(0.0);
         families[last_success].samples.push((src.clone(), at));
+        families[pending]
+            .samples
+            .push((src.clone(), s.pending.len() as f64));
         if let Some(n) = &s.newest {
             if let Some(b) = n.plain_bytes {
                 families[size].samples.push((src.clone(), b as f64));

@@ -122,3 +122,136 @@ fn finding_1_a_manifest_from_a_target_never_steers_a_path() {
     assert_eq!(code(&env.restore(&to, &[])), 0);
     assert!(std::fs::read(&to).unwrap() == original);
 }
+
+/// Ids of every backup on the targets and how many verified copies each has.
+fn verified_copies(env: &TestEnv) -> std::collections::BTreeMap<String, usize> {
+    let out = env.pbx321(&["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let n = b["copies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["state"] == "verified")
+                .count();
+            (b["id"].as_str().unwrap().to_string(), n)
+        })
+        .collect()
+}
+
+fn spool_files(env: &TestEnv) -> Vec<String> {
+    env.files_under(&env.state_dir().join("spool"))
+}
+
+#[test]
+fn finding_2a_a_run_killed_after_sealing_leaves_no_spool_behind() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use assert_cmd::cargo::CommandCargoExt;
+
+    let env = TestEnv::new();
+    let config = env.write_config();
+    for round in 0..5u64 {
+        // A new PBX backup each round, large enough that the copies take a while.
+        env.put_backup("3CXScheduledBackup.zip", 200 + round, 24 * 1024 * 1024);
+        let before = spool_files(&env);
+        let mut child = Command::cargo_bin("pbx321")
+            .unwrap()
+            .args(["--config", config.to_str().unwrap(), "backup"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill as soon as this run's sealed backup is described in the spool: before the
+        // copies of it are committed.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let described = spool_files(&env)
+                .into_iter()
+                .any(|f| f.ends_with(".manifest.json") && !before.contains(&f));
+            if described || Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(
+        !spool_files(&env).is_empty(),
+        "the kills left pending backups"
+    );
+
+    // The next run completes every pending backup and empties the spool.
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(spool_files(&env), Vec::<String>::new());
+    let copies = verified_copies(&env);
+    assert!(!copies.is_empty());
+    for (id, n) in &copies {
+        assert_eq!(*n, 3, "{id} has every copy: {copies:?}");
+    }
+}
+
+#[test]
+fn finding_2b_every_pending_backup_is_completed_when_a_target_returns() {
+    let env = TestEnv::new();
+    // The "usb" target is down: its directory is a file.
+    std::fs::create_dir_all(env.path().join("targets")).unwrap();
+    std::fs::write(env.target_dir("usb"), b"unplugged").unwrap();
+    for round in 0..3u64 {
+        env.put_backup("3CXScheduledBackup.zip", 300 + round, 20_000);
+        let out = env.pbx321(&["backup"]);
+        assert_eq!(code(&out), 3, "copies written, rule not met");
+    }
+    let pending: Vec<String> = spool_files(&env)
+        .into_iter()
+        .filter(|f| f.ends_with(".manifest.json"))
+        .collect();
+    assert_eq!(pending.len(), 3, "one pending backup per run: {pending:?}");
+    // check says which backups are short of copies and that a spool is pending for them.
+    let out = env.pbx321(&["check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["sources"][0]["pending"].as_array().unwrap().len(),
+        3,
+        "{v}"
+    );
+    assert!(stdout(&env.pbx321(&["check"])).contains("pending in the spool"));
+
+    // The disk comes back: every pending backup is completed, oldest first.
+    std::fs::remove_file(env.target_dir("usb")).unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(spool_files(&env), Vec::<String>::new());
+    let copies = verified_copies(&env);
+    assert_eq!(copies.len(), 3, "{copies:?}");
+    assert!(copies.values().all(|n| *n == 3), "{copies:?}");
+}
+
+#[test]
+fn finding_2c_the_spool_is_bounded_by_spool_max() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path().join("targets")).unwrap();
+    std::fs::write(env.target_dir("usb"), b"unplugged").unwrap();
+    let mut dropped = false;
+    for round in 0..4u64 {
+        env.put_backup("3CXScheduledBackup.zip", 400 + round, 20_000);
+        let out = env.pbx321(&["backup"]);
+        dropped |= stdout(&out).contains("dropped");
+    }
+    assert!(
+        dropped,
+        "the oldest pending backup was dropped, and it says so"
+    );
+    let pending = spool_files(&env)
+        .into_iter()
+        .filter(|f| f.ends_with(".manifest.json"))
+        .count();
+    assert_eq!(pending, 3, "spool_max defaults to 3 per source");
+}

@@ -1,0 +1,417 @@
+//! The spool: sealed backups waiting for their copies. This module is its one owner.
+//!
+//! A backup is sealed once into `spool/<id>.zip.zst.age` (ciphertext only), first under a
+//! partial name that a crash leaves behind, then described by `spool/<id>.manifest.json`.
+//! From then on it is *pending*: every run, under the run lock, completes every pending
+//! backup on every configured target that lacks a verified copy, oldest first, and removes
+//! the spool files once every target holds one. Whatever a crash left half-done — a partial
+//! seal, a sealed file without its manifest, a manifest without its file, a temporary file —
+//! is removed by [`Spool::clean`]: it was never a backup. The spool is bounded:
+//! [`Spool::bound`] drops the oldest pending backups of a source beyond `spool_max` (their
+//! copies on other targets still exist; `repair` fills the gaps from them).
+//!
+//! Names in the spool are checked like names read from a target: a file whose name is not
+//! a valid backup id is never used to build a path.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::manifest::{self, Manifest};
+use crate::state::{StateDir, StateError, TEMP_PREFIX};
+use crate::target::Target;
+
+/// A sealed backup in the spool, with the manifest that describes it.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: String,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+    pub manifest: Manifest,
+    /// The sealed file.
+    pub artifact: PathBuf,
+}
+
+pub struct Spool {
+    dir: PathBuf,
+}
+
+impl Spool {
+    /// The spool of a state directory, created (0700) if needed.
+    pub fn open(state: &StateDir) -> Result<Spool, StateError> {
+        state.ensure()?;
+        let dir = state.path("spool");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&dir)
+            .map_err(|source| StateError::Io {
+                what: "cannot create the spool directory",
+                path: dir.clone(),
+                source,
+            })?;
+        Ok(Spool { dir })
+    }
+
+    /// The spool of a state directory for reading only (`check`): never creates anything.
+    pub fn peek(state: &StateDir) -> Spool {
+        Spool {
+            dir: state.path("spool"),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The sealed file of `id` (a checked id).
+    pub fn artifact(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}{}", manifest::ARTIFACT_SUFFIX))
+    }
+
+    pub fn manifest_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}{}", manifest::MANIFEST_SUFFIX))
+    }
+
+    fn partial(&self, id: &str) -> PathBuf {
+        self.dir.join(format!(
+            "{id}{}{}",
+            manifest::ARTIFACT_SUFFIX,
+            manifest::PARTIAL_SUFFIX
+        ))
+    }
+
+    /// A new file to seal `id` into, created exclusively (0600) under its partial name.
+    pub fn create(&self, id: &str) -> io::Result<(File, PathBuf)> {
+        let path = self.partial(id);
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        Ok((file, path))
+    }
+
+    /// The seal of `id` is complete and fsynced: it takes its name.
+    pub fn commit(&self, id: &str) -> io::Result<PathBuf> {
+        let to = self.artifact(id);
+        std::fs::rename(self.partial(id), &to)?;
+        Ok(to)
+    }
+
+    /// Describes a committed seal: from now on the backup is pending.
+    pub fn describe(&self, m: &Manifest) -> io::Result<()> {
+        crate::state::write_atomic(&self.manifest_path(&m.id), &m.to_json())
+    }
+
+    /// Removes every spool file of `id` (idempotent).
+    pub fn discard(&self, id: &str) {
+        for p in [self.manifest_path(id), self.artifact(id), self.partial(id)] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// Ids of the pending backups, by file names only (no manifest read): what `check`
+    /// reports without taking the lock.
+    pub fn pending_ids(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .names()
+            .into_iter()
+            .filter_map(|n| {
+                n.strip_suffix(manifest::MANIFEST_SUFFIX)
+                    .map(str::to_string)
+            })
+            .filter(|id| manifest::split_id(id).is_some())
+            .collect();
+        out.sort_by_key(|id| manifest::split_id(id).map(|(_, t)| t));
+        out
+    }
+
+    /// The pending backups, oldest first. Call [`Spool::clean`] first: an entry whose
+    /// manifest does not parse, or whose sealed file is missing, is left out here and
+    /// removed there.
+    pub fn pending(&self) -> Vec<Pending> {
+        let mut out: Vec<Pending> = self
+            .pending_ids()
+            .into_iter()
+            .filter_map(|id| self.load(&id).ok())
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        out
+    }
+
+    fn load(&self, id: &str) -> Result<Pending, String> {
+        let (source, created_at) =
+            manifest::split_id(id).ok_or_else(|| format!("{id:?} is not a backup id"))?;
+        let path = self.manifest_path(id);
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let m = Manifest::from_json(&bytes, source, id)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let artifact = self.artifact(id);
+        match std::fs::metadata(&artifact) {
+            Ok(meta) if meta.len() == m.sealed.bytes => {}
+            Ok(meta) => {
+                return Err(format!(
+                    "{} has {} bytes, its manifest says {}",
+                    artifact.display(),
+                    meta.len(),
+                    m.sealed.bytes
+                ));
+            }
+            Err(e) => return Err(format!("{}: {e}", artifact.display())),
+        }
+        Ok(Pending {
+            id: id.to_string(),
+            source: source.to_string(),
+            created_at,
+            manifest: m,
+            artifact,
+        })
+    }
+
+    /// Removes what crashed runs left: partial seals, sealed files without a manifest,
+    /// manifests without their sealed file or that do not describe it, and temporary files.
+    /// Call only under the run lock. Returns the names removed.
+    pub fn clean(&self) -> Vec<String> {
+        let mut removed = Vec::new();
+        let names = self.names();
+        for name in &names {
+            let path = self.dir.join(name);
+            let leftover =
+                if name.ends_with(manifest::PARTIAL_SUFFIX) || name.starts_with(TEMP_PREFIX) {
+                    Some("an interrupted write".to_string())
+                } else if let Some(id) = name.strip_suffix(manifest::ARTIFACT_SUFFIX) {
+                    let described = names
+                        .iter()
+                        .any(|n| n.strip_suffix(manifest::MANIFEST_SUFFIX) == Some(id));
+                    (!described).then(|| "sealed, but the run ended before describing it".into())
+                } else if let Some(id) = name.strip_suffix(manifest::MANIFEST_SUFFIX) {
+                    self.load(id).err()
+                } else {
+                    None
+                };
+            if let Some(why) = leftover {
+                tracing::info!(file = %path.display(), "removed a spool leftover: {why}");
+                let _ = std::fs::remove_file(&path);
+                removed.push(name.clone());
+            }
+        }
+        removed
+    }
+
+    /// Drops the oldest pending backups of each source beyond `max_per_source`, with a
+    /// warning each. Returns the ids dropped.
+    pub fn bound(&self, max_per_source: usize) -> Vec<String> {
+        let mut by_source: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for id in self.pending_ids() {
+            if let Some((source, _)) = manifest::split_id(&id) {
+                by_source.entry(source.to_string()).or_default().push(id);
+            }
+        }
+        let mut dropped = Vec::new();
+        for ids in by_source.values() {
+            // Oldest first: keep the newest `max_per_source`.
+            for id in ids.iter().take(ids.len().saturating_sub(max_per_source)) {
+                tracing::warn!(
+                    id = %id,
+                    "dropped a pending backup from the spool (spool_max = {max_per_source}): targets that lack it keep lacking it; its copies on other targets remain"
+                );
+                self.discard(id);
+                dropped.push(id.clone());
+            }
+        }
+        dropped
+    }
+
+    /// Makes sure the spool holds the sealed bytes `m` describes, described by `m`: the kept
+    /// file if its size and sha256 match, else a download of the first verified copy in
+    /// `from` that matches. Returns the sealed file. Never pulls from the PBX.
+    pub async fn ensure(&self, m: &Manifest, from: &[Arc<dyn Target>]) -> Result<PathBuf, String> {
+        let file = self.artifact(&m.id);
+        if let Ok(f) = File::open(&file) {
+            let digest = tokio::task::spawn_blocking(move || {
+                crate::seal::digest(std::io::BufReader::with_capacity(256 * 1024, f))
+            })
+            .await;
+            if matches!(digest, Ok(Ok((n, ref sha))) if n == m.sealed.bytes && *sha == m.sealed.sha256)
+            {
+                self.describe(m)
+                    .map_err(|e| format!("cannot describe {}: {e}", file.display()))?;
+                return Ok(file);
+            }
+            tracing::warn!(file = %file.display(), "the spool file does not match its manifest; fetching a verified copy instead");
+            self.discard(&m.id);
+        }
+        let mut last = String::from("no target holds a verified copy");
+        for t in from {
+            match self.fetch(t.as_ref(), m).await {
+                Ok(()) => return Ok(file),
+                Err(e) => last = e,
+            }
+            self.discard(&m.id);
+        }
+        Err(last)
+    }
+
+    /// Downloads the copy of `m` on `t` into the spool, checks it against `m`, commits it.
+    async fn fetch(&self, t: &dyn Target, m: &Manifest) -> Result<(), String> {
+        use tokio::io::AsyncWriteExt;
+        let path = manifest::artifact_path(&m.source, &m.id);
+        let mut reader = t.read(&path).await.map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(self.partial(&m.id));
+        let (file, partial) = self
+            .create(&m.id)
+            .map_err(|e| format!("cannot create a spool file in {}: {e}", self.dir.display()))?;
+        let mut out =
+            tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
+        tokio::io::copy(&mut reader, &mut out).await.map_err(|e| {
+            format!(
+                "copying {path} from {} into {}: {e}",
+                t.name(),
+                partial.display()
+            )
+        })?;
+        out.shutdown()
+            .await
+            .map_err(|e| format!("{}: {e}", partial.display()))?;
+        out.get_ref()
+            .sync_all()
+            .await
+            .map_err(|e| format!("{}: {e}", partial.display()))?;
+        let f = File::open(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+        let (bytes, sha) = tokio::task::spawn_blocking(move || {
+            crate::seal::digest(std::io::BufReader::with_capacity(256 * 1024, f))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{}: {e}", partial.display()))?;
+        if bytes != m.sealed.bytes || sha != m.sealed.sha256 {
+            return Err(format!(
+                "the copy on {} does not match its manifest (sha256 {sha}, {bytes} bytes)",
+                t.name()
+            ));
+        }
+        self.commit(&m.id)
+            .map_err(|e| format!("{}: {e}", partial.display()))?;
+        self.describe(m)
+            .map_err(|e| format!("cannot describe {}: {e}", partial.display()))
+    }
+
+    /// File names in the spool that are valid UTF-8; a missing spool is empty.
+    fn names(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Origin, Plain, Sealed, Tool};
+    use chrono::TimeZone;
+
+    fn manifest(source: &str, at: DateTime<Utc>, sealed: &[u8]) -> Manifest {
+        let (bytes, sha) = crate::seal::digest(sealed).unwrap();
+        Manifest {
+            format: manifest::FORMAT_NAME.into(),
+            version: manifest::FORMAT_VERSION,
+            id: manifest::backup_id(source, at),
+            source: source.into(),
+            created_at: at,
+            origin: Origin {
+                name: "b.zip".into(),
+                time: at,
+                size: 1,
+            },
+            plain: Plain {
+                bytes: 1,
+                sha256: "0".repeat(64),
+                pbx_encrypted: false,
+            },
+            sealed: Sealed {
+                bytes,
+                sha256: sha,
+                compression: "zstd".into(),
+                encryption: "age".into(),
+                recipients: vec![],
+            },
+            tool: Tool::this(),
+        }
+    }
+
+    fn seal(spool: &Spool, m: &Manifest, bytes: &[u8]) {
+        use std::io::Write;
+        let (mut f, _) = spool.create(&m.id).unwrap();
+        f.write_all(bytes).unwrap();
+        spool.commit(&m.id).unwrap();
+        spool.describe(m).unwrap();
+    }
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn crash_leftovers_are_removed_and_pending_backups_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::open(&StateDir::new(tmp.path())).unwrap();
+        let good = manifest("hq", at(1), b"sealed-1");
+        seal(&spool, &good, b"sealed-1");
+        // Killed mid-seal; killed between sealing and describing; a manifest alone; a
+        // manifest that lies about its file; a temporary file; a name that is a path.
+        let (_f, _) = spool.create("hq-20261125T020000Z").unwrap();
+        std::fs::write(spool.artifact("hq-20261125T030000Z"), b"x").unwrap();
+        let lone = manifest("hq", at(4), b"x");
+        spool.describe(&lone).unwrap();
+        let liar = manifest("hq", at(5), b"12345");
+        seal(&spool, &liar, b"1234");
+        std::fs::write(spool.dir().join(".pbx321-tmp.abc"), b"t").unwrap();
+        std::fs::write(spool.dir().join("..-20261125T060000Z.manifest.json"), b"{}").unwrap();
+
+        let removed = spool.clean();
+        assert_eq!(removed.len(), 6, "{removed:?}");
+        let pending = spool.pending();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].id, good.id);
+        assert_eq!(spool.pending_ids(), vec![good.id.clone()]);
+    }
+
+    #[test]
+    fn bound_drops_the_oldest_per_source() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::open(&StateDir::new(tmp.path())).unwrap();
+        for h in 1..=5 {
+            seal(&spool, &manifest("hq", at(h), b"s"), b"s");
+        }
+        seal(&spool, &manifest("branch", at(1), b"s"), b"s");
+        let dropped = spool.bound(3);
+        assert_eq!(
+            dropped,
+            vec![
+                "hq-20261125T010000Z".to_string(),
+                "hq-20261125T020000Z".into()
+            ]
+        );
+        let left: Vec<String> = spool.pending().into_iter().map(|p| p.id).collect();
+        assert_eq!(
+            left,
+            vec![
+                "branch-20261125T010000Z".to_string(),
+                "hq-20261125T030000Z".into(),
+                "hq-20261125T040000Z".into(),
+                "hq-20261125T050000Z".into()
+            ]
+        );
+    }
+}
