@@ -101,8 +101,9 @@ pub async fn fan_out(targets: &[Arc<dyn Target>], upload: &Upload) -> Vec<Target
                     },
                 };
                 match &outcome {
+                    // The report says it; the log only with -v.
                     Outcome::Failed { error } => {
-                        tracing::error!(target_name = t.name(), %error, "copy failed")
+                        tracing::info!(target_name = t.name(), %error, "copy failed")
                     }
                     _ => tracing::info!(target_name = t.name(), "copy written"),
                 }

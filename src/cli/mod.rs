@@ -141,8 +141,12 @@ fn init_logging(format: LogFormat, verbose: u8) {
     };
     let filter = EnvFilter::try_from_env("PBX321_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("pbx321={default},warn")));
+    // Colour only for a person at a terminal, never into cron mail or a log file.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.with_target(false).try_init(),

@@ -99,8 +99,12 @@ impl OpendalTarget {
         Ok(self.op.get_or_init(|| op))
     }
 
+    /// `what` and the full path it was done to, for messages.
     fn ctx(&self, what: &str, path: &str) -> String {
-        format!("{what} {path}")
+        match &self.local_root {
+            Some(root) => format!("{what} {}", root.join(path).display()),
+            None => format!("{what} {path}"),
+        }
     }
 
     async fn write_partial(&self, tmp: &str, payload: &Payload) -> Result<(), TargetError> {
@@ -168,7 +172,7 @@ impl OpendalTarget {
                 io_err(
                     &self.name,
                     &format!("create directory {}", dir.display()),
-                    e,
+                    &e,
                 )
             })
     }
@@ -178,7 +182,7 @@ impl OpendalTarget {
             let p = root.join(tmp);
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
                 .and_then(|_| std::fs::File::open(&p)?.sync_all())
-                .map_err(|e| io_err(&self.name, &format!("finish {}", p.display()), e))?;
+                .map_err(|e| io_err(&self.name, &format!("finish {}", p.display()), &e))?;
         }
         Ok(())
     }
@@ -300,19 +304,25 @@ fn walk_local(root: &Path, dir: &str) -> std::io::Result<Vec<ObjectMeta>> {
     Ok(out)
 }
 
-fn io_err(target: &str, what: &str, e: std::io::Error) -> TargetError {
-    let msg = format!("target {target}: {what}: {e}");
+fn io_err(target: &str, what: &str, e: &std::io::Error) -> TargetError {
+    let msg = format!("target {target}: {what}: {e}{}", crate::error::io_hint(e));
     match e.kind() {
         std::io::ErrorKind::NotFound => TargetError::NotFound(msg),
-        std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => {
-            TargetError::Transient(msg)
-        }
+        _ if crate::error::io_is_transient(e) => TargetError::Transient(msg),
         _ => TargetError::Permanent(msg),
     }
 }
 
-fn map_err(target: &str, what: &str, e: opendal::Error) -> TargetError {
-    let msg = format!("target {target}: {what}: {e}");
+/// An OpenDAL error as a target error. OpenDAL marks every local I/O error but a few as
+/// temporary; the I/O error underneath decides instead, so that a full disk or a permission
+/// is never retried. OpenDAL's own context (service, operation) goes to the debug log only.
+pub(super) fn map_err(target: &str, what: &str, e: opendal::Error) -> TargetError {
+    tracing::debug!(target_name = target, "{what}: {e}");
+    if let Some(io) = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>())
+    {
+        return io_err(target, what, io);
+    }
+    let msg = format!("target {target}: {what}: {}", summary(&e));
     match e.kind() {
         ErrorKind::NotFound => TargetError::NotFound(msg),
         ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => TargetError::AlreadyExists(msg),
@@ -321,6 +331,15 @@ fn map_err(target: &str, what: &str, e: opendal::Error) -> TargetError {
         )),
         _ if e.is_temporary() => TargetError::Transient(msg),
         _ => TargetError::Permanent(msg),
+    }
+}
+
+/// An OpenDAL error in a line for people: its message and the cause's, without OpenDAL's
+/// context dump.
+pub(super) fn summary(e: &opendal::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{}: {cause}", e.message()),
+        None => e.message().to_string(),
     }
 }
 
@@ -414,7 +433,7 @@ impl Target for OpendalTarget {
             return tokio::task::spawn_blocking(move || walk_local(&root, &dir2))
                 .await
                 .map_err(|e| TargetError::Permanent(format!("target {name}: list: {e}")))?
-                .map_err(|e| io_err(&self.name, &format!("list {dir}"), e));
+                .map_err(|e| io_err(&self.name, &self.ctx("list", &dir), &e));
         }
         list_files(self.op()?, &dir)
             .await

@@ -67,8 +67,13 @@ impl Retry {
                 Err(e) if e.is_retryable() && n < self.backoff.attempts => {
                     n += 1;
                     let pause = self.backoff.pause(n);
-                    tracing::warn!(target_name = self.inner.name(), error = %e, "{what} failed; try {n} of {} in {pause:?}", self.backoff.attempts);
+                    tracing::info!(target_name = self.inner.name(), error = %e, "{what} failed; try {n} of {} in {pause:?}", self.backoff.attempts);
                     tokio::time::sleep(pause).await;
+                }
+                Err(TargetError::Transient(msg)) if n > 1 => {
+                    return Err(TargetError::Transient(format!(
+                        "{msg}; gave up after {n} tries"
+                    )));
                 }
                 other => return other,
             }

@@ -111,13 +111,20 @@ impl WebdavTarget {
     }
 
     fn op_err(&self, what: &str, path: &str, e: opendal::Error) -> TargetError {
-        let msg = format!("target {}: {what} {path}: {e}", self.name);
+        tracing::debug!(target_name = %self.name, "{what} {path}: {e}");
+        let msg = format!(
+            "target {}: {what} {}: {}",
+            self.name,
+            self.url(path),
+            super::opendal::summary(&e)
+        );
         // OpenDAL reports 401 and 507 as "unexpected"; its context holds the status.
         let text = e.to_string();
         if text.contains("status: 401") {
             return TargetError::Permanent(format!(
-                "target {}: {what} {path}: HTTP 401 (authentication failed: check username and password)",
-                self.name
+                "target {}: {what} {}: HTTP 401 (authentication failed: check username and password)",
+                self.name,
+                self.url(path)
             ));
         }
         if text.contains("status: 507") {

@@ -255,3 +255,100 @@ fn finding_2c_the_spool_is_bounded_by_spool_max() {
         .count();
     assert_eq!(pending, 3, "spool_max defaults to 3 per source");
 }
+
+/// How often `needle` appears in everything the run printed.
+fn printed(out: &std::process::Output, needle: &str) -> usize {
+    format!("{}{}", stdout(out), stderr(out))
+        .matches(needle)
+        .count()
+}
+
+#[test]
+fn finding_6_a_full_target_is_not_retried_and_is_told_once_with_its_path() {
+    let env = TestEnv::new();
+    let _full = Tmpfs::mount(&env.target_dir("usb"), "256k");
+    env.put_backup("3CXScheduledBackup.zip", 600, 2 * 1024 * 1024);
+    let started = std::time::Instant::now();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 3, "the other targets have their copies");
+    let text = stdout(&out);
+    assert!(
+        text.contains("No space left on device") && text.contains("the file system is full"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&env.target_dir("usb").display().to_string()),
+        "names the path: {text}"
+    );
+    assert!(
+        !text.contains("temporary") && !text.contains("gave up"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("context:") && !text.contains("service:"),
+        "{text}"
+    );
+    assert_eq!(printed(&out, "No space left on device"), 1, "printed once");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "not retried with backoff"
+    );
+    assert_eq!(env.artifacts("local").len(), 1);
+    assert_eq!(env.artifacts("away").len(), 1);
+    assert!(
+        env.files_under(&env.target_dir("usb")).is_empty(),
+        "no partial left on the full disk: {:?}",
+        env.files_under(&env.target_dir("usb"))
+    );
+}
+
+#[test]
+fn finding_6_not_a_directory_and_a_read_only_disk_are_permanent() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path().join("targets")).unwrap();
+    std::fs::write(env.target_dir("usb"), b"not a directory").unwrap();
+    let ro = Tmpfs::mount(&env.target_dir("away"), "1m");
+    let status = std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&ro.path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    env.put_backup("3CXScheduledBackup.zip", 601, 10_000);
+    let started = std::time::Instant::now();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 3);
+    let text = stdout(&out);
+    assert!(text.contains("a part of the path is a file"), "{text}");
+    assert!(text.contains("mounted read-only"), "{text}");
+    assert!(
+        !text.contains("temporary") && !text.contains("gave up"),
+        "{text}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(printed(&out, "Not a directory"), 1);
+}
+
+#[test]
+fn finding_6_a_full_state_directory_says_where_and_what_to_do() {
+    let env = TestEnv::new();
+    let _full = Tmpfs::mount(&env.state_dir(), "256k");
+    env.put_backup("3CXScheduledBackup.zip", 602, 2 * 1024 * 1024);
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 1, "no copy was written");
+    let text = stdout(&out);
+    assert!(
+        text.contains("cannot write the spool file")
+            && text.contains(&env.state_dir().display().to_string())
+            && text.contains("the file system is full"),
+        "{text}"
+    );
+    assert_eq!(printed(&out, "No space left on device"), 1);
+    for t in ["local", "usb", "away"] {
+        assert!(env.artifacts(t).is_empty(), "{t}");
+    }
+    assert!(
+        env.files_under(&env.state_dir().join("spool")).is_empty(),
+        "the partial seal was removed"
+    );
+}

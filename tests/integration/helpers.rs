@@ -301,3 +301,40 @@ pub fn seal_by_hand(recipient: &str, plain: &Path, out: &Path) {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     pbx321::seal::digest(bytes).unwrap().1
 }
+
+/// A small tmpfs mounted at `path` for the life of the value: a disk that fills up. Needs
+/// root (CI runs as root); unmounted (lazily) on drop.
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    pub fn mount(path: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a tmpfs at {} failed: these tests need root, as CI has",
+            path.display()
+        );
+        Tmpfs {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
