@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
         object_lock: None,
         part_size_mib: 16,
         concurrency: 4,
+        allow_insecure_http: true,
     };
     let props = Properties {
         medium: Medium::ObjectStorage,

@@ -3,6 +3,11 @@
 //! A [`Secret`] never prints its value: `Debug` and `Display` show where it comes from,
 //! not what it is, so a secret cannot reach a log through `{:?}` of a config. The value is
 //! read only when [`Secret::resolve`] is called, at the edge that needs it.
+//!
+//! Libraries log what they hold (the AWS SDK's trace logs print the access key id in a
+//! dozen places per request). So every value a secret resolves to is also remembered, and
+//! the log writer ([`redact`]) replaces it wherever it appears: a secret never reaches a
+//! log, whatever logs it.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -51,8 +56,48 @@ impl Secret {
         if value.is_empty() {
             return Err(SecretError::Empty(self.to_string()));
         }
+        remember(&value);
         Ok(value)
     }
+}
+
+/// Shorter values are not replaced in logs (they would mangle ordinary words); no real
+/// credential is this short.
+const MIN_REDACTED: usize = 4;
+
+fn known() -> &'static std::sync::RwLock<Vec<String>> {
+    static KNOWN: std::sync::OnceLock<std::sync::RwLock<Vec<String>>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(Default::default)
+}
+
+/// Remembers a secret value so that [`redact`] hides it. Also for credentials pbx321 does
+/// not resolve itself but a library reads (`AWS_ACCESS_KEY_ID`, …).
+pub fn remember(value: &str) {
+    if value.len() < MIN_REDACTED {
+        return;
+    }
+    if let Ok(mut k) = known().write()
+        && !k.iter().any(|v| v == value)
+    {
+        k.push(value.to_string());
+        // Longest first, so a secret that contains another is hidden whole.
+        k.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    }
+}
+
+/// `text` with every remembered secret replaced by `** redacted **`.
+pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
+    let Ok(k) = known().read() else {
+        return text.into();
+    };
+    if !k.iter().any(|v| text.contains(v.as_str())) {
+        return text.into();
+    }
+    let mut out = text.to_string();
+    for v in k.iter() {
+        out = out.replace(v.as_str(), "** redacted **");
+    }
+    out.into()
 }
 
 impl fmt::Display for Secret {
@@ -139,6 +184,17 @@ mod tests {
     fn never_prints_the_value() {
         let s = Secret::Inline("hunter2".into());
         assert!(!format!("{s:?} {s}").contains("hunter2"));
+    }
+
+    #[test]
+    fn resolved_values_are_redacted_from_logs() {
+        let s = Secret::Inline("AKIAREDACTME123".into());
+        assert_eq!(s.resolve().unwrap(), "AKIAREDACTME123");
+        assert_eq!(
+            redact("Credential=AKIAREDACTME123/20261125"),
+            "Credential=** redacted **/20261125"
+        );
+        assert_eq!(redact("nothing here"), "nothing here");
     }
 
     #[test]

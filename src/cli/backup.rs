@@ -36,7 +36,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     print(&match args.format {
         Format::Human => report::human::backup(&report),
         Format::Json => report::json::render(&report),
-    });
+    })?;
     let code = if report.sources.iter().any(|s| !s.any_copy()) {
         Exit::Failed
     } else if report.sources.iter().all(|s| s.invariant_ok()) {

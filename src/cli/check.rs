@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::{CmdResult, Failure, load_config, print};
+use super::{CmdResult, Failure, load_config, print_or};
 use crate::ops::check::{self, CheckOptions};
 use crate::policy::Status;
 use crate::report;
@@ -53,9 +53,12 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     let unknown = |e: anyhow::Error| {
         if args.format == CheckFormat::Nagios {
             // A plugin must print one status line even when it cannot run.
-            println!(
-                "PBX321 UNKNOWN - {}",
-                format!("{e:#}").lines().next().unwrap_or("")
+            let _ = print_or(
+                &format!(
+                    "PBX321 UNKNOWN - {}\n",
+                    format!("{e:#}").lines().next().unwrap_or("")
+                ),
+                ExitCode::from(Status::Unknown as u8),
             );
         }
         Failure::new(ExitCode::from(Status::Unknown as u8), e)
@@ -76,11 +79,14 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
             .with_context(|| format!("cannot write {}", path.display()))
             .map_err(unknown)?;
     }
-    print(&match args.format {
-        CheckFormat::Human => report::human::check(&report),
-        CheckFormat::Json => report::json::render(&report),
-        CheckFormat::Nagios => report::nagios::render(&report),
-        CheckFormat::Prometheus => report::prometheus::render(&report),
-    });
+    print_or(
+        &match args.format {
+            CheckFormat::Human => report::human::check(&report),
+            CheckFormat::Json => report::json::render(&report),
+            CheckFormat::Nagios => report::nagios::render(&report),
+            CheckFormat::Prometheus => report::prometheus::render(&report),
+        },
+        ExitCode::from(Status::Unknown as u8),
+    )?;
     Ok(ExitCode::from(report.status as u8))
 }

@@ -17,10 +17,12 @@ pub struct Args {
 pub fn run(args: Args) -> CmdResult {
     let public =
         keygen::run(&args.out, chrono::Utc::now()).map_err(|e| Failure::new(Exit::Failed, e))?;
-    eprintln!(
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
         "wrote {}; keep it off the backup host. Put this in [encryption] recipients:",
         args.out.display()
     );
-    print(&format!("{public}\n"));
+    print(&format!("{public}\n"))?;
     Ok(ExitCode::from(Exit::Ok))
 }

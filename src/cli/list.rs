@@ -26,7 +26,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         report::json::render(&report)
     } else {
         report::human::list(&report)
-    });
+    })?;
     Ok(ExitCode::from(if report.unreachable.is_empty() {
         Exit::Ok
     } else {

@@ -97,7 +97,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(Failure { code, error }) => {
-            eprintln!("pbx321: error: {error:#}");
+            // Never a panic, even with stderr closed.
+            use std::io::Write;
+            let text = format!("pbx321: error: {error:#}");
+            let _ = writeln!(std::io::stderr(), "{}", crate::secret::redact(&text));
             code
         }
     }
@@ -144,17 +147,53 @@ fn init_logging(format: LogFormat, verbose: u8) {
     // Colour only for a person at a terminal, never into cron mail or a log file.
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // Credentials a library reads from the environment are hidden like pbx321's own.
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            crate::secret::remember(&v);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(|| RedactingStderr);
     let _ = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
 }
 
-pub fn print(s: &str) {
+/// Standard error, with every known secret replaced (see [`crate::secret::redact`]). The
+/// log formatter writes one whole event per call.
+struct RedactingStderr;
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(crate::secret::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Writes a command's output. A failed write (a closed pipe, a full disk behind a
+/// redirect) is an error with exit 1: a run never exits 0 with its output cut short.
+pub fn print(s: &str) -> Result<(), Failure> {
+    print_or(s, Exit::Failed)
+}
+
+/// [`print`], failing with `code`.
+pub fn print_or(s: &str, code: impl Into<ExitCode>) -> Result<(), Failure> {
     use std::io::Write;
-    let _ = std::io::stdout().write_all(s.as_bytes());
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::new(code, anyhow::anyhow!("cannot write the output: {e}")))
 }

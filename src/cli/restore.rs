@@ -68,7 +68,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     };
     match restore::run(&cfg, &opts).await {
         Ok(report) => {
-            print(&report::human::restore(&report));
+            print(&report::human::restore(&report))?;
             Ok(ExitCode::from(Exit::Ok))
         }
         Err(e @ RestoreError::Usage(_)) => Err(Failure::new(Exit::Usage, e)),

@@ -57,6 +57,8 @@ pub struct Config {
     pub policy: Policy,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
+    /// Every secret referred to, with its line.
+    pub secrets: Vec<SecretRef>,
 }
 
 /// One problem in a config file.
@@ -121,6 +123,7 @@ impl Config {
         let mut cx = Cx {
             text,
             problems: Vec::new(),
+            secrets: Vec::new(),
         };
         let fail = |problems| ConfigError {
             file: path.to_path_buf(),
@@ -138,6 +141,7 @@ impl Config {
             let mut cx = Cx {
                 text,
                 problems: Vec::new(),
+                secrets: Vec::new(),
             };
             cx.toml_error(&e, "");
             fail(cx.problems)
@@ -194,6 +198,7 @@ impl Config {
                 policy,
                 sources,
                 targets,
+                secrets: cx.secrets,
             }),
             _ => Err(fail(cx.problems)),
         }
@@ -234,9 +239,43 @@ fn filter_keys(value: &mut Spanned<DeValue<'_>>, keep: impl Fn(&str) -> bool) {
 struct Cx<'t> {
     text: &'t str,
     problems: Vec<Problem>,
+    secrets: Vec<SecretRef>,
+}
+
+/// A secret the config refers to and where it is written: `config check` resolves each
+/// one and reports those it cannot, by line.
+#[derive(Debug, Clone)]
+pub struct SecretRef {
+    pub line: Option<usize>,
+    /// `target "nas": password`.
+    pub what: String,
+    pub secret: Secret,
 }
 
 impl Cx<'_> {
+    /// Records a secret of a `[[source]]` or `[[target]]` table, with the line of its key.
+    fn note_secret(
+        &mut self,
+        table: &Spanned<DeValue<'_>>,
+        key: &str,
+        prefix: &str,
+        secret: Option<&Secret>,
+    ) {
+        let Some(secret) = secret else { return };
+        let line = match table.get_ref() {
+            DeValue::Table(t) => t
+                .iter()
+                .find(|(k, _)| k.get_ref() == key)
+                .map(|(k, _)| self.line_of(k.span().start)),
+            _ => None,
+        };
+        self.secrets.push(SecretRef {
+            line,
+            what: format!("{prefix}{key}"),
+            secret: secret.clone(),
+        });
+    }
+
     fn line_of(&self, offset: usize) -> usize {
         self.text[..offset.min(self.text.len())]
             .bytes()
@@ -595,6 +634,46 @@ location = "offsite"
         let p = problems(&text);
         assert!(p.iter().any(|p| p.message.contains("no [[source]]")));
         assert!(p.iter().any(|p| p.message.contains("no [[target]]")));
+    }
+
+    /// Issue 11, finding 9: credentials never cross the network in clear by accident.
+    #[test]
+    fn clear_text_credentials_to_another_host_are_refused() {
+        let dav = |endpoint: &str, extra: &str| {
+            format!(
+                "{}\n[[target]]\nname = \"nas\"\ntype = \"webdav\"\nendpoint = \"{endpoint}\"\nusername = \"u\"\npassword = {{ env = \"P\" }}\nmedium = \"nas\"\n{extra}",
+                good()
+            )
+        };
+        let (line, msg) = one(&dav("http://nas.lan:5005", ""));
+        assert!(line.is_some());
+        assert!(
+            msg.contains("plain http://") && msg.contains("allow_insecure_http"),
+            "{msg}"
+        );
+        for ok in [
+            dav("http://127.0.0.1:5005", ""),
+            dav("http://localhost:5005", ""),
+            dav("https://nas.lan:5006", ""),
+            dav("http://nas.lan:5005", "allow_insecure_http = true\n"),
+        ] {
+            let c = Config::parse(&ok, Path::new("/etc/pbx321/config.toml")).unwrap();
+            assert_eq!(c.secrets.len(), 1);
+            assert_eq!(c.secrets[0].what, "target \"nas\": password");
+            assert_eq!(c.secrets[0].line, Some(good().lines().count() + 7));
+        }
+        let s3 = |endpoint: &str| {
+            format!(
+                "{}\n[[target]]\nname = \"b\"\ntype = \"s3\"\nbucket = \"x\"\nendpoint = \"{endpoint}\"\nmedium = \"object-storage\"\n",
+                good()
+            )
+        };
+        assert!(
+            one(&s3("http://s3.example.net"))
+                .1
+                .contains("plain http://")
+        );
+        assert!(Config::parse(&s3("http://127.0.0.1:9000"), Path::new("/c.toml")).is_ok());
     }
 
     #[test]

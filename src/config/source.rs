@@ -231,6 +231,7 @@ impl Cx<'_> {
                     .and_then(|mut t| {
                         t.url = self.pbx_url(&t.url, &span, &prefix)?;
                         t.ca_file = t.ca_file.map(|c| base.join(c));
+                        self.note_secret(value, "client_secret", &prefix, Some(&t.client_secret));
                         Some(SourceKind::ThreeCx(t))
                     }),
                 "3cx-v18" => self
@@ -251,6 +252,7 @@ impl Cx<'_> {
                             return None;
                         }
                         t.ca_file = t.ca_file.map(|c| base.join(c));
+                        self.note_secret(value, "password", &prefix, Some(&t.password));
                         Some(SourceKind::ThreeCxV18(t))
                     }),
                 other => {

@@ -81,6 +81,10 @@ pub struct WebdavTarget {
     pub password: Option<Secret>,
     #[serde(default = "default_connect_timeout", with = "humantime_serde_compat")]
     pub connect_timeout: Duration,
+    /// Accept an `http://` endpoint on another host although the password crosses the
+    /// network in clear.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn default_connect_timeout() -> Duration {
@@ -112,6 +116,9 @@ pub struct S3Target {
     /// Parts uploaded at once (memory: about concurrency × 1 MiB of buffers).
     #[serde(default = "default_s3_concurrency")]
     pub concurrency: usize,
+    /// Accept an `http://` endpoint on another host (requests and data unencrypted).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn default_part_size_mib() -> u64 {
@@ -253,6 +260,32 @@ impl fmt::Display for Location {
 }
 
 impl Cx<'_> {
+    /// Refuses an `http://` endpoint on another host for a target that sends credentials:
+    /// they would cross the network in clear. Loopback is fine (a tunnel, a test server);
+    /// `allow_insecure_http = true` says the operator knows.
+    fn clear_text(
+        &mut self,
+        endpoint: &str,
+        span: &std::ops::Range<usize>,
+        prefix: &str,
+        what: &str,
+    ) -> Option<()> {
+        let Some(rest) = endpoint.strip_prefix("http://") else {
+            return Some(());
+        };
+        let host = super::http_host_port(&format!("http://{rest}")).map(|(h, _)| h);
+        if host.as_deref().is_some_and(super::is_loopback_host) {
+            return Some(());
+        }
+        self.problem(
+            Some(span.clone()),
+            format!(
+                "{prefix}endpoint {endpoint:?} is plain http:// to another host: {what} would cross the network unencrypted; use https://, or set allow_insecure_http = true on this target if the network is yours"
+            ),
+        );
+        None
+    }
+
     pub(super) fn targets(
         &mut self,
         raw: &[Spanned<toml::Table>],
@@ -339,16 +372,25 @@ impl Cx<'_> {
                             );
                             return None;
                         }
+                        if w.username.is_some() && !w.allow_insecure_http {
+                            self.clear_text(&w.endpoint, &span, &prefix, "a password")?;
+                        }
+                        self.note_secret(value, "password", &prefix, w.password.as_ref());
                         Some(TargetKind::Webdav(w))
                     }),
                 "s3" => self
                     .typed::<S3Target>(value, TARGET_COMMON, &prefix)
-                    .and_then(|mut s| match s.check() {
-                        Ok(()) => Some(TargetKind::S3(s)),
-                        Err(why) => {
+                    .and_then(|mut s| {
+                        if let Err(why) = s.check() {
                             self.problem(Some(span.clone()), format!("{prefix}{why}"));
-                            None
+                            return None;
                         }
+                        if let (Some(e), false) = (&s.endpoint, s.allow_insecure_http) {
+                            self.clear_text(e, &span, &prefix, "signed requests and the key id")?;
+                        }
+                        self.note_secret(value, "access_key_id", &prefix, s.access_key_id.as_ref());
+                        self.note_secret(value, "secret_access_key", &prefix, s.secret_access_key.as_ref());
+                        Some(TargetKind::S3(s))
                     }),
                 other => {
                     self.problem(

@@ -10,6 +10,7 @@ use crate::target::{self, Target};
 pub mod backup;
 pub mod catalog;
 pub mod check;
+pub mod config_check;
 pub mod keygen;
 pub mod list;
 pub mod restore;
@@ -35,15 +36,12 @@ pub fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpErr
     move |source| OpError::Io { what, source }
 }
 
-/// Opens every configured target, in config order.
+/// Opens every configured target, in config order. A target that cannot be opened fails
+/// alone, in its own results (see [`target::open`]).
 pub async fn open_targets(cfg: &Config) -> Result<Vec<Arc<dyn Target>>, OpError> {
     let mut out = Vec::with_capacity(cfg.targets.len());
     for t in &cfg.targets {
-        out.push(
-            target::open(t)
-                .await
-                .map_err(|e| OpError::Setup(e.to_string()))?,
-        );
+        out.push(target::open(t).await);
     }
     Ok(out)
 }

@@ -8,6 +8,7 @@ use crate::fanout::Outcome;
 use crate::ops::backup::{BackupReport, RunResult};
 use crate::ops::catalog::CopyState;
 use crate::ops::check::CheckReport;
+use crate::ops::config_check::Missing;
 use crate::ops::list::ListReport;
 use crate::ops::restore::RestoreReport;
 use crate::policy::Verdict;
@@ -276,10 +277,30 @@ pub fn restore(r: &RestoreReport) -> String {
     s
 }
 
-pub fn config(c: &Config) -> String {
+/// `config check`'s summary; `missing` are secrets and files the config refers to that
+/// this machine cannot provide, errors when `fatal`, warnings otherwise.
+pub fn config(c: &Config, missing: &[Missing], fatal: bool) -> String {
     let mut s = String::new();
     let p = &c.policy;
-    let _ = writeln!(s, "{}: OK", c.path.display());
+    let _ = writeln!(
+        s,
+        "{}: {}",
+        c.path.display(),
+        if fatal { "problems" } else { "OK" }
+    );
+    for m in missing {
+        let at = match m.line {
+            Some(l) => format!("{}:{l}", m.file.display()),
+            None => m.file.display().to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "{} {at}: {}: {}",
+            if fatal { "error:" } else { "warning:" },
+            m.what,
+            m.error
+        );
+    }
     let _ = writeln!(s, "state_dir: {}", c.state_dir.display());
     let n = c.encryption.recipients.len();
     let _ = writeln!(

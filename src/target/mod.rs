@@ -201,15 +201,33 @@ pub trait Target: Send + Sync {
 }
 
 /// Opens the target a config entry describes, wrapped in the standard retry policy.
-/// Secrets are resolved here, at the edge, and never kept in a printable form.
-pub async fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
+/// Secrets are resolved here, at the edge, and never kept in a printable form. Opening is
+/// part of that target's work: a target that cannot be opened (an unset secret, a bad
+/// endpoint) is returned as one whose every operation fails with why, so that it fails
+/// alone and the other targets go on.
+pub async fn open(cfg: &TargetConfig) -> Arc<dyn Target> {
     let props = Properties {
         medium: cfg.medium,
         location: cfg.location,
         immutable_capable: cfg.kind.supports_immutability(),
         declared: cfg.trust_labels,
     };
-    let inner: Arc<dyn Target> = match &cfg.kind {
+    match open_inner(cfg, props.clone()).await {
+        Ok(inner) => Arc::new(retry::Retry::new(inner, retry::Backoff::default())),
+        Err(e) => Arc::new(Unavailable {
+            name: cfg.name.clone(),
+            props,
+            error: e,
+        }),
+    }
+}
+
+async fn open_inner(cfg: &TargetConfig, props: Properties) -> Result<Arc<dyn Target>, TargetError> {
+    let secret = |s: &crate::secret::Secret| {
+        s.resolve()
+            .map_err(|e| TargetError::Permanent(format!("target {}: {e}", cfg.name)))
+    };
+    Ok(match &cfg.kind {
         TargetKind::Fs(fs) => Arc::new(opendal::OpendalTarget::fs(
             &cfg.name,
             props,
@@ -217,10 +235,6 @@ pub async fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
             fs.require_mount,
         )?),
         TargetKind::S3(s3) => {
-            let secret = |s: &crate::secret::Secret| {
-                s.resolve()
-                    .map_err(|e| TargetError::Permanent(format!("target {}: {e}", cfg.name)))
-            };
             let credentials = match (&s3.access_key_id, &s3.secret_access_key) {
                 (Some(id), Some(key)) => Some((secret(id)?, secret(key)?)),
                 _ => None,
@@ -229,13 +243,7 @@ pub async fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
         }
         TargetKind::Sftp(sftp) => Arc::new(sftp::SftpTarget::new(&cfg.name, props, sftp.clone())),
         TargetKind::Webdav(dav) => {
-            let password = match &dav.password {
-                Some(p) => Some(
-                    p.resolve()
-                        .map_err(|e| TargetError::Permanent(format!("target {}: {e}", cfg.name)))?,
-                ),
-                None => None,
-            };
+            let password = dav.password.as_ref().map(secret).transpose()?;
             Arc::new(webdav::WebdavTarget::new(
                 &cfg.name,
                 props,
@@ -243,11 +251,51 @@ pub async fn open(cfg: &TargetConfig) -> Result<Arc<dyn Target>, TargetError> {
                 password,
             )?)
         }
-    };
-    Ok(Arc::new(retry::Retry::new(
-        inner,
-        retry::Backoff::default(),
-    )))
+    })
+}
+
+/// A configured target that could not be opened: every operation fails, permanently, with
+/// the reason.
+struct Unavailable {
+    name: String,
+    props: Properties,
+    error: TargetError,
+}
+
+impl Unavailable {
+    fn fail<T>(&self) -> Result<T, TargetError> {
+        Err(match &self.error {
+            TargetError::Permanent(m) | TargetError::Transient(m) => {
+                TargetError::Permanent(m.clone())
+            }
+            other => TargetError::Permanent(other.to_string()),
+        })
+    }
+}
+
+#[async_trait]
+impl Target for Unavailable {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn properties(&self) -> &Properties {
+        &self.props
+    }
+    async fn put(&self, _: &str, _: &Payload) -> Result<(), TargetError> {
+        self.fail()
+    }
+    async fn stat(&self, _: &str) -> Result<ObjectMeta, TargetError> {
+        self.fail()
+    }
+    async fn list(&self, _: &str) -> Result<Vec<ObjectMeta>, TargetError> {
+        self.fail()
+    }
+    async fn read(&self, _: &str) -> Result<Reader, TargetError> {
+        self.fail()
+    }
+    async fn delete(&self, _: &str) -> Result<(), TargetError> {
+        self.fail()
+    }
 }
 
 /// The temporary name a copy is written under before it is committed: `<path>.<nonce>.partial`.

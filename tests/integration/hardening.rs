@@ -352,3 +352,114 @@ fn finding_6_a_full_state_directory_says_where_and_what_to_do() {
         "the partial seal was removed"
     );
 }
+
+const UNSET: &str = "PBX321_TEST_SURELY_UNSET_SECRET";
+
+fn env_with_a_webdav_target_whose_secret_is_unset() -> TestEnv {
+    let mut env = TestEnv::new();
+    env.targets = vec![
+        ("local".into(), "disk".into(), "onsite".into()),
+        ("away".into(), "disk".into(), "offsite".into()),
+    ];
+    env.policy = "copies = 3\nmedia = 2\noffsite = 1\n".into();
+    env.extra_targets = format!(
+        "\n[[target]]\nname = \"nas\"\ntype = \"webdav\"\nendpoint = \"http://127.0.0.1:9\"\nusername = \"backup\"\npassword = {{ env = \"{UNSET}\" }}\nmedium = \"nas\"\n"
+    );
+    env
+}
+
+#[test]
+fn finding_5_an_unset_secret_fails_its_target_only() {
+    let env = env_with_a_webdav_target_whose_secret_is_unset();
+    env.put_backup("3CXScheduledBackup.zip", 500, 10_000);
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 3, "copies written, rule not met");
+    let text = stdout(&out);
+    assert!(
+        text.contains("nas") && text.contains(&format!("environment variable {UNSET} is not set")),
+        "{text}"
+    );
+    assert_eq!(env.artifacts("local").len(), 1);
+    assert_eq!(env.artifacts("away").len(), 1);
+    // check and list carry on too: the target is unreachable, the others are read.
+    let out = env.pbx321(&["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backups"].as_array().unwrap().len(), 1);
+    assert_eq!(code(&env.pbx321(&["check"])), 2, "rule not met");
+}
+
+#[test]
+fn finding_5_a_target_that_cannot_open_alone_means_exit_1() {
+    let mut env = env_with_a_webdav_target_whose_secret_is_unset();
+    env.targets.clear();
+    env.policy = "copies = 1\nmedia = 1\noffsite = 0\n".into();
+    env.put_backup("3CXScheduledBackup.zip", 501, 10_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 1);
+}
+
+#[test]
+fn finding_5_config_check_reports_unset_secrets_with_their_line() {
+    let env = env_with_a_webdav_target_whose_secret_is_unset();
+    let out = env.pbx321(&["config", "check"]);
+    assert_eq!(code(&out), 2);
+    let text = stdout(&out);
+    let line = env
+        .config_text()
+        .lines()
+        .position(|l| l.starts_with("password = { env"))
+        .unwrap()
+        + 1;
+    assert!(
+        text.contains(&format!(
+            "error: {}:{line}: target \"nas\": password: environment variable {UNSET} is not set",
+            env.config_path().display()
+        )),
+        "{text}"
+    );
+    let out = env.pbx321(&["config", "check", "--allow-missing-secrets"]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("warning:"), "{}", stdout(&out));
+    // A secret file that cannot be read is reported the same way.
+    let mut env = env;
+    env.extra_targets = env.extra_targets.replace(
+        &format!("{{ env = \"{UNSET}\" }}"),
+        "{ file = \"no/such/secret\" }",
+    );
+    let out = env.pbx321(&["config", "check"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stdout(&out).contains("cannot read secret file"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn finding_8_a_failed_write_of_the_output_is_not_exit_0() {
+    let env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.zip", 800, 10_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    env.write_config();
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("pbx321"))
+            .arg("--config")
+            .arg(env.config_path())
+            .args(args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["check", "--format", "json"]);
+    assert_eq!(code(&out), 3, "UNKNOWN: the answer did not get out");
+    assert!(
+        stderr(&out).contains("cannot write the output"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["list", "--json"]);
+    assert_eq!(code(&out), 1);
+}

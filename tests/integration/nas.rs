@@ -40,6 +40,7 @@ fn dav_config(dav: &Rclone, password: &str) -> (DavConfig, Option<String>) {
             username: Some(DAV_USER.into()),
             password: Some(Secret::Inline(password.into())),
             connect_timeout: Duration::from_secs(5),
+            allow_insecure_http: false,
         },
         Some(password.to_string()),
     )

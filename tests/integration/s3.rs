@@ -30,6 +30,7 @@ fn config(endpoint: &str, bucket: &str, lock: bool, part_size_mib: u64) -> S3Con
         }),
         part_size_mib,
         concurrency: 3,
+        allow_insecure_http: false,
     }
 }
 
@@ -330,5 +331,38 @@ fn backup_to_fs_and_s3_restores_from_s3_alone_with_an_immutable_copy() {
     for o in &outputs {
         assert!(!stdout(o).contains("very-secret-value"));
         assert!(!stderr(o).contains("very-secret-value"));
+    }
+}
+
+/// Issue 11, finding 9: the access key id reached trace logs (10 lines per run).
+#[test]
+fn finding_9_the_s3_key_id_never_reaches_a_log() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let moto = Moto::start();
+    rt.block_on(create_bucket(&s3_client(&moto.url()), "offsite", false));
+    let mut env = TestEnv::new();
+    env.targets.truncate(2);
+    env.extra_targets = format!(
+        "\n[[target]]\nname = \"cloud\"\ntype = \"s3\"\nbucket = \"offsite\"\nendpoint = \"{}\"\npath_style = true\naccess_key_id = {{ env = \"PBX321_TEST_KEY_ID\" }}\nsecret_access_key = {{ env = \"PBX321_TEST_SECRET\" }}\nmedium = \"object-storage\"\nlocation = \"offsite\"\ntrust_labels = true\n",
+        moto.url()
+    );
+    env.env = vec![
+        ("PBX321_TEST_KEY_ID".into(), "AKIAPBX321KEYIDXYZ".into()),
+        ("PBX321_TEST_SECRET".into(), "very-secret-value".into()),
+        ("PBX321_LOG".into(), "trace".into()),
+    ];
+    env.put_backup("3CXScheduledBackup.zip", 61, 6 * 1024 * 1024);
+    let outputs = [
+        env.pbx321(&["backup"]),
+        env.pbx321(&["check", "--deep"]),
+        env.pbx321(&["list"]),
+    ];
+    assert_eq!(code(&outputs[0]), 0);
+    for o in &outputs {
+        let all = format!("{}{}", stdout(o), stderr(o));
+        assert!(all.len() > 1000, "trace logging is on");
+        for secret in ["AKIAPBX321KEYIDXYZ", "very-secret-value"] {
+            assert!(!all.contains(secret), "{secret} in the output");
+        }
     }
 }
