@@ -19,6 +19,7 @@
 //! - [`state`]: the state directory: run lock, history, safe file writes.
 //! - [`spool`]: sealed backups waiting for their copies; pending, bounds, crash leftovers.
 //! - [`zipcheck`]: a streaming check that a zip is a whole, readable 3CX backup.
+//! - [`plainfile`]: the restored plaintext: unnamed until verified, never left behind.
 //! - [`ops`]: backup, restore, check, list, keygen — returning typed reports.
 //! - [`report`]: human and JSON renderers of those reports.
 //! - [`error`]: the error policy.
@@ -30,6 +31,7 @@ pub mod facts;
 pub mod fanout;
 pub mod manifest;
 pub mod ops;
+pub mod plainfile;
 pub mod policy;
 pub mod report;
 pub mod seal;

@@ -13,8 +13,8 @@ use crate::report;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Targets are tried in config order (or only --from); any failure moves on to the
-next. The file is written beside --to and moved into place only after the sealed and the
-plain sha256 both match the manifest.
+next. The file is written unnamed in --to's directory and gets its name only after the
+sealed and the plain sha256 both match the manifest: a killed restore leaves no plaintext.
 
 EXIT STATUS
   0  restored and verified

@@ -2,11 +2,10 @@
 //!
 //! Targets are tried in config order (or only `--from`); any error on one — unreadable,
 //! wrong key, damaged bytes, a digest that does not match the manifest — moves on to the
-//! next. The output is written to a temporary file beside the destination and moved into
-//! place only after both the sealed and the plain sha256 match the manifest, so a failed
-//! restore never leaves a half file under the name asked for.
+//! next. The output is written to an unnamed file in the destination's directory and given
+//! its name only after both the sealed and the plain sha256 match the manifest
+//! ([`crate::plainfile`]), so a failed or killed restore never leaves plaintext behind.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,6 +16,7 @@ use super::OpError;
 use super::catalog::{self, BackupEntry};
 use crate::config::Config;
 use crate::manifest::{self, Manifest};
+use crate::plainfile::PlainFile;
 use crate::seal;
 use crate::target::Target;
 
@@ -73,6 +73,9 @@ pub async fn run(cfg: &Config, opts: &RestoreOptions) -> Result<RestoreReport, R
         )));
     }
     let identities = seal::load_identities(&opts.identity).map_err(OpError::from)?;
+    for p in crate::plainfile::remove_leftovers(&opts.to) {
+        tracing::warn!(file = %p.display(), "removed the plaintext an interrupted restore left");
+    }
     let mut targets = super::open_targets(cfg).await?;
     if let Some(from) = &opts.from {
         targets.retain(|t| t.name() == from);
@@ -174,64 +177,35 @@ async fn restore_from(
         .read(&manifest::artifact_path(&m.source, &m.id))
         .await
         .map_err(|e| e.to_string())?;
-    let tmp = temp_beside(to);
+    let out = PlainFile::create(to)
+        .map_err(|e| format!("cannot write in the directory of {}: {e}", to.display()))?;
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
-    let tmp2 = tmp.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<seal::Digests, String> {
-        let file = std::fs::File::options()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp2)
-            .map_err(|e| format!("cannot write {}: {e}", tmp2.display()))?;
-        let out = std::io::BufWriter::with_capacity(1024 * 1024, file);
-        let (d, out) = seal::unseal(std::io::BufReader::new(bridge), out, &identities)
-            .map_err(|e| e.to_string())?;
-        let file = out.into_inner().map_err(|e| e.to_string())?;
-        file.sync_all().map_err(|e| e.to_string())?;
-        Ok(d)
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
-    let check = result.and_then(|d| {
-        if d.sealed_sha256 != m.sealed.sha256 || d.sealed_bytes != m.sealed.bytes {
-            Err(format!(
-                "sealed sha256 {} ({} bytes) does not match the manifest's {} ({} bytes)",
-                d.sealed_sha256, d.sealed_bytes, m.sealed.sha256, m.sealed.bytes
-            ))
-        } else if d.plain_sha256 != m.plain.sha256 || d.plain_bytes != m.plain.bytes {
-            Err(format!(
-                "restored sha256 {} does not match the manifest's {}",
-                d.plain_sha256, m.plain.sha256
-            ))
-        } else {
-            Ok(())
-        }
-    });
-    let placed = check.and_then(|()| {
-        if force {
-            std::fs::rename(&tmp, to)
-        } else {
-            // A hard link fails if `to` appeared meanwhile: never replace without --force.
-            std::fs::hard_link(&tmp, to).and_then(|()| std::fs::remove_file(&tmp))
-        }
-        .map_err(|e| format!("cannot move the restored file to {}: {e}", to.display()))
-    });
-    if placed.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let result =
+        tokio::task::spawn_blocking(move || -> Result<(seal::Digests, PlainFile), String> {
+            let w = std::io::BufWriter::with_capacity(1024 * 1024, out.file());
+            let (d, w) = seal::unseal(std::io::BufReader::new(bridge), w, &identities)
+                .map_err(|e| e.to_string())?;
+            w.into_inner().map_err(|e| e.to_string())?;
+            Ok((d, out))
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+    let (d, out) = result?;
+    if d.sealed_sha256 != m.sealed.sha256 || d.sealed_bytes != m.sealed.bytes {
+        return Err(format!(
+            "sealed sha256 {} ({} bytes) does not match the manifest's {} ({} bytes)",
+            d.sealed_sha256, d.sealed_bytes, m.sealed.sha256, m.sealed.bytes
+        ));
     }
-    placed
-}
-
-fn temp_beside(to: &Path) -> PathBuf {
-    let name = to
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "restore".into());
-    to.with_file_name(format!(
-        ".{name}.{}{}",
-        std::process::id(),
-        manifest::PARTIAL_SUFFIX
-    ))
+    if d.plain_sha256 != m.plain.sha256 || d.plain_bytes != m.plain.bytes {
+        return Err(format!(
+            "restored sha256 {} does not match the manifest's {}",
+            d.plain_sha256, m.plain.sha256
+        ));
+    }
+    // Only now, verified, does the plaintext get a name: never over an existing file
+    // without --force.
+    out.place(to, force)
+        .map_err(|e| format!("cannot move the restored file to {}: {e}", to.display()))
 }

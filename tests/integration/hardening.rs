@@ -463,3 +463,65 @@ fn finding_8_a_failed_write_of_the_output_is_not_exit_0() {
     let out = run(&["list", "--json"]);
     assert_eq!(code(&out), 1);
 }
+
+/// Whether process `pid` holds a file open for writing in `dir` that has no name: the
+/// restore's unnamed plaintext.
+fn writing_unnamed_in(pid: u32, dir: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.starts_with(&dir.display().to_string()) && l.ends_with("(deleted)")
+        })
+    })
+}
+
+#[test]
+fn finding_4_a_killed_restore_leaves_no_plaintext() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use assert_cmd::cargo::CommandCargoExt;
+
+    let env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.zip", 400, 48 * 1024 * 1024);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let out_dir = env.path().join("restored");
+    std::fs::create_dir(&out_dir).unwrap();
+    let to = out_dir.join("r.zip");
+    for round in 0..3 {
+        let mut child = Command::cargo_bin("pbx321")
+            .unwrap()
+            .args(["--config", env.config_path().to_str().unwrap(), "restore"])
+            .args(["--source", "hq", "--to", to.to_str().unwrap()])
+            .args(["--identity", env.identity.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = false;
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            if writing_unnamed_in(child.id(), &out_dir) {
+                seen = true;
+                // Let some plaintext be written, differently each round.
+                std::thread::sleep(Duration::from_millis(20 * round));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert!(seen, "round {round}: killed while writing the plaintext");
+        let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().flatten().collect();
+        assert!(
+            left.is_empty(),
+            "round {round}: no file, hidden or not: {:?}",
+            left.iter().map(|e| e.file_name()).collect::<Vec<_>>()
+        );
+    }
+    // A restore that runs to its end still works.
+    assert_eq!(code(&env.restore(&to, &[])), 0);
+}
