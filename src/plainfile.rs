@@ -203,20 +203,20 @@ mod tests {
         let to = tmp.path().join("r.zip");
         let f = PlainFile::create(&to).unwrap();
         assert!(!f.is_named(), "this file system has O_TMPFILE");
-        (&*f.file()).write_all(b"SIP secrets").unwrap();
+        f.file().write_all(b"SIP secrets").unwrap();
         assert!(names(tmp.path()).is_empty(), "nothing has a name yet");
         f.place(&to, false).unwrap();
         assert_eq!(std::fs::read(&to).unwrap(), b"SIP secrets");
         assert_eq!(std::fs::metadata(&to).unwrap().mode() & 0o777, 0o600);
         // Never over an existing file without replace; over it with.
         let f = PlainFile::create(&to).unwrap();
-        (&*f.file()).write_all(b"second").unwrap();
+        f.file().write_all(b"second").unwrap();
         assert_eq!(
             f.place(&to, false).unwrap_err().kind(),
             io::ErrorKind::AlreadyExists
         );
         let f = PlainFile::create(&to).unwrap();
-        (&*f.file()).write_all(b"third").unwrap();
+        f.file().write_all(b"third").unwrap();
         f.place(&to, true).unwrap();
         assert_eq!(std::fs::read(&to).unwrap(), b"third");
         assert_eq!(names(tmp.path()), vec!["r.zip".to_string()]);
@@ -228,7 +228,7 @@ mod tests {
         let to = tmp.path().join("r.zip");
         for unnamed in [true, false] {
             let f = PlainFile::create_with(&to, unnamed).unwrap();
-            (&*f.file()).write_all(b"SIP secrets").unwrap();
+            f.file().write_all(b"SIP secrets").unwrap();
             drop(f);
             assert!(names(tmp.path()).is_empty());
         }
