@@ -37,11 +37,16 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// Another writer holds the same backup id on this target with other bytes; nothing of
+    /// this run's was left there.
+    Conflict {
+        error: String,
+    },
 }
 
 impl Outcome {
     pub fn has_copy(&self) -> bool {
-        !matches!(self, Outcome::Failed { .. })
+        matches!(self, Outcome::Written { .. } | Outcome::Present)
     }
 }
 
@@ -75,7 +80,7 @@ impl Upload {
     pub fn of(m: &crate::manifest::Manifest, file: std::path::PathBuf) -> Upload {
         Upload {
             artifact_path: crate::manifest::artifact_path(&m.source, &m.id),
-            artifact: Payload::file(file, m.sealed.bytes),
+            artifact: Payload::file_with_sha256(file, m.sealed.bytes, m.sealed.sha256.clone()),
             manifest_path: crate::manifest::manifest_path(&m.source, &m.id),
             manifest: Bytes::from(m.to_json()),
         }
@@ -96,9 +101,10 @@ pub async fn fan_out(targets: &[Arc<dyn Target>], upload: &Upload) -> Vec<Target
                         bytes: upload.artifact.len(),
                         seconds: round_ms(started.elapsed()),
                     },
-                    Err(e) => Outcome::Failed {
+                    Err(CopyError::Target(e)) => Outcome::Failed {
                         error: e.to_string(),
                     },
+                    Err(CopyError::Conflict(error)) => Outcome::Conflict { error },
                 };
                 match &outcome {
                     // The report says it; the log only with -v.
@@ -130,26 +136,56 @@ fn round_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
-async fn write_copy(t: &dyn Target, u: &Upload) -> Result<(), TargetError> {
+/// What writing one copy found in its way.
+#[derive(Debug)]
+enum CopyError {
+    Target(TargetError),
+    /// Another writer holds this id on the target with other bytes.
+    Conflict(String),
+}
+
+impl From<TargetError> for CopyError {
+    fn from(e: TargetError) -> Self {
+        CopyError::Target(e)
+    }
+}
+
+async fn write_copy(t: &dyn Target, u: &Upload) -> Result<(), CopyError> {
+    let conflict = |what: &str| {
+        CopyError::Conflict(format!(
+            "conflict: target {} already holds {what} with other bytes: another pbx321 (another host or state_dir) wrote this backup id",
+            t.name()
+        ))
+    };
     match t.put(&u.artifact_path, &u.artifact).await {
         Ok(()) => {}
-        // A leftover artifact of an earlier, interrupted run of the same backup: accept it
-        // only if it is the same size; its sha256 is what a deep check verifies.
-        Err(TargetError::AlreadyExists(_)) => {}
-        Err(e) => return Err(e),
+        // An artifact already there is taken only if it is these very bytes (an earlier,
+        // interrupted attempt of this backup); never another writer's.
+        Err(TargetError::AlreadyExists(_)) => {
+            if !crate::target::holds(t, &u.artifact_path, &u.artifact).await? {
+                return Err(conflict(&u.artifact_path));
+            }
+        }
+        Err(e) => return Err(e.into()),
     }
     check_size(t, &u.artifact_path, u.artifact.len()).await?;
     let manifest = Payload::Bytes(u.manifest.clone());
     match t.put(&u.manifest_path, &manifest).await {
         Ok(()) => {}
-        // Never delete what another run committed.
-        Err(e @ TargetError::AlreadyExists(_)) => return Err(e),
+        Err(TargetError::AlreadyExists(_)) => {
+            // Never delete what another run committed.
+            if !crate::target::holds(t, &u.manifest_path, &manifest).await? {
+                return Err(conflict(&u.manifest_path));
+            }
+        }
         Err(e) => {
             let _ = t.delete(&u.artifact_path).await;
-            return Err(e);
+            return Err(e.into());
         }
     }
-    check_size(t, &u.manifest_path, manifest.len()).await
+    check_size(t, &u.manifest_path, manifest.len())
+        .await
+        .map_err(Into::into)
 }
 
 async fn check_size(t: &dyn Target, path: &str, want: u64) -> Result<(), TargetError> {

@@ -109,6 +109,18 @@ impl Spool {
         crate::state::write_atomic(&self.manifest_path(&m.id), &m.to_json())
     }
 
+    /// Gives a pending backup another id (made at `at`): its sealed file is renamed and
+    /// described anew. The sealed bytes do not depend on the id.
+    pub fn rename(&self, m: &Manifest, at: DateTime<Utc>) -> io::Result<Manifest> {
+        let mut new = m.clone();
+        new.id = manifest::backup_id(&m.source, at);
+        new.created_at = at;
+        std::fs::rename(self.artifact(&m.id), self.artifact(&new.id))?;
+        self.describe(&new)?;
+        let _ = std::fs::remove_file(self.manifest_path(&m.id));
+        Ok(new)
+    }
+
     /// Removes every spool file of `id` (idempotent).
     pub fn discard(&self, id: &str) {
         for p in [self.manifest_path(id), self.artifact(id), self.partial(id)] {

@@ -34,6 +34,8 @@ use crate::target::Target;
 
 /// Ids tried before giving up on finding a free one (one second apart).
 const ID_TRIES: u32 = 600;
+/// New ids taken after another writer turned out to hold the same one.
+const CONFLICT_RETRIES: u32 = 3;
 
 #[derive(Debug, Clone, Default)]
 pub struct BackupOptions {
@@ -86,10 +88,17 @@ pub enum RunResult {
         sealed_bytes: u64,
         targets: Vec<TargetResult>,
         verdict: Verdict,
+        /// Times another writer held the chosen id and a new one was taken.
+        #[serde(skip_serializing_if = "is_zero")]
+        id_conflicts: u32,
     },
     Failed {
         error: String,
     },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl SourceRun {
@@ -337,13 +346,14 @@ async fn back_up_source(run: &Run<'_>, src_cfg: &SourceConfig) -> Result<RunResu
             sealed_bytes: m.sealed.bytes,
             targets: results,
             verdict,
+            id_conflicts: 0,
         });
     }
 
-    let created = free_id_time(run.spool, &cat, name, (run.now)())?;
+    let created = free_id_time(run.spool, &taken_ids(run.listings, name), name, (run.now)())?;
     let m = seal_into_spool(run, src.as_ref(), name, &origin, created).await?;
     src.sealed(&origin).await;
-    let results = fanout::fan_out(run.targets, &Upload::of(&m, run.spool.artifact(&m.id))).await;
+    let (m, results, id_conflicts) = fan_out_new(run, m).await?;
     let verdict = verdict_of(run.listings, &results, &run.rule, name, &m.id, (run.now)()).await;
     if results.iter().all(|r| r.outcome.has_copy()) {
         run.spool.discard(&m.id);
@@ -359,7 +369,102 @@ async fn back_up_source(run: &Run<'_>, src_cfg: &SourceConfig) -> Result<RunResu
         sealed_bytes: m.sealed.bytes,
         targets: results,
         verdict,
+        id_conflicts,
     })
+}
+
+/// Fans a new backup out. Where another writer (another host or state directory sharing
+/// a target) turns out to hold the same id with other bytes, this run's copies of that id
+/// are withdrawn and the backup takes a new id, so that copies of one id never differ.
+async fn fan_out_new(
+    run: &Run<'_>,
+    mut m: Manifest,
+) -> Result<(Manifest, Vec<TargetResult>, u32), OpError> {
+    let mut conflicts = 0;
+    loop {
+        let results =
+            fanout::fan_out(run.targets, &Upload::of(&m, run.spool.artifact(&m.id))).await;
+        let conflicted = results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Conflict { .. }));
+        if !conflicted || conflicts == CONFLICT_RETRIES {
+            return Ok((m, results, conflicts));
+        }
+        conflicts += 1;
+        tracing::warn!(id = %m.id, "another writer holds this backup id on a target; withdrawing this run's copies and taking a new id");
+        withdraw(run.targets, &m, &results).await;
+        // Two writers that collided must not collide again in step.
+        tokio::time::sleep(std::time::Duration::from_millis(100 + jitter_ms(400))).await;
+        let listings = catalog::list_all(run.targets, std::slice::from_ref(&m.source)).await;
+        let at = free_id_time(
+            run.spool,
+            &taken_ids(&listings, &m.source),
+            &m.source,
+            (run.now)(),
+        )?;
+        m = run.spool.rename(&m, at).map_err(io_error(format!(
+            "cannot rename the spool file in {}",
+            run.spool.dir().display()
+        )))?;
+    }
+}
+
+/// Deletes this run's copies of `m` (manifest first, then the artifact) from the targets
+/// it wrote them to, where the manifest there is still exactly ours.
+async fn withdraw(targets: &[Arc<dyn Target>], m: &Manifest, results: &[TargetResult]) {
+    let manifest_path = manifest::manifest_path(&m.source, &m.id);
+    let ours = crate::target::Payload::Bytes(bytes::Bytes::from(m.to_json()));
+    for r in results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Written { .. }))
+    {
+        let Some(t) = targets.iter().find(|t| t.name() == r.target) else {
+            continue;
+        };
+        if !matches!(
+            crate::target::holds(t.as_ref(), &manifest_path, &ours).await,
+            Ok(true)
+        ) {
+            continue;
+        }
+        let gone = async {
+            t.delete(&manifest_path).await?;
+            t.delete(&manifest::artifact_path(&m.source, &m.id)).await
+        }
+        .await;
+        if let Err(e) = gone {
+            tracing::warn!(target_name = t.name(), id = %m.id, error = %e, "could not withdraw a copy");
+        }
+    }
+}
+
+/// Up to `max` milliseconds, different in every process and call.
+fn jitter_ms(max: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() % max.max(1)
+}
+
+/// Every id of `source` that some object on a target already carries: committed,
+/// uncommitted or being written by another run.
+fn taken_ids(listings: &[Listing], source: &str) -> std::collections::BTreeSet<String> {
+    let prefix = format!("{source}/");
+    let id_len = source.len() + 17;
+    listings
+        .iter()
+        .filter_map(|l| l.objects.as_ref().ok())
+        .flatten()
+        .filter_map(|o| o.path.strip_prefix(&prefix))
+        .filter_map(|name| name.get(..id_len))
+        .filter(|id| manifest::id_time(source, id).is_some())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The source's backups, with the manifests read of those that can record `origin`: every
@@ -406,11 +511,12 @@ fn already_stored<'c>(
     Some((p.manifest, entry))
 }
 
-/// A time for a new backup whose id is neither on a target nor in the spool: now, or the
-/// next free second after it (so that a clock that stands still cannot loop forever).
+/// A time for a new backup whose id is neither on a target (`taken`) nor in the spool: now,
+/// or the next free second after it (so that a clock that stands still cannot loop
+/// forever).
 fn free_id_time(
     spool: &Spool,
-    cat: &Catalog,
+    taken: &std::collections::BTreeSet<String>,
     source: &str,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, OpError> {
@@ -418,7 +524,7 @@ fn free_id_time(
     let mut at = now.trunc_subsecs(0);
     for _ in 0..ID_TRIES {
         let id = manifest::backup_id(source, at);
-        if !cat.backups.contains_key(&(source.to_string(), id.clone())) && !pending.contains(&id) {
+        if !taken.contains(&id) && !pending.contains(&id) {
             return Ok(at);
         }
         at = at

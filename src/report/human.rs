@@ -39,7 +39,9 @@ pub fn backup(r: &BackupReport) -> String {
             .targets
             .iter()
             .filter_map(|t| match &t.outcome {
-                Outcome::Failed { error } => Some(format!("{}: {error}", t.target)),
+                Outcome::Failed { error } | Outcome::Conflict { error } => {
+                    Some(format!("{}: {error}", t.target))
+                }
                 _ => None,
             })
             .collect();
@@ -76,6 +78,7 @@ pub fn backup(r: &BackupReport) -> String {
                 sealed_bytes,
                 targets,
                 verdict,
+                id_conflicts,
             } => {
                 let what = if *already_stored {
                     "already stored as"
@@ -90,13 +93,21 @@ pub fn backup(r: &BackupReport) -> String {
                     bytes(*plain_bytes),
                     bytes(*sealed_bytes)
                 );
+                if *id_conflicts > 0 {
+                    let _ = writeln!(
+                        s,
+                        "  another pbx321 wrote the same backup id to a shared target: this backup took a new id ({id_conflicts}×)"
+                    );
+                }
                 for t in targets {
                     let line = match &t.outcome {
                         Outcome::Written { seconds, .. } => {
                             format!("written and verified in {seconds:.1}s")
                         }
                         Outcome::Present => "present".to_string(),
-                        Outcome::Failed { error } => format!("FAILED: {error}"),
+                        Outcome::Failed { error } | Outcome::Conflict { error } => {
+                            format!("FAILED: {error}")
+                        }
                     };
                     let _ = writeln!(s, "  {:<16} {line}", t.target);
                 }

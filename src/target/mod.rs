@@ -91,6 +91,9 @@ pub enum Payload {
         /// filesystem, instead of writing the bytes again). Only one target may: two names
         /// for one inode would be one copy, not two. Shared by all clones of the payload.
         adopted: Arc<AtomicBool>,
+        /// The file's sha256 (lowercase hex), when known: what tells this payload's bytes
+        /// from another writer's of the same size.
+        sha256: Option<String>,
     },
     /// Small objects (manifests).
     Bytes(Bytes),
@@ -105,6 +108,22 @@ impl Payload {
             path,
             len,
             adopted: Arc::new(AtomicBool::new(false)),
+            sha256: None,
+        }
+    }
+
+    /// A file payload whose sha256 is known (the spool: its manifest says it).
+    pub fn file_with_sha256(path: PathBuf, len: u64, sha256: String) -> Payload {
+        match Payload::file(path, len) {
+            Payload::File {
+                path, len, adopted, ..
+            } => Payload::File {
+                path,
+                len,
+                adopted,
+                sha256: Some(sha256),
+            },
+            other => other,
         }
     }
 
@@ -295,6 +314,39 @@ impl Target for Unavailable {
     }
     async fn delete(&self, _: &str) -> Result<(), TargetError> {
         self.fail()
+    }
+}
+
+/// Whether the object at `path` holds exactly `payload`'s bytes: compared whole for small
+/// payloads, by size and sha256 (read back) for files whose sha256 is known. `false` when it
+/// cannot be told. This is what lets a writer take an object it finds already there as its
+/// own (its earlier, interrupted attempt) without ever taking another writer's.
+pub async fn holds(t: &dyn Target, path: &str, payload: &Payload) -> Result<bool, TargetError> {
+    match payload {
+        Payload::Bytes(b) => {
+            Ok(t.read_small(path, b.len() as u64).await.ok().as_deref() == Some(&b[..]))
+        }
+        Payload::File {
+            len,
+            sha256: Some(sha),
+            ..
+        } => {
+            if t.stat(path).await?.size != *len {
+                return Ok(false);
+            }
+            let reader = t.read(path).await?;
+            let bridge = tokio_util::io::SyncIoBridge::new(reader);
+            let digest = tokio::task::spawn_blocking(move || {
+                crate::seal::digest(std::io::BufReader::with_capacity(256 * 1024, bridge))
+            })
+            .await
+            .map_err(|e| TargetError::Permanent(e.to_string()))?
+            .map_err(|e| {
+                TargetError::Transient(format!("target {}: reading {path} back: {e}", t.name()))
+            })?;
+            Ok(digest.0 == *len && digest.1 == *sha)
+        }
+        Payload::File { sha256: None, .. } => Ok(false),
     }
 }
 

@@ -370,17 +370,7 @@ impl Target for OpendalTarget {
         self.write_partial(&tmp, payload).await?;
         let committed = async {
             self.finish_local(&tmp)?;
-            // Checked again right before the rename: a rename would replace.
-            if self.exists(path).await? {
-                return Err(TargetError::AlreadyExists(format!(
-                    "target {}: {path}",
-                    self.name
-                )));
-            }
-            self.op()?
-                .rename(&tmp, path)
-                .await
-                .map_err(|e| map_err(&self.name, &self.ctx("rename into", path), e))
+            self.rename_no_replace(&tmp, path).await
         }
         .await;
         if committed.is_err() {
@@ -473,6 +463,50 @@ impl Target for OpendalTarget {
 }
 
 impl OpendalTarget {
+    /// Renames `from` to `to`, failing with [`TargetError::AlreadyExists`] if `to` exists:
+    /// a committed copy is never replaced, even by a writer that races this one. Locally by
+    /// `renameat2(RENAME_NOREPLACE)` (or a hard link, which also refuses an existing name,
+    /// where the file system lacks it).
+    async fn rename_no_replace(&self, from: &str, to: &str) -> Result<(), TargetError> {
+        let Some(root) = &self.local_root else {
+            if self.exists(to).await? {
+                return Err(TargetError::AlreadyExists(format!(
+                    "target {}: {to}",
+                    self.name
+                )));
+            }
+            return self
+                .op()?
+                .rename(from, to)
+                .await
+                .map_err(|e| map_err(&self.name, &self.ctx("rename into", to), e));
+        };
+        let (src, dst) = (root.join(from), root.join(to));
+        let exists =
+            || TargetError::AlreadyExists(format!("target {}: {}", self.name, dst.display()));
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &src,
+            rustix::fs::CWD,
+            &dst,
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::EXIST) => Err(exists()),
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+                match std::fs::hard_link(&src, &dst) {
+                    Ok(()) => {
+                        let _ = std::fs::remove_file(&src);
+                        Ok(())
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(exists()),
+                    Err(e) => Err(io_err(&self.name, &self.ctx("link into", to), &e)),
+                }
+            }
+            Err(e) => Err(io_err(&self.name, &self.ctx("rename into", to), &e.into())),
+        }
+    }
+
     /// A local root's filesystem, by device id of the root or, before it exists, of its
     /// nearest existing ancestor (where it will be created).
     fn local_placement(&self) -> Placement {

@@ -2,9 +2,9 @@
 //!
 //! Only [`TargetError::Transient`] is retried. A `put` retried after a transient failure
 //! may find its own earlier attempt committed after all (the connection dropped after the
-//! store had the object): when that object has exactly the payload's size it is taken as
-//! this write's, since object names carry the backup id and a second writer of the same id
-//! is excluded by the state-directory lock.
+//! store had the object): the object is taken as this write's only when it holds exactly
+//! the payload's bytes ([`super::holds`]): another writer's object of the same size (two
+//! hosts sharing a target) is never taken for ours.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,10 +94,12 @@ impl Target for Retry {
     async fn put(&self, path: &str, payload: &Payload) -> Result<(), TargetError> {
         self.run("put", |n| async move {
             match self.inner.put(path, payload).await {
-                Err(TargetError::AlreadyExists(e)) if n > 1 => match self.inner.stat(path).await {
-                    Ok(meta) if meta.size == payload.len() => Ok(()),
-                    _ => Err(TargetError::AlreadyExists(e)),
-                },
+                Err(TargetError::AlreadyExists(e)) if n > 1 => {
+                    match super::holds(self.inner.as_ref(), path, payload).await {
+                        Ok(true) => Ok(()),
+                        _ => Err(TargetError::AlreadyExists(e)),
+                    }
+                }
                 other => other,
             }
         })

@@ -525,3 +525,77 @@ fn finding_4_a_killed_restore_leaves_no_plaintext() {
     // A restore that runs to its end still works.
     assert_eq!(code(&env.restore(&to, &[])), 0);
 }
+
+#[test]
+fn finding_7_two_writers_sharing_targets_never_mix_copies() {
+    use chrono::TimeZone;
+    use pbx321::ops::backup::{self, BackupOptions, RunResult};
+
+    let env = TestEnv::new();
+    let one = env.write_config();
+    let two = env.path().join("config2.toml");
+    std::fs::write(
+        &two,
+        env.config_text()
+            .replace("state_dir = \"state\"", "state_dir = \"state2\""),
+    )
+    .unwrap();
+    let parse =
+        |p: &Path| pbx321::config::Config::parse(&std::fs::read_to_string(p).unwrap(), p).unwrap();
+    let (a, b) = (parse(&one), parse(&two));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut conflicts = 0;
+    for round in 0..5u32 {
+        env.put_backup(
+            "3CXScheduledBackup.zip",
+            700 + u64::from(round),
+            3 * 1024 * 1024,
+        );
+        // Both hosts' clocks say the same second: the same id, unless one sees the other.
+        let at = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 25, 3, round, 0)
+            .unwrap();
+        let opts = BackupOptions::default();
+        let (ra, rb) = rt.block_on(async {
+            tokio::join!(
+                backup::run(&a, &opts, move || at),
+                backup::run(&b, &opts, move || at)
+            )
+        });
+        for r in [ra.unwrap(), rb.unwrap()] {
+            for s in r.sources {
+                if let RunResult::Stored { id_conflicts, .. } = s.result {
+                    conflicts += id_conflicts;
+                }
+            }
+        }
+    }
+    // Every id's copies are the same bytes everywhere, and each matches its manifest.
+    let mut ids = std::collections::BTreeSet::new();
+    for t in ["local", "usb", "away"] {
+        for f in env.files_under(&env.target_dir(t)) {
+            assert!(!f.ends_with(".partial"), "{t}: {f}");
+            if let Some(id) = f.strip_suffix(".manifest.json") {
+                ids.insert(id.to_string());
+            }
+        }
+    }
+    assert!(!ids.is_empty());
+    for id in &ids {
+        let mut shas = std::collections::BTreeSet::new();
+        for t in ["local", "usb", "away"] {
+            let dir = env.target_dir(t);
+            let m: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(dir.join(format!("{id}.manifest.json"))).unwrap(),
+            )
+            .unwrap_or_else(|e| panic!("{t} lacks {id}: {e}"));
+            let sealed = std::fs::read(dir.join(format!("{id}.zip.zst.age"))).unwrap();
+            assert_eq!(m["sealed"]["sha256"], sha256_hex(&sealed), "{t}: {id}");
+            shas.insert(m["sealed"]["sha256"].as_str().unwrap().to_string());
+        }
+        assert_eq!(shas.len(), 1, "{id}: copies differ between targets");
+    }
+    assert!(conflicts > 0, "the writers did collide at least once");
+    let out = env.pbx321(&["check", "--deep", "--all"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}
