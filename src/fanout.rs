@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Serialize;
+use tokio::task::JoinSet;
 
 use crate::target::{Payload, Target, TargetError};
 
@@ -88,48 +89,67 @@ impl Upload {
 }
 
 /// Writes `upload` to every target concurrently; one result per target, in input order.
+///
+/// The uploads are tasks of a [`JoinSet`] owned by this future: dropping it (a cancelled
+/// run, a daemon shutting down) aborts every upload at its next await, so nothing is still
+/// writing once the run's lock is released. An aborted upload leaves at most a partial
+/// object, which is never counted and which the next run removes.
 pub async fn fan_out(targets: &[Arc<dyn Target>], upload: &Upload) -> Vec<TargetResult> {
-    let tasks: Vec<_> = targets
-        .iter()
-        .map(|t| {
-            let t = Arc::clone(t);
-            let upload = upload.clone();
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let outcome = match write_copy(t.as_ref(), &upload).await {
-                    Ok(()) => Outcome::Written {
-                        bytes: upload.artifact.len(),
-                        seconds: round_ms(started.elapsed()),
-                    },
-                    Err(CopyError::Target(e)) => Outcome::Failed {
-                        error: e.to_string(),
-                    },
-                    Err(CopyError::Conflict(error)) => Outcome::Conflict { error },
-                };
-                match &outcome {
-                    // The report says it; the log only with -v.
-                    Outcome::Failed { error } => {
-                        tracing::info!(target_name = t.name(), %error, "copy failed")
-                    }
-                    _ => tracing::info!(target_name = t.name(), "copy written"),
+    let mut set = JoinSet::new();
+    let mut index = std::collections::HashMap::new();
+    for (i, t) in targets.iter().enumerate() {
+        let t = Arc::clone(t);
+        let upload = upload.clone();
+        let handle = set.spawn(async move { (i, copy_to(t.as_ref(), &upload).await) });
+        index.insert(handle.id(), i);
+    }
+    let mut results: Vec<Option<TargetResult>> = vec![None; targets.len()];
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok((i, r)) => results[i] = Some(r),
+            Err(e) => {
+                if let Some(&i) = index.get(&e.id()) {
+                    results[i] = Some(TargetResult::failed(
+                        targets[i].name(),
+                        format!("internal error: {e}"),
+                    ));
                 }
-                TargetResult {
-                    target: t.name().to_string(),
-                    outcome,
-                }
-            })
-        })
-        .collect();
-    let mut results = Vec::with_capacity(tasks.len());
-    for (task, t) in tasks.into_iter().zip(targets) {
-        results.push(task.await.unwrap_or_else(|e| TargetResult {
-            target: t.name().to_string(),
-            outcome: Outcome::Failed {
-                error: format!("internal error: {e}"),
-            },
-        }));
+            }
+        }
     }
     results
+        .into_iter()
+        .zip(targets)
+        .map(|(r, t)| {
+            r.unwrap_or_else(|| TargetResult::failed(t.name(), "internal error: no result"))
+        })
+        .collect()
+}
+
+/// One target's copy, timed.
+async fn copy_to(t: &dyn Target, upload: &Upload) -> TargetResult {
+    let started = Instant::now();
+    let outcome = match write_copy(t, upload).await {
+        Ok(()) => Outcome::Written {
+            bytes: upload.artifact.len(),
+            seconds: round_ms(started.elapsed()),
+        },
+        Err(CopyError::Target(e)) => Outcome::Failed {
+            error: e.to_string(),
+        },
+        Err(CopyError::Conflict(error)) => Outcome::Conflict { error },
+    };
+    match &outcome {
+        // The report says it; the log only with -v.
+        Outcome::Failed { error } | Outcome::Conflict { error } => {
+            tracing::info!(target_name = t.name(), %error, "copy failed")
+        }
+        _ => tracing::info!(target_name = t.name(), "copy written"),
+    }
+    TargetResult {
+        target: t.name().to_string(),
+        outcome,
+    }
 }
 
 fn round_ms(d: Duration) -> f64 {

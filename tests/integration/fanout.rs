@@ -187,3 +187,23 @@ async fn a_copy_whose_manifest_fails_is_removed_again() {
         "no artifact without its manifest"
     );
 }
+
+/// Issue 11, finding 8: the uploads were detached tasks, so a cancelled run released its
+/// lock while they went on (and the next run's clean-up deleted their partials).
+#[tokio::test]
+async fn finding_8_a_cancelled_fan_out_stops_every_upload() {
+    let scratch = tempfile::tempdir().unwrap();
+    let fast = Arc::new(MemoryTarget::new("fast", props()));
+    let slow = Arc::new(MemoryTarget::new("slow", props()));
+    slow.set_delay(Duration::from_millis(500));
+    let targets: Vec<Arc<dyn Target>> = vec![fast.clone(), slow.clone()];
+    let u = upload(scratch.path());
+    let cancelled = tokio::time::timeout(Duration::from_millis(100), fan_out(&targets, &u)).await;
+    assert!(cancelled.is_err(), "the run was cancelled mid-upload");
+    assert_eq!(slow.put_calls(), 1, "the slow upload had started");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        slow.list("").await.unwrap().is_empty(),
+        "nothing was written after the cancellation"
+    );
+}

@@ -599,3 +599,110 @@ fn finding_7_two_writers_sharing_targets_never_mix_copies() {
     let out = env.pbx321(&["check", "--deep", "--all"]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
+
+#[test]
+fn finding_8_concurrent_checks_keep_every_drill() {
+    use std::process::{Command, Stdio};
+
+    use assert_cmd::cargo::CommandCargoExt;
+
+    let mut env = TestEnv::new();
+    std::fs::create_dir_all(env.path().join("branch")).unwrap();
+    env.extra_source =
+        "\n[[source]]\nname = \"branch\"\ntype = \"folder\"\npath = \"branch\"\nsettle = \"0s\"\n"
+            .into();
+    env.put_backup("3CXScheduledBackup.zip", 810, 4 * 1024 * 1024);
+    std::fs::copy(
+        env.source_dir().join("3CXScheduledBackup.zip"),
+        env.path().join("branch/b.zip"),
+    )
+    .unwrap();
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let config = env.write_config();
+    for round in 0..3 {
+        let _ = std::fs::remove_file(env.state_dir().join("drills.json"));
+        let children: Vec<_> = ["hq", "branch"]
+            .iter()
+            .map(|s| {
+                Command::cargo_bin("pbx321")
+                    .unwrap()
+                    .args(["--config", config.to_str().unwrap(), "check", s, "--deep"])
+                    .args(["--identity", env.identity.to_str().unwrap()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in children {
+            c.wait().unwrap();
+        }
+        let drills: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.state_dir().join("drills.json")).unwrap())
+                .unwrap();
+        assert!(
+            drills.get("hq").is_some() && drills.get("branch").is_some(),
+            "round {round}: {drills}"
+        );
+    }
+}
+
+#[test]
+fn finding_9_a_state_dir_others_may_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.zip", 900, 1000);
+    std::fs::create_dir_all(env.state_dir()).unwrap();
+    std::fs::set_permissions(env.state_dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("chmod go-w"), "{}", stderr(&out));
+    assert!(env.artifacts("local").is_empty());
+    // A link planted where the history goes is not followed.
+    std::fs::set_permissions(env.state_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let victim = env.path().join("victim");
+    std::fs::write(&victim, b"root's file\n").unwrap();
+    std::os::unix::fs::symlink(&victim, env.state_dir().join("runs.jsonl")).unwrap();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 0, "history is a cache: the backup goes on");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"root's file\n");
+    assert!(
+        stderr(&out).contains("run history not recorded"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn finding_8_a_clock_that_stands_still_never_loops() {
+    use chrono::TimeZone;
+    use pbx321::ops::backup::{self, BackupOptions, RunResult};
+
+    let env = TestEnv::new();
+    let path = env.write_config();
+    let cfg =
+        pbx321::config::Config::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+    let at = chrono::Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut ids = Vec::new();
+    for seed in 0..3 {
+        env.put_backup("3CXScheduledBackup.zip", 820 + seed, 1000);
+        let run = rt.block_on(tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            backup::run(&cfg, &BackupOptions::default(), move || at),
+        ));
+        let report = run.expect("no endless loop").unwrap();
+        match &report.sources[0].result {
+            RunResult::Stored { id, .. } => ids.push(id.clone()),
+            RunResult::Failed { error } => panic!("{error}"),
+        }
+    }
+    assert_eq!(
+        ids,
+        vec![
+            "hq-20261125T030000Z".to_string(),
+            "hq-20261125T030001Z".into(),
+            "hq-20261125T030002Z".into()
+        ]
+    );
+}

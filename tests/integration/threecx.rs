@@ -450,3 +450,31 @@ fn v18_download_path_must_name_the_file_or_id() {
         stderr(&out)
     );
 }
+
+/// Issue 11, finding 8: the PBX's clock (the backup's CreationTime) was compared with the
+/// backup host's (the id), so a PBX clock ahead re-uploaded a stored backup every run.
+#[test]
+fn finding_8_a_pbx_clock_ahead_of_ours_does_not_re_upload_a_stored_backup() {
+    for api in BOTH {
+        let pbx = Pbx::start(Faults::default());
+        pbx.add_backup(
+            "3CXScheduledBackup.zip",
+            chrono::Utc::now() + chrono::Duration::hours(2),
+            sample_zip(93, 1000),
+        );
+        let env = env_for(&pbx, api, "latest", "");
+        assert_eq!(code(&backup(&env)), 0, "{api:?}");
+        let out = backup(&env);
+        assert_eq!(code(&out), 0);
+        assert!(
+            stdout(&out).contains("already stored"),
+            "{api:?}: {}",
+            stdout(&out)
+        );
+        assert_eq!(
+            env.artifacts("local").len(),
+            1,
+            "{api:?}: one backup, not two"
+        );
+    }
+}
