@@ -687,10 +687,13 @@ fn finding_8_a_clock_that_stands_still_never_loops() {
     let mut ids = Vec::new();
     for seed in 0..3 {
         env.put_backup("3CXScheduledBackup.zip", 820 + seed, 1000);
-        let run = rt.block_on(tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            backup::run(&cfg, &BackupOptions::default(), move || at),
-        ));
+        let run = rt.block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                backup::run(&cfg, &BackupOptions::default(), move || at),
+            )
+            .await
+        });
         let report = run.expect("no endless loop").unwrap();
         match &report.sources[0].result {
             RunResult::Stored { id, .. } => ids.push(id.clone()),
