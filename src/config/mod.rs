@@ -276,6 +276,29 @@ impl Cx<'_> {
         });
     }
 
+    /// Checks a duration of a `[[source]]` or `[[target]]` table against its bounds,
+    /// reporting at the key's line.
+    fn bounded(
+        &mut self,
+        table: &Spanned<DeValue<'_>>,
+        key: &str,
+        d: Duration,
+        prefix: &str,
+    ) -> Option<()> {
+        let Some(why) = duration::out_of_bounds(key, d) else {
+            return Some(());
+        };
+        let span = match table.get_ref() {
+            DeValue::Table(t) => t
+                .iter()
+                .find(|(k, _)| k.get_ref() == key)
+                .map(|(k, _)| k.span()),
+            _ => None,
+        };
+        self.problem(span.or(Some(table.span())), format!("{prefix}{why}"));
+        None
+    }
+
     fn line_of(&self, offset: usize) -> usize {
         self.text[..offset.min(self.text.len())]
             .bytes()
@@ -299,11 +322,17 @@ impl Cx<'_> {
 
     fn duration(&mut self, raw: &Spanned<String>, key: &str) -> Option<Duration> {
         match humantime::parse_duration(raw.get_ref()) {
-            Ok(d) if !d.is_zero() => Some(d),
-            Ok(_) => {
+            Ok(d) if d.is_zero() => {
                 self.problem(Some(raw.span()), format!("{key} must be longer than zero"));
                 None
             }
+            Ok(d) => match duration::out_of_bounds(key, d) {
+                None => Some(d),
+                Some(why) => {
+                    self.problem(Some(raw.span()), why);
+                    None
+                }
+            },
             Err(e) => {
                 self.problem(
                     Some(raw.span()),

@@ -196,6 +196,8 @@ impl Cx<'_> {
                 "folder" => self
                     .typed::<FolderSource>(value, SOURCE_COMMON, &prefix)
                     .and_then(|mut f| {
+                        self.bounded(value, "settle", f.settle, &prefix)?;
+                        self.bounded(value, "settle_timeout", f.settle_timeout, &prefix)?;
                         if let Err(e) = glob::Pattern::new(&f.pattern) {
                             self.problem(
                                 Some(span.clone()),
@@ -209,6 +211,7 @@ impl Cx<'_> {
                 "command" => self
                     .typed::<CommandSource>(value, SOURCE_COMMON, &prefix)
                     .and_then(|mut c| {
+                        self.bounded(value, "timeout", c.timeout, &prefix)?;
                         if c.command.is_empty() || c.command[0].is_empty() {
                             self.problem(
                                 Some(span.clone()),
@@ -229,6 +232,7 @@ impl Cx<'_> {
                 "3cx" => self
                     .typed::<ThreeCxSource>(value, SOURCE_COMMON, &prefix)
                     .and_then(|mut t| {
+                        self.bounded(value, "timeout", t.timeout, &prefix)?;
                         t.url = self.pbx_url(&t.url, &span, &prefix)?;
                         t.ca_file = t.ca_file.map(|c| base.join(c));
                         self.note_secret(value, "client_secret", &prefix, Some(&t.client_secret));
@@ -237,6 +241,7 @@ impl Cx<'_> {
                 "3cx-v18" => self
                     .typed::<ThreeCxV18Source>(value, SOURCE_COMMON, &prefix)
                     .and_then(|mut t| {
+                        self.bounded(value, "timeout", t.timeout, &prefix)?;
                         t.url = self.pbx_url(&t.url, &span, &prefix)?;
                         if !t.download_path.starts_with('/')
                             || !(t.download_path.contains("{file}")

@@ -190,9 +190,12 @@ impl S3Target {
             ));
         }
         if let Some(l) = &self.object_lock
-            && l.days == 0
+            && !(1..=36_500).contains(&l.days)
         {
-            return Err("object_lock.days must be at least 1".into());
+            return Err(format!(
+                "object_lock.days = {} is out of range: give between 1 and 36500 (100 years)",
+                l.days
+            ));
         }
         if !(5..=5120).contains(&self.part_size_mib) {
             return Err("part_size_mib must be between 5 and 5120 (S3's limits)".into());
@@ -333,6 +336,7 @@ impl Cx<'_> {
                 "sftp" => self
                     .typed::<SftpTarget>(value, TARGET_COMMON, &prefix)
                     .and_then(|mut s| {
+                        self.bounded(value, "connect_timeout", s.connect_timeout, &prefix)?;
                         let ok = s.endpoint.starts_with("ssh://") || !s.endpoint.contains("://");
                         if !ok || super::ssh_host_port(&s.endpoint).is_none() {
                             self.problem(
@@ -358,6 +362,7 @@ impl Cx<'_> {
                 "webdav" => self
                     .typed::<WebdavTarget>(value, TARGET_COMMON, &prefix)
                     .and_then(|w| {
+                        self.bounded(value, "connect_timeout", w.connect_timeout, &prefix)?;
                         if !(w.endpoint.starts_with("https://") || w.endpoint.starts_with("http://")) {
                             self.problem(
                                 Some(span.clone()),

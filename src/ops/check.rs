@@ -121,8 +121,11 @@ pub async fn run(
         .backups
         .into_keys()
         .collect();
-    let horizon =
-        now - chrono::Duration::from_std(cfg.policy.max_age).unwrap_or(chrono::TimeDelta::MAX);
+    // Checked: a horizon before the start of time is the start of time.
+    let horizon = chrono::Duration::from_std(cfg.policy.max_age)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let all = opts.deep && opts.all;
     let mut cat = catalog::build(&listings, |s, id| {
         all || newest.get(s).is_some_and(|n| n == id)
@@ -248,7 +251,9 @@ async fn verify_deep(cat: &mut Catalog, listings: &[Listing], source: &str, id: 
         })
         .map(|(t, m)| async move { (t.name().to_string(), sha_matches(t.as_ref(), &m).await) });
     let results = futures::future::join_all(checks).await;
-    let entry = cat.backups.get_mut(&key).expect("entry exists");
+    let Some(entry) = cat.backups.get_mut(&key) else {
+        return;
+    };
     for (target, result) in results {
         if let (Err(why), Some(c)) = (result, entry.copies.iter_mut().find(|c| c.target == target))
         {

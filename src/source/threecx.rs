@@ -112,10 +112,7 @@ impl Login for ThreeCx {
             ));
         }
         let t: TokenResponse = self.http.json("token from", resp).await?;
-        // Minutes (before 20.0.9) or seconds (since): read as seconds, clamped, which is never
-        // longer than the truth; renewed at 80 %.
-        let lifetime = t.expires_in.unwrap_or(60).clamp(60, 24 * 3600);
-        let until = Instant::now() + Duration::from_secs(lifetime * 4 / 5);
+        let until = Instant::now() + token_lifetime(t.expires_in);
         *cached = Some((t.access_token.clone(), until));
         Ok(t.access_token)
     }
@@ -130,6 +127,12 @@ impl Login for ThreeCx {
             "the API client may not do this (the licence must include API access)",
         )
     }
+}
+
+/// How long to use a token: `expires_in` is minutes before 3CX 20.0.9 and seconds since;
+/// read as seconds, clamped to [60 s, 24 h] (never longer than the truth), renewed at 80 %.
+fn token_lifetime(expires_in: Option<u64>) -> Duration {
+    Duration::from_secs(expires_in.unwrap_or(60).clamp(60, 24 * 3600) * 4 / 5)
 }
 
 impl ThreeCx {
@@ -268,6 +271,20 @@ impl Source for ThreeCx {
         };
         self.http.log_delete(origin, deleted);
     }
+}
+
+/// What pbx321 makes of a PBX's answers, without a PBX: the backups of a `GET Backups`
+/// answer as origins (each checked as `find` checks it) and the lifetime of a token answer.
+/// The fuzzer feeds these arbitrary bytes (`fuzz/`); they must never panic.
+pub fn parse_answers(list: &[u8], token: &[u8]) -> (Vec<Result<Origin, SourceError>>, Option<u64>) {
+    let http = PbxHttp::new("fuzz", "https://pbx.invalid", None);
+    let origins = serde_json::from_slice::<ODataList<BackupEntry>>(list)
+        .map(|l| l.value.iter().map(|e| http.origin(e)).collect())
+        .unwrap_or_default();
+    let lifetime = serde_json::from_slice::<TokenResponse>(token)
+        .ok()
+        .map(|t| token_lifetime(t.expires_in).as_secs());
+    (origins, lifetime)
 }
 
 #[cfg(test)]

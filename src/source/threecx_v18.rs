@@ -62,6 +62,15 @@ struct BackupList {
     list: Vec<BackupEntry>,
 }
 
+/// The backups of a V18 `GET /api/BackupAndRestoreList` answer as origins, each checked as
+/// `find` checks it. For the fuzzer (`fuzz/`): arbitrary bytes must never panic.
+pub fn parse_list(body: &[u8]) -> Vec<Result<Origin, SourceError>> {
+    let http = PbxHttp::new("fuzz", "https://pbx.invalid", None);
+    serde_json::from_slice::<BackupList>(body)
+        .map(|l| l.list.iter().map(|e| http.origin(e)).collect())
+        .unwrap_or_default()
+}
+
 #[async_trait]
 impl Login for ThreeCxV18 {
     /// The session cookie, logging in when there is none (or `fresh` asks for a new one).

@@ -185,7 +185,10 @@ impl S3Target {
 
     fn lock_params(&self) -> Option<(ObjectLockMode, aws_smithy_types::DateTime)> {
         self.cfg.object_lock.as_ref().map(|l| {
-            let until = Utc::now() + chrono::Duration::days(i64::from(l.days));
+            // `days` is at most 100 years (config): never past the end of time.
+            let until = Utc::now()
+                .checked_add_signed(chrono::Duration::days(i64::from(l.days)))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
             let mode = match l.mode {
                 LockMode::Compliance => ObjectLockMode::Compliance,
                 LockMode::Governance => ObjectLockMode::Governance,

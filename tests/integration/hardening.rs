@@ -709,3 +709,70 @@ fn finding_8_a_clock_that_stands_still_never_loops() {
         ]
     );
 }
+
+#[test]
+fn finding_3_durations_out_of_range_are_refused_and_nothing_panics() {
+    let mut env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.zip", 300, 1000);
+    env.policy = "copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"300000years\"\n".into();
+    for cmd in [&["config", "check"][..], &["check"], &["backup"]] {
+        let out = env.pbx321(cmd);
+        assert_ne!(code(&out), 101, "{cmd:?} panicked: {}", stderr(&out));
+        assert!(
+            format!("{}{}", stdout(&out), stderr(&out))
+                .contains("max_age = 109575000d is out of range: give between 1m and 3650d"),
+            "{cmd:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    // Each bounded key, at its own line.
+    env.policy = "copies = 3\nmedia = 2\noffsite = 1\n".into();
+    for (key, value) in [
+        ("settle", "2h"),
+        ("settle_timeout", "40days"),
+        ("timeout", "0s"),
+    ] {
+        let mut env2 = TestEnv::new();
+        env2.policy = env.policy.clone();
+        env2.extra_source = format!(
+            "\n[[source]]\nname = \"x\"\ntype = \"{}\"\n{}\n{key} = \"{value}\"\n",
+            if key == "timeout" {
+                "command"
+            } else {
+                "folder"
+            },
+            if key == "timeout" {
+                "command = [\"/bin/true\"]\nfile = \"x.zip\""
+            } else {
+                "path = \"pbx\""
+            }
+        );
+        let out = env2.pbx321(&["config", "check"]);
+        assert_eq!(code(&out), 2, "{key}");
+        let lines: Vec<String> = env2.config_text().lines().map(String::from).collect();
+        let line = lines
+            .iter()
+            .rposition(|l| l.starts_with(&format!("{key} =")))
+            .unwrap()
+            + 1;
+        assert!(
+            stderr(&out).contains(&format!("config.toml:{line}: source \"x\": {key} = ")),
+            "{key}: {}",
+            stderr(&out)
+        );
+    }
+    // A drill time far in the past or future in the state is judged, not a panic.
+    let env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.zip", 301, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    std::fs::write(
+        env.state_dir().join("drills.json"),
+        r#"{"hq":{"id":"hq-20261125T000000Z","target":"local","at":"+262000-01-01T00:00:00Z","ok":false,"duration_seconds":1e308,"error":null}}"#,
+    )
+    .unwrap();
+    for f in ["human", "json", "nagios", "prometheus"] {
+        let out = env.pbx321(&["check", "--format", f]);
+        assert_ne!(code(&out), 101, "{f}: {}", stderr(&out));
+    }
+}

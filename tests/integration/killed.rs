@@ -119,3 +119,86 @@ fn crafted_leftovers_never_count_as_copies() {
     let files = env.files_under(&dir);
     assert!(!files.iter().any(|f| f.contains("20261101")), "{files:?}");
 }
+
+/// Every `.partial` file below the targets and the spool.
+fn partials(env: &TestEnv) -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in [env.path().join("targets"), env.state_dir().join("spool")] {
+        out.extend(
+            env.files_under(&dir)
+                .into_iter()
+                .filter(|f| f.ends_with(".partial") || f.contains(".pbx321-tmp.")),
+        );
+    }
+    out
+}
+
+/// Issue 11: SIGKILL at 24 points spread over sealing, uploading and committing. After each
+/// kill no copy that counts is damaged; the next run leaves no leftovers and empties the
+/// spool once every target holds its copies.
+#[test]
+fn sigkill_at_24_points_never_counts_a_partial_and_the_next_run_cleans_up() {
+    const POINTS: u32 = 24;
+    const SIZE: usize = 24 * 1024 * 1024;
+    let env = TestEnv::new();
+    let config = env.write_config();
+    let spawn = || {
+        Command::cargo_bin("pbx321")
+            .unwrap()
+            .args(["--config", config.to_str().unwrap(), "backup"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // How long an uninterrupted run of this size takes here.
+    env.put_backup("3CXScheduledBackup.zip", 1000, SIZE);
+    let started = Instant::now();
+    assert!(spawn().wait().unwrap().success());
+    let whole = started.elapsed();
+
+    let mut killed_mid_run = 0;
+    for i in 0..POINTS {
+        env.put_backup("3CXScheduledBackup.zip", 1001 + u64::from(i), SIZE);
+        let mut child = spawn();
+        std::thread::sleep(whole.mul_f64((f64::from(i) + 0.5) / f64::from(POINTS)));
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        // Whatever counts as a copy is whole: a deep check finds nothing corrupt.
+        let out = env.pbx321(&["check", "--deep", "--all", "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let corrupt: Vec<&serde_json::Value> = v["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["newest"]["copies"].as_array())
+            .flatten()
+            .filter(|c| c["state"] == "corrupt")
+            .collect();
+        assert!(corrupt.is_empty(), "point {i}: {corrupt:?}");
+        let reasons = v["sources"][0]["reasons"].to_string();
+        assert!(!reasons.contains("corrupt"), "point {i}: {reasons}");
+
+        // The next run completes everything and leaves nothing behind.
+        let out = env.pbx321(&["backup"]);
+        assert_eq!(code(&out), 0, "point {i}: {}", stdout(&out));
+        assert_eq!(partials(&env), Vec::<String>::new(), "point {i}");
+        assert!(
+            env.files_under(&env.state_dir().join("spool")).is_empty(),
+            "point {i}: the spool is empty once every target holds its copies"
+        );
+    }
+    assert!(
+        killed_mid_run >= POINTS - 2,
+        "the kills landed inside the runs ({killed_mid_run} of {POINTS})"
+    );
+    let out = env.pbx321(&["check", "--deep", "--all"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let to = env.path().join("r.zip");
+    assert_eq!(code(&env.restore(&to, &[])), 0);
+    assert!(std::fs::read(&to).unwrap() == sample_zip(1000 + u64::from(POINTS), SIZE));
+}
