@@ -415,8 +415,11 @@ fn check_is_critical_when_the_newest_backup_is_older_than_max_age() {
     let mut env = TestEnv::new();
     env.put_backup("b.zip", 16, 1000);
     assert_eq!(code(&env.pbx321(&["backup"])), 0);
-    // Rename the backup's objects to an id from two days ago, as if made then.
-    let old_id = "hq-20000101T000000Z";
+    // Rename the backup's objects to an id from 30 days ago, as if made then.
+    let old_id = (chrono::Utc::now() - chrono::Duration::days(30))
+        .format("hq-%Y%m%dT%H%M%SZ")
+        .to_string();
+    let old_id = old_id.as_str();
     for t in ["local", "usb", "away"] {
         for f in env.files_under(&env.target_dir(t)) {
             let p = env.target_dir(t).join(&f);
@@ -444,8 +447,7 @@ fn check_is_critical_when_the_newest_backup_is_older_than_max_age() {
         stdout(&out)
     );
     env.policy =
-        "copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"100000days\"\nwarn_age = \"1day\"\n"
-            .into();
+        "copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"365days\"\nwarn_age = \"1day\"\n".into();
     let out = env.pbx321(&["check"]);
     assert_eq!(code(&out), 1, "past warn_age is WARNING");
 }
