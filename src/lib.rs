@@ -18,6 +18,7 @@
 //! - [`target`]: where copies go — the `Target` contract, OpenDAL fs, in-memory, retry.
 //! - [`state`]: the state directory: run lock, history, safe file writes.
 //! - [`spool`]: sealed backups waiting for their copies; pending, bounds, crash leftovers.
+//! - [`stream`]: byte streams between the async edges and the blocking middle.
 //! - [`zipcheck`]: a streaming check that a zip is a whole, readable 3CX backup.
 //! - [`plainfile`]: the restored plaintext: unnamed until verified, never left behind.
 //! - [`ops`]: backup, restore, check, list, keygen — returning typed reports.
@@ -39,5 +40,6 @@ pub mod secret;
 pub mod source;
 pub mod spool;
 pub mod state;
+pub mod stream;
 pub mod target;
 pub mod zipcheck;

@@ -85,6 +85,38 @@ impl Tool {
     }
 }
 
+/// Sizes and sha256 (lowercase hex) of both sides of a sealed stream, as measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    pub plain_bytes: u64,
+    pub plain_sha256: String,
+    pub sealed_bytes: u64,
+    pub sealed_sha256: String,
+}
+
+/// Measured bytes that are not what a manifest says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    #[error(
+        "sealed sha256 {found} ({found_bytes} bytes) does not match the manifest's {expected} ({expected_bytes} bytes)"
+    )]
+    Sealed {
+        found: String,
+        found_bytes: u64,
+        expected: String,
+        expected_bytes: u64,
+    },
+    #[error(
+        "restored sha256 {found} ({found_bytes} bytes) does not match the manifest's {expected} ({expected_bytes} bytes)"
+    )]
+    Plain {
+        found: String,
+        found_bytes: u64,
+        expected: String,
+        expected_bytes: u64,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("not valid manifest JSON: {0}")]
@@ -186,6 +218,33 @@ impl Manifest {
             }
         }
         Ok(m)
+    }
+
+    /// Checks the sealed side of a copy: its length and sha256 as read.
+    pub fn verify_sealed(&self, bytes: u64, sha256: &str) -> Result<(), Mismatch> {
+        if bytes == self.sealed.bytes && sha256 == self.sealed.sha256 {
+            return Ok(());
+        }
+        Err(Mismatch::Sealed {
+            found: sha256.into(),
+            found_bytes: bytes,
+            expected: self.sealed.sha256.clone(),
+            expected_bytes: self.sealed.bytes,
+        })
+    }
+
+    /// Checks both sides of a restore (or drill) against this manifest.
+    pub fn verify(&self, d: &Digests) -> Result<(), Mismatch> {
+        self.verify_sealed(d.sealed_bytes, &d.sealed_sha256)?;
+        if d.plain_bytes == self.plain.bytes && d.plain_sha256 == self.plain.sha256 {
+            return Ok(());
+        }
+        Err(Mismatch::Plain {
+            found: d.plain_sha256.clone(),
+            found_bytes: d.plain_bytes,
+            expected: self.plain.sha256.clone(),
+            expected_bytes: self.plain.bytes,
+        })
     }
 
     /// Whether `origin` describes the same source file as this manifest's.

@@ -24,7 +24,7 @@ const JOB_SIZE: u32 = 2 * 1024 * 1024;
 pub enum SealError {
     #[error("no recipients to encrypt to")]
     NoRecipients,
-    #[error("recipient {0:?} is not an age X25519 or SSH public key")]
+    #[error("{0}")]
     BadRecipient(String),
     #[error("encryption failed: {0}")]
     Encrypt(#[from] age::EncryptError),
@@ -38,26 +38,18 @@ pub enum SealError {
     Io(#[from] io::Error),
 }
 
-/// Sizes and digests of both sides of a sealed stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Digests {
-    pub plain_bytes: u64,
-    pub plain_sha256: String,
-    pub sealed_bytes: u64,
-    pub sealed_sha256: String,
-}
+pub use crate::manifest::Digests;
 
-impl Digests {
-    fn of(
-        (plain_bytes, plain_sha256): (u64, String),
-        (sealed_bytes, sealed_sha256): (u64, String),
-    ) -> Self {
-        Digests {
-            plain_bytes,
-            plain_sha256,
-            sealed_bytes,
-            sealed_sha256,
-        }
+/// Digests from the (length, sha256) of each side.
+fn digests(
+    (plain_bytes, plain_sha256): (u64, String),
+    (sealed_bytes, sealed_sha256): (u64, String),
+) -> Digests {
+    Digests {
+        plain_bytes,
+        plain_sha256,
+        sealed_bytes,
+        sealed_sha256,
     }
 }
 
@@ -105,22 +97,43 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-pub type Recipients = Vec<Box<dyn age::Recipient + Send>>;
+pub type Recipients = Vec<Box<dyn age::Recipient + Send + Sync>>;
 pub type Identities = Vec<Box<dyn age::Identity + Send + Sync>>;
 
-/// Parses recipient strings (`age1…`, `ssh-ed25519 …`, `ssh-rsa …`).
-pub fn parse_recipients<S: AsRef<str>>(lines: &[S]) -> Result<Recipients, SealError> {
-    let mut out: Recipients = Vec::new();
-    for line in lines {
-        let r = line.as_ref().trim();
-        if let Ok(x) = r.parse::<age::x25519::Recipient>() {
-            out.push(Box::new(x));
-        } else if let Ok(s) = r.parse::<age::ssh::Recipient>() {
-            out.push(Box::new(s));
-        } else {
-            return Err(SealError::BadRecipient(r.to_string()));
-        }
+/// Parses one recipient: an age X25519 public key (`age1…`), `ssh-ed25519 …` or `ssh-rsa …`.
+/// The one place recipients are understood: the config check, the recipients file and the
+/// seal all call it. The error says what to do (a pasted secret key is named as such).
+pub fn parse_recipient(r: &str) -> Result<Box<dyn age::Recipient + Send + Sync>, String> {
+    let r = r.trim();
+    if r.starts_with("AGE-SECRET-KEY-") || r.contains("PRIVATE KEY") {
+        return Err(
+            "this is a secret key (identity), not a recipient: put its public key here (`age-keygen -y KEYFILE`) and keep the secret key off this host"
+                .into(),
+        );
     }
+    if r.starts_with("age1") {
+        return r
+            .parse::<age::x25519::Recipient>()
+            .map(|x| Box::new(x) as _)
+            .map_err(|e| format!("{r:?} is not a valid age X25519 recipient: {e}"));
+    }
+    if r.starts_with("ssh-ed25519 ") || r.starts_with("ssh-rsa ") {
+        return r
+            .parse::<age::ssh::Recipient>()
+            .map(|x| Box::new(x) as _)
+            .map_err(|e| format!("{r:?} is not a valid SSH public key: {e:?}"));
+    }
+    Err(format!(
+        "{r:?} is not a recipient pbx321 understands: use an age public key (age1…), ssh-ed25519 or ssh-rsa"
+    ))
+}
+
+/// Parses recipient strings; at least one.
+pub fn parse_recipients<S: AsRef<str>>(lines: &[S]) -> Result<Recipients, SealError> {
+    let out = lines
+        .iter()
+        .map(|l| parse_recipient(l.as_ref()).map_err(SealError::BadRecipient))
+        .collect::<Result<Recipients, _>>()?;
     if out.is_empty() {
         return Err(SealError::NoRecipients);
     }
@@ -168,7 +181,7 @@ pub fn seal<R: Read + Send, W: Write + Send>(
         let (sealed, sealed_side) = write_hashed(scope, output);
         let result = seal_stage(plain, sealed, recipients, threads);
         let (plain, sealed, output) = join_stages(result, plain_digest, sealed_side)?;
-        Ok((Digests::of(plain, sealed), output))
+        Ok((digests(plain, sealed), output))
     })
 }
 
@@ -208,7 +221,7 @@ pub fn unseal<R: Read + Send, W: Write + Send>(
         let (plain, plain_side) = write_hashed(scope, output);
         let result = unseal_stage(sealed, plain, identities);
         let (sealed, plain, output) = join_stages(result, sealed_digest, plain_side)?;
-        Ok((Digests::of(plain, sealed), output))
+        Ok((digests(plain, sealed), output))
     })
 }
 

@@ -246,12 +246,8 @@ impl Spool {
     pub async fn ensure(&self, m: &Manifest, from: &[Arc<dyn Target>]) -> Result<PathBuf, String> {
         let file = self.artifact(&m.id);
         if let Ok(f) = File::open(&file) {
-            let digest = tokio::task::spawn_blocking(move || {
-                crate::seal::digest(std::io::BufReader::with_capacity(256 * 1024, f))
-            })
-            .await;
-            if matches!(digest, Ok(Ok((n, ref sha))) if n == m.sealed.bytes && *sha == m.sealed.sha256)
-            {
+            let digest = crate::stream::digest_file(f).await;
+            if matches!(digest, Ok((n, ref sha)) if m.verify_sealed(n, sha).is_ok()) {
                 self.describe(m)
                     .map_err(|e| format!("cannot describe {}: {e}", file.display()))?;
                 return Ok(file);
@@ -296,18 +292,11 @@ impl Spool {
             .await
             .map_err(|e| format!("{}: {e}", partial.display()))?;
         let f = File::open(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
-        let (bytes, sha) = tokio::task::spawn_blocking(move || {
-            crate::seal::digest(std::io::BufReader::with_capacity(256 * 1024, f))
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("{}: {e}", partial.display()))?;
-        if bytes != m.sealed.bytes || sha != m.sealed.sha256 {
-            return Err(format!(
-                "the copy on {} does not match its manifest (sha256 {sha}, {bytes} bytes)",
-                t.name()
-            ));
-        }
+        let (bytes, sha) = crate::stream::digest_file(f)
+            .await
+            .map_err(|e| format!("{}: {e}", partial.display()))?;
+        m.verify_sealed(bytes, &sha)
+            .map_err(|e| format!("the copy on {} does not match its manifest: {e}", t.name()))?;
         self.commit(&m.id)
             .map_err(|e| format!("{}: {e}", partial.display()))?;
         self.describe(m)

@@ -30,7 +30,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     let report = backup::run(&cfg, &opts, chrono::Utc::now)
         .await
         .map_err(|e| match e {
-            crate::ops::OpError::Setup(_) => Failure::new(Exit::Usage, e),
+            crate::ops::OpError::Usage(_) => Failure::new(Exit::Usage, e),
             _ => Failure::new(Exit::Failed, e),
         })?;
     print(&match args.format {

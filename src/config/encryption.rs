@@ -56,26 +56,5 @@ impl Cx<'_> {
 
 /// Accepts the public key kinds pbx321 encrypts to; says what to do with anything else.
 pub fn check_recipient(r: &str) -> Result<(), String> {
-    let r = r.trim();
-    if r.starts_with("AGE-SECRET-KEY-") || r.contains("PRIVATE KEY") {
-        return Err(
-            "this is a secret key (identity), not a recipient: put its public key here (`age-keygen -y KEYFILE`) and keep the secret key off this host"
-                .into(),
-        );
-    }
-    if r.starts_with("age1") {
-        return r
-            .parse::<age::x25519::Recipient>()
-            .map(|_| ())
-            .map_err(|e| format!("{r:?} is not a valid age X25519 recipient: {e}"));
-    }
-    if r.starts_with("ssh-ed25519 ") || r.starts_with("ssh-rsa ") {
-        return r
-            .parse::<age::ssh::Recipient>()
-            .map(|_| ())
-            .map_err(|e| format!("{r:?} is not a valid SSH public key: {e:?}"));
-    }
-    Err(format!(
-        "{r:?} is not a recipient pbx321 understands: use an age public key (age1…), ssh-ed25519 or ssh-rsa"
-    ))
+    crate::seal::parse_recipient(r).map(drop)
 }

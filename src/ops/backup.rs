@@ -27,7 +27,7 @@ use crate::fanout::{self, Outcome, TargetResult, Upload};
 use crate::manifest::{self, Manifest, Origin};
 use crate::policy::{self, CopyFact, Rule, Verdict};
 use crate::seal;
-use crate::source::{self, Source};
+use crate::source::{self, Source, SourceError};
 use crate::spool::{Pending, Spool};
 use crate::state::StateDir;
 use crate::target::Target;
@@ -120,7 +120,9 @@ struct Run<'a> {
     spool: &'a Spool,
     targets: &'a [Arc<dyn Target>],
     listings: &'a [Listing],
+    /// Recipient lines (for manifests) and the parsed keys (for the seal), parsed once.
     recipients: &'a [String],
+    keys: Arc<seal::Recipients>,
     rule: Rule,
     /// Pending backups completed in step 2, by id: their targets are not tried twice.
     tried: &'a [PendingRun],
@@ -138,7 +140,7 @@ pub async fn run(
     let _lock = state.lock()?;
     let spool = Spool::open(&state)?;
     spool.clean();
-    let (recipient_lines, _) = super::recipients(cfg)?;
+    let (recipient_lines, keys) = super::recipients(cfg)?;
     let targets = super::open_targets(cfg).await?;
 
     let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
@@ -169,6 +171,7 @@ pub async fn run(
         targets: &targets,
         listings: &listings,
         recipients: &recipient_lines,
+        keys,
         rule,
         tried: &completed,
         now: &now,
@@ -207,7 +210,7 @@ fn select_sources<'c>(
         .iter()
         .map(|w| {
             cfg.source(w).ok_or_else(|| {
-                OpError::Setup(format!(
+                OpError::Usage(format!(
                     "no source named {w:?} in {}; configured: {}",
                     cfg.path.display(),
                     cfg.sources
@@ -319,10 +322,7 @@ async fn fill(
 async fn back_up_source(run: &Run<'_>, src_cfg: &SourceConfig) -> Result<RunResult, OpError> {
     let name = src_cfg.name.as_str();
     let src = source::open(src_cfg);
-    let origin = src
-        .find()
-        .await
-        .map_err(|e| OpError::Setup(e.to_string()))?;
+    let origin = src.find().await?;
     tracing::info!(source = name, file = %origin.name, bytes = origin.size, "found backup");
 
     let cat = catalog_around(run.listings, name, &origin).await;
@@ -529,9 +529,9 @@ fn free_id_time(
         }
         at = at
             .checked_add_signed(chrono::TimeDelta::seconds(1))
-            .ok_or_else(|| OpError::Setup("the clock is at the end of time".into()))?;
+            .ok_or_else(|| OpError::Failed("the clock is at the end of time".into()))?;
     }
-    Err(OpError::Setup(format!(
+    Err(OpError::Failed(format!(
         "source {source}: no free backup id within {ID_TRIES} seconds of {now}; is the clock right?"
     )))
 }
@@ -546,32 +546,28 @@ async fn seal_into_spool(
     created: DateTime<Utc>,
 ) -> Result<Manifest, OpError> {
     let id = manifest::backup_id(name, created);
-    let reader = src
-        .open(origin)
-        .await
-        .map_err(|e| OpError::Setup(e.to_string()))?;
-    let recipients = seal::parse_recipients(run.recipients)?;
+    let reader = src.open(origin).await?;
+    let recipients = Arc::clone(&run.keys);
     let (file, partial) = run.spool.create(&id).map_err(io_error(format!(
         "cannot create the spool file in {}",
         run.spool.dir().display()
     )))?;
-    let sealed = tokio::task::spawn_blocking({
+    let sealed = crate::stream::blocking(reader, {
         let (partial, source, origin_name) =
             (partial.clone(), name.to_string(), origin.name.clone());
-        let bridge = tokio_util::io::SyncIoBridge::new(reader);
-        move || seal_file(bridge, file, partial, &recipients, &source, &origin_name)
+        move |input| seal_file(input, file, partial, &recipients, &source, &origin_name)
     })
     .await
-    .map_err(|e| OpError::Setup(format!("seal task failed: {e}")))
+    .map_err(|e| OpError::Failed(format!("seal task failed: {e}")))
     .and_then(|r| r);
     let (digests, pbx_encrypted) = match sealed {
         Ok(d) if d.0.plain_bytes == origin.size => d,
         Ok((d, _)) => {
             run.spool.discard(&id);
-            return Err(OpError::Setup(format!(
+            return Err(OpError::Source(SourceError::Unavailable(format!(
                 "source {name}: {} changed while it was read ({} bytes read, {} expected); nothing was stored, run again",
                 origin.name, d.plain_bytes, origin.size
-            )));
+            ))));
         }
         Err(e) => {
             run.spool.discard(&id);
@@ -634,9 +630,9 @@ fn seal_file(
             false
         }
         Err(e) => {
-            return Err(OpError::Setup(format!(
+            return Err(OpError::Source(SourceError::Invalid(format!(
                 "source {source}: {origin_name} is not a readable 3CX backup ({e}); nothing was stored"
-            )));
+            ))));
         }
     };
     let mut w = out

@@ -101,7 +101,7 @@ pub async fn run(
     } else {
         for s in &opts.sources {
             if cfg.source(s).is_none() {
-                return Err(OpError::Setup(format!(
+                return Err(OpError::Usage(format!(
                     "no source named {s:?} in {}",
                     cfg.path.display()
                 )));
@@ -267,20 +267,10 @@ async fn sha_matches(t: &dyn Target, m: &Manifest) -> Result<(), String> {
         .read(&manifest::artifact_path(&m.source, &m.id))
         .await
         .map_err(|e| e.to_string())?;
-    let bridge = tokio_util::io::SyncIoBridge::new(reader);
-    let (bytes, sha) = tokio::task::spawn_blocking(move || {
-        seal::digest(std::io::BufReader::with_capacity(256 * 1024, bridge))
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("reading the artifact: {e}"))?;
-    if bytes != m.sealed.bytes || sha != m.sealed.sha256 {
-        return Err(format!(
-            "sha256 {sha} ({bytes} bytes) does not match the manifest's {} ({} bytes)",
-            m.sealed.sha256, m.sealed.bytes
-        ));
-    }
-    Ok(())
+    let (bytes, sha) = crate::stream::digest(reader)
+        .await
+        .map_err(|e| format!("reading the artifact: {e}"))?;
+    m.verify_sealed(bytes, &sha).map_err(|e| e.to_string())
 }
 
 /// The restore drill: the first verified copy is decrypted, decompressed and its zip walked,
@@ -307,9 +297,8 @@ async fn drill(
             .read(&manifest::artifact_path(&m.source, &m.id))
             .await
             .map_err(|e| e.to_string())?;
-        let bridge = tokio_util::io::SyncIoBridge::new(reader);
         let m2 = m.clone();
-        tokio::task::spawn_blocking(move || drill_stream(bridge, &identities, &m2))
+        crate::stream::blocking(reader, move |input| drill_stream(input, &identities, &m2))
             .await
             .map_err(|e| e.to_string())?
     }
@@ -324,12 +313,12 @@ async fn drill(
     })
 }
 
-fn drill_stream<R: std::io::Read>(
-    input: R,
+fn drill_stream(
+    input: &mut (dyn std::io::Read + Send),
     identities: &seal::Identities,
     m: &Manifest,
 ) -> Result<(), String> {
-    let mut sealed = seal::Hashing::new(std::io::BufReader::with_capacity(256 * 1024, input));
+    let mut sealed = seal::Hashing::new(input);
     let plain_result = (|| {
         let reader = seal::plain_reader(&mut sealed, identities).map_err(|e| e.to_string())?;
         let mut plain = seal::Hashing::new(reader);
@@ -340,19 +329,14 @@ fn drill_stream<R: std::io::Read>(
     })();
     std::io::copy(&mut sealed, &mut std::io::sink()).map_err(|e| e.to_string())?;
     let (sealed_bytes, sealed_sha, _) = sealed.finish();
-    if sealed_bytes != m.sealed.bytes || sealed_sha != m.sealed.sha256 {
-        return Err(format!(
-            "sealed sha256 {sealed_sha} does not match the manifest's {}",
-            m.sealed.sha256
-        ));
-    }
-    let (zip, bytes, sha) = plain_result?;
-    if bytes != m.plain.bytes || sha != m.plain.sha256 {
-        return Err(format!(
-            "restored sha256 {sha} does not match the manifest's {}",
-            m.plain.sha256
-        ));
-    }
+    let (zip, plain_bytes, plain_sha) = plain_result?;
+    m.verify(&manifest::Digests {
+        plain_bytes,
+        plain_sha256: plain_sha,
+        sealed_bytes,
+        sealed_sha256: sealed_sha,
+    })
+    .map_err(|e| e.to_string())?;
     zip.map(|_| ())
 }
 
@@ -376,7 +360,7 @@ fn record_drills(
     state.with_file_lock(|| {
         let mut all = read_drills(state);
         all.extend(new);
-        let json = serde_json::to_vec_pretty(&all).map_err(|e| OpError::Setup(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&all).map_err(|e| OpError::Failed(e.to_string()))?;
         state.write(DRILLS, &json)?;
         Ok(all)
     })?

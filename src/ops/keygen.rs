@@ -18,7 +18,7 @@ pub fn run(out: &Path, now: chrono::DateTime<chrono::Utc>) -> Result<String, OpE
         .mode(0o600)
         .open(out)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => OpError::Setup(format!(
+            std::io::ErrorKind::AlreadyExists => OpError::Usage(format!(
                 "{} exists; pbx321 never overwrites a key (it may be the only way into your backups)",
                 out.display()
             )),

@@ -18,13 +18,21 @@ pub mod restore;
 /// Errors that stop an operation before it produces a report.
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
+    /// Bad usage or config, found before any work.
     #[error("{0}")]
-    Setup(String),
+    Usage(String),
+    /// Failed at run time in a way that is neither a source's nor a target's fault.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
     #[error(transparent)]
     State(#[from] crate::state::StateError),
     #[error("{0}")]
     Seal(#[from] seal::SealError),
-    #[error("{what}: {source}")]
+    #[error("{what}: {source}{}", crate::error::io_hint(.source))]
     Io {
         what: String,
         source: std::io::Error,
@@ -46,22 +54,27 @@ pub async fn open_targets(cfg: &Config) -> Result<Vec<Arc<dyn Target>>, OpError>
     Ok(out)
 }
 
-/// The configured recipients, `recipients_file` included.
-pub fn recipients(cfg: &Config) -> Result<(Vec<String>, Recipients), OpError> {
+/// The configured recipients, `recipients_file` included, parsed once: (their lines, for
+/// the manifest; the parsed keys, for the seal).
+pub fn recipients(cfg: &Config) -> Result<(Vec<String>, Arc<Recipients>), OpError> {
     let mut lines = cfg.encryption.recipients.clone();
     if let Some(path) = &cfg.encryption.recipients_file {
         let text = std::fs::read_to_string(path)
             .map_err(io_error(format!("recipients_file {}", path.display())))?;
-        for line in text.lines().map(str::trim) {
+        for (n, line) in text.lines().map(str::trim).enumerate() {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            crate::config::check_recipient(line).map_err(|why| {
-                OpError::Setup(format!("recipients_file {}: {why}", path.display()))
+            seal::parse_recipient(line).map_err(|why| {
+                OpError::Usage(format!(
+                    "recipients_file {}:{}: {why}",
+                    path.display(),
+                    n + 1
+                ))
             })?;
             lines.push(line.to_string());
         }
     }
     let parsed = seal::parse_recipients(&lines)?;
-    Ok((lines, parsed))
+    Ok((lines, Arc::new(parsed)))
 }

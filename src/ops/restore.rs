@@ -179,31 +179,15 @@ async fn restore_from(
         .map_err(|e| e.to_string())?;
     let out = PlainFile::create(to)
         .map_err(|e| format!("cannot write in the directory of {}: {e}", to.display()))?;
-    let bridge = tokio_util::io::SyncIoBridge::new(reader);
-    let result =
-        tokio::task::spawn_blocking(move || -> Result<(seal::Digests, PlainFile), String> {
-            let w = std::io::BufWriter::with_capacity(1024 * 1024, out.file());
-            let (d, w) = seal::unseal(std::io::BufReader::new(bridge), w, &identities)
-                .map_err(|e| e.to_string())?;
-            w.into_inner().map_err(|e| e.to_string())?;
-            Ok((d, out))
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r);
-    let (d, out) = result?;
-    if d.sealed_sha256 != m.sealed.sha256 || d.sealed_bytes != m.sealed.bytes {
-        return Err(format!(
-            "sealed sha256 {} ({} bytes) does not match the manifest's {} ({} bytes)",
-            d.sealed_sha256, d.sealed_bytes, m.sealed.sha256, m.sealed.bytes
-        ));
-    }
-    if d.plain_sha256 != m.plain.sha256 || d.plain_bytes != m.plain.bytes {
-        return Err(format!(
-            "restored sha256 {} does not match the manifest's {}",
-            d.plain_sha256, m.plain.sha256
-        ));
-    }
+    let (d, out) = crate::stream::blocking(reader, move |input| {
+        let w = std::io::BufWriter::with_capacity(1024 * 1024, out.file());
+        let (d, w) = seal::unseal(input, w, &identities).map_err(|e| e.to_string())?;
+        w.into_inner().map_err(|e| e.to_string())?;
+        Ok::<_, String>((d, out))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    m.verify(&d).map_err(|e| e.to_string())?;
     // Only now, verified, does the plaintext get a name: never over an existing file
     // without --force.
     out.place(to, force)

@@ -14,7 +14,7 @@ use tokio::io::AsyncReadExt;
 use super::{Source, SourceError, looks_like_zip};
 use crate::config;
 use crate::manifest::Origin;
-use crate::target::Reader;
+use crate::stream::Reader;
 
 /// How much of stderr an error quotes.
 const STDERR_TAIL: usize = 2000;

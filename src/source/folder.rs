@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 use super::{Source, SourceError, looks_like_zip};
 use crate::config;
 use crate::manifest::Origin;
-use crate::target::Reader;
+use crate::stream::Reader;
 
 pub struct FolderSource {
     name: String,

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::config::{SourceConfig, SourceKind};
 use crate::manifest::Origin;
-use crate::target::Reader;
+use crate::stream::Reader;
 
 pub mod command;
 pub mod folder;

@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use super::SourceError;
 use crate::config::BackupContent;
 use crate::manifest::Origin;
-use crate::target::Reader;
+use crate::stream::Reader;
 
 /// Tries per request, the first included.
 const ATTEMPTS: u32 = 5;
@@ -46,6 +46,8 @@ pub struct PbxHttp {
     /// The PBX's base URL, without a trailing slash.
     pub url: String,
     ca_file: Option<PathBuf>,
+    /// Built once per source (the CA file read once), on first use.
+    client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl PbxHttp {
@@ -54,10 +56,20 @@ impl PbxHttp {
             name: name.into(),
             url: url.into(),
             ca_file,
+            client: std::sync::OnceLock::new(),
         }
     }
 
+    /// The source's HTTP client (cheap to clone: one connection pool), built on first use.
     pub fn client(&self) -> Result<reqwest::Client, SourceError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c.clone());
+        }
+        let built = self.build_client()?;
+        Ok(self.client.get_or_init(|| built).clone())
+    }
+
+    fn build_client(&self) -> Result<reqwest::Client, SourceError> {
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(120));

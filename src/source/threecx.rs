@@ -26,7 +26,7 @@ use super::pbx_http::{Listed, Login, PbxHttp, body_reader, contents_json};
 use super::{Source, SourceError};
 use crate::config::{ThreeCxMode, ThreeCxSource};
 use crate::manifest::Origin;
-use crate::target::Reader;
+use crate::stream::Reader;
 
 pub struct ThreeCx {
     name: String,

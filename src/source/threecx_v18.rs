@@ -24,7 +24,7 @@ use super::pbx_http::{Listed, Login, PbxHttp, body_reader, contents_json};
 use super::{Source, SourceError};
 use crate::config::{ThreeCxMode, ThreeCxV18Source};
 use crate::manifest::Origin;
-use crate::target::Reader;
+use crate::stream::Reader;
 
 pub struct ThreeCxV18 {
     name: String,

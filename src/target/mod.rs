@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncReadExt;
 
 use chrono::{DateTime, Utc};
 
@@ -99,7 +99,7 @@ pub enum Payload {
     Bytes(Bytes),
 }
 
-pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
+pub use crate::stream::Reader;
 
 impl Payload {
     /// A finished, fsynced local file that will not change while targets read it.
@@ -334,19 +334,23 @@ pub async fn holds(t: &dyn Target, path: &str, payload: &Payload) -> Result<bool
             if t.stat(path).await?.size != *len {
                 return Ok(false);
             }
-            let reader = t.read(path).await?;
-            let bridge = tokio_util::io::SyncIoBridge::new(reader);
-            let digest = tokio::task::spawn_blocking(move || {
-                crate::seal::digest(std::io::BufReader::with_capacity(256 * 1024, bridge))
-            })
-            .await
-            .map_err(|e| TargetError::Permanent(e.to_string()))?
-            .map_err(|e| {
-                TargetError::Transient(format!("target {}: reading {path} back: {e}", t.name()))
-            })?;
+            let digest = crate::stream::digest(t.read(path).await?)
+                .await
+                .map_err(|e| {
+                    TargetError::Transient(format!("target {}: reading {path} back: {e}", t.name()))
+                })?;
             Ok(digest.0 == *len && digest.1 == *sha)
         }
         Payload::File { sha256: None, .. } => Ok(false),
+    }
+}
+
+/// A listing prefix as a directory: `""` for the whole target, else ending in `/`.
+pub fn dir_of(prefix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
     }
 }
 

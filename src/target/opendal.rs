@@ -411,11 +411,7 @@ impl Target for OpendalTarget {
                 root.display()
             )));
         }
-        let dir = if prefix.is_empty() || prefix.ends_with('/') {
-            prefix.to_string()
-        } else {
-            format!("{prefix}/")
-        };
+        let dir = super::dir_of(prefix);
         if let Some(root) = &self.local_root {
             // OpenDAL's fs lister stats every entry through the async runtime, one blocking
             // task each; one blocking walk is several times faster on large trees.

@@ -587,11 +587,7 @@ impl Target for S3Target {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
-        let dir = if prefix.is_empty() || prefix.ends_with('/') {
-            prefix.to_string()
-        } else {
-            format!("{prefix}/")
-        };
+        let dir = super::dir_of(prefix);
         let mut pages = self
             .client
             .list_objects_v2()

@@ -290,7 +290,7 @@ impl Target for SftpTarget {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
         self.with(|sftp| async move {
             let mut out = Vec::new();
-            let mut stack = vec![prefix.trim_end_matches('/').to_string()];
+            let mut stack = vec![super::dir_of(prefix).trim_end_matches('/').to_string()];
             while let Some(rel) = stack.pop() {
                 let dir = match sftp.fs().open_dir(self.full(&rel)).await {
                     Ok(d) => d,

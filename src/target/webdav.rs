@@ -247,11 +247,7 @@ impl Target for WebdavTarget {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
-        let dir = if prefix.is_empty() || prefix.ends_with('/') {
-            prefix.to_string()
-        } else {
-            format!("{prefix}/")
-        };
+        let dir = super::dir_of(prefix);
         super::opendal::list_files(&self.op, &dir)
             .await
             .map_err(|e| self.op_err("list", &dir, e))

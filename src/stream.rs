@@ -1,0 +1,41 @@
+//! Byte streams between the async edges (targets, PBX downloads, local files) and the
+//! blocking middle (seal, unseal, digests, the zip check).
+//!
+//! Sources and targets both hand out a [`Reader`]; the CPU-bound work on its bytes runs on
+//! a blocking thread that reads it through a synchronous bridge ([`blocking`]).
+
+use std::io;
+
+use tokio::io::AsyncRead;
+
+/// A stream of bytes from a source or a target.
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Size of the buffered reads of a bridged stream.
+const BUF: usize = 256 * 1024;
+
+/// Runs `f` on a blocking thread with `reader` as a buffered synchronous reader, and
+/// returns its result. Must be called from within the runtime.
+pub async fn blocking<T, F>(reader: Reader, f: F) -> io::Result<T>
+where
+    F: FnOnce(&mut (dyn io::Read + Send)) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let bridge = tokio_util::io::SyncIoBridge::new(reader);
+    tokio::task::spawn_blocking(move || {
+        let mut input = io::BufReader::with_capacity(BUF, bridge);
+        f(&mut input)
+    })
+    .await
+    .map_err(|e| io::Error::other(format!("a blocking task failed: {e}")))
+}
+
+/// (length, lowercase hex sha256) of everything `reader` yields.
+pub async fn digest(reader: Reader) -> io::Result<(u64, String)> {
+    blocking(reader, |input| crate::seal::digest(input)).await?
+}
+
+/// (length, sha256) of a local file, read on a blocking thread.
+pub async fn digest_file(file: std::fs::File) -> io::Result<(u64, String)> {
+    digest(Box::new(tokio::fs::File::from_std(file))).await
+}
