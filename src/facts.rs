@@ -3,6 +3,13 @@
 
 use serde::Serialize;
 
+/// A stored object, as a target lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub path: String,
+    pub size: u64,
+}
+
 /// Where a target's data physically lies, as far as pbx321 could find out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Placement {

@@ -6,6 +6,7 @@
 //! config}`. `policy`, `manifest` and `config` do no I/O; `source` and `target` never import
 //! `ops`, `policy` or `cli`.
 //!
+//! - [`catalog`]: what the targets hold, as a pure index with typed copy states.
 //! - [`cli`]: one file per subcommand; parse, call one operation, render, exit code.
 //! - [`config`]: the TOML config, serde types and pure validation with `file:line` errors.
 //! - [`secret`]: `{ env = … }` / `{ file = … }` secrets, resolved at the edge, never printed.
@@ -25,6 +26,7 @@
 //! - [`report`]: human and JSON renderers of those reports.
 //! - [`error`]: the error policy.
 
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod error;

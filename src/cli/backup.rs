@@ -24,15 +24,14 @@ pub struct Args {
 
 pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     let cfg = load_config(config).map_err(|e| Failure::new(Exit::Usage, e))?;
+    let ctx = crate::ops::Ctx::open(cfg).await;
     let opts = BackupOptions {
         sources: args.sources,
     };
-    let report = backup::run(&cfg, &opts, chrono::Utc::now)
-        .await
-        .map_err(|e| match e {
-            crate::ops::OpError::Usage(_) => Failure::new(Exit::Usage, e),
-            _ => Failure::new(Exit::Failed, e),
-        })?;
+    let report = backup::run(&ctx, &opts).await.map_err(|e| match e {
+        crate::ops::OpError::Usage(_) => Failure::new(Exit::Usage, e),
+        _ => Failure::new(Exit::Failed, e),
+    })?;
     print(&match args.format {
         Format::Human => report::human::backup(&report),
         Format::Json => report::json::render(&report),

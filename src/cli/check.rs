@@ -64,13 +64,14 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         Failure::new(ExitCode::from(Status::Unknown as u8), e)
     };
     let cfg = load_config(config).map_err(unknown)?;
+    let ctx = crate::ops::Ctx::open(cfg).await;
     let opts = CheckOptions {
         sources: args.sources.clone(),
         deep: args.deep,
         all: args.all,
         identity: args.identity.clone(),
     };
-    let report = check::run(&cfg, &opts, chrono::Utc::now())
+    let report = check::run(&ctx, &opts)
         .await
         .map_err(|e| unknown(e.into()))?;
     if let Some(dir) = &args.textfile {

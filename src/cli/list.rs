@@ -19,7 +19,8 @@ pub struct Args {
 
 pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     let cfg = load_config(config).map_err(|e| Failure::new(Exit::Usage, e))?;
-    let report = list::run(&cfg, args.source.as_deref())
+    let ctx = crate::ops::Ctx::open(cfg).await;
+    let report = list::run(&ctx, args.source.as_deref())
         .await
         .map_err(|e| Failure::new(Exit::Failed, e))?;
     print(&if args.json {

@@ -66,7 +66,8 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         from: args.from,
         force: args.force,
     };
-    match restore::run(&cfg, &opts).await {
+    let ctx = crate::ops::Ctx::open(cfg).await;
+    match restore::run(&ctx, &opts).await {
         Ok(report) => {
             print(&report::human::restore(&report))?;
             Ok(ExitCode::from(Exit::Ok))

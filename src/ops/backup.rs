@@ -20,14 +20,13 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
-use super::catalog::{self, BackupEntry, Catalog, Listing};
-use super::{OpError, io_error};
-use crate::config::{Config, SourceConfig};
+use super::catalog::{self, BackupEntry, Catalog, Leftover, Listing};
+use super::{Ctx, OpError, io_error};
 use crate::fanout::{self, Outcome, TargetResult, Upload};
 use crate::manifest::{self, Manifest, Origin};
 use crate::policy::{self, CopyFact, Rule, Verdict};
 use crate::seal;
-use crate::source::{self, Source, SourceError};
+use crate::source::{Source, SourceError};
 use crate::spool::{Pending, Spool};
 use crate::state::StateDir;
 use crate::target::Target;
@@ -52,12 +51,6 @@ pub struct BackupReport {
     pub cleaned: Vec<Leftover>,
     /// Pending backups dropped from the spool to keep it within `spool_max`.
     pub dropped: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Leftover {
-    pub target: String,
-    pub path: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,21 +122,18 @@ struct Run<'a> {
     now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
 }
 
-/// Runs a backup of the selected sources. `now` is asked for the time of each new backup.
-pub async fn run(
-    cfg: &Config,
-    opts: &BackupOptions,
-    now: impl Fn() -> DateTime<Utc> + Sync,
-) -> Result<BackupReport, OpError> {
-    let sources = select_sources(cfg, &opts.sources)?;
-    let state = StateDir::new(&cfg.state_dir);
+/// Runs a backup of the selected sources.
+pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpError> {
+    let sources = ctx.select(&opts.sources)?;
+    let state = &ctx.state;
     let _lock = state.lock()?;
-    let spool = Spool::open(&state)?;
+    let spool = Spool::open(state)?;
     spool.clean();
-    let (recipient_lines, keys) = super::recipients(cfg)?;
-    let targets = super::open_targets(cfg).await?;
+    let (recipient_lines, keys) = super::recipients(&ctx.config)?;
+    let targets = &ctx.targets;
+    let now = ctx.clock();
 
-    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    let names: Vec<String> = sources.iter().map(|(s, _)| s.name.clone()).collect();
     let pending: Vec<Pending> = spool
         .pending()
         .into_iter()
@@ -153,32 +143,32 @@ pub async fn run(
     prefixes.extend(pending.iter().map(|p| p.source.clone()));
     prefixes.sort();
     prefixes.dedup();
-    let mut listings = catalog::list_all(&targets, &prefixes).await;
-    let cleaned = clean_targets(&targets, &catalog::build(&listings, |_, _| false).await).await;
+    let mut listings = catalog::list_all(targets, &prefixes).await;
+    let cleaned = clean_targets(targets, &catalog::build(&listings, |_, _| false).await).await;
 
-    let rule = Rule::from(&cfg.policy);
-    let completed = complete_pending(&spool, &targets, &listings, &pending, &rule, &now).await;
+    let rule = Rule::from(&ctx.config.policy);
+    let completed = complete_pending(&spool, targets, &listings, &pending, &rule, &*now).await;
     if completed.iter().any(|c| {
         c.targets
             .iter()
             .any(|t| !matches!(t.outcome, Outcome::Present))
     }) {
         // What step 2 wrote is what step 3 must see.
-        listings = catalog::list_all(&targets, &prefixes).await;
+        listings = catalog::list_all(targets, &prefixes).await;
     }
     let run = Run {
         spool: &spool,
-        targets: &targets,
+        targets,
         listings: &listings,
         recipients: &recipient_lines,
         keys,
         rule,
         tried: &completed,
-        now: &now,
+        now: &*now,
     };
     let mut runs = Vec::new();
-    for src_cfg in sources {
-        let result = back_up_source(&run, src_cfg)
+    for (src_cfg, src) in sources {
+        let result = back_up_source(&run, &src_cfg.name, src.as_ref())
             .await
             .unwrap_or_else(|e| RunResult::Failed {
                 error: e.to_string(),
@@ -187,10 +177,10 @@ pub async fn run(
             source: src_cfg.name.clone(),
             result,
         };
-        record_history(&state, &source_run, now());
+        record_history(state, &source_run, now());
         runs.push(source_run);
     }
-    let dropped = spool.bound(cfg.spool_max);
+    let dropped = spool.bound(ctx.config.spool_max);
     Ok(BackupReport {
         sources: runs,
         completed,
@@ -199,47 +189,19 @@ pub async fn run(
     })
 }
 
-fn select_sources<'c>(
-    cfg: &'c Config,
-    wanted: &[String],
-) -> Result<Vec<&'c SourceConfig>, OpError> {
-    if wanted.is_empty() {
-        return Ok(cfg.sources.iter().collect());
-    }
-    wanted
-        .iter()
-        .map(|w| {
-            cfg.source(w).ok_or_else(|| {
-                OpError::Usage(format!(
-                    "no source named {w:?} in {}; configured: {}",
-                    cfg.path.display(),
-                    cfg.sources
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })
-        })
-        .collect()
-}
-
 async fn clean_targets(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<Leftover> {
     let mut cleaned = Vec::new();
-    for (target, path) in cat.partials.iter().chain(&cat.orphans) {
-        let Some(t) = targets.iter().find(|t| t.name() == target) else {
+    for l in cat.partials.iter().chain(&cat.orphans) {
+        let Some(t) = targets.iter().find(|t| t.name() == l.target) else {
             continue;
         };
-        match t.delete(path).await {
+        match t.delete(&l.path).await {
             Ok(()) => {
-                tracing::info!(target_name = %target, %path, "removed the leftover of an interrupted run");
-                cleaned.push(Leftover {
-                    target: target.clone(),
-                    path: path.clone(),
-                });
+                tracing::info!(target_name = %l.target, path = %l.path, "removed the leftover of an interrupted run");
+                cleaned.push(l.clone());
             }
             Err(e) => {
-                tracing::warn!(target_name = %target, %path, error = %e, "could not remove a leftover")
+                tracing::warn!(target_name = %l.target, path = %l.path, error = %e, "could not remove a leftover")
             }
         }
     }
@@ -319,9 +281,7 @@ async fn fill(
 }
 
 /// Step 3 and 4 for one source.
-async fn back_up_source(run: &Run<'_>, src_cfg: &SourceConfig) -> Result<RunResult, OpError> {
-    let name = src_cfg.name.as_str();
-    let src = source::open(src_cfg);
+async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<RunResult, OpError> {
     let origin = src.find().await?;
     tracing::info!(source = name, file = %origin.name, bytes = origin.size, "found backup");
 
@@ -351,7 +311,7 @@ async fn back_up_source(run: &Run<'_>, src_cfg: &SourceConfig) -> Result<RunResu
     }
 
     let created = free_id_time(run.spool, &taken_ids(run.listings, name), name, (run.now)())?;
-    let m = seal_into_spool(run, src.as_ref(), name, &origin, created).await?;
+    let m = seal_into_spool(run, src, name, &origin, created).await?;
     src.sealed(&origin).await;
     let (m, results, id_conflicts) = fan_out_new(run, m).await?;
     let verdict = verdict_of(run.listings, &results, &run.rule, name, &m.id, (run.now)()).await;
@@ -458,7 +418,7 @@ fn taken_ids(listings: &[Listing], source: &str) -> std::collections::BTreeSet<S
     let id_len = source.len() + 17;
     listings
         .iter()
-        .filter_map(|l| l.objects.as_ref().ok())
+        .filter_map(|l| l.listing.objects.as_ref().ok())
         .flatten()
         .filter_map(|o| o.path.strip_prefix(&prefix))
         .filter_map(|name| name.get(..id_len))
@@ -695,7 +655,7 @@ async fn verdict_of(
     for r in results.iter().filter(|r| r.outcome.has_copy()) {
         if let Some(l) = listings.iter().find(|l| l.target.name() == r.target) {
             let until = catalog::locked_until(l.target.as_ref(), source, id).await;
-            facts.push(catalog::fact(l, until.is_some_and(|u| u > now)));
+            facts.push(l.info().fact(until.is_some_and(|u| u > now)));
         }
     }
     policy::evaluate(&facts, rule)

@@ -1,11 +1,14 @@
-//! `check`: is every source safe right now?
+//! `check`: is every source safe right now? Gather the facts, then judge them
+//! ([`crate::policy::check::judge`], pure).
 //!
-//! Shallow (default): each target is listed once; manifests of the backups that can matter
-//! (younger than `max_age`, and each source's newest) are read, and artifact sizes compared
-//! with them. `deep`: every copy of the newest backup (`all`: of every backup) is read back
-//! and its sha256 compared with the manifest. With an identity, the newest backup is also
-//! decrypted, decompressed and its zip checked — a restore drill, never touching disk —
-//! and the outcome recorded in the state directory for later checks to report.
+//! Gathering: each target is listed once; manifests of the backups that can matter (younger
+//! than `max_age`, and each source's newest) are read and artifact sizes compared with
+//! them. `deep`: every verified copy of the newest backup (`all`: of every backup) is read
+//! back and its sha256 compared with the manifest. With an identity, the newest backup is
+//! also decrypted, decompressed and its zip checked — a restore drill, never touching disk
+//! — and the outcome recorded in the state directory. When each copy was last verified is
+//! remembered there too, so that a target that cannot be read right now is reported as
+//! "cannot verify", with that date, rather than as a missing backup.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,20 +16,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-use super::OpError;
-use super::catalog::{self, BackupEntry, Catalog, CopyInfo, CopyState, Listing};
+use super::catalog::{self, BackupEntry, Catalog, CopyState, Listing, Remembered};
+use super::{Ctx, OpError};
+use crate::facts::DrillFact;
+use crate::manifest::{self, Manifest};
+use crate::policy::check::{CheckFacts, CheckReport, judge};
+use crate::seal;
 use crate::state::StateDir;
+
+pub use crate::policy::check::{BackupSummary, NewestBackup, SourceCheck, TargetState};
 
 /// The restore drills' record in the state directory.
 const DRILLS: &str = "drills.json";
-use crate::config::Config;
-use crate::facts::DrillFact;
-use crate::manifest::{self, Manifest};
-use crate::policy::{self, BackupFacts, Rule, SourceFacts, SourceStatus, Status, Verdict};
-use crate::seal;
-use crate::target::Target;
+/// When each copy was last verified, in the state directory.
+const VERIFIED: &str = "verified.json";
 
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
@@ -39,112 +43,34 @@ pub struct CheckOptions {
     pub identity: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckReport {
-    pub status: Status,
-    pub checked_at: DateTime<Utc>,
-    pub deep: bool,
-    pub rule: Rule,
-    pub max_age_seconds: u64,
-    pub warn_age_seconds: u64,
-    pub sources: Vec<SourceCheck>,
-    pub targets: Vec<TargetState>,
+/// Gathers and judges.
+pub async fn run(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckReport, OpError> {
+    let facts = gather(ctx, opts).await?;
+    Ok(judge(&facts, &ctx.config.policy, ctx.now()))
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceCheck {
-    #[serde(flatten)]
-    pub status: SourceStatus,
-    /// The newest backup and its copies.
-    pub newest: Option<NewestBackup>,
-    /// The newest backup that meets the rule within max_age, if any.
-    pub last_success: Option<BackupSummary>,
-    pub drill: Option<DrillFact>,
-    /// Backups sealed in the spool that some target still lacks; the next `backup` run
-    /// completes them.
-    pub pending: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct NewestBackup {
-    pub id: String,
-    pub created_at: DateTime<Utc>,
-    pub age_seconds: u64,
-    pub plain_bytes: Option<u64>,
-    pub verdict: Verdict,
-    pub copies: Vec<CopyInfo>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BackupSummary {
-    pub id: String,
-    pub created_at: DateTime<Utc>,
-    pub plain_bytes: Option<u64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetState {
-    pub target: String,
-    pub medium: crate::config::Medium,
-    pub location: crate::config::Location,
-    pub up: bool,
-    pub error: Option<String>,
-}
-
-pub async fn run(
-    cfg: &Config,
-    opts: &CheckOptions,
-    now: DateTime<Utc>,
-) -> Result<CheckReport, OpError> {
-    let names: Vec<String> = if opts.sources.is_empty() {
-        cfg.sources.iter().map(|s| s.name.clone()).collect()
-    } else {
-        for s in &opts.sources {
-            if cfg.source(s).is_none() {
-                return Err(OpError::Usage(format!(
-                    "no source named {s:?} in {}",
-                    cfg.path.display()
-                )));
-            }
-        }
-        opts.sources.clone()
-    };
+/// Everything `check` needs to judge, read from the targets and the state directory.
+pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpError> {
+    let names = ctx.source_names(&opts.sources)?;
     let identities = match &opts.identity {
         Some(p) => Some(Arc::new(seal::load_identities(p)?)),
         None => None,
     };
-    let targets = super::open_targets(cfg).await?;
-    let listings = catalog::list_all(&targets, &names).await;
-    // Manifests worth reading: every backup young enough to count, and each source's newest.
-    let newest: BTreeMap<String, String> = catalog::build(&listings, |_, _| false)
-        .await
-        .backups
-        .into_keys()
-        .collect();
-    // Checked: a horizon before the start of time is the start of time.
-    let horizon = chrono::Duration::from_std(cfg.policy.max_age)
-        .ok()
-        .and_then(|d| now.checked_sub_signed(d))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let all = opts.deep && opts.all;
-    let mut cat = catalog::build(&listings, |s, id| {
-        all || newest.get(s).is_some_and(|n| n == id)
-            || manifest::id_time(s, id).is_some_and(|t| t >= horizon)
-    })
-    .await;
-
-    let state = StateDir::new(&cfg.state_dir);
-    let mut drills = read_drills(&state);
-    let mut new_drills = BTreeMap::new();
+    let now = ctx.now();
+    let listings = catalog::list_all(&ctx.targets, &names).await;
+    let mut cat = read_what_matters(ctx, &listings, opts, now).await;
+    let mut drills = read_drills(&ctx.state);
     if opts.deep {
+        let newest = newest_ids(&cat);
+        let mut new_drills = BTreeMap::new();
         for name in &names {
             let ids: Vec<String> = cat
                 .of_source(name)
                 .map(|b| b.id.clone())
-                .filter(|id| all || newest.get(name) == Some(id))
+                .filter(|id| opts.all || newest.get(name) == Some(id))
                 .collect();
             for id in ids {
-                verify_deep(&mut cat, &listings, name, &id).await;
+                read_back(&mut cat, &listings, name, &id).await;
             }
             if let (Some(ids), Some(id)) = (&identities, newest.get(name)) {
                 let entry = &cat.backups[&(name.clone(), id.clone())];
@@ -154,123 +80,113 @@ pub async fn run(
             }
         }
         if identities.is_some() {
-            drills = record_drills(&state, new_drills)?;
+            drills = record_drills(&ctx.state, new_drills)?;
         }
     }
-
-    let pending = crate::spool::Spool::peek(&state).pending_ids();
-    let rule = Rule::from(&cfg.policy);
-    let mut sources = Vec::new();
-    for name in &names {
-        let backups: Vec<BackupFacts> = cat
-            .of_source(name)
-            .filter(|b| {
-                b.copies
-                    .iter()
-                    .any(|c| !matches!(c.state, CopyState::Unchecked))
-            })
-            .map(|b| BackupFacts {
-                id: b.id.clone(),
-                created_at: b.created_at,
-                verdict: policy::evaluate(&b.copy_facts(&listings), &rule),
-                corrupt: b.corrupt(),
-            })
-            .collect();
-        let facts = SourceFacts {
-            source: name.clone(),
-            backups,
-            unreachable: cat.unreachable.clone(),
-            drill: drills.get(name).cloned(),
-        };
-        let status = policy::source_status(&facts, &cfg.policy, now);
-        let summary = |b: &BackupEntry| BackupSummary {
-            id: b.id.clone(),
-            created_at: b.created_at,
-            plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
-        };
-        let last_success = status
-            .newest_compliant_id
-            .as_ref()
-            .and_then(|id| cat.backups.get(&(name.clone(), id.clone())))
-            .map(summary);
-        let newest = cat.of_source(name).last().map(|b| NewestBackup {
-            id: b.id.clone(),
-            created_at: b.created_at,
-            age_seconds: (now - b.created_at).num_seconds().max(0) as u64,
-            plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
-            verdict: policy::evaluate(&b.copy_facts(&listings), &rule),
-            copies: b.copies.clone(),
-        });
-        sources.push(SourceCheck {
-            status,
-            newest,
-            last_success,
-            drill: drills.get(name).cloned(),
-            pending: pending
-                .iter()
-                .filter(|id| manifest::split_id(id).is_some_and(|(s, _)| s == name))
-                .cloned()
-                .collect(),
-        });
-    }
-    let targets = listings
-        .iter()
-        .map(|l| TargetState {
-            target: l.target.name().into(),
-            medium: l.target.properties().medium,
-            location: l.target.properties().location,
-            up: l.objects.is_ok(),
-            error: l.objects.as_ref().err().cloned(),
-        })
-        .collect();
-    Ok(CheckReport {
-        status: policy::worst(sources.iter().map(|s| s.status.status)),
-        checked_at: now,
+    let remembered = remember(&ctx.state, &mut cat, &names, now);
+    Ok(CheckFacts {
+        sources: names,
+        catalog: cat,
+        drills,
+        pending: crate::spool::Spool::peek(&ctx.state).pending_ids(),
+        remembered,
         deep: opts.deep,
-        rule,
-        max_age_seconds: cfg.policy.max_age.as_secs(),
-        warn_age_seconds: cfg.policy.warn_age.as_secs(),
-        sources,
-        targets,
     })
 }
 
-/// Reads every verified copy of one backup and marks those whose sha256 differs corrupt.
-async fn verify_deep(cat: &mut Catalog, listings: &[Listing], source: &str, id: &str) {
-    let key = (source.to_string(), id.to_string());
-    let Some(entry) = cat.backups.get(&key) else {
+/// The catalog with the manifests that can matter read: every backup young enough to
+/// count, and each source's newest (every one with `--deep --all`).
+async fn read_what_matters(
+    ctx: &Ctx,
+    listings: &[Listing],
+    opts: &CheckOptions,
+    now: DateTime<Utc>,
+) -> Catalog {
+    let mut cat = Catalog::index(listings.iter().map(|l| &l.listing));
+    let newest = newest_ids(&cat);
+    // Checked: a horizon before the start of time is the start of time.
+    let horizon = chrono::Duration::from_std(ctx.config.policy.max_age)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let all = opts.deep && opts.all;
+    catalog::read_manifests(listings, &mut cat, |s, id| {
+        all || newest.get(s).is_some_and(|n| n == id)
+            || manifest::id_time(s, id).is_some_and(|t| t >= horizon)
+    })
+    .await;
+    cat
+}
+
+/// Each source's newest backup id.
+fn newest_ids(cat: &Catalog) -> BTreeMap<String, String> {
+    cat.backups.keys().cloned().collect()
+}
+
+/// Dates the unreachable copies from what the state remembers, then remembers what this
+/// check verified. The memory is a cache: failing to read or write it only loses the grace
+/// an unreachable target gets, and is logged.
+fn remember(
+    state: &StateDir,
+    cat: &mut Catalog,
+    sources: &[String],
+    now: DateTime<Utc>,
+) -> Remembered {
+    let updated = state.with_file_lock(|| {
+        let mut mem: Remembered = match state.read(VERIFIED) {
+            Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
+            Ok(None) => Remembered::default(),
+            Err(e) => {
+                tracing::warn!("copy verifications not read: {e}");
+                Remembered::default()
+            }
+        };
+        cat.recall(&mem, sources);
+        let before = mem.clone();
+        mem.learn(cat, sources, now);
+        if mem != before
+            && let Ok(json) = serde_json::to_vec_pretty(&mem)
+            && let Err(e) = state.write(VERIFIED, &json)
+        {
+            tracing::warn!("copy verifications not recorded: {e}");
+        }
+        before
+    });
+    updated.unwrap_or_else(|e| {
+        tracing::warn!("copy verifications not used: {e}");
+        Remembered::default()
+    })
+}
+
+/// Reads every verified copy of a backup back and compares its sha256 with its manifest.
+async fn read_back(cat: &mut Catalog, listings: &[Listing], source: &str, id: &str) {
+    let Some(entry) = cat.backups.get(&(source.to_string(), id.to_string())) else {
         return;
     };
     let checks = entry
         .copies
         .iter()
-        .filter(|c| matches!(c.state, CopyState::Verified))
+        .filter(|c| c.is_verified())
         .filter_map(|c| {
             let l = listings.iter().find(|l| l.target.name() == c.target)?;
             Some((Arc::clone(&l.target), c.manifest.clone()?))
         })
-        .map(|(t, m)| async move { (t.name().to_string(), sha_matches(t.as_ref(), &m).await) });
-    let results = futures::future::join_all(checks).await;
-    let Some(entry) = cat.backups.get_mut(&key) else {
-        return;
-    };
-    for (target, result) in results {
-        if let (Err(why), Some(c)) = (result, entry.copies.iter_mut().find(|c| c.target == target))
-        {
-            c.state = CopyState::Corrupt { why };
-        }
+        .map(|(t, m)| async move {
+            let result = match t.read(&manifest::artifact_path(&m.source, &m.id)).await {
+                Err(e) => Err(catalog::read_failure(e)),
+                Ok(reader) => crate::stream::digest(reader)
+                    .await
+                    .map_err(|e| catalog::ReadFailure::Failed(e.to_string())),
+            };
+            let (read, mismatch) = match result {
+                Ok((bytes, sha)) => (Ok(()), m.verify_sealed(bytes, &sha).err()),
+                Err(e) => (Err(e), None),
+            };
+            (t.name().to_string(), read, mismatch.map(|e| e.to_string()))
+        });
+    for (target, read, mismatch) in futures::future::join_all(checks).await {
+        cat.record_deep(source, id, &target, read, mismatch);
     }
-}
-
-async fn sha_matches(t: &dyn Target, m: &Manifest) -> Result<(), String> {
-    let reader = t
-        .read(&manifest::artifact_path(&m.source, &m.id))
-        .await
-        .map_err(|e| e.to_string())?;
-    let (bytes, sha) = crate::stream::digest(reader)
-        .await
-        .map_err(|e| format!("reading the artifact: {e}"))?;
-    m.verify_sealed(bytes, &sha).map_err(|e| e.to_string())
 }
 
 /// The restore drill: the first verified copy is decrypted, decompressed and its zip walked,
@@ -284,7 +200,7 @@ async fn drill(
     let copy = entry
         .copies
         .iter()
-        .find(|c| matches!(c.state, CopyState::Verified))?;
+        .find(|c| c.state == CopyState::Verified)?;
     let m = copy.manifest.clone()?;
     let target = listings
         .iter()

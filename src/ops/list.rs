@@ -1,21 +1,20 @@
-//! `list`: every backup the targets hold, and which targets hold a verified copy.
+//! `list`: every backup the targets hold, and the state of each copy.
 
 use serde::Serialize;
 
-use super::OpError;
-use super::catalog::{self, BackupEntry};
-use crate::config::Config;
+use super::catalog::{self, BackupEntry, Unreachable};
+use super::{Ctx, OpError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ListReport {
     pub backups: Vec<BackupEntry>,
-    pub unreachable: Vec<(String, String)>,
+    pub unreachable: Vec<Unreachable>,
 }
 
-pub async fn run(cfg: &Config, source: Option<&str>) -> Result<ListReport, OpError> {
-    let targets = super::open_targets(cfg).await?;
+/// Lists one source's backups (`source`), or every backup on the targets.
+pub async fn run(ctx: &Ctx, source: Option<&str>) -> Result<ListReport, OpError> {
     let prefixes: Vec<String> = source.into_iter().map(String::from).collect();
-    let listings = catalog::list_all(&targets, &prefixes).await;
+    let listings = catalog::list_all(&ctx.targets, &prefixes).await;
     let cat = catalog::build(&listings, |_, _| true).await;
     Ok(ListReport {
         backups: cat.backups.into_values().collect(),

@@ -1,11 +1,122 @@
-//! The operations behind the subcommands. Each returns a typed report; rendering it is the
-//! job of `report`, choosing an exit code the job of `cli`.
+//! The operations behind the subcommands. Each takes an opened [`Ctx`] and returns a typed
+//! report; rendering it is the job of `report`, choosing an exit code the job of `cli`.
+//!
+//! An operation never opens its own targets or sources and never reads the wall clock: the
+//! CLI (and the daemon) open a [`Ctx`] once, tests build one from in-memory targets and a
+//! fixed clock.
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, SourceConfig};
 use crate::seal::{self, Recipients};
+use crate::source::{self, Source};
+use crate::state::StateDir;
 use crate::target::{self, Target};
+
+/// A configured source and its opened form.
+pub type Selected<'c> = (&'c SourceConfig, Arc<dyn Source>);
+
+/// What time it is, asked by an operation whenever it needs to know.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Everything an operation works with, opened once.
+pub struct Ctx {
+    pub config: Config,
+    /// Every configured target, in config order, wrapped in the retry policy.
+    pub targets: Vec<Arc<dyn Target>>,
+    /// Every configured source, in config order.
+    sources: Vec<Arc<dyn Source>>,
+    pub state: StateDir,
+    clock: Clock,
+}
+
+impl Ctx {
+    /// Opens the config's targets and sources, with the wall clock. Opening never fails as
+    /// a whole: a target that cannot be opened fails alone, in its own results.
+    pub async fn open(config: Config) -> Ctx {
+        let mut targets = Vec::with_capacity(config.targets.len());
+        for t in &config.targets {
+            targets.push(target::open(t).await);
+        }
+        let sources = config.sources.iter().map(source::open).collect();
+        Ctx::with(config, targets, sources, Arc::new(Utc::now))
+    }
+
+    /// A context of given parts (tests: in-memory targets, a fixed clock).
+    pub fn with(
+        config: Config,
+        targets: Vec<Arc<dyn Target>>,
+        sources: Vec<Arc<dyn Source>>,
+        clock: Clock,
+    ) -> Ctx {
+        Ctx {
+            state: StateDir::new(&config.state_dir),
+            config,
+            targets,
+            sources,
+            clock,
+        }
+    }
+
+    /// The same context with another clock (tests; a daemon under a paused clock).
+    pub fn with_clock(mut self, clock: Clock) -> Ctx {
+        self.clock = clock;
+        self
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    pub fn clock(&self) -> Clock {
+        Arc::clone(&self.clock)
+    }
+
+    /// The sources named in `wanted` (every one when empty), in the order given, or a usage
+    /// error naming the configured ones.
+    pub fn select(&self, wanted: &[String]) -> Result<Vec<Selected<'_>>, OpError> {
+        let by_name = |name: &str| {
+            let i = self.config.sources.iter().position(|s| s.name == name)?;
+            Some((&self.config.sources[i], Arc::clone(self.sources.get(i)?)))
+        };
+        if wanted.is_empty() {
+            return Ok(self
+                .config
+                .sources
+                .iter()
+                .filter_map(|s| by_name(&s.name))
+                .collect());
+        }
+        wanted
+            .iter()
+            .map(|w| {
+                by_name(w).ok_or_else(|| {
+                    OpError::Usage(format!(
+                        "no source named {w:?} in {}; configured: {}",
+                        self.config.path.display(),
+                        self.config
+                            .sources
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Names of the selected sources.
+    pub fn source_names(&self, wanted: &[String]) -> Result<Vec<String>, OpError> {
+        Ok(self
+            .select(wanted)?
+            .into_iter()
+            .map(|(c, _)| c.name.clone())
+            .collect())
+    }
+}
 
 pub mod backup;
 pub mod catalog;
@@ -42,16 +153,6 @@ pub enum OpError {
 pub fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpError {
     let what = what.into();
     move |source| OpError::Io { what, source }
-}
-
-/// Opens every configured target, in config order. A target that cannot be opened fails
-/// alone, in its own results (see [`target::open`]).
-pub async fn open_targets(cfg: &Config) -> Result<Vec<Arc<dyn Target>>, OpError> {
-    let mut out = Vec::with_capacity(cfg.targets.len());
-    for t in &cfg.targets {
-        out.push(target::open(t).await);
-    }
-    Ok(out)
 }
 
 /// The configured recipients, `recipients_file` included, parsed once: (their lines, for

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::OpError;
-use super::catalog::{self, BackupEntry};
-use crate::config::Config;
+use super::catalog::{self, BackupEntry, CopyState};
+use super::{Ctx, OpError};
 use crate::manifest::{self, Manifest};
 use crate::plainfile::PlainFile;
 use crate::seal;
@@ -41,7 +40,14 @@ pub struct RestoreReport {
     pub sha256: String,
     pub origin_name: String,
     /// Targets tried before the one that worked, with why they failed.
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<Attempt>,
+}
+
+/// A target that could not give the backup, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub target: String,
+    pub error: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,14 +58,11 @@ pub enum RestoreError {
     Usage(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("no target could restore {id}:{}", .failed.iter().map(|(t, e)| format!("\n  {t}: {e}")).collect::<String>())]
-    AllFailed {
-        id: String,
-        failed: Vec<(String, String)>,
-    },
+    #[error("no target could restore {id}:{}", .failed.iter().map(|a| format!("\n  {}: {}", a.target, a.error)).collect::<String>())]
+    AllFailed { id: String, failed: Vec<Attempt> },
 }
 
-pub async fn run(cfg: &Config, opts: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
+pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
     if opts.to.exists() && !opts.force {
         return Err(RestoreError::Usage(format!(
             "{} exists; pass --force to replace it, or choose another --to",
@@ -76,13 +79,13 @@ pub async fn run(cfg: &Config, opts: &RestoreOptions) -> Result<RestoreReport, R
     for p in crate::plainfile::remove_leftovers(&opts.to) {
         tracing::warn!(file = %p.display(), "removed the plaintext an interrupted restore left");
     }
-    let mut targets = super::open_targets(cfg).await?;
+    let mut targets = ctx.targets.clone();
     if let Some(from) = &opts.from {
         targets.retain(|t| t.name() == from);
         if targets.is_empty() {
             return Err(RestoreError::Usage(format!(
                 "--from {from}: no such target in {}",
-                cfg.path.display()
+                ctx.config.path.display()
             )));
         }
     }
@@ -98,12 +101,22 @@ pub async fn run(cfg: &Config, opts: &RestoreOptions) -> Result<RestoreReport, R
 
     let identities = Arc::new(identities);
     let mut failed = Vec::new();
+    let attempt = |target: &str, error: String| Attempt {
+        target: target.into(),
+        error,
+    };
     for t in &targets {
         let Some(copy) = entry.copies.iter().find(|c| c.target == t.name()) else {
             continue;
         };
-        if let catalog::CopyState::Corrupt { why } = &copy.state {
-            failed.push((t.name().to_string(), why.clone()));
+        let skip = match &copy.state {
+            CopyState::Verified | CopyState::Unchecked => None,
+            CopyState::Corrupt { why } => Some(why.clone()),
+            CopyState::Missing => Some("the artifact is missing".into()),
+            CopyState::Unreachable { error, .. } => Some(error.clone()),
+        };
+        if let Some(why) = skip {
+            failed.push(attempt(t.name(), why));
             continue;
         }
         // Each copy is checked against the manifest beside it.
@@ -130,12 +143,12 @@ pub async fn run(cfg: &Config, opts: &RestoreOptions) -> Result<RestoreReport, R
             }
             Err(e) => {
                 tracing::warn!(target_name = t.name(), error = %e, "restore from this target failed; trying the next");
-                failed.push((t.name().to_string(), e));
+                failed.push(attempt(t.name(), e));
             }
         }
     }
-    for (target, e) in &cat.unreachable {
-        failed.push((target.clone(), e.clone()));
+    for u in &cat.unreachable {
+        failed.push(attempt(&u.target, u.error.clone()));
     }
     Err(RestoreError::AllFailed {
         id: m.id.clone(),

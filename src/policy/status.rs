@@ -3,7 +3,10 @@
 //! - CRITICAL: no backup younger than `max_age` meets the rule, or the newest backup has a
 //!   corrupt copy.
 //! - WARNING: the newest backup misses the rule but an older one within `max_age` meets it;
-//!   the newest compliant backup is older than `warn_age`; a target could not be read.
+//!   the newest compliant backup is older than `warn_age`; a target could not be read; the
+//!   rule is met only if copies that cannot be read right now (a NAS rebooting) are still
+//!   there — they were verified within `max_age` ("cannot verify copy on nas: unreachable
+//!   since …"). Once their last verification is older than `max_age`, they no longer count.
 //! - OK: the newest backup meets the rule and is younger than `warn_age`.
 //!
 //! UNKNOWN (the config cannot be read) is decided before any facts exist, by the caller.
@@ -62,9 +65,26 @@ pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
 pub struct BackupFacts {
     pub id: String,
     pub created_at: DateTime<Utc>,
+    /// The verdict on the copies verified now.
     pub verdict: Verdict,
+    /// The verdict counting also the copies in `unverified` whose last verification is
+    /// within `max_age`: what holds if they are still there.
+    pub presumed: Verdict,
     /// Copies whose manifest does not parse or whose artifact does not match it.
     pub corrupt: Vec<String>,
+    /// Copies that could not be read right now.
+    pub unverified: Vec<UnverifiedCopy>,
+}
+
+/// A copy that could not be read now (its target is unreachable, or a read failed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnverifiedCopy {
+    pub target: String,
+    pub error: String,
+    /// When the copy was last verified, if ever.
+    pub last_verified: Option<DateTime<Utc>>,
+    /// When its target was last reached, if known: unreachable since then.
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// Everything known about one source.
@@ -73,7 +93,7 @@ pub struct SourceFacts {
     pub source: String,
     pub backups: Vec<BackupFacts>,
     /// Targets that could not be listed, with the error.
-    pub unreachable: Vec<(String, String)>,
+    pub unreachable: Vec<crate::catalog::Unreachable>,
     /// The last restore drill, if one was recorded.
     pub drill: Option<DrillFact>,
 }
@@ -88,6 +108,10 @@ pub struct SourceStatus {
     pub newest_compliant_id: Option<String>,
     /// Age of the newest compliant backup within `max_age`, in seconds.
     pub compliant_age_seconds: Option<u64>,
+    /// A newer backup that meets the rule if the copies that cannot be read right now are
+    /// still there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presumed_compliant_id: Option<String>,
 }
 
 fn age(now: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
@@ -96,6 +120,28 @@ fn age(now: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
 
 fn human(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+/// "cannot verify copy on nas: unreachable since 2026-11-25 03:14 UTC, last verified 14m ago
+/// (timed out)".
+fn cannot_verify(c: &UnverifiedCopy, now: DateTime<Utc>, policy: &Policy) -> String {
+    let since = c
+        .since
+        .map(|t| format!(" since {}", t.format("%Y-%m-%d %H:%M UTC")))
+        .unwrap_or_default();
+    let last = match c.last_verified {
+        Some(t) if age(now, t) > policy.max_age => format!(
+            ", last verified {} ago (more than max_age {}: no longer counted)",
+            human(age(now, t)),
+            human(policy.max_age)
+        ),
+        Some(t) => format!(", last verified {} ago", human(age(now, t))),
+        None => ", never verified".into(),
+    };
+    format!(
+        "cannot verify copy on {}: unreachable{since}{last} ({})",
+        c.target, c.error
+    )
 }
 
 /// Decides the status of one source.
@@ -108,19 +154,59 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
     };
 
     let newest = facts.backups.iter().max_by_key(|b| b.created_at);
+    let within = |b: &&BackupFacts| age(now, b.created_at) <= policy.max_age;
     let compliant = facts
         .backups
         .iter()
-        .filter(|b| b.verdict.ok && age(now, b.created_at) <= policy.max_age)
+        .filter(|b| b.verdict.ok)
+        .filter(within)
+        .max_by_key(|b| b.created_at);
+    // Compliant if the copies that cannot be read right now are still there.
+    let presumed = facts
+        .backups
+        .iter()
+        .filter(|b| b.presumed.ok)
+        .filter(within)
         .max_by_key(|b| b.created_at);
 
-    match (newest, compliant) {
-        (None, _) => raise(
+    match (newest, compliant, presumed) {
+        (None, _, _) => raise(
             Status::Critical,
             format!("no backup of {} on any target", facts.source),
             &mut reasons,
         ),
-        (Some(n), None) => {
+        (Some(n), None, Some(p)) => {
+            // Not proven now, but it was, recently enough: a NAS rebooting is not a
+            // missing backup.
+            for c in &p.unverified {
+                raise(Status::Warning, cannot_verify(c, now, policy), &mut reasons);
+            }
+            let a = age(now, p.created_at);
+            if a > policy.warn_age {
+                raise(
+                    Status::Warning,
+                    format!(
+                        "newest compliant backup is {} old (warning after {}, critical after {})",
+                        human(a),
+                        human(policy.warn_age),
+                        human(policy.max_age)
+                    ),
+                    &mut reasons,
+                );
+            }
+            if n.id != p.id && !n.presumed.ok {
+                raise(
+                    Status::Warning,
+                    format!(
+                        "newest backup {} misses the rule ({})",
+                        n.id,
+                        n.verdict.reasons.join("; ")
+                    ),
+                    &mut reasons,
+                );
+            }
+        }
+        (Some(n), None, None) => {
             if !n.verdict.ok {
                 raise(
                     Status::Critical,
@@ -141,9 +227,16 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
                 ),
                 &mut reasons,
             );
+            for c in &n.unverified {
+                reasons.push(cannot_verify(c, now, policy));
+            }
         }
-        (Some(n), Some(c)) => {
-            if n.id != c.id {
+        (Some(n), Some(c), _) => {
+            if n.id != c.id && n.presumed.ok {
+                for u in &n.unverified {
+                    raise(Status::Warning, cannot_verify(u, now, policy), &mut reasons);
+                }
+            } else if n.id != c.id {
                 raise(
                     Status::Warning,
                     format!(
@@ -231,16 +324,20 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
         ),
         _ => {}
     }
-    for (target, error) in &facts.unreachable {
+    for u in &facts.unreachable {
         raise(
             Status::Warning,
-            format!("target {target} could not be read: {error}"),
+            format!("target {} could not be read: {}", u.target, u.error),
             &mut reasons,
         );
     }
     // Most important first.
     reasons.sort_by_key(|r| {
-        if r.contains("misses the rule") || r.contains("no backup") || r.contains("corrupt") {
+        if r.contains("misses the rule")
+            || r.contains("no backup")
+            || r.contains("corrupt")
+            || r.starts_with("cannot verify")
+        {
             0
         } else {
             1
@@ -253,6 +350,9 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
         newest_id: newest.map(|b| b.id.clone()),
         newest_compliant_id: compliant.map(|b| b.id.clone()),
         compliant_age_seconds: compliant.map(|b| age(now, b.created_at).as_secs()),
+        presumed_compliant_id: presumed
+            .filter(|p| compliant.is_none_or(|c| c.created_at < p.created_at))
+            .map(|b| b.id.clone()),
     }
 }
 
@@ -278,26 +378,48 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
     }
 
+    fn verdict(ok: bool) -> Verdict {
+        Verdict {
+            ok,
+            copies: if ok { 3 } else { 2 },
+            media: 2,
+            offsite: 1,
+            immutable: 0,
+            reasons: if ok {
+                vec![]
+            } else {
+                vec!["2 verified copies, the rule needs 3".into()]
+            },
+            notes: vec![],
+            declared: vec![],
+        }
+    }
+
     fn backup(hours_ago: i64, ok: bool) -> BackupFacts {
         let created_at = now() - chrono::Duration::hours(hours_ago);
         BackupFacts {
             id: format!("hq-{}", created_at.format("%Y%m%dT%H%M%SZ")),
             created_at,
-            verdict: Verdict {
-                ok,
-                copies: if ok { 3 } else { 2 },
-                media: 2,
-                offsite: 1,
-                immutable: 0,
-                reasons: if ok {
-                    vec![]
-                } else {
-                    vec!["2 verified copies, the rule needs 3".into()]
-                },
-                notes: vec![],
-                declared: vec![],
-            },
+            verdict: verdict(ok),
+            presumed: verdict(ok),
             corrupt: vec![],
+            unverified: vec![],
+        }
+    }
+
+    /// A backup with 2 verified copies whose third, on "nas", cannot be read now; the
+    /// rule is met only counting it (the caller decides, by `counted`).
+    fn nas_down(hours_ago: i64, verified_hours_ago: i64, counted: bool) -> BackupFacts {
+        BackupFacts {
+            verdict: verdict(false),
+            presumed: verdict(counted),
+            unverified: vec![UnverifiedCopy {
+                target: "nas".into(),
+                error: "connection refused".into(),
+                last_verified: Some(now() - chrono::Duration::hours(verified_hours_ago)),
+                since: Some(now() - chrono::Duration::minutes(14)),
+            }],
+            ..backup(hours_ago, false)
         }
     }
 
@@ -403,11 +525,34 @@ mod tests {
             (
                 "a target is unreachable",
                 SourceFacts {
-                    unreachable: vec![("nas".into(), "timed out".into())],
+                    unreachable: vec![crate::catalog::Unreachable {
+                        target: "nas".into(),
+                        error: "timed out".into(),
+                    }],
                     ..facts(vec![backup(1, true)])
                 },
                 Status::Warning,
                 Some("could not be read"),
+            ),
+            (
+                "a NAS rebooting: its copy was verified within max_age",
+                facts(vec![nas_down(1, 0, true)]),
+                Status::Warning,
+                Some(
+                    "cannot verify copy on nas: unreachable since 2026-11-25 11:46 UTC, last verified 0s ago (connection refused)",
+                ),
+            ),
+            (
+                "the NAS copy's last verification is past max_age",
+                facts(vec![nas_down(1, 30, false)]),
+                Status::Critical,
+                Some("misses the rule"),
+            ),
+            (
+                "the newest cannot be verified but an older one is proven",
+                facts(vec![nas_down(1, 2, true), backup(10, true)]),
+                Status::Warning,
+                Some("cannot verify copy on nas"),
             ),
             (
                 "a backup from the future is not stale",

@@ -3,15 +3,15 @@
 use std::fmt::Write;
 
 use super::{age, bytes};
+use crate::catalog::CopyState;
 use crate::config::{Config, SourceKind, TargetKind};
 use crate::fanout::Outcome;
 use crate::ops::backup::{BackupReport, RunResult};
-use crate::ops::catalog::CopyState;
-use crate::ops::check::CheckReport;
 use crate::ops::config_check::Missing;
 use crate::ops::list::ListReport;
 use crate::ops::restore::RestoreReport;
 use crate::policy::Verdict;
+use crate::policy::check::CheckReport;
 
 pub fn backup(r: &BackupReport) -> String {
     let mut s = String::new();
@@ -206,11 +206,7 @@ pub fn check(r: &CheckReport) -> String {
             "target", "medium", "location"
         );
         for c in &n.copies {
-            let state = match &c.state {
-                CopyState::Verified => "ok".to_string(),
-                CopyState::Corrupt { why } => format!("CORRUPT: {why}"),
-                CopyState::Unchecked => "unchecked".to_string(),
-            };
+            let state = copy_state(&c.state, r.checked_at);
             let declared = if c.declared {
                 " (declared, not verified)"
             } else {
@@ -236,6 +232,29 @@ pub fn check(r: &CheckReport) -> String {
     s
 }
 
+/// A copy's state in words: "ok", "CORRUPT: …", "UNREACHABLE (last verified 14m ago): …".
+fn copy_state(state: &CopyState, now: chrono::DateTime<chrono::Utc>) -> String {
+    match state {
+        CopyState::Verified => "ok".to_string(),
+        CopyState::Missing => "MISSING".to_string(),
+        CopyState::Corrupt { why } => format!("CORRUPT: {why}"),
+        CopyState::Unreachable {
+            error,
+            last_verified,
+        } => format!(
+            "UNREACHABLE ({}): {error}",
+            match last_verified {
+                Some(t) => format!(
+                    "last verified {} ago",
+                    age((now - *t).num_seconds().max(0) as u64)
+                ),
+                None => "never verified".into(),
+            }
+        ),
+        CopyState::Unchecked => "unchecked".to_string(),
+    }
+}
+
 pub fn list(r: &ListReport) -> String {
     let mut s = String::new();
     if r.backups.is_empty() {
@@ -252,7 +271,10 @@ pub fn list(r: &ListReport) -> String {
             .iter()
             .map(|c| match &c.state {
                 CopyState::Verified => c.target.clone(),
-                _ => format!("{} (CORRUPT)", c.target),
+                CopyState::Missing => format!("{} (MISSING)", c.target),
+                CopyState::Corrupt { .. } => format!("{} (CORRUPT)", c.target),
+                CopyState::Unreachable { .. } => format!("{} (UNREACHABLE)", c.target),
+                CopyState::Unchecked => format!("{} (unchecked)", c.target),
             })
             .collect();
         let _ = writeln!(
@@ -264,16 +286,16 @@ pub fn list(r: &ListReport) -> String {
             copies.join(", ")
         );
     }
-    for (t, e) in &r.unreachable {
-        let _ = writeln!(s, "target {t} is unreachable: {e}");
+    for u in &r.unreachable {
+        let _ = writeln!(s, "target {} is unreachable: {}", u.target, u.error);
     }
     s
 }
 
 pub fn restore(r: &RestoreReport) -> String {
     let mut s = String::new();
-    for (t, e) in &r.failed {
-        let _ = writeln!(s, "{t}: could not restore: {e}");
+    for a in &r.failed {
+        let _ = writeln!(s, "{}: could not restore: {}", a.target, a.error);
     }
     let _ = writeln!(
         s,

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::age;
-use crate::ops::check::CheckReport;
+use crate::policy::check::CheckReport;
 
 pub fn render(r: &CheckReport) -> String {
     let mut summary = Vec::new();

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::ops::catalog::CopyState;
-use crate::ops::check::CheckReport;
+use crate::catalog::CopyState;
+use crate::policy::check::CheckReport;
 
 /// Escapes a label value: backslash, double quote and newline.
 fn esc(v: &str) -> String {

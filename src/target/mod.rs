@@ -54,12 +54,7 @@ pub struct Properties {
     pub declared: bool,
 }
 
-/// A stored object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectMeta {
-    pub path: String,
-    pub size: u64,
-}
+pub use crate::facts::ObjectMeta;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TargetError {

@@ -557,10 +557,12 @@ fn finding_7_two_writers_sharing_targets_never_mix_copies() {
             .unwrap();
         let opts = BackupOptions::default();
         let (ra, rb) = rt.block_on(async {
-            tokio::join!(
-                backup::run(&a, &opts, move || at),
-                backup::run(&b, &opts, move || at)
-            )
+            let clock: pbx321::ops::Clock = std::sync::Arc::new(move || at);
+            let a = pbx321::ops::Ctx::open(a.clone())
+                .await
+                .with_clock(clock.clone());
+            let b = pbx321::ops::Ctx::open(b.clone()).await.with_clock(clock);
+            tokio::join!(backup::run(&a, &opts), backup::run(&b, &opts))
         });
         for r in [ra.unwrap(), rb.unwrap()] {
             for s in r.sources {
@@ -688,9 +690,12 @@ fn finding_8_a_clock_that_stands_still_never_loops() {
     for seed in 0..3 {
         env.put_backup("3CXScheduledBackup.zip", 820 + seed, 1000);
         let run = rt.block_on(async {
+            let ctx = pbx321::ops::Ctx::open(cfg.clone())
+                .await
+                .with_clock(std::sync::Arc::new(move || at));
             tokio::time::timeout(
                 std::time::Duration::from_secs(30),
-                backup::run(&cfg, &BackupOptions::default(), move || at),
+                backup::run(&ctx, &BackupOptions::default()),
             )
             .await
         });

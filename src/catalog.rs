@@ -1,0 +1,501 @@
+//! What the targets hold, as an index: pure data and pure functions, no I/O.
+//!
+//! The targets are the catalog. `ops::catalog` lists them and reads manifests; this module
+//! turns what was listed and read into [`Catalog`]: every backup, and per target the state
+//! of its copy — verified, missing, corrupt (with why), or unreachable (with the error and
+//! when it was last verified). Nothing here trusts local state, except
+//! [`Remembered`]: when each copy was last verified, so that a target that cannot be read
+//! right now is "unverified since …", not "no backup".
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Location, Medium};
+use crate::facts::{ObjectMeta, Placement};
+use crate::manifest::{self, Manifest, Object};
+use crate::policy::CopyFact;
+
+/// A target, as the rule sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetInfo {
+    pub target: String,
+    pub medium: Medium,
+    pub location: Location,
+    /// Medium and location taken as declared (`trust_labels`), not verified.
+    pub declared: bool,
+    pub immutable_capable: bool,
+    #[serde(skip)]
+    pub placement: Placement,
+}
+
+impl TargetInfo {
+    /// The policy's view of a copy on this target; `immutable` only where the store
+    /// confirmed a lock whose retain-until date is still ahead.
+    pub fn fact(&self, immutable: bool) -> CopyFact {
+        CopyFact {
+            target: self.target.clone(),
+            medium: self.medium,
+            location: self.location,
+            immutable,
+            declared: self.declared,
+            placement: self.placement.clone(),
+        }
+    }
+}
+
+/// One target's listing: what it holds, or why it could not be listed.
+#[derive(Debug, Clone)]
+pub struct TargetListing {
+    pub info: TargetInfo,
+    pub objects: Result<Vec<ObjectMeta>, String>,
+}
+
+/// One target's copy of one backup.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum CopyState {
+    /// Manifest parses, belongs where it lies, and the artifact has its size (deep: its
+    /// sha256).
+    Verified,
+    /// The target answered, and the copy is not (wholly) there: the artifact is gone.
+    Missing,
+    /// The copy is there but wrong: its manifest does not parse or lies, or the artifact
+    /// does not match it.
+    Corrupt { why: String },
+    /// The copy could not be read right now (the target is down, a read failed). It is
+    /// probably still there: `last_verified` says when it last was.
+    Unreachable {
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_verified: Option<DateTime<Utc>>,
+    },
+    /// Manifest not read (outside what the caller asked about).
+    Unchecked,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyInfo {
+    pub target: String,
+    pub medium: Medium,
+    pub location: Location,
+    /// Medium and location taken as declared (`trust_labels`), not verified.
+    pub declared: bool,
+    /// The retain-until date of the copy's lock, as read back from the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<DateTime<Utc>>,
+    /// This target's own manifest: each copy is checked against the manifest beside it.
+    #[serde(skip)]
+    pub manifest: Option<Manifest>,
+    #[serde(flatten)]
+    pub state: CopyState,
+}
+
+impl CopyInfo {
+    pub fn is_verified(&self) -> bool {
+        matches!(self.state, CopyState::Verified)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupEntry {
+    pub source: String,
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// The first manifest that verified.
+    pub manifest: Option<Manifest>,
+    pub copies: Vec<CopyInfo>,
+}
+
+impl BackupEntry {
+    pub fn verified_on(&self, target: &str) -> bool {
+        self.copies
+            .iter()
+            .any(|c| c.target == target && c.is_verified())
+    }
+
+    /// Targets whose copy is corrupt.
+    pub fn corrupt(&self) -> Vec<String> {
+        self.copies
+            .iter()
+            .filter(|c| matches!(c.state, CopyState::Corrupt { .. }))
+            .map(|c| c.target.clone())
+            .collect()
+    }
+
+    fn copy_mut(&mut self, target: &str) -> Option<&mut CopyInfo> {
+        self.copies.iter_mut().find(|c| c.target == target)
+    }
+}
+
+/// An object a target holds that is not (yet) a copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Leftover {
+    pub target: String,
+    pub path: String,
+}
+
+/// A target that could not be listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreachable {
+    pub target: String,
+    pub error: String,
+}
+
+/// A manifest to read: where it lies, and the size of the artifact beside it.
+#[derive(Debug, Clone)]
+pub struct ManifestRef {
+    pub target: String,
+    pub source: String,
+    pub id: String,
+    /// `None`: no artifact beside the manifest.
+    pub artifact_size: Option<u64>,
+}
+
+impl ManifestRef {
+    pub fn path(&self) -> String {
+        manifest::manifest_path(&self.source, &self.id)
+    }
+}
+
+/// Why a manifest (or an artifact) could not be read.
+#[derive(Debug, Clone)]
+pub enum ReadFailure {
+    /// The object is not there.
+    NotFound(String),
+    /// Anything else: the target could not answer.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// Every target listed, in the order given.
+    pub targets: Vec<TargetInfo>,
+    /// (source, id) → entry; ids sort by time within a source.
+    pub backups: BTreeMap<(String, String), BackupEntry>,
+    /// Targets that could not be listed, with the error.
+    pub unreachable: Vec<Unreachable>,
+    /// Leftovers of interrupted writes.
+    pub partials: Vec<Leftover>,
+    /// Artifacts without a manifest.
+    pub orphans: Vec<Leftover>,
+    /// Manifests to read, found by [`Catalog::index`]: (target, source, id) → artifact size.
+    manifests: Vec<ManifestRef>,
+}
+
+impl Catalog {
+    /// Indexes listings: every backup with a manifest on some target gets an entry, with an
+    /// unchecked copy on each target holding that manifest. Pure: reads nothing.
+    pub fn index<'a>(listings: impl IntoIterator<Item = &'a TargetListing>) -> Catalog {
+        let listings: Vec<&TargetListing> = listings.into_iter().collect();
+        let mut cat = Catalog {
+            targets: listings.iter().map(|l| l.info.clone()).collect(),
+            ..Catalog::default()
+        };
+        for l in listings {
+            let name = &l.info.target;
+            let objects = match &l.objects {
+                Ok(o) => o,
+                Err(e) => {
+                    cat.unreachable.push(Unreachable {
+                        target: name.clone(),
+                        error: e.clone(),
+                    });
+                    continue;
+                }
+            };
+            let mut artifacts: BTreeMap<(String, String), u64> = BTreeMap::new();
+            let mut manifests: BTreeSet<(String, String)> = BTreeSet::new();
+            for o in objects {
+                match manifest::classify(&o.path) {
+                    Object::Artifact { source, id } => {
+                        artifacts.insert((source, id), o.size);
+                    }
+                    Object::Manifest { source, id } => {
+                        manifests.insert((source, id));
+                    }
+                    Object::Partial => cat.partials.push(Leftover {
+                        target: name.clone(),
+                        path: o.path.clone(),
+                    }),
+                    Object::Other => {}
+                }
+            }
+            for key in artifacts.keys().filter(|k| !manifests.contains(*k)) {
+                cat.orphans.push(Leftover {
+                    target: name.clone(),
+                    path: manifest::artifact_path(&key.0, &key.1),
+                });
+            }
+            for (source, id) in manifests {
+                let Some(created_at) = manifest::id_time(&source, &id) else {
+                    continue;
+                };
+                let artifact_size = artifacts.get(&(source.clone(), id.clone())).copied();
+                cat.entry(&source, &id, created_at)
+                    .copies
+                    .push(copy_of(&l.info, CopyState::Unchecked));
+                cat.manifests.push(ManifestRef {
+                    target: name.clone(),
+                    source,
+                    id,
+                    artifact_size,
+                });
+            }
+        }
+        cat
+    }
+
+    fn entry(&mut self, source: &str, id: &str, created_at: DateTime<Utc>) -> &mut BackupEntry {
+        self.backups
+            .entry((source.to_string(), id.to_string()))
+            .or_insert_with(|| BackupEntry {
+                source: source.to_string(),
+                id: id.to_string(),
+                created_at,
+                manifest: None,
+                copies: Vec::new(),
+            })
+    }
+
+    /// The manifests of the backups `want(source, id)` asks about, to read.
+    pub fn manifests_to_read(&self, want: impl Fn(&str, &str) -> bool) -> Vec<ManifestRef> {
+        self.manifests
+            .iter()
+            .filter(|m| want(&m.source, &m.id))
+            .cloned()
+            .collect()
+    }
+
+    /// Records what reading one manifest gave: the copy is verified if the manifest parses,
+    /// belongs where it lies and the artifact beside it has its size; missing if the
+    /// artifact (or the manifest) is gone; corrupt if anything disagrees; unreachable if the
+    /// target could not answer.
+    pub fn record(
+        &mut self,
+        r: &ManifestRef,
+        read: Result<Vec<u8>, ReadFailure>,
+        locked_until: Option<DateTime<Utc>>,
+    ) {
+        let path = r.path();
+        let (state, own) = match read {
+            Err(ReadFailure::NotFound(_)) => (CopyState::Missing, None),
+            Err(ReadFailure::Failed(error)) => (
+                CopyState::Unreachable {
+                    error: format!("manifest {path} unreadable: {error}"),
+                    last_verified: None,
+                },
+                None,
+            ),
+            Ok(bytes) => match Manifest::from_json(&bytes, &r.source, &r.id) {
+                Err(e) => (
+                    CopyState::Corrupt {
+                        why: format!("manifest {path}: {e}"),
+                    },
+                    None,
+                ),
+                Ok(m) => match r.artifact_size {
+                    None => (CopyState::Missing, Some(m)),
+                    Some(s) if s != m.sealed.bytes => (
+                        CopyState::Corrupt {
+                            why: format!(
+                                "artifact has {s} bytes, the manifest says {}",
+                                m.sealed.bytes
+                            ),
+                        },
+                        Some(m),
+                    ),
+                    Some(_) => (CopyState::Verified, Some(m)),
+                },
+            },
+        };
+        let Some(entry) = self.backups.get_mut(&(r.source.clone(), r.id.clone())) else {
+            return;
+        };
+        if state == CopyState::Verified
+            && let Some(m) = &own
+        {
+            entry.manifest.get_or_insert_with(|| m.clone());
+        }
+        if let Some(c) = entry.copy_mut(&r.target) {
+            c.state = state;
+            c.locked_until = locked_until;
+            c.manifest = own;
+        }
+    }
+
+    /// Records what reading a verified copy back gave (`check --deep`).
+    pub fn record_deep(
+        &mut self,
+        source: &str,
+        id: &str,
+        target: &str,
+        read: Result<(), ReadFailure>,
+        mismatch: Option<String>,
+    ) {
+        let Some(c) = self
+            .backups
+            .get_mut(&(source.to_string(), id.to_string()))
+            .and_then(|e| e.copy_mut(target))
+        else {
+            return;
+        };
+        c.state = match (read, mismatch) {
+            (Err(ReadFailure::NotFound(_)), _) => CopyState::Missing,
+            (Err(ReadFailure::Failed(error)), _) => CopyState::Unreachable {
+                error: format!("reading the artifact back: {error}"),
+                last_verified: None,
+            },
+            (Ok(()), Some(why)) => CopyState::Corrupt { why },
+            (Ok(()), None) => CopyState::Verified,
+        };
+    }
+
+    /// Adds, for every target that could not be listed, the copies `remembered` says it held
+    /// (verified before), as unreachable with their last verification; and dates the
+    /// unreachable copies of reachable targets.
+    pub fn recall(&mut self, remembered: &Remembered, sources: &[String]) {
+        for u in self.unreachable.clone() {
+            let Some(info) = self.targets.iter().find(|t| t.target == u.target).cloned() else {
+                continue;
+            };
+            for (id, at) in remembered.copies_on(&u.target) {
+                let Some((source, created_at)) = manifest::split_id(id) else {
+                    continue;
+                };
+                if !sources.is_empty() && !sources.iter().any(|s| s == source) {
+                    continue;
+                }
+                let entry = self.entry(source, id, created_at);
+                if entry.copies.iter().all(|c| c.target != u.target) {
+                    entry.copies.push(copy_of(
+                        &info,
+                        CopyState::Unreachable {
+                            error: u.error.clone(),
+                            last_verified: Some(*at),
+                        },
+                    ));
+                }
+            }
+        }
+        for entry in self.backups.values_mut() {
+            for c in &mut entry.copies {
+                if let CopyState::Unreachable { last_verified, .. } = &mut c.state
+                    && last_verified.is_none()
+                {
+                    *last_verified = remembered.last_verified(&c.target, &entry.id);
+                }
+            }
+        }
+    }
+
+    /// Backups of one source, oldest first.
+    pub fn of_source<'a>(
+        &'a self,
+        source: &'a str,
+    ) -> impl DoubleEndedIterator<Item = &'a BackupEntry> {
+        // Every key (source, _) lies below (source + NUL, _), and no other key between.
+        self.backups
+            .range((source.to_string(), String::new())..(format!("{source}\0"), String::new()))
+            .map(|(_, b)| b)
+    }
+
+    pub fn target(&self, name: &str) -> Option<&TargetInfo> {
+        self.targets.iter().find(|t| t.target == name)
+    }
+}
+
+fn copy_of(info: &TargetInfo, state: CopyState) -> CopyInfo {
+    CopyInfo {
+        target: info.target.clone(),
+        medium: info.medium,
+        location: info.location,
+        declared: info.declared,
+        locked_until: None,
+        manifest: None,
+        state,
+    }
+}
+
+/// When each copy was last verified, per target, and when each target was last listed: the
+/// memory `check` keeps in the state directory so that an unreachable target's copies are
+/// "unverified since …" rather than gone. A cache: losing it only loses that grace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Remembered {
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetMemory>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetMemory {
+    /// The last time the target was listed successfully.
+    pub last_listed: Option<DateTime<Utc>>,
+    /// Backup id → the last time its copy here was verified.
+    #[serde(default)]
+    pub copies: BTreeMap<String, DateTime<Utc>>,
+}
+
+impl Remembered {
+    /// Updates the memory from a catalog made at `now`: every target listed is remembered
+    /// as seen now, with the copies verified on it now; a copy listed but not read this time
+    /// keeps its date; a copy gone, missing or corrupt is forgotten. Only backups of
+    /// `sources` (all when empty) are touched. Unreachable targets are left as they were.
+    pub fn learn(&mut self, cat: &Catalog, sources: &[String], now: DateTime<Utc>) {
+        let down: BTreeSet<&str> = cat.unreachable.iter().map(|u| u.target.as_str()).collect();
+        let covered = |id: &str| {
+            sources.is_empty()
+                || manifest::split_id(id).is_some_and(|(s, _)| sources.iter().any(|x| x == s))
+        };
+        for t in cat
+            .targets
+            .iter()
+            .filter(|t| !down.contains(t.target.as_str()))
+        {
+            let mem = self.targets.entry(t.target.clone()).or_default();
+            mem.last_listed = Some(now);
+            let old = std::mem::take(&mut mem.copies);
+            let mut new: BTreeMap<String, DateTime<Utc>> = old
+                .iter()
+                .filter(|(id, _)| !covered(id))
+                .map(|(id, at)| (id.clone(), *at))
+                .collect();
+            for e in cat.backups.values().filter(|e| covered(&e.id)) {
+                let state = e
+                    .copies
+                    .iter()
+                    .find(|c| c.target == t.target)
+                    .map(|c| &c.state);
+                let at = match state {
+                    Some(CopyState::Verified) => Some(now),
+                    Some(CopyState::Unchecked | CopyState::Unreachable { .. }) => {
+                        old.get(&e.id).copied()
+                    }
+                    _ => None,
+                };
+                if let Some(at) = at {
+                    new.insert(e.id.clone(), at);
+                }
+            }
+            mem.copies = new;
+        }
+        self.targets
+            .retain(|name, _| cat.targets.iter().any(|t| &t.target == name));
+    }
+
+    pub fn last_verified(&self, target: &str, id: &str) -> Option<DateTime<Utc>> {
+        self.targets.get(target)?.copies.get(id).copied()
+    }
+
+    /// The last time `target` was listed: an unreachable target is unreachable since then.
+    pub fn last_listed(&self, target: &str) -> Option<DateTime<Utc>> {
+        self.targets.get(target)?.last_listed
+    }
+
+    fn copies_on(&self, target: &str) -> impl Iterator<Item = (&String, &DateTime<Utc>)> {
+        self.targets
+            .get(target)
+            .into_iter()
+            .flat_map(|m| m.copies.iter())
+    }
+}

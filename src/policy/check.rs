@@ -1,0 +1,227 @@
+//! `check`'s judgement: gathered facts in, a report with a status per source out. Pure, so
+//! that the daemon and the status page can judge the same facts again every few seconds
+//! without touching a target.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::invariant::{CopyFact, Rule, Verdict, evaluate};
+use super::status::{
+    BackupFacts, SourceFacts, SourceStatus, Status, UnverifiedCopy, source_status, worst,
+};
+use crate::catalog::{BackupEntry, Catalog, CopyInfo, CopyState, Remembered};
+use crate::config::{Location, Medium, Policy};
+use crate::facts::DrillFact;
+
+/// What `check` gathered: the catalog (manifests read, copies read back when deep), the
+/// restore drills, the backups pending in the spool and when each copy was last verified.
+#[derive(Debug, Clone, Default)]
+pub struct CheckFacts {
+    /// The sources asked about, in config order.
+    pub sources: Vec<String>,
+    pub catalog: Catalog,
+    pub drills: BTreeMap<String, DrillFact>,
+    /// Ids of backups pending in the spool.
+    pub pending: Vec<String>,
+    pub remembered: Remembered,
+    pub deep: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub status: Status,
+    pub checked_at: DateTime<Utc>,
+    pub deep: bool,
+    pub rule: Rule,
+    pub max_age_seconds: u64,
+    pub warn_age_seconds: u64,
+    pub sources: Vec<SourceCheck>,
+    pub targets: Vec<TargetState>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceCheck {
+    #[serde(flatten)]
+    pub status: SourceStatus,
+    /// The newest backup and its copies.
+    pub newest: Option<NewestBackup>,
+    /// The newest backup that meets the rule within max_age, if any.
+    pub last_success: Option<BackupSummary>,
+    pub drill: Option<DrillFact>,
+    /// Backups sealed in the spool that some target still lacks; the next `backup` run
+    /// completes them.
+    pub pending: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NewestBackup {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub age_seconds: u64,
+    pub plain_bytes: Option<u64>,
+    pub verdict: Verdict,
+    pub copies: Vec<CopyInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupSummary {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub plain_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetState {
+    pub target: String,
+    pub medium: Medium,
+    pub location: Location,
+    pub up: bool,
+    pub error: Option<String>,
+    /// When it was last listed successfully, as remembered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_listed: Option<DateTime<Utc>>,
+}
+
+/// Judges gathered facts at `now`.
+pub fn judge(f: &CheckFacts, policy: &Policy, now: DateTime<Utc>) -> CheckReport {
+    let rule = Rule::from(policy);
+    let sources: Vec<SourceCheck> = f
+        .sources
+        .iter()
+        .map(|name| judge_source(f, name, policy, &rule, now))
+        .collect();
+    let targets = f
+        .catalog
+        .targets
+        .iter()
+        .map(|t| {
+            let down = f.catalog.unreachable.iter().find(|u| u.target == t.target);
+            TargetState {
+                target: t.target.clone(),
+                medium: t.medium,
+                location: t.location,
+                up: down.is_none(),
+                error: down.map(|u| u.error.clone()),
+                last_listed: f.remembered.last_listed(&t.target),
+            }
+        })
+        .collect();
+    CheckReport {
+        status: worst(sources.iter().map(|s| s.status.status)),
+        checked_at: now,
+        deep: f.deep,
+        rule,
+        max_age_seconds: policy.max_age.as_secs(),
+        warn_age_seconds: policy.warn_age.as_secs(),
+        sources,
+        targets,
+    }
+}
+
+fn judge_source(
+    f: &CheckFacts,
+    name: &str,
+    policy: &Policy,
+    rule: &Rule,
+    now: DateTime<Utc>,
+) -> SourceCheck {
+    let cat = &f.catalog;
+    let backups: Vec<BackupFacts> = cat
+        .of_source(name)
+        .filter(|b| b.copies.iter().any(|c| c.state != CopyState::Unchecked))
+        .map(|b| backup_facts(f, b, policy, rule, now))
+        .collect();
+    let facts = SourceFacts {
+        source: name.to_string(),
+        backups,
+        unreachable: cat.unreachable.clone(),
+        drill: f.drills.get(name).cloned(),
+    };
+    let status = source_status(&facts, policy, now);
+    let summary = |b: &BackupEntry| BackupSummary {
+        id: b.id.clone(),
+        created_at: b.created_at,
+        plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
+    };
+    let last_success = status
+        .newest_compliant_id
+        .as_ref()
+        .and_then(|id| cat.backups.get(&(name.to_string(), id.clone())))
+        .map(summary);
+    let newest = cat.of_source(name).next_back().map(|b| NewestBackup {
+        id: b.id.clone(),
+        created_at: b.created_at,
+        age_seconds: (now - b.created_at).num_seconds().max(0) as u64,
+        plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
+        verdict: evaluate(&verified_facts(cat, b, now), rule),
+        copies: b.copies.clone(),
+    });
+    SourceCheck {
+        status,
+        newest,
+        last_success,
+        drill: f.drills.get(name).cloned(),
+        pending: f
+            .pending
+            .iter()
+            .filter(|id| crate::manifest::split_id(id).is_some_and(|(s, _)| s == name))
+            .cloned()
+            .collect(),
+    }
+}
+
+fn backup_facts(
+    f: &CheckFacts,
+    b: &BackupEntry,
+    policy: &Policy,
+    rule: &Rule,
+    now: DateTime<Utc>,
+) -> BackupFacts {
+    let cat = &f.catalog;
+    let verified = verified_facts(cat, b, now);
+    let recent = |t: &DateTime<Utc>| (now - *t).to_std().unwrap_or_default() <= policy.max_age;
+    let mut unverified = Vec::new();
+    let mut presumed = verified.clone();
+    for c in &b.copies {
+        if let CopyState::Unreachable {
+            error,
+            last_verified,
+        } = &c.state
+        {
+            unverified.push(UnverifiedCopy {
+                target: c.target.clone(),
+                error: error.clone(),
+                last_verified: *last_verified,
+                since: f.remembered.last_listed(&c.target),
+            });
+            if let (Some(info), Some(true)) =
+                (cat.target(&c.target), last_verified.as_ref().map(recent))
+            {
+                presumed.push(info.fact(c.locked_until.is_some_and(|u| u > now)));
+            }
+        }
+    }
+    BackupFacts {
+        id: b.id.clone(),
+        created_at: b.created_at,
+        verdict: evaluate(&verified, rule),
+        presumed: evaluate(&presumed, rule),
+        corrupt: b.corrupt(),
+        unverified,
+    }
+}
+
+/// The policy's facts for the verified copies of `entry` at `now`.
+pub fn verified_facts(cat: &Catalog, entry: &BackupEntry, now: DateTime<Utc>) -> Vec<CopyFact> {
+    entry
+        .copies
+        .iter()
+        .filter(|c| c.is_verified())
+        .filter_map(|c| {
+            let info = cat.target(&c.target)?;
+            Some(info.fact(c.locked_until.is_some_and(|u| u > now)))
+        })
+        .collect()
+}
