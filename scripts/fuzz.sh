@@ -22,6 +22,15 @@ targets=("$@")
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 
+# Build every target first: a build failure is not a crash.
+: >fuzz/build.log
+for t in "${targets[@]}"; do
+  cargo fuzz build "$t" >>fuzz/build.log 2>&1 || {
+    echo "building fuzz target $t failed; see fuzz/build.log" >&2
+    exit 2
+  }
+done
+
 status=0
 summary=()
 for t in "${targets[@]}"; do

@@ -324,7 +324,17 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
         ),
         _ => {}
     }
-    for u in &facts.unreachable {
+    // A target whose copies were just said to be unverifiable needs no second line.
+    let said: Vec<&crate::catalog::Unreachable> = facts
+        .unreachable
+        .iter()
+        .filter(|u| {
+            !reasons
+                .iter()
+                .any(|r| r.starts_with(&format!("cannot verify copy on {}:", u.target)))
+        })
+        .collect();
+    for u in said {
         raise(
             Status::Warning,
             format!("target {} could not be read: {}", u.target, u.error),

@@ -238,11 +238,9 @@ fn copy_state(state: &CopyState, now: chrono::DateTime<chrono::Utc>) -> String {
         CopyState::Verified => "ok".to_string(),
         CopyState::Missing => "MISSING".to_string(),
         CopyState::Corrupt { why } => format!("CORRUPT: {why}"),
-        CopyState::Unreachable {
-            error,
-            last_verified,
-        } => format!(
-            "UNREACHABLE ({}): {error}",
+        // The error is in the reasons and under "target … is unreachable".
+        CopyState::Unreachable { last_verified, .. } => format!(
+            "UNREACHABLE ({})",
             match last_verified {
                 Some(t) => format!(
                     "last verified {} ago",

@@ -40,6 +40,10 @@ pub fn render(r: &CheckReport) -> String {
         "pbx321_copy_present",
         "Whether a target holds a verified copy of the newest backup.",
     );
+    let state = fam(
+        "pbx321_copy_state",
+        "The state of each target's copy of the newest backup (1 for the current state): verified, unreachable (could not be read now; see the reasons for its last verification), missing, corrupt.",
+    );
     let ok = fam(
         "pbx321_invariant_ok",
         "Whether the newest backup meets the rule (copies, media, offsite, immutable).",
@@ -91,10 +95,23 @@ pub fn render(r: &CheckReport) -> String {
                 families[size].samples.push((src.clone(), b as f64));
             }
             for t in &r.targets {
-                let has = n
-                    .copies
-                    .iter()
-                    .any(|c| c.target == t.target && matches!(c.state, CopyState::Verified));
+                let copy = n.copies.iter().find(|c| c.target == t.target);
+                let word = match copy.map(|c| &c.state) {
+                    Some(CopyState::Verified) => "verified",
+                    Some(CopyState::Unreachable { .. }) => "unreachable",
+                    Some(CopyState::Corrupt { .. }) => "corrupt",
+                    Some(CopyState::Missing) => "missing",
+                    Some(CopyState::Unchecked) => "unchecked",
+                    None if t.up => "missing",
+                    None => "unreachable",
+                };
+                for w in ["verified", "unreachable", "missing", "corrupt"] {
+                    families[state].samples.push((
+                        format!("{src},target=\"{}\",state=\"{w}\"", esc(&t.target)),
+                        f64::from(u8::from(w == word)),
+                    ));
+                }
+                let has = word == "verified";
                 families[present].samples.push((
                     format!(
                         "{src},target=\"{}\",medium=\"{}\",location=\"{}\"",

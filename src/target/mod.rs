@@ -62,10 +62,19 @@ pub enum TargetError {
     NotFound(String),
     #[error("{0} already exists; pbx321 never overwrites a stored object")]
     AlreadyExists(String),
-    #[error("{0} (temporary; a retry may succeed)")]
+    #[error("{}", transient(.0))]
     Transient(String),
     #[error("{0}")]
     Permanent(String),
+}
+
+/// A transient error says a retry may succeed, unless retries were already given up.
+fn transient(msg: &str) -> String {
+    if msg.contains("gave up after") {
+        msg.to_string()
+    } else {
+        format!("{msg} (temporary; a retry may succeed)")
+    }
 }
 
 impl TargetError {

@@ -334,13 +334,19 @@ pub(super) fn map_err(target: &str, what: &str, e: opendal::Error) -> TargetErro
     }
 }
 
-/// An OpenDAL error in a line for people: its message and the cause's, without OpenDAL's
-/// context dump.
+/// An OpenDAL error in a line for people: its message and the chain of causes beneath it
+/// (each said once), without OpenDAL's context dump.
 pub(super) fn summary(e: &opendal::Error) -> String {
-    match std::error::Error::source(e) {
-        Some(cause) => format!("{}: {cause}", e.message()),
-        None => e.message().to_string(),
+    let mut parts = vec![e.message().to_string()];
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
     }
+    parts.join(": ")
 }
 
 #[async_trait]

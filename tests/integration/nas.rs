@@ -286,3 +286,96 @@ fn require_mount_accepts_a_mounted_filesystem() {
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     assert!(disk.path().join("pbx321/hq").is_dir());
 }
+
+/// Issue 12: a NAS that reboots while monitoring runs is "cannot verify copy on dav", a
+/// WARNING, in every output format — not a CRITICAL "no backup" — until the copy's last
+/// verification is older than max_age.
+#[test]
+fn a_nas_rebooting_during_check_is_a_warning_until_max_age() {
+    let mut dav = Rclone::start();
+    let mut env = TestEnv::new();
+    env.targets.truncate(2); // local (disk) and usb (removable), both onsite
+    env.extra_targets = dav_toml(&dav, DAV_PASS);
+    env.env = vec![("PBX321_TEST_DAV_PASSWORD".into(), DAV_PASS.into())];
+    env.put_backup("3CXScheduledBackup.zip", 120, 100_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    assert_eq!(
+        code(&env.pbx321(&["check"])),
+        0,
+        "verified while the NAS is up"
+    );
+
+    dav.stop();
+    let out = env.pbx321(&["check"]);
+    assert_eq!(code(&out), 1, "WARNING: {}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("cannot verify copy on dav: unreachable since")
+            && text.contains("last verified"),
+        "{text}"
+    );
+    assert!(text.contains("UNREACHABLE (last verified"), "{text}");
+    assert!(!text.contains("younger than max_age"), "{text}");
+
+    let out = env.pbx321(&["check", "--format", "json"]);
+    assert_eq!(code(&out), 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let src = &v["sources"][0];
+    assert_eq!(src["status"], "WARNING");
+    assert!(
+        src["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot verify copy on dav")
+    );
+    let dav_copy = src["newest"]["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"] == "dav")
+        .expect("the NAS copy is listed, from memory");
+    assert_eq!(dav_copy["state"], "unreachable");
+    assert!(dav_copy["last_verified"].is_string(), "{dav_copy}");
+
+    let out = env.pbx321(&["check", "--format", "nagios"]);
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    assert!(text.starts_with("PBX321 WARNING"), "{text}");
+    assert!(text.contains("hq: cannot verify copy on dav"), "{text}");
+
+    let out = env.pbx321(&["check", "--format", "prometheus"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("pbx321_target_up{target=\"dav\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pbx321_copy_state{source=\"hq\",target=\"dav\",state=\"unreachable\"} 1"),
+        "{text}"
+    );
+    assert_eq!(
+        code(&env.pbx321(&["check", "--deep"])),
+        1,
+        "the same with --deep"
+    );
+
+    // The last verification ages past max_age: no longer counted.
+    let path = env.state_dir().join("verified.json");
+    let mut mem: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let old = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    for (_, at) in mem["targets"]["dav"]["copies"].as_object_mut().unwrap() {
+        *at = old.clone().into();
+    }
+    std::fs::write(&path, serde_json::to_vec(&mem).unwrap()).unwrap();
+    let out = env.pbx321(&["check"]);
+    assert_eq!(code(&out), 2, "CRITICAL: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("no longer counted"),
+        "{}",
+        stdout(&out)
+    );
+
+    dav.restart();
+    assert_eq!(code(&env.pbx321(&["check"])), 0, "the NAS is back");
+}
