@@ -126,6 +126,9 @@ pub mod keygen;
 pub mod list;
 pub mod restore;
 
+#[cfg(test)]
+mod tests;
+
 /// Errors that stop an operation before it produces a report.
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {

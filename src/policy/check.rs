@@ -225,3 +225,249 @@ pub fn verified_facts(cat: &Catalog, entry: &BackupEntry, now: DateTime<Utc>) ->
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::catalog::{ReadFailure, TargetInfo, TargetListing, TargetMemory};
+    use crate::facts::{ObjectMeta, Placement};
+    use crate::manifest::{self, Manifest, Origin, Plain, Sealed};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            copies: 3,
+            media: 2,
+            offsite: 1,
+            immutable: 0,
+            max_age: Duration::from_secs(26 * 3600),
+            warn_age: Duration::from_secs(20 * 3600),
+            drill_max_age: None,
+        }
+    }
+
+    fn info(name: &str, medium: Medium, location: Location) -> TargetInfo {
+        TargetInfo {
+            target: name.into(),
+            medium,
+            location,
+            declared: false,
+            immutable_capable: false,
+            placement: Placement::default(),
+        }
+    }
+
+    fn manifest_of(at: DateTime<Utc>) -> Manifest {
+        Manifest::new(
+            "hq",
+            at,
+            Origin {
+                name: "b.zip".into(),
+                time: at,
+                size: 10,
+            },
+            Plain {
+                bytes: 10,
+                sha256: "0".repeat(64),
+                pbx_encrypted: false,
+            },
+            Sealed::zstd_age(100, "1".repeat(64), vec![]),
+        )
+    }
+
+    /// How one target's copy of the one backup (made `hours_ago`) turns out.
+    #[derive(Clone, Copy)]
+    enum Found {
+        Good,
+        Absent,
+        ArtifactGone,
+        WrongSize,
+        ReadFails,
+        /// The target cannot be listed; its copy was verified this many hours ago.
+        Down(Option<i64>),
+    }
+
+    fn facts(hours_ago: i64, copies: [Found; 3]) -> CheckFacts {
+        let at = now() - chrono::Duration::hours(hours_ago);
+        let m = manifest_of(at);
+        let infos = [
+            info("local", Medium::Disk, Location::Onsite),
+            info("nas", Medium::Nas, Location::Onsite),
+            info("cloud", Medium::ObjectStorage, Location::Offsite),
+        ];
+        let mut remembered = Remembered::default();
+        let listings: Vec<TargetListing> = infos
+            .iter()
+            .zip(copies)
+            .map(|(info, c)| {
+                let mut objects = vec![ObjectMeta {
+                    path: manifest::manifest_path("hq", &m.id),
+                    size: 500,
+                }];
+                if !matches!(c, Found::ArtifactGone) {
+                    objects.push(ObjectMeta {
+                        path: manifest::artifact_path("hq", &m.id),
+                        size: if matches!(c, Found::WrongSize) {
+                            99
+                        } else {
+                            100
+                        },
+                    });
+                }
+                let objects = match c {
+                    Found::Absent => Ok(vec![]),
+                    Found::Down(verified) => {
+                        let mut mem = TargetMemory {
+                            last_listed: Some(now() - chrono::Duration::minutes(30)),
+                            ..TargetMemory::default()
+                        };
+                        if let Some(h) = verified {
+                            mem.copies
+                                .insert(m.id.clone(), now() - chrono::Duration::hours(h));
+                        }
+                        remembered.targets.insert(info.target.clone(), mem);
+                        Err("connection refused".to_string())
+                    }
+                    _ => Ok(objects),
+                };
+                TargetListing {
+                    info: info.clone(),
+                    objects,
+                }
+            })
+            .collect();
+        let mut catalog = Catalog::index(&listings);
+        for (r, c) in catalog
+            .manifests_to_read(|_, _| true)
+            .into_iter()
+            .map(|r| {
+                let i = infos.iter().position(|t| t.target == r.target).unwrap();
+                (r, copies[i])
+            })
+            .collect::<Vec<_>>()
+        {
+            let read = match c {
+                Found::ReadFails => Err(ReadFailure::Failed("timed out".into())),
+                _ => Ok(m.to_json()),
+            };
+            catalog.record(&r, read, None);
+        }
+        catalog.recall(&remembered, &["hq".to_string()]);
+        CheckFacts {
+            sources: vec!["hq".into()],
+            catalog,
+            remembered,
+            ..CheckFacts::default()
+        }
+    }
+
+    #[test]
+    fn table() {
+        use Found::*;
+        let cases: Vec<(&str, CheckFacts, Status, &str)> = vec![
+            (
+                "three good copies",
+                facts(1, [Good, Good, Good]),
+                Status::Ok,
+                "",
+            ),
+            (
+                "no backup at all",
+                CheckFacts {
+                    sources: vec!["hq".into()],
+                    ..CheckFacts::default()
+                },
+                Status::Critical,
+                "no backup of hq",
+            ),
+            (
+                "the offsite copy is absent",
+                facts(1, [Good, Good, Absent]),
+                Status::Critical,
+                "misses the rule",
+            ),
+            (
+                "the offsite artifact is gone: missing",
+                facts(1, [Good, Good, ArtifactGone]),
+                Status::Critical,
+                "misses the rule",
+            ),
+            (
+                "an artifact of the wrong size: corrupt",
+                facts(1, [Good, WrongSize, Good]),
+                Status::Critical,
+                "misses the rule",
+            ),
+            (
+                "the NAS is down, its copy verified an hour ago",
+                facts(1, [Good, Down(Some(1)), Good]),
+                Status::Warning,
+                "cannot verify copy on nas: unreachable since 2026-11-25 11:30 UTC, last verified 1h ago",
+            ),
+            (
+                "the NAS is down, its copy last verified two days ago",
+                facts(1, [Good, Down(Some(48)), Good]),
+                Status::Critical,
+                "misses the rule",
+            ),
+            (
+                "the NAS is down and never verified the copy",
+                facts(1, [Good, Down(None), Good]),
+                Status::Critical,
+                "misses the rule",
+            ),
+            (
+                "a manifest read fails: unverified, not corrupt",
+                facts(1, [Good, ReadFails, Good]),
+                Status::Critical,
+                "misses the rule",
+            ),
+            (
+                "the NAS is down and the backup past warn_age",
+                facts(21, [Good, Down(Some(1)), Good]),
+                Status::Warning,
+                "cannot verify copy on nas",
+            ),
+        ];
+        for (name, f, want, reason) in cases {
+            let r = judge(&f, &policy(), now());
+            let s = &r.sources[0].status;
+            assert_eq!(s.status, want, "{name}: {s:?}");
+            assert_eq!(r.status, want, "{name}");
+            if reason.is_empty() {
+                assert!(s.reasons.is_empty(), "{name}: {:?}", s.reasons);
+            } else {
+                assert!(s.reasons[0].contains(reason), "{name}: {:?}", s.reasons);
+            }
+        }
+    }
+
+    #[test]
+    fn copy_states_are_reported_as_found() {
+        use Found::*;
+        let r = judge(
+            &facts(1, [WrongSize, Down(Some(1)), ArtifactGone]),
+            &policy(),
+            now(),
+        );
+        let copies = &r.sources[0].newest.as_ref().unwrap().copies;
+        let state = |t: &str| copies.iter().find(|c| c.target == t).unwrap().state.clone();
+        assert!(matches!(state("local"), CopyState::Corrupt { .. }));
+        assert!(matches!(
+            state("nas"),
+            CopyState::Unreachable {
+                last_verified: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(state("cloud"), CopyState::Missing);
+        assert!(!r.targets[1].up && r.targets[0].up);
+    }
+}

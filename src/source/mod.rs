@@ -15,6 +15,7 @@ use crate::stream::Reader;
 
 pub mod command;
 pub mod folder;
+pub mod memory;
 pub mod pbx_http;
 pub mod threecx;
 pub mod threecx_v18;

@@ -1,0 +1,288 @@
+//! The operations on in-memory targets and an in-memory source, with a clock the test
+//! moves: what each operation does, without a binary, a disk target or the wall clock.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::backup::{self, BackupOptions, RunResult};
+use super::check::{self, CheckOptions};
+use super::{Clock, Ctx};
+use crate::config::{Config, Location, Medium};
+use crate::policy::Status;
+use crate::source::Source;
+use crate::source::memory::MemorySource;
+use crate::target::memory::MemoryTarget;
+use crate::target::{Properties, Target};
+use crate::testutil::sample_zip;
+
+const RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+
+/// Three in-memory targets (disk onsite, nas onsite, object storage offsite), one source,
+/// the 3-2-1 rule and a clock at 2026-11-25 03:00 UTC.
+struct Harness {
+    _dir: tempfile::TempDir,
+    targets: Vec<Arc<MemoryTarget>>,
+    source: Arc<MemorySource>,
+    time: Arc<Mutex<DateTime<Utc>>>,
+    ctx: Ctx,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "state_dir = \"state\"\n[encryption]\nrecipients = [\"{RECIPIENT}\"]\n[policy]\ncopies = 3\nmedia = 2\noffsite = 1\nmax_age = \"26h\"\n\
+             [[source]]\nname = \"hq\"\ntype = \"folder\"\npath = \"pbx\"\n\
+             [[target]]\nname = \"local\"\ntype = \"fs\"\npath = \"t1\"\nmedium = \"disk\"\n\
+             [[target]]\nname = \"nas\"\ntype = \"fs\"\npath = \"t2\"\nmedium = \"nas\"\n\
+             [[target]]\nname = \"cloud\"\ntype = \"fs\"\npath = \"t3\"\nmedium = \"object-storage\"\nlocation = \"offsite\"\n"
+        );
+        let config = Config::parse(&text, &dir.path().join("config.toml")).unwrap();
+        let props = |medium, location| Properties {
+            medium,
+            location,
+            immutable_capable: false,
+            declared: false,
+        };
+        let targets: Vec<Arc<MemoryTarget>> = vec![
+            Arc::new(MemoryTarget::new(
+                "local",
+                props(Medium::Disk, Location::Onsite),
+            )),
+            Arc::new(MemoryTarget::new(
+                "nas",
+                props(Medium::Nas, Location::Onsite),
+            )),
+            Arc::new(MemoryTarget::new(
+                "cloud",
+                props(Medium::ObjectStorage, Location::Offsite),
+            )),
+        ];
+        let source = Arc::new(MemorySource::new("hq"));
+        let time = Arc::new(Mutex::new(
+            Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap(),
+        ));
+        let clock: Clock = {
+            let time = Arc::clone(&time);
+            Arc::new(move || *time.lock().unwrap())
+        };
+        let ctx = Ctx::with(
+            config,
+            targets
+                .iter()
+                .map(|t| Arc::clone(t) as Arc<dyn Target>)
+                .collect(),
+            vec![Arc::clone(&source) as Arc<dyn Source>],
+            clock,
+        );
+        Harness {
+            _dir: dir,
+            targets,
+            source,
+            time,
+            ctx,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        *self.time.lock().unwrap()
+    }
+
+    fn advance(&self, d: Duration) {
+        *self.time.lock().unwrap() += d;
+    }
+
+    /// The PBX writes a new backup now.
+    fn pbx_writes(&self, seed: u64) -> Vec<u8> {
+        let bytes = sample_zip(seed, 10_000);
+        self.source
+            .add("3CXScheduledBackup.zip", self.now(), bytes.clone());
+        bytes
+    }
+
+    async fn backup(&self) -> backup::BackupReport {
+        backup::run(&self.ctx, &BackupOptions::default())
+            .await
+            .unwrap()
+    }
+
+    async fn check(&self) -> crate::policy::check::CheckReport {
+        check::run(&self.ctx, &CheckOptions::default())
+            .await
+            .unwrap()
+    }
+
+    fn spool_files(&self) -> usize {
+        std::fs::read_dir(self.ctx.state.path("spool"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+fn stored(r: &backup::BackupReport) -> (&str, bool, bool) {
+    match &r.sources[0].result {
+        RunResult::Stored {
+            id,
+            already_stored,
+            verdict,
+            ..
+        } => (id.as_str(), *already_stored, verdict.ok),
+        RunResult::Failed { error } => panic!("backup failed: {error}"),
+    }
+}
+
+#[tokio::test]
+async fn a_backup_is_named_by_the_clock_and_lands_on_every_target() {
+    let h = Harness::new();
+    h.pbx_writes(1);
+    let r = h.backup().await;
+    assert_eq!(stored(&r), ("hq-20261125T030000Z", false, true));
+    for t in &h.targets {
+        let mut paths: Vec<String> = t
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.path)
+            .collect();
+        paths.sort();
+        assert_eq!(
+            paths,
+            vec![
+                "hq/hq-20261125T030000Z.manifest.json".to_string(),
+                "hq/hq-20261125T030000Z.zip.zst.age".into()
+            ],
+            "{}",
+            t.name()
+        );
+    }
+    assert_eq!(
+        h.spool_files(),
+        0,
+        "the spool is empty once every target has its copy"
+    );
+
+    // The same PBX file an hour later is not stored again.
+    h.advance(Duration::hours(1));
+    let r = h.backup().await;
+    assert_eq!(stored(&r), ("hq-20261125T030000Z", true, true));
+    assert_eq!(h.targets[0].list("").await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_target_that_fails_keeps_the_backup_pending_until_it_is_back() {
+    let h = Harness::new();
+    h.targets[1].break_with("disk full");
+    h.pbx_writes(2);
+    let r = h.backup().await;
+    let (id, _, ok) = stored(&r);
+    assert!(!ok, "two copies do not make the rule");
+    let id = id.to_string();
+    assert_eq!(h.spool_files(), 2, "sealed file and manifest kept");
+    let report = h.check().await;
+    assert_eq!(report.sources[0].pending, vec![id.clone()]);
+
+    // The NAS is repaired; a new PBX backup meanwhile. Both are complete after one run.
+    let repaired = Arc::new(MemoryTarget::new("nas", h.targets[1].properties().clone()));
+    let h = Harness {
+        ctx: Ctx::with(
+            h.ctx.config.clone(),
+            vec![
+                Arc::clone(&h.targets[0]) as Arc<dyn Target>,
+                repaired.clone(),
+                Arc::clone(&h.targets[2]) as Arc<dyn Target>,
+            ],
+            vec![Arc::clone(&h.source) as Arc<dyn Source>],
+            h.ctx.clock(),
+        ),
+        ..h
+    };
+    h.advance(Duration::hours(24));
+    h.pbx_writes(3);
+    let r = h.backup().await;
+    assert_eq!(r.completed.len(), 1);
+    assert!(r.completed[0].spool_removed);
+    assert!(stored(&r).2);
+    assert_eq!(
+        repaired.list("").await.unwrap().len(),
+        4,
+        "both backups on the NAS"
+    );
+    assert_eq!(h.spool_files(), 0);
+}
+
+#[tokio::test]
+async fn check_judges_a_nas_that_cannot_be_read_by_its_last_verification() {
+    let h = Harness::new();
+    h.pbx_writes(4);
+    h.backup().await;
+    let report = h.check().await;
+    assert_eq!(report.status, Status::Ok, "{:?}", report.sources[0].status);
+
+    // The NAS reboots: the copy cannot be verified, but it was 10 minutes ago.
+    h.advance(Duration::minutes(10));
+    h.targets[1].break_with("connection refused");
+    let report = h.check().await;
+    assert_eq!(
+        report.status,
+        Status::Warning,
+        "{:?}",
+        report.sources[0].status
+    );
+    let reason = &report.sources[0].status.reasons[0];
+    assert!(
+        reason.starts_with("cannot verify copy on nas: unreachable since 2026-11-25 03:00 UTC, last verified 10m ago"),
+        "{reason}"
+    );
+
+    // A day and more later, still unreachable: that verification no longer counts.
+    h.advance(Duration::hours(26));
+    let report = h.check().await;
+    assert_eq!(
+        report.status,
+        Status::Critical,
+        "{:?}",
+        report.sources[0].status
+    );
+    assert!(
+        report.sources[0]
+            .status
+            .reasons
+            .iter()
+            .any(|r| r.contains("no longer counted")),
+        "{:?}",
+        report.sources[0].status.reasons
+    );
+}
+
+#[tokio::test]
+async fn a_copy_proven_missing_counts_as_missing() {
+    let h = Harness::new();
+    h.pbx_writes(5);
+    let r = h.backup().await;
+    let id = stored(&r).0.to_string();
+    h.targets[2]
+        .delete(&crate::manifest::artifact_path("hq", &id))
+        .await
+        .unwrap();
+    let report = h.check().await;
+    assert_eq!(report.status, Status::Critical);
+    let copies = &report.sources[0].newest.as_ref().unwrap().copies;
+    let cloud = copies.iter().find(|c| c.target == "cloud").unwrap();
+    assert_eq!(cloud.state, crate::catalog::CopyState::Missing);
+}
+
+#[tokio::test]
+async fn a_pbx_that_cannot_be_reached_fails_its_source_only() {
+    let h = Harness::new();
+    h.source.break_with("connection refused");
+    let r = h.backup().await;
+    match &r.sources[0].result {
+        RunResult::Failed { error } => assert!(error.contains("connection refused"), "{error}"),
+        other => panic!("{other:?}"),
+    }
+    for t in &h.targets {
+        assert!(t.list("").await.unwrap().is_empty());
+    }
+}
