@@ -483,6 +483,14 @@ impl Remembered {
             .retain(|name, _| cat.targets.iter().any(|t| &t.target == name));
     }
 
+    /// Remembers that `target` was reached and held a verified copy of `id` at `now` (a
+    /// backup that just wrote and checked it).
+    pub fn saw(&mut self, target: &str, id: &str, now: DateTime<Utc>) {
+        let mem = self.targets.entry(target.to_string()).or_default();
+        mem.last_listed = Some(now);
+        mem.copies.insert(id.to_string(), now);
+    }
+
     pub fn last_verified(&self, target: &str, id: &str) -> Option<DateTime<Utc>> {
         self.targets.get(target)?.copies.get(id).copied()
     }

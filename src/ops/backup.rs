@@ -178,6 +178,7 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
             result,
         };
         record_history(state, &source_run, now());
+        remember_copies(state, &source_run, now());
         runs.push(source_run);
     }
     let dropped = spool.bound(ctx.config.spool_max);
@@ -659,6 +660,19 @@ async fn verdict_of(
         }
     }
     policy::evaluate(&facts, rule)
+}
+
+/// Remembers the copies this run wrote and checked (or found), as `check` does: a target
+/// that is down at the next check is then "last verified at this run".
+fn remember_copies(state: &StateDir, run: &SourceRun, now: DateTime<Utc>) {
+    let RunResult::Stored { id, targets, .. } = &run.result else {
+        return;
+    };
+    super::check::update_remembered(state, |mem| {
+        for r in targets.iter().filter(|r| r.outcome.has_copy()) {
+            mem.saw(&r.target, id, now);
+        }
+    });
 }
 
 /// Appends one line per source run to `runs.jsonl` in the state directory. Best effort:

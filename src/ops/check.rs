@@ -124,15 +124,27 @@ fn newest_ids(cat: &Catalog) -> BTreeMap<String, String> {
 }
 
 /// Dates the unreachable copies from what the state remembers, then remembers what this
-/// check verified. The memory is a cache: failing to read or write it only loses the grace
-/// an unreachable target gets, and is logged.
+/// check verified. Returns the memory as it was before.
 fn remember(
     state: &StateDir,
     cat: &mut Catalog,
     sources: &[String],
     now: DateTime<Utc>,
 ) -> Remembered {
-    let updated = state.with_file_lock(|| {
+    let mut before = Remembered::default();
+    update_remembered(state, |mem| {
+        before = mem.clone();
+        cat.recall(mem, sources);
+        mem.learn(cat, sources, now);
+    });
+    before
+}
+
+/// Reads, changes and writes when each copy was last verified (`verified.json`), under the
+/// state's file lock. The memory is a cache: failing to read or write it only loses the
+/// grace an unreachable target gets, and is logged.
+pub(super) fn update_remembered(state: &StateDir, change: impl FnOnce(&mut Remembered)) {
+    let done = state.with_file_lock(|| {
         let mut mem: Remembered = match state.read(VERIFIED) {
             Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
             Ok(None) => Remembered::default(),
@@ -141,21 +153,18 @@ fn remember(
                 Remembered::default()
             }
         };
-        cat.recall(&mem, sources);
         let before = mem.clone();
-        mem.learn(cat, sources, now);
+        change(&mut mem);
         if mem != before
             && let Ok(json) = serde_json::to_vec_pretty(&mem)
             && let Err(e) = state.write(VERIFIED, &json)
         {
             tracing::warn!("copy verifications not recorded: {e}");
         }
-        before
     });
-    updated.unwrap_or_else(|e| {
+    if let Err(e) = done {
         tracing::warn!("copy verifications not used: {e}");
-        Remembered::default()
-    })
+    }
 }
 
 /// Reads every verified copy of a backup back and compares its sha256 with its manifest.

@@ -63,19 +63,8 @@ pub enum RestoreError {
 }
 
 pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
-    if opts.to.exists() && !opts.force {
-        return Err(RestoreError::Usage(format!(
-            "{} exists; pass --force to replace it, or choose another --to",
-            opts.to.display()
-        )));
-    }
-    if opts.to.is_dir() {
-        return Err(RestoreError::Usage(format!(
-            "{} is a directory; --to takes a file name",
-            opts.to.display()
-        )));
-    }
-    let identities = seal::load_identities(&opts.identity).map_err(OpError::from)?;
+    check_destination(opts)?;
+    let identities = Arc::new(seal::load_identities(&opts.identity).map_err(OpError::from)?);
     for p in crate::plainfile::remove_leftovers(&opts.to) {
         tracing::warn!(file = %p.display(), "removed the plaintext an interrupted restore left");
     }
@@ -98,62 +87,86 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
             entry.id
         ))
     })?;
-
-    let identities = Arc::new(identities);
     let mut failed = Vec::new();
-    let attempt = |target: &str, error: String| Attempt {
-        target: target.into(),
-        error,
-    };
     for t in &targets {
         let Some(copy) = entry.copies.iter().find(|c| c.target == t.name()) else {
             continue;
         };
-        let skip = match &copy.state {
-            CopyState::Verified | CopyState::Unchecked => None,
-            CopyState::Corrupt { why } => Some(why.clone()),
-            CopyState::Missing => Some("the artifact is missing".into()),
-            CopyState::Unreachable { error, .. } => Some(error.clone()),
-        };
-        if let Some(why) = skip {
-            failed.push(attempt(t.name(), why));
-            continue;
-        }
         // Each copy is checked against the manifest beside it.
         let own = copy.manifest.as_ref().unwrap_or(&m);
-        match restore_from(
-            t.as_ref(),
-            own,
-            &opts.to,
-            opts.force,
-            Arc::clone(&identities),
-        )
-        .await
-        {
-            Ok(()) => {
-                return Ok(RestoreReport {
-                    id: own.id.clone(),
-                    target: t.name().into(),
-                    to: opts.to.clone(),
-                    bytes: own.plain.bytes,
-                    sha256: own.plain.sha256.clone(),
-                    origin_name: own.origin.name.clone(),
-                    failed,
-                });
+        let tried = match unusable(&copy.state) {
+            Some(why) => Err(why),
+            None => {
+                restore_from(
+                    t.as_ref(),
+                    own,
+                    &opts.to,
+                    opts.force,
+                    Arc::clone(&identities),
+                )
+                .await
             }
-            Err(e) => {
-                tracing::warn!(target_name = t.name(), error = %e, "restore from this target failed; trying the next");
-                failed.push(attempt(t.name(), e));
+        };
+        match tried {
+            Ok(()) => return Ok(RestoreReport::of(own, t.name(), opts, failed)),
+            Err(error) => {
+                tracing::info!(target_name = t.name(), %error, "restore from this target failed; trying the next");
+                failed.push(Attempt {
+                    target: t.name().into(),
+                    error,
+                });
             }
         }
     }
-    for u in &cat.unreachable {
-        failed.push(attempt(&u.target, u.error.clone()));
-    }
+    failed.extend(cat.unreachable.iter().map(|u| Attempt {
+        target: u.target.clone(),
+        error: u.error.clone(),
+    }));
     Err(RestoreError::AllFailed {
         id: m.id.clone(),
         failed,
     })
+}
+
+impl RestoreReport {
+    fn of(m: &Manifest, target: &str, opts: &RestoreOptions, failed: Vec<Attempt>) -> Self {
+        RestoreReport {
+            id: m.id.clone(),
+            target: target.into(),
+            to: opts.to.clone(),
+            bytes: m.plain.bytes,
+            sha256: m.plain.sha256.clone(),
+            origin_name: m.origin.name.clone(),
+            failed,
+        }
+    }
+}
+
+/// Why a copy is not even tried, if it is not.
+fn unusable(state: &CopyState) -> Option<String> {
+    match state {
+        CopyState::Verified | CopyState::Unchecked => None,
+        CopyState::Corrupt { why } => Some(why.clone()),
+        CopyState::Missing => Some("the artifact is missing".into()),
+        CopyState::Unreachable { error, .. } => Some(error.clone()),
+    }
+}
+
+/// `--to` must be a file name, and not an existing file unless `--force`.
+fn check_destination(opts: &RestoreOptions) -> Result<(), RestoreError> {
+    if opts.to.exists() && !opts.force {
+        return Err(RestoreError::Usage(format!(
+            "{} exists; pass --force to replace it, or choose another --to",
+            opts.to.display()
+        )));
+    }
+    if opts.to.is_dir() {
+        return Err(RestoreError::Usage(format!(
+            "{} is a directory; --to takes a file name",
+            opts.to.display()
+        )));
+    }
+    Ok(())
 }
 
 fn choose<'a>(

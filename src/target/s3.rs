@@ -122,15 +122,16 @@ impl S3Target {
             self.key(path),
         );
         match (&e, status, code.as_deref()) {
+            // A missing bucket answers 404 too: it is a set-up problem, not a missing object.
+            (_, _, Some("NoSuchBucket")) => TargetError::Permanent(format!(
+                "{msg} (the bucket does not exist: create it, with Object Lock if configured)"
+            )),
             (_, Some(404), _) | (_, _, Some("NoSuchKey" | "NotFound")) => {
                 TargetError::NotFound(msg)
             }
             (_, Some(412), _) | (_, _, Some("PreconditionFailed")) => {
                 TargetError::AlreadyExists(msg)
             }
-            (_, _, Some("NoSuchBucket")) => TargetError::Permanent(format!(
-                "{msg} (the bucket does not exist: create it, with Object Lock if configured)"
-            )),
             (_, Some(401 | 403), _) => TargetError::Permanent(format!(
                 "{msg} (access denied: check the credentials and the IAM policy in docs/s3.md)"
             )),

@@ -1,7 +1,6 @@
 //! The second medium: SFTP against a real OpenSSH sshd, WebDAV against `rclone serve
 //! webdav`, and the removable-disk guard — conformance, round trips, and faults.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pbx321::config::{Location, Medium, SftpTarget as SftpConfig, WebdavTarget as DavConfig};
@@ -84,23 +83,6 @@ fn restore_from(env: &TestEnv, target: &str) -> Vec<u8> {
     let out = env.restore(&to, &["--from", target, "--force"]);
     assert_eq!(code(&out), 0, "restore from {target}");
     std::fs::read(&to).unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sftp_target_conformance() {
-    let sshd = Sshd::start();
-    let scratch = tempfile::tempdir().unwrap();
-    let t = SftpTarget::new("nas", props(), sftp_config(&sshd, sshd.known_hosts()));
-    crate::conformance::suite(Arc::new(t), scratch.path()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webdav_target_conformance() {
-    let dav = Rclone::start();
-    let scratch = tempfile::tempdir().unwrap();
-    let (cfg, pw) = dav_config(&dav, DAV_PASS);
-    let t = WebdavTarget::new("dav", props(), cfg, pw).unwrap();
-    crate::conformance::suite(Arc::new(t), scratch.path()).await;
 }
 
 #[test]

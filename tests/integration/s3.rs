@@ -112,15 +112,6 @@ impl Bench {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s3_target_conformance() {
-    let moto = Moto::start();
-    create_bucket(&s3_client(&moto.url()), "conformance", false).await;
-    let scratch = tempfile::tempdir().unwrap();
-    let t = target(config(&moto.url(), "conformance", false, 16)).await;
-    crate::conformance::suite(t, scratch.path()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_larger_than_two_parts() {
     let bench = Bench::new("parts").await;
     let (moto, proxy, scratch) = (&bench.moto, &bench.proxy, &bench.scratch);
