@@ -228,7 +228,6 @@ pub fn verified_facts(cat: &Catalog, entry: &BackupEntry, now: DateTime<Utc>) ->
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use chrono::TimeZone;
 
@@ -242,15 +241,7 @@ mod tests {
     }
 
     fn policy() -> Policy {
-        Policy {
-            copies: 3,
-            media: 2,
-            offsite: 1,
-            immutable: 0,
-            max_age: Duration::from_secs(26 * 3600),
-            warn_age: Duration::from_secs(20 * 3600),
-            drill_max_age: None,
-        }
+        crate::policy::test_policy()
     }
 
     fn info(name: &str, medium: Medium, location: Location) -> TargetInfo {

@@ -13,3 +13,17 @@ pub use invariant::{CopyFact, Placement, Rule, Verdict, evaluate};
 pub use status::{
     BackupFacts, SourceFacts, SourceStatus, Status, UnverifiedCopy, source_status, worst,
 };
+
+/// The 3-2-1 policy of the tables: 26 h max age, warning after 20 h.
+#[cfg(test)]
+pub(crate) fn test_policy() -> crate::config::Policy {
+    crate::config::Policy {
+        copies: 3,
+        media: 2,
+        offsite: 1,
+        immutable: 0,
+        max_age: std::time::Duration::from_secs(26 * 3600),
+        warn_age: std::time::Duration::from_secs(20 * 3600),
+        drill_max_age: None,
+    }
+}

@@ -122,6 +122,19 @@ fn human(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
 
+/// Why the newest compliant backup `b` is a warning, if it is older than `warn_age`.
+fn past_warn_age(b: &BackupFacts, now: DateTime<Utc>, policy: &Policy) -> Option<String> {
+    let a = age(now, b.created_at);
+    (a > policy.warn_age).then(|| {
+        format!(
+            "newest compliant backup is {} old (warning after {}, critical after {})",
+            human(a),
+            human(policy.warn_age),
+            human(policy.max_age)
+        )
+    })
+}
+
 /// "cannot verify copy on nas: unreachable since 2026-11-25 03:14 UTC, last verified 14m ago
 /// (timed out)".
 fn cannot_verify(c: &UnverifiedCopy, now: DateTime<Utc>, policy: &Policy) -> String {
@@ -181,18 +194,8 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
             for c in &p.unverified {
                 raise(Status::Warning, cannot_verify(c, now, policy), &mut reasons);
             }
-            let a = age(now, p.created_at);
-            if a > policy.warn_age {
-                raise(
-                    Status::Warning,
-                    format!(
-                        "newest compliant backup is {} old (warning after {}, critical after {})",
-                        human(a),
-                        human(policy.warn_age),
-                        human(policy.max_age)
-                    ),
-                    &mut reasons,
-                );
+            if let Some(why) = past_warn_age(p, now, policy) {
+                raise(Status::Warning, why, &mut reasons);
             }
             if n.id != p.id && !n.presumed.ok {
                 raise(
@@ -249,18 +252,8 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
                     &mut reasons,
                 );
             }
-            let a = age(now, c.created_at);
-            if a > policy.warn_age {
-                raise(
-                    Status::Warning,
-                    format!(
-                        "newest compliant backup is {} old (warning after {}, critical after {})",
-                        human(a),
-                        human(policy.warn_age),
-                        human(policy.max_age)
-                    ),
-                    &mut reasons,
-                );
+            if let Some(why) = past_warn_age(c, now, policy) {
+                raise(Status::Warning, why, &mut reasons);
             }
         }
     }
@@ -373,15 +366,7 @@ mod tests {
     use super::*;
 
     fn policy() -> Policy {
-        Policy {
-            copies: 3,
-            media: 2,
-            offsite: 1,
-            immutable: 0,
-            max_age: Duration::from_secs(26 * 3600),
-            warn_age: Duration::from_secs(20 * 3600),
-            drill_max_age: None,
-        }
+        crate::policy::test_policy()
     }
 
     fn now() -> DateTime<Utc> {

@@ -149,24 +149,14 @@ fn spool_files(env: &TestEnv) -> Vec<String> {
 
 #[test]
 fn finding_2a_a_run_killed_after_sealing_leaves_no_spool_behind() {
-    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use assert_cmd::cargo::CommandCargoExt;
-
     let env = TestEnv::new();
-    let config = env.write_config();
     for round in 0..5u64 {
         // A new PBX backup each round, large enough that the copies take a while.
         env.put_backup("3CXScheduledBackup.zip", 200 + round, 24 * 1024 * 1024);
         let before = spool_files(&env);
-        let mut child = Command::cargo_bin("pbx321")
-            .unwrap()
-            .args(["--config", config.to_str().unwrap(), "backup"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = env.spawn_backup();
         // Kill as soon as this run's sealed backup is described in the spool: before the
         // copies of it are committed.
         let deadline = Instant::now() + Duration::from_secs(120);

@@ -124,6 +124,20 @@ impl TestEnv {
         self.pbx321(&[&base[..], extra].concat())
     }
 
+    /// Starts `pbx321 --config <config> backup` in the background, output discarded (to
+    /// kill it mid-run).
+    pub fn spawn_backup(&self) -> std::process::Child {
+        let config = self.write_config();
+        Command::cargo_bin("pbx321")
+            .unwrap()
+            .args(["--config", config.to_str().unwrap(), "backup"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     pub fn pbx321_raw(&self, args: &[&str]) -> Output {
         let out = Command::cargo_bin("pbx321")
             .unwrap()

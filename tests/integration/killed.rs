@@ -1,10 +1,7 @@
 //! A run killed with SIGKILL mid-write leaves nothing that list, check or restore count as a
 //! copy, and the next run removes the leftovers and succeeds.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use assert_cmd::cargo::CommandCargoExt;
 
 use crate::helpers::*;
 
@@ -13,14 +10,7 @@ fn sigkill_mid_write_leaves_no_copy_and_the_next_run_cleans_up() {
     let env = TestEnv::new();
     // Large and incompressible, so that writing the copies takes a while.
     let original = env.put_backup("big.zip", 20, 192 * 1024 * 1024);
-    let config = env.write_config();
-    let mut child = Command::cargo_bin("pbx321")
-        .unwrap()
-        .args(["--config", config.to_str().unwrap(), "backup"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_backup();
     // Wait until some target holds a partial object, then kill.
     let deadline = Instant::now() + Duration::from_secs(120);
     let partial_seen = loop {
@@ -141,16 +131,7 @@ fn sigkill_at_24_points_never_counts_a_partial_and_the_next_run_cleans_up() {
     const POINTS: u32 = 24;
     const SIZE: usize = 24 * 1024 * 1024;
     let env = TestEnv::new();
-    let config = env.write_config();
-    let spawn = || {
-        Command::cargo_bin("pbx321")
-            .unwrap()
-            .args(["--config", config.to_str().unwrap(), "backup"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || env.spawn_backup();
     // How long an uninterrupted run of this size takes here.
     env.put_backup("3CXScheduledBackup.zip", 1000, SIZE);
     let started = Instant::now();
