@@ -1,11 +1,14 @@
 //! What the targets hold, as an index: pure data and pure functions, no I/O.
 //!
-//! The targets are the catalog. `ops::catalog` lists them and reads manifests; this module
-//! turns what was listed and read into [`Catalog`]: every backup, and per target the state
-//! of its copy — verified, missing, corrupt (with why), or unreachable (with the error and
-//! when it was last verified). Nothing here trusts local state, except
-//! [`Remembered`]: when each copy was last verified, so that a target that cannot be read
-//! right now is "unverified since …", not "no backup".
+//! The targets are the catalog. `ops::catalog` lists them and reads manifests and their
+//! signatures; this module turns what was listed and read into [`Catalog`]: every backup,
+//! and per target the state of its copy — verified (or unsigned, from before signing),
+//! missing, corrupt, forged (a signature missing, wrong or by a key not trusted), divergent
+//! (a validly signed manifest that disagrees with the other targets'), or unreachable (with
+//! the error and when it was last verified). A backup dated in the future is not a backup.
+//! Nothing here trusts local state, except [`Remembered`]: when each copy was last
+//! verified, so that a target that cannot be read right now is "unverified since …", not
+//! "no backup".
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +19,10 @@ use crate::config::{Location, Medium};
 use crate::facts::{ObjectMeta, Placement};
 use crate::manifest::{self, Manifest, Object};
 use crate::policy::CopyFact;
+use crate::sign::{Signature, Trust};
+
+/// How far in the future a backup may be dated (clock skew between hosts) and still count.
+pub const FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// A target, as the rule sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,6 +71,14 @@ pub enum CopyState {
     /// The copy is there but wrong: its manifest does not parse or lies, or the artifact
     /// does not match it.
     Corrupt { why: String },
+    /// The manifest's signature is missing, wrong, or by a key that is not trusted: not a
+    /// copy, never restored ("forged or damaged").
+    Forged { why: String },
+    /// Validly signed, but it disagrees with the copies of the same backup on the other
+    /// targets (another manifest, another sealed sha256): not counted.
+    Divergent { why: String },
+    /// No signature, from before `accept_unsigned_before`: counts, with a warning.
+    Unsigned,
     /// The copy could not be read right now (the target is down, a read failed). It is
     /// probably still there: `last_verified` says when it last was.
     Unreachable {
@@ -93,8 +108,9 @@ pub struct CopyInfo {
 }
 
 impl CopyInfo {
+    /// Whether this copy counts (verified, or unsigned from before signing).
     pub fn is_verified(&self) -> bool {
-        matches!(self.state, CopyState::Verified)
+        matches!(self.state, CopyState::Verified | CopyState::Unsigned)
     }
 }
 
@@ -106,6 +122,9 @@ pub struct BackupEntry {
     /// The first manifest that verified.
     pub manifest: Option<Manifest>,
     pub copies: Vec<CopyInfo>,
+    /// Dated in the future (see [`Catalog::reject_future`]): not a backup.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_future: bool,
 }
 
 impl BackupEntry {
@@ -117,9 +136,32 @@ impl BackupEntry {
 
     /// Targets whose copy is corrupt.
     pub fn corrupt(&self) -> Vec<String> {
+        self.with(|s| matches!(s, CopyState::Corrupt { .. }))
+    }
+
+    /// The copies that are forged or damaged (signature), or disagree with the others:
+    /// (target, why).
+    pub fn forged(&self) -> Vec<(String, String)> {
         self.copies
             .iter()
-            .filter(|c| matches!(c.state, CopyState::Corrupt { .. }))
+            .filter_map(|c| match &c.state {
+                CopyState::Forged { why } | CopyState::Divergent { why } => {
+                    Some((c.target.clone(), why.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Targets whose copy counts unsigned.
+    pub fn unsigned(&self) -> Vec<String> {
+        self.with(|s| *s == CopyState::Unsigned)
+    }
+
+    fn with(&self, state: impl Fn(&CopyState) -> bool) -> Vec<String> {
+        self.copies
+            .iter()
+            .filter(|c| state(&c.state))
             .map(|c| c.target.clone())
             .collect()
     }
@@ -151,11 +193,25 @@ pub struct ManifestRef {
     pub id: String,
     /// `None`: no artifact beside the manifest.
     pub artifact_size: Option<u64>,
+    /// A signature lies beside the manifest.
+    pub signed: bool,
+}
+
+/// What reading a manifest (and its signature, where there is one) gave.
+#[derive(Debug, Clone)]
+pub struct ManifestRead {
+    pub manifest: Result<Vec<u8>, ReadFailure>,
+    /// `None`: no signature beside it (or none asked for).
+    pub signature: Option<Result<Vec<u8>, ReadFailure>>,
 }
 
 impl ManifestRef {
     pub fn path(&self) -> String {
         manifest::manifest_path(&self.source, &self.id)
+    }
+
+    pub fn signature_path(&self) -> String {
+        manifest::signature_path(&self.source, &self.id)
     }
 }
 
@@ -207,6 +263,7 @@ impl Catalog {
             };
             let mut artifacts: BTreeMap<(String, String), u64> = BTreeMap::new();
             let mut manifests: BTreeSet<(String, String)> = BTreeSet::new();
+            let mut signatures: BTreeSet<(String, String)> = BTreeSet::new();
             for o in objects {
                 match manifest::classify(&o.path) {
                     Object::Artifact { source, id } => {
@@ -214,6 +271,9 @@ impl Catalog {
                     }
                     Object::Manifest { source, id } => {
                         manifests.insert((source, id));
+                    }
+                    Object::Signature { source, id } => {
+                        signatures.insert((source, id));
                     }
                     Object::Partial => cat.partials.push(Leftover {
                         target: name.clone(),
@@ -228,11 +288,19 @@ impl Catalog {
                     path: manifest::artifact_path(&key.0, &key.1),
                 });
             }
+            // A signature is written before its manifest: alone, it is a leftover.
+            for key in signatures.iter().filter(|k| !manifests.contains(*k)) {
+                cat.orphans.push(Leftover {
+                    target: name.clone(),
+                    path: manifest::signature_path(&key.0, &key.1),
+                });
+            }
             for (source, id) in manifests {
                 let Some(created_at) = manifest::id_time(&source, &id) else {
                     continue;
                 };
                 let artifact_size = artifacts.get(&(source.clone(), id.clone())).copied();
+                let signed = signatures.contains(&(source.clone(), id.clone()));
                 cat.entry(&source, &id, created_at)
                     .copies
                     .push(copy_of(&l.info, CopyState::Unchecked));
@@ -241,6 +309,7 @@ impl Catalog {
                     source,
                     id,
                     artifact_size,
+                    signed,
                 });
             }
         }
@@ -256,6 +325,7 @@ impl Catalog {
                 created_at,
                 manifest: None,
                 copies: Vec::new(),
+                in_future: false,
             })
     }
 
@@ -268,60 +338,110 @@ impl Catalog {
             .collect()
     }
 
-    /// Records what reading one manifest gave: the copy is verified if the manifest parses,
-    /// belongs where it lies and the artifact beside it has its size; missing if the
-    /// artifact (or the manifest) is gone; corrupt if anything disagrees; unreachable if the
-    /// target could not answer.
+    /// Records what reading one manifest (and its signature) gave: the copy is verified if
+    /// the manifest parses, belongs where it lies, is signed by a trusted key (when `trust`
+    /// is given: signing is configured) and the artifact beside it has its size; missing if
+    /// the artifact (or the manifest) is gone; corrupt if anything disagrees; forged if the
+    /// signature does not hold; unreachable if the target could not answer.
     pub fn record(
         &mut self,
         r: &ManifestRef,
-        read: Result<Vec<u8>, ReadFailure>,
+        read: ManifestRead,
         locked_until: Option<DateTime<Utc>>,
+        trust: Option<&Trust>,
     ) {
-        let path = r.path();
-        let (state, own) = match read {
-            Err(ReadFailure::NotFound(_)) => (CopyState::Missing, None),
-            Err(ReadFailure::Failed(error)) => (
-                CopyState::Unreachable {
-                    error: format!("manifest {path} unreadable: {error}"),
-                    last_verified: None,
-                },
-                None,
-            ),
-            Ok(bytes) => match Manifest::from_json(&bytes, &r.source, &r.id) {
-                Err(e) => (
-                    CopyState::Corrupt {
-                        why: format!("manifest {path}: {e}"),
-                    },
-                    None,
-                ),
-                Ok(m) => match r.artifact_size {
-                    None => (CopyState::Missing, Some(m)),
-                    Some(s) if s != m.sealed.bytes => (
-                        CopyState::Corrupt {
-                            why: format!(
-                                "artifact has {s} bytes, the manifest says {}",
-                                m.sealed.bytes
-                            ),
-                        },
-                        Some(m),
-                    ),
-                    Some(_) => (CopyState::Verified, Some(m)),
-                },
-            },
-        };
+        let (state, own) = judge_copy(r, read, trust);
         let Some(entry) = self.backups.get_mut(&(r.source.clone(), r.id.clone())) else {
             return;
         };
-        if state == CopyState::Verified
-            && let Some(m) = &own
-        {
-            entry.manifest.get_or_insert_with(|| m.clone());
-        }
         if let Some(c) = entry.copy_mut(&r.target) {
             c.state = state;
             c.locked_until = locked_until;
             c.manifest = own;
+        }
+        entry.manifest = entry
+            .copies
+            .iter()
+            .find(|c| c.is_verified())
+            .and_then(|c| c.manifest.clone());
+    }
+
+    /// Copies of one backup must agree: the same manifest (so the same sealed sha256) on
+    /// every target. Where they do not, the copies that agree with the most others (ties:
+    /// the first target's) count, and the others are divergent, naming who holds what.
+    pub fn check_consensus(&mut self) {
+        for entry in self.backups.values_mut() {
+            let counted: Vec<(String, Manifest)> = entry
+                .copies
+                .iter()
+                .filter(|c| c.is_verified())
+                .filter_map(|c| Some((c.target.clone(), c.manifest.clone()?)))
+                .collect();
+            let mut groups: Vec<(Manifest, Vec<String>)> = Vec::new();
+            for (t, m) in counted {
+                match groups.iter_mut().find(|(g, _)| *g == m) {
+                    Some((_, ts)) => ts.push(t),
+                    None => groups.push((m, vec![t])),
+                }
+            }
+            if groups.len() < 2 {
+                continue;
+            }
+            let best = (0..groups.len())
+                .max_by_key(|&i| (groups[i].1.len(), std::cmp::Reverse(i)))
+                .unwrap_or(0);
+            let who = groups
+                .iter()
+                .map(|(m, ts)| {
+                    format!(
+                        "{} hold{} sealed sha256 {}",
+                        ts.join(", "),
+                        if ts.len() == 1 { "s" } else { "" },
+                        short_sha(&m.sealed.sha256)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let keep = groups[best].0.clone();
+            for c in entry.copies.iter_mut().filter(|c| c.is_verified()) {
+                if c.manifest.as_ref() != Some(&keep) {
+                    c.state = CopyState::Divergent {
+                        why: format!("copies of this backup disagree: {who}"),
+                    };
+                }
+            }
+            entry.manifest = Some(keep);
+        }
+    }
+
+    /// A backup dated in the future (its id, or its manifest's `created_at`, more than
+    /// [`FUTURE_SKEW`] ahead of `now`) is not a backup: its copies are corrupt, so that it
+    /// can never become "the newest" or be chosen by a time.
+    pub fn reject_future(&mut self, now: DateTime<Utc>) {
+        let limit = now
+            .checked_add_signed(FUTURE_SKEW)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        for entry in self.backups.values_mut() {
+            let dated = entry
+                .copies
+                .iter()
+                .filter_map(|c| c.manifest.as_ref().map(|m| m.created_at))
+                .chain([entry.created_at])
+                .max()
+                .unwrap_or(entry.created_at);
+            if dated <= limit {
+                continue;
+            }
+            for c in &mut entry.copies {
+                c.state = CopyState::Corrupt {
+                    why: format!(
+                        "dated {} UTC, in the future: not a backup (a forged backup, or a clock far ahead)",
+                        dated.format("%Y-%m-%d %H:%M:%S")
+                    ),
+                };
+            }
+            entry.manifest = None;
+            entry.in_future = true;
         }
     }
 
@@ -403,6 +523,78 @@ impl Catalog {
 
     pub fn target(&self, name: &str) -> Option<&TargetInfo> {
         self.targets.iter().find(|t| t.target == name)
+    }
+}
+
+fn short_sha(sha: &str) -> String {
+    sha.chars().take(12).collect()
+}
+
+/// The state of one copy from what was read of it (pure).
+fn judge_copy(
+    r: &ManifestRef,
+    read: ManifestRead,
+    trust: Option<&Trust>,
+) -> (CopyState, Option<Manifest>) {
+    let path = r.path();
+    let bytes = match read.manifest {
+        Err(ReadFailure::NotFound(_)) => return (CopyState::Missing, None),
+        Err(ReadFailure::Failed(error)) => {
+            let error = format!("manifest {path} unreadable: {error}");
+            return (unreachable(error), None);
+        }
+        Ok(b) => b,
+    };
+    let m = match Manifest::from_json(&bytes, &r.source, &r.id) {
+        Ok(m) => m,
+        Err(e) => {
+            let why = format!("manifest {path}: {e}");
+            return (CopyState::Corrupt { why }, None);
+        }
+    };
+    let mut signed_ok = CopyState::Verified;
+    if let Some(trust) = trust {
+        let sig = match read.signature {
+            Some(Ok(s)) => Some(s),
+            None | Some(Err(ReadFailure::NotFound(_))) => None,
+            Some(Err(ReadFailure::Failed(error))) => {
+                let error = format!("signature {} unreadable: {error}", r.signature_path());
+                return (unreachable(error), None);
+            }
+        };
+        match trust.check(&bytes, sig.as_deref(), m.created_at.max(r_time(r))) {
+            Signature::Valid { .. } => {}
+            Signature::UnsignedAccepted => signed_ok = CopyState::Unsigned,
+            Signature::Invalid(why) => {
+                let why = format!("forged or damaged: {why}");
+                return (CopyState::Forged { why }, None);
+            }
+        }
+    }
+    match r.artifact_size {
+        None => (CopyState::Missing, Some(m)),
+        Some(s) if s != m.sealed.bytes => (
+            CopyState::Corrupt {
+                why: format!(
+                    "artifact has {s} bytes, the manifest says {}",
+                    m.sealed.bytes
+                ),
+            },
+            Some(m),
+        ),
+        Some(_) => (signed_ok, Some(m)),
+    }
+}
+
+/// The time of a manifest's id (already checked to be one).
+fn r_time(r: &ManifestRef) -> DateTime<Utc> {
+    manifest::id_time(&r.source, &r.id).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+fn unreachable(error: String) -> CopyState {
+    CopyState::Unreachable {
+        error,
+        last_verified: None,
     }
 }
 

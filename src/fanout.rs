@@ -21,6 +21,8 @@ use crate::target::{Payload, Target, TargetError};
 pub struct Upload {
     pub artifact_path: String,
     pub artifact: Payload,
+    /// The manifest's detached signature, written before the manifest (when signing).
+    pub signature: Option<(String, Bytes)>,
     pub manifest_path: String,
     pub manifest: Bytes,
 }
@@ -77,11 +79,22 @@ impl TargetResult {
 }
 
 impl Upload {
-    /// The copy of the backup `m` describes, sealed in `file` (the spool).
-    pub fn of(m: &crate::manifest::Manifest, file: std::path::PathBuf) -> Upload {
+    /// The copy of the backup `m` describes, sealed in `file` (the spool), with the
+    /// manifest's `signature` when signing.
+    pub fn of(
+        m: &crate::manifest::Manifest,
+        file: std::path::PathBuf,
+        signature: Option<Vec<u8>>,
+    ) -> Upload {
         Upload {
             artifact_path: crate::manifest::artifact_path(&m.source, &m.id),
             artifact: Payload::file_with_sha256(file, m.sealed.bytes, m.sealed.sha256.clone()),
+            signature: signature.map(|s| {
+                (
+                    crate::manifest::signature_path(&m.source, &m.id),
+                    Bytes::from(s),
+                )
+            }),
             manifest_path: crate::manifest::manifest_path(&m.source, &m.id),
             manifest: Bytes::from(m.to_json()),
         }
@@ -189,6 +202,22 @@ async fn write_copy(t: &dyn Target, u: &Upload) -> Result<(), CopyError> {
         Err(e) => return Err(e.into()),
     }
     check_size(t, &u.artifact_path, u.artifact.len()).await?;
+    // The signature goes before the manifest: a committed manifest always has its own.
+    if let Some((path, sig)) = &u.signature {
+        let sig = Payload::Bytes(sig.clone());
+        match t.put(path, &sig).await {
+            Ok(()) => {}
+            Err(TargetError::AlreadyExists(_)) => {
+                if !crate::target::holds(t, path, &sig).await? {
+                    return Err(conflict(path));
+                }
+            }
+            Err(e) => {
+                let _ = t.delete(&u.artifact_path).await;
+                return Err(e.into());
+            }
+        }
+    }
     let manifest = Payload::Bytes(u.manifest.clone());
     match t.put(&u.manifest_path, &manifest).await {
         Ok(()) => {}
@@ -199,6 +228,9 @@ async fn write_copy(t: &dyn Target, u: &Upload) -> Result<(), CopyError> {
             }
         }
         Err(e) => {
+            if let Some((path, _)) = &u.signature {
+                let _ = t.delete(path).await;
+            }
             let _ = t.delete(&u.artifact_path).await;
             return Err(e.into());
         }

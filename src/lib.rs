@@ -13,6 +13,7 @@
 //! - [`manifest`]: the on-target metadata format and object layout (pure).
 //! - [`facts`]: plain facts gathered at the edges for `policy` to judge (pure).
 //! - [`policy`]: pure decisions — the 3-2-1 invariant and the monitoring status.
+//! - [`sign`]: manifest signatures (SSHSIG, ed25519) and the trusted keys.
 //! - [`seal`]: sha256 → zstd → age → sha256 and back, streaming.
 //! - [`fanout`]: one spool file → N targets concurrently, each with its own retries.
 //! - [`source`]: where backups come from (folder, command, 3CX V20 XAPI, 3CX V18 console API).
@@ -40,6 +41,7 @@ pub mod policy;
 pub mod report;
 pub mod seal;
 pub mod secret;
+pub mod sign;
 pub mod source;
 pub mod spool;
 pub mod state;

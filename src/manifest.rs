@@ -14,6 +14,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const FORMAT_NAME: &str = "pbx321-manifest";
 pub const ARTIFACT_SUFFIX: &str = ".zip.zst.age";
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
+/// The detached signature beside a manifest (see `sign`).
+pub const SIGNATURE_SUFFIX: &str = ".manifest.json.sig";
 /// Suffix of objects being written. Whatever carries it is a leftover of an interrupted
 /// write once no run holds the lock, and is never counted as a copy.
 pub const PARTIAL_SUFFIX: &str = ".partial";
@@ -339,6 +341,10 @@ pub fn manifest_path(source: &str, id: &str) -> String {
     format!("{source}/{id}{MANIFEST_SUFFIX}")
 }
 
+pub fn signature_path(source: &str, id: &str) -> String {
+    format!("{source}/{id}{SIGNATURE_SUFFIX}")
+}
+
 /// What an object found on a target is, by its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Object {
@@ -347,6 +353,10 @@ pub enum Object {
         id: String,
     },
     Manifest {
+        source: String,
+        id: String,
+    },
+    Signature {
         source: String,
         id: String,
     },
@@ -377,6 +387,8 @@ pub fn classify(path: &str) -> Object {
         Object::Artifact { source, id }
     } else if let Some((source, id)) = parse(MANIFEST_SUFFIX) {
         Object::Manifest { source, id }
+    } else if let Some((source, id)) = parse(SIGNATURE_SUFFIX) {
+        Object::Signature { source, id }
     } else {
         Object::Other
     }
@@ -491,6 +503,13 @@ mod tests {
         assert_eq!(
             classify("hq/hq-20260102T030405Z.zip.zst.age.x1.partial"),
             Object::Partial
+        );
+        assert_eq!(
+            classify("hq-2/hq-2-20260102T030405Z.manifest.json.sig"),
+            Object::Signature {
+                source: "hq-2".into(),
+                id: "hq-2-20260102T030405Z".into()
+            }
         );
         assert_eq!(classify("hq/notes.txt"), Object::Other);
         // Names that could be paths are not pbx321's objects, whatever their suffix.

@@ -23,6 +23,11 @@ use crate::report;
 pub struct Args {
     /// Sources to check [default: all]
     pub sources: Vec<String>,
+    /// Also trust signatures by this public key ("ssh-ed25519 AAAA…"), or by the keys in
+    /// this file (one per line); repeatable. On a machine without the config, this is how
+    /// copies are verified
+    #[arg(long = "trusted-key", value_name = "KEY|FILE")]
+    pub trusted_key: Vec<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,
@@ -64,7 +69,9 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         Failure::new(ExitCode::from(Status::Unknown as u8), e)
     };
     let cfg = load_config(config).map_err(unknown)?;
-    let ctx = crate::ops::Ctx::open(cfg).await;
+    let ctx = crate::ops::Ctx::open(cfg)
+        .await
+        .with_trusted(super::trusted_keys(&args.trusted_key).map_err(&unknown)?);
     let opts = CheckOptions {
         sources: args.sources.clone(),
         deep: args.deep,

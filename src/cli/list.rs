@@ -12,6 +12,11 @@ use crate::report;
 pub struct Args {
     /// Only this source
     pub source: Option<String>,
+    /// Also trust signatures by this public key ("ssh-ed25519 AAAA…"), or by the keys in
+    /// this file (one per line); repeatable. On a machine without the config, this is how
+    /// copies are verified
+    #[arg(long = "trusted-key", value_name = "KEY|FILE")]
+    pub trusted_key: Vec<String>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -19,7 +24,9 @@ pub struct Args {
 
 pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     let cfg = load_config(config).map_err(|e| Failure::new(Exit::Usage, e))?;
-    let ctx = crate::ops::Ctx::open(cfg).await;
+    let ctx = crate::ops::Ctx::open(cfg).await.with_trusted(
+        super::trusted_keys(&args.trusted_key).map_err(|e| Failure::new(Exit::Usage, e))?,
+    );
     let report = list::run(&ctx, args.source.as_deref())
         .await
         .map_err(|e| Failure::new(Exit::Failed, e))?;

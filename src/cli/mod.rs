@@ -123,6 +123,31 @@ impl Failure {
 
 pub type CmdResult = Result<ExitCode, Failure>;
 
+/// The keys of `--trusted-key`: public key lines, or files of them (one per line, `#`
+/// comments).
+pub fn trusted_keys(values: &[String]) -> anyhow::Result<Vec<ssh_key::PublicKey>> {
+    let mut keys = Vec::new();
+    for v in values {
+        if v.trim_start().starts_with("ssh-") {
+            keys.push(crate::sign::parse_trusted(v).map_err(anyhow::Error::msg)?);
+            continue;
+        }
+        let text = std::fs::read_to_string(v).with_context(|| {
+            format!("--trusted-key {v}: not a public key (ssh-ed25519 …) nor a readable file")
+        })?;
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            keys.push(
+                crate::sign::parse_trusted(line)
+                    .map_err(|e| anyhow::anyhow!("--trusted-key {v}: {e}"))?,
+            );
+        }
+    }
+    Ok(keys)
+}
+
 /// Finds, reads and checks the config. Errors say which file and what to fix.
 pub fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
     let path = path.unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));

@@ -25,6 +25,11 @@ pub struct Args {
     /// Source name
     #[arg(long)]
     pub source: String,
+    /// Also trust signatures by this public key ("ssh-ed25519 AAAA…"), or by the keys in
+    /// this file (one per line); repeatable. On a machine without the config, this is how
+    /// copies are verified
+    #[arg(long = "trusted-key", value_name = "KEY|FILE")]
+    pub trusted_key: Vec<String>,
     /// Backup id (see `pbx321 list`)
     #[arg(long, conflicts_with = "at")]
     pub backup: Option<String>,
@@ -66,7 +71,9 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         from: args.from,
         force: args.force,
     };
-    let ctx = crate::ops::Ctx::open(cfg).await;
+    let ctx = crate::ops::Ctx::open(cfg).await.with_trusted(
+        super::trusted_keys(&args.trusted_key).map_err(|e| Failure::new(Exit::Usage, e))?,
+    );
     match restore::run(&ctx, &opts).await {
         Ok(report) => {
             print(&report::human::restore(&report))?;

@@ -27,6 +27,7 @@ pub use crate::secret::Secret;
 pub use encryption::{Encryption, check_recipient};
 pub use endpoint::{http_host_port, is_loopback_host, ssh_host_port};
 pub use policy::Policy;
+pub use signing::Signing;
 pub use source::*;
 pub use target::*;
 
@@ -34,6 +35,7 @@ mod duration;
 mod encryption;
 mod endpoint;
 mod policy;
+mod signing;
 mod source;
 mod target;
 
@@ -54,6 +56,8 @@ pub struct Config {
     /// Pending backups kept in the spool per source, at most (default 3).
     pub spool_max: usize,
     pub encryption: Encryption,
+    /// Manifest signing; `None`: copies are not tamper-evident.
+    pub signing: Option<Signing>,
     pub policy: Policy,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
@@ -105,6 +109,7 @@ struct RawTop {
     encryption: Spanned<encryption::RawEncryption>,
     #[serde(default)]
     policy: Option<Spanned<policy::RawPolicy>>,
+    signing: Option<Spanned<signing::RawSigning>>,
     #[serde(default)]
     source: Vec<Spanned<toml::Table>>,
     #[serde(default)]
@@ -168,6 +173,7 @@ impl Config {
             }
         };
         let encryption = cx.encryption(raw.encryption, base);
+        let signing = raw.signing.map(|s| cx.signing(s, base));
         let policy_span = raw.policy.as_ref().map(|p| p.span());
         let policy = cx.policy(raw.policy.map(Spanned::into_inner).unwrap_or_default());
         let sources = cx.sources(&raw.source, array_of(&doc, "source"), base);
@@ -195,6 +201,7 @@ impl Config {
                 state_dir: base.join(raw.state_dir),
                 spool_max,
                 encryption,
+                signing: signing.flatten(),
                 policy,
                 sources,
                 targets,

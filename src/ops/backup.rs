@@ -26,6 +26,7 @@ use crate::fanout::{self, Outcome, TargetResult, Upload};
 use crate::manifest::{self, Manifest, Origin};
 use crate::policy::{self, CopyFact, Rule, Verdict};
 use crate::seal;
+use crate::sign::{Signer, Trust};
 use crate::source::{Source, SourceError};
 use crate::spool::{Pending, Spool};
 use crate::state::StateDir;
@@ -120,6 +121,28 @@ struct Run<'a> {
     /// Pending backups completed in step 2, by id: their targets are not tried twice.
     tried: &'a [PendingRun],
     now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
+    /// Signs every manifest written, when `[signing]` is configured.
+    signer: Option<&'a Signer>,
+    /// What counts as a copy of a backup already stored.
+    trust: Option<&'a Trust>,
+}
+
+impl Run<'_> {
+    /// The copy of `m` sealed in `file`, its manifest signed.
+    fn upload(&self, m: &Manifest, file: PathBuf) -> Result<Upload, OpError> {
+        let signature = match self.signer {
+            Some(s) => Some(
+                s.sign(&m.to_json())
+                    .map_err(|e| OpError::Failed(e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(Upload::of(m, file, signature))
+    }
+
+    async fn catalog(&self, want: impl Fn(&str, &str) -> bool) -> Catalog {
+        catalog::build(self.listings, want, self.trust).await
+    }
 }
 
 /// Runs a backup of the selected sources.
@@ -127,10 +150,14 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
     let sources = ctx.select(&opts.sources)?;
     let state = &ctx.state;
     let _lock = state.lock()?;
+    let signer = match &ctx.config.signing {
+        Some(s) => Some(Signer::load(&s.key).map_err(|e| OpError::Usage(e.to_string()))?),
+        None => None,
+    };
+    let trust = ctx.trust()?;
     let spool = Spool::open(state)?;
     spool.clean();
     let (recipient_lines, keys) = super::recipients(&ctx.config)?;
-    let targets = &ctx.targets;
     let now = ctx.clock();
 
     let names: Vec<String> = sources.iter().map(|(s, _)| s.name.clone()).collect();
@@ -143,29 +170,32 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
     prefixes.extend(pending.iter().map(|p| p.source.clone()));
     prefixes.sort();
     prefixes.dedup();
-    let mut listings = catalog::list_all(targets, &prefixes).await;
-    let cleaned = clean_targets(targets, &catalog::build(&listings, |_, _| false).await).await;
-
-    let rule = Rule::from(&ctx.config.policy);
-    let completed = complete_pending(&spool, targets, &listings, &pending, &rule, &*now).await;
+    let listings = catalog::list_all(&ctx.targets, &prefixes).await;
+    let mut run = Run {
+        spool: &spool,
+        targets: &ctx.targets,
+        listings: &listings,
+        recipients: &recipient_lines,
+        keys,
+        rule: Rule::from(&ctx.config.policy),
+        tried: &[],
+        now: &*now,
+        signer: signer.as_ref(),
+        trust: trust.as_ref(),
+    };
+    let cleaned = clean_targets(run.targets, &run.catalog(|_, _| false).await).await;
+    let completed = complete_pending(&run, &pending).await;
+    // What step 2 wrote is what step 3 must see.
+    let relisted;
     if completed.iter().any(|c| {
         c.targets
             .iter()
             .any(|t| !matches!(t.outcome, Outcome::Present))
     }) {
-        // What step 2 wrote is what step 3 must see.
-        listings = catalog::list_all(targets, &prefixes).await;
+        relisted = catalog::list_all(&ctx.targets, &prefixes).await;
+        run.listings = &relisted;
     }
-    let run = Run {
-        spool: &spool,
-        targets,
-        listings: &listings,
-        recipients: &recipient_lines,
-        keys,
-        rule,
-        tried: &completed,
-        now: &*now,
-    };
+    run.tried = &completed;
     let mut runs = Vec::new();
     for (src_cfg, src) in sources {
         let result = back_up_source(&run, &src_cfg.name, src.as_ref())
@@ -210,27 +240,19 @@ async fn clean_targets(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<Leftov
 }
 
 /// Step 2: every pending backup, oldest first, onto the targets that lack it.
-async fn complete_pending(
-    spool: &Spool,
-    targets: &[Arc<dyn Target>],
-    listings: &[Listing],
-    pending: &[Pending],
-    rule: &Rule,
-    now: &(dyn Fn() -> DateTime<Utc> + Sync),
-) -> Vec<PendingRun> {
-    let cat = catalog::build(listings, |s, id| {
-        pending.iter().any(|p| p.source == s && p.id == id)
-    })
-    .await;
+async fn complete_pending(run: &Run<'_>, pending: &[Pending]) -> Vec<PendingRun> {
+    let cat = run
+        .catalog(|s, id| pending.iter().any(|p| p.source == s && p.id == id))
+        .await;
     let mut out = Vec::new();
     for p in pending {
         let entry = cat.backups.get(&(p.source.clone(), p.id.clone()));
-        let results = fill(spool, targets, entry, &p.manifest, &[]).await;
+        let results = fill(run, entry, &p.manifest, &[]).await;
         let spool_removed = results.iter().all(|r| r.outcome.has_copy());
         if spool_removed {
-            spool.discard(&p.id);
+            run.spool.discard(&p.id);
         }
-        let verdict = verdict_of(listings, &results, rule, &p.source, &p.id, now()).await;
+        let verdict = verdict_of(run, &results, &p.source, &p.id).await;
         tracing::info!(id = %p.id, ok = verdict.ok, "completed a pending backup");
         out.push(PendingRun {
             source: p.source.clone(),
@@ -247,8 +269,7 @@ async fn complete_pending(
 /// attempt this run: their result is reused, not retried. One result per target, in config
 /// order.
 async fn fill(
-    spool: &Spool,
-    targets: &[Arc<dyn Target>],
+    run: &Run<'_>,
     entry: Option<&BackupEntry>,
     m: &Manifest,
     tried: &[TargetResult],
@@ -256,7 +277,7 @@ async fn fill(
     let has = |t: &Arc<dyn Target>| entry.is_some_and(|e| e.verified_on(t.name()));
     let mut results: Vec<TargetResult> = Vec::new();
     let mut missing = Vec::new();
-    for t in targets {
+    for t in run.targets {
         if has(t) {
             results.push(TargetResult::present(t.name()));
         } else if let Some(r) = tried.iter().find(|r| r.target == t.name()) {
@@ -267,17 +288,21 @@ async fn fill(
     }
     if !missing.is_empty() {
         tracing::info!(id = %m.id, missing = missing.len(), "completing the targets that lack this backup");
-        let have: Vec<Arc<dyn Target>> = targets.iter().filter(|t| has(t)).cloned().collect();
-        match spool.ensure(m, &have).await {
-            Ok(file) => {
-                results.extend(fanout::fan_out(&missing, &Upload::of(m, file)).await);
-            }
-            Err(e) => results.extend(missing.iter().map(|t| {
-                TargetResult::failed(t.name(), format!("no verified copy to complete from: {e}"))
-            })),
+        let have: Vec<Arc<dyn Target>> = run.targets.iter().filter(|t| has(t)).cloned().collect();
+        let upload = match run.spool.ensure(m, &have).await {
+            Ok(file) => run.upload(m, file).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("no verified copy to complete from: {e}")),
+        };
+        match upload {
+            Ok(u) => results.extend(fanout::fan_out(&missing, &u).await),
+            Err(e) => results.extend(
+                missing
+                    .iter()
+                    .map(|t| TargetResult::failed(t.name(), e.clone())),
+            ),
         }
     }
-    results.sort_by_key(|r| targets.iter().position(|t| t.name() == r.target));
+    results.sort_by_key(|r| run.targets.iter().position(|t| t.name() == r.target));
     results
 }
 
@@ -286,18 +311,18 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
     let origin = src.find().await?;
     tracing::info!(source = name, file = %origin.name, bytes = origin.size, "found backup");
 
-    let cat = catalog_around(run.listings, name, &origin).await;
+    let cat = catalog_around(run, name, &origin).await;
     if let Some((m, entry)) = already_stored(run.spool, &cat, name, &origin) {
         let tried: &[TargetResult] = run
             .tried
             .iter()
             .find(|p| p.id == m.id)
             .map_or(&[], |p| &p.targets);
-        let results = fill(run.spool, run.targets, entry, &m, tried).await;
+        let results = fill(run, entry, &m, tried).await;
         if results.iter().all(|r| r.outcome.has_copy()) {
             run.spool.discard(&m.id);
         }
-        let verdict = verdict_of(run.listings, &results, &run.rule, name, &m.id, (run.now)()).await;
+        let verdict = verdict_of(run, &results, name, &m.id).await;
         src.stored(&origin, verdict.ok).await;
         return Ok(RunResult::Stored {
             id: m.id.clone(),
@@ -315,7 +340,7 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
     let m = seal_into_spool(run, src, name, &origin, created).await?;
     src.sealed(&origin).await;
     let (m, results, id_conflicts) = fan_out_new(run, m).await?;
-    let verdict = verdict_of(run.listings, &results, &run.rule, name, &m.id, (run.now)()).await;
+    let verdict = verdict_of(run, &results, name, &m.id).await;
     if results.iter().all(|r| r.outcome.has_copy()) {
         run.spool.discard(&m.id);
     } else {
@@ -343,8 +368,8 @@ async fn fan_out_new(
 ) -> Result<(Manifest, Vec<TargetResult>, u32), OpError> {
     let mut conflicts = 0;
     loop {
-        let results =
-            fanout::fan_out(run.targets, &Upload::of(&m, run.spool.artifact(&m.id))).await;
+        let upload = run.upload(&m, run.spool.artifact(&m.id))?;
+        let results = fanout::fan_out(run.targets, &upload).await;
         let conflicted = results
             .iter()
             .any(|r| matches!(r.outcome, Outcome::Conflict { .. }));
@@ -390,6 +415,8 @@ async fn withdraw(targets: &[Arc<dyn Target>], m: &Manifest, results: &[TargetRe
         }
         let gone = async {
             t.delete(&manifest_path).await?;
+            t.delete(&manifest::signature_path(&m.source, &m.id))
+                .await?;
             t.delete(&manifest::artifact_path(&m.source, &m.id)).await
         }
         .await;
@@ -431,17 +458,17 @@ fn taken_ids(listings: &[Listing], source: &str) -> std::collections::BTreeSet<S
 /// The source's backups, with the manifests read of those that can record `origin`: every
 /// backup made up to a day before the file's own time (its clock is the PBX's, the ids' the
 /// backup host's, and the two may disagree), and always the newest three.
-async fn catalog_around(listings: &[Listing], source: &str, origin: &Origin) -> Catalog {
+async fn catalog_around(run: &Run<'_>, source: &str, origin: &Origin) -> Catalog {
     const SKEW: chrono::TimeDelta = chrono::TimeDelta::days(1);
     let since = origin.time.checked_sub_signed(SKEW);
-    let ids = catalog::build(listings, |_, _| false).await;
+    let ids = run.catalog(|_, _| false).await;
     let newest: Vec<String> = ids
         .of_source(source)
         .rev()
         .take(3)
         .map(|b| b.id.clone())
         .collect();
-    catalog::build(listings, |s, id| {
+    run.catalog(|s, id| {
         s == source
             && (newest.iter().any(|n| n == id)
                 || since.is_none_or(|since| manifest::id_time(s, id).is_some_and(|t| t >= since)))
@@ -644,22 +671,17 @@ fn zstd_threads() -> u32 {
         .unwrap_or(1)
 }
 
-async fn verdict_of(
-    listings: &[Listing],
-    results: &[TargetResult],
-    rule: &Rule,
-    source: &str,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Verdict {
+/// The rule's verdict on the copies `results` say the targets hold now.
+async fn verdict_of(run: &Run<'_>, results: &[TargetResult], source: &str, id: &str) -> Verdict {
+    let now = (run.now)();
     let mut facts: Vec<CopyFact> = Vec::new();
     for r in results.iter().filter(|r| r.outcome.has_copy()) {
-        if let Some(l) = listings.iter().find(|l| l.target.name() == r.target) {
+        if let Some(l) = run.listings.iter().find(|l| l.target.name() == r.target) {
             let until = catalog::locked_until(l.target.as_ref(), source, id).await;
             facts.push(l.info().fact(until.is_some_and(|u| u > now)));
         }
     }
-    policy::evaluate(&facts, rule)
+    policy::evaluate(&facts, &run.rule)
 }
 
 /// Remembers the copies this run wrote and checked (or found), as `check` does: a target

@@ -9,10 +9,13 @@ use futures::StreamExt;
 
 pub use crate::catalog::*;
 use crate::manifest;
+use crate::sign::Trust;
 use crate::target::{Target, TargetError};
 
 /// Manifests are small; anything bigger is not one.
 const MANIFEST_LIMIT: u64 = 1024 * 1024;
+/// An SSH signature is a few hundred bytes.
+const SIGNATURE_LIMIT: u64 = 64 * 1024;
 /// Manifest reads in flight at once, per scan.
 const READ_CONCURRENCY: usize = 16;
 
@@ -66,19 +69,27 @@ pub async fn list_all(targets: &[Arc<dyn Target>], prefixes: &[String]) -> Vec<L
     .await
 }
 
-/// The catalog of `listings`, with the manifests of the backups `want(source, id)` asks
-/// about read and checked; the others are [`CopyState::Unchecked`].
-pub async fn build(listings: &[Listing], want: impl Fn(&str, &str) -> bool) -> Catalog {
+/// The catalog of `listings`, with the manifests (and signatures) of the backups
+/// `want(source, id)` asks about read and checked — against `trust` when signing is
+/// configured — and copies of one backup compared; the others are
+/// [`CopyState::Unchecked`].
+pub async fn build(
+    listings: &[Listing],
+    want: impl Fn(&str, &str) -> bool,
+    trust: Option<&Trust>,
+) -> Catalog {
     let mut cat = Catalog::index(listings.iter().map(|l| &l.listing));
-    read_manifests(listings, &mut cat, want).await;
+    read_manifests(listings, &mut cat, want, trust).await;
     cat
 }
 
-/// Reads the manifests `want` asks about, concurrently, and records each.
+/// Reads the manifests `want` asks about and their signatures, concurrently, records
+/// each, then compares the copies of each backup.
 pub async fn read_manifests(
     listings: &[Listing],
     cat: &mut Catalog,
     want: impl Fn(&str, &str) -> bool,
+    trust: Option<&Trust>,
 ) {
     let reads: Vec<_> = futures::stream::iter(cat.manifests_to_read(want))
         .filter_map(|r| async move {
@@ -86,22 +97,38 @@ pub async fn read_manifests(
             Some((Arc::clone(&t.target), r))
         })
         .map(|(t, r)| async move {
-            let read = t
+            let manifest = t
                 .read_small(&r.path(), MANIFEST_LIMIT)
                 .await
                 .map_err(read_failure);
-            let locked = match (&read, r.artifact_size) {
+            let signature = match (r.signed, &manifest) {
+                (true, Ok(_)) => Some(
+                    t.read_small(&r.signature_path(), SIGNATURE_LIMIT)
+                        .await
+                        .map_err(read_failure),
+                ),
+                _ => None,
+            };
+            let locked = match (&manifest, r.artifact_size) {
                 (Ok(_), Some(_)) => locked_until(t.as_ref(), &r.source, &r.id).await,
                 _ => None,
             };
-            (r, read, locked)
+            (
+                r,
+                ManifestRead {
+                    manifest,
+                    signature,
+                },
+                locked,
+            )
         })
         .buffered(READ_CONCURRENCY)
         .collect()
         .await;
     for (r, read, locked) in reads {
-        cat.record(&r, read, locked);
+        cat.record(&r, read, locked, trust);
     }
+    cat.check_consensus();
 }
 
 /// A target error as the catalog sees it: not there, or could not tell.

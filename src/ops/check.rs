@@ -57,8 +57,9 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         None => None,
     };
     let now = ctx.now();
+    let trust = ctx.trust()?;
     let listings = catalog::list_all(&ctx.targets, &names).await;
-    let mut cat = read_what_matters(ctx, &listings, opts, now).await;
+    let mut cat = read_what_matters(ctx, &listings, opts, now, trust.as_ref()).await;
     let mut drills = read_drills(&ctx.state);
     if opts.deep {
         let newest = newest_ids(&cat);
@@ -91,6 +92,7 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         pending: crate::spool::Spool::peek(&ctx.state).pending_ids(),
         remembered,
         deep: opts.deep,
+        tamper_evident: trust.is_some(),
     })
 }
 
@@ -101,6 +103,7 @@ async fn read_what_matters(
     listings: &[Listing],
     opts: &CheckOptions,
     now: DateTime<Utc>,
+    trust: Option<&crate::sign::Trust>,
 ) -> Catalog {
     let mut cat = Catalog::index(listings.iter().map(|l| &l.listing));
     let newest = newest_ids(&cat);
@@ -110,11 +113,17 @@ async fn read_what_matters(
         .and_then(|d| now.checked_sub_signed(d))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let all = opts.deep && opts.all;
-    catalog::read_manifests(listings, &mut cat, |s, id| {
-        all || newest.get(s).is_some_and(|n| n == id)
-            || manifest::id_time(s, id).is_some_and(|t| t >= horizon)
-    })
+    catalog::read_manifests(
+        listings,
+        &mut cat,
+        |s, id| {
+            all || newest.get(s).is_some_and(|n| n == id)
+                || manifest::id_time(s, id).is_some_and(|t| t >= horizon)
+        },
+        trust,
+    )
     .await;
+    cat.reject_future(now);
     cat
 }
 

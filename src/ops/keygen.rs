@@ -1,4 +1,5 @@
-//! `keygen`: a new age identity, written 0600 and never over an existing file.
+//! `keygen`: a new age identity or a new signing key, written 0600 and never over an
+//! existing file.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -32,5 +33,34 @@ pub fn run(out: &Path, now: chrono::DateTime<chrono::Utc>) -> Result<String, OpE
     f.write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(io_error(format!("cannot write {}", out.display())))?;
+    Ok(public)
+}
+
+/// Writes a new ed25519 signing key to `out` (and its public line to `out.pub`, so that a
+/// monitoring user can verify without reading the private key) and returns the public line.
+pub fn signing_key(out: &Path) -> Result<String, OpError> {
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let public = crate::sign::generate(out, &format!("pbx321@{host}"))
+        .map_err(|e| OpError::Usage(e.to_string()))?;
+    let mut pub_path = out.as_os_str().to_owned();
+    pub_path.push(".pub");
+    let pub_path = std::path::PathBuf::from(pub_path);
+    let mut f = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&pub_path)
+        .map_err(io_error(format!("cannot create {}", pub_path.display())))?;
+    f.write_all(format!("{public}\n").as_bytes())
+        .and_then(|()| {
+            // Readable by all despite pbx321's umask: it is public, and `check` run as a
+            // monitoring user verifies with it.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&pub_path, std::fs::Permissions::from_mode(0o644))
+        })
+        .map_err(io_error(format!("cannot write {}", pub_path.display())))?;
     Ok(public)
 }

@@ -30,6 +30,8 @@ pub struct Ctx {
     sources: Vec<Arc<dyn Source>>,
     pub state: StateDir,
     clock: Clock,
+    /// Public keys given on the command line (`--trusted-key`), trusted besides the config's.
+    extra_trusted: Vec<ssh_key::PublicKey>,
 }
 
 impl Ctx {
@@ -57,7 +59,47 @@ impl Ctx {
             targets,
             sources,
             clock,
+            extra_trusted: Vec::new(),
         }
+    }
+
+    /// The same context trusting `keys` as well (`--trusted-key`).
+    pub fn with_trusted(mut self, keys: Vec<ssh_key::PublicKey>) -> Ctx {
+        self.extra_trusted = keys;
+        self
+    }
+
+    /// The keys manifests are verified against, or `None` when signing is not configured
+    /// (and no key was given): then copies are not tamper-evident. The signing key's own
+    /// public key is always trusted, read from `KEY.pub` (so that a monitoring user need
+    /// not read the private key) or else from the key itself.
+    pub fn trust(&self) -> Result<Option<crate::sign::Trust>, OpError> {
+        let signing = self.config.signing.as_ref();
+        if signing.is_none() && self.extra_trusted.is_empty() {
+            return Ok(None);
+        }
+        let mut keys = self.extra_trusted.clone();
+        if let Some(s) = signing {
+            for line in &s.trusted {
+                keys.push(crate::sign::parse_trusted(line).map_err(OpError::Usage)?);
+            }
+            match own_public_key(&s.key) {
+                Ok(k) => keys.push(k),
+                Err(why) => {
+                    tracing::debug!("the signing key's own public key is not trusted here: {why}")
+                }
+            }
+            if keys.is_empty() {
+                return Err(OpError::Usage(format!(
+                    "[signing]: no key to verify signatures with: {}.pub cannot be read and trusted is empty; add the public key to trusted = […]",
+                    s.key.display()
+                )));
+            }
+        }
+        Ok(Some(crate::sign::Trust {
+            keys,
+            accept_unsigned_before: signing.and_then(|s| s.accept_unsigned_before),
+        }))
     }
 
     /// The same context with another clock (tests; a daemon under a paused clock).
@@ -156,6 +198,18 @@ pub enum OpError {
 pub fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpError {
     let what = what.into();
     move |source| OpError::Io { what, source }
+}
+
+/// The public half of the signing key at `key`: `KEY.pub`, else derived from the key.
+fn own_public_key(key: &std::path::Path) -> Result<ssh_key::PublicKey, String> {
+    let mut pub_path = key.as_os_str().to_owned();
+    pub_path.push(".pub");
+    if let Ok(line) = std::fs::read_to_string(&pub_path) {
+        return crate::sign::parse_trusted(&line);
+    }
+    crate::sign::Signer::load(key)
+        .map(|s| s.public_key())
+        .map_err(|e| e.to_string())
 }
 
 /// The configured recipients, `recipients_file` included, parsed once: (their lines, for

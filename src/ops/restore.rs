@@ -79,14 +79,24 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
         }
     }
     let listings = catalog::list_all(&targets, std::slice::from_ref(&opts.source)).await;
-    let cat = catalog::build(&listings, |_, _| true).await;
+    let trust = ctx.trust()?;
+    let mut cat = catalog::build(&listings, |_, _| true, trust.as_ref()).await;
+    cat.reject_future(ctx.now());
     let entry = choose(cat.of_source(&opts.source), opts)?;
-    let m = entry.manifest.clone().ok_or_else(|| {
-        RestoreError::NotFound(format!(
-            "{}: no target holds a readable manifest for it",
-            entry.id
-        ))
-    })?;
+    let Some(m) = entry.manifest.clone() else {
+        // Nothing counts: say why, copy by copy.
+        return Err(RestoreError::AllFailed {
+            id: entry.id.clone(),
+            failed: entry
+                .copies
+                .iter()
+                .map(|c| Attempt {
+                    target: c.target.clone(),
+                    error: unusable(&c.state).unwrap_or_else(|| "no readable manifest".into()),
+                })
+                .collect(),
+        });
+    };
     let mut failed = Vec::new();
     for t in &targets {
         let Some(copy) = entry.copies.iter().find(|c| c.target == t.name()) else {
@@ -145,8 +155,10 @@ impl RestoreReport {
 /// Why a copy is not even tried, if it is not.
 fn unusable(state: &CopyState) -> Option<String> {
     match state {
-        CopyState::Verified | CopyState::Unchecked => None,
-        CopyState::Corrupt { why } => Some(why.clone()),
+        CopyState::Verified | CopyState::Unsigned | CopyState::Unchecked => None,
+        CopyState::Corrupt { why } | CopyState::Forged { why } | CopyState::Divergent { why } => {
+            Some(why.clone())
+        }
         CopyState::Missing => Some("the artifact is missing".into()),
         CopyState::Unreachable { error, .. } => Some(error.clone()),
     }
@@ -174,11 +186,23 @@ fn choose<'a>(
     opts: &RestoreOptions,
 ) -> Result<&'a BackupEntry, RestoreError> {
     let all: Vec<&BackupEntry> = backups.collect();
+    // By time, only backups with a copy that counts: a forged or future-dated "newest"
+    // never becomes the default. An id asked for by name is tried, and says what is wrong.
+    let counted = || {
+        all.iter()
+            .filter(|b| b.copies.iter().any(|c| c.is_verified()))
+    };
     let found = match (&opts.backup, opts.at) {
         (Some(id), _) => all.iter().find(|b| &b.id == id),
+        (None, Some(at)) => counted().rev().find(|b| b.created_at <= at),
+        (None, None) => counted().next_back(),
+    }
+    // Nothing that counts: the newest anyway, so that the error says what is wrong with it.
+    .or_else(|| match (&opts.backup, opts.at) {
         (None, Some(at)) => all.iter().rev().find(|b| b.created_at <= at),
         (None, None) => all.last(),
-    };
+        _ => None,
+    });
     found.copied().ok_or_else(|| {
         let what = match (&opts.backup, opts.at) {
             (Some(id), _) => format!("backup {id}"),

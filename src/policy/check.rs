@@ -27,6 +27,8 @@ pub struct CheckFacts {
     pub pending: Vec<String>,
     pub remembered: Remembered,
     pub deep: bool,
+    /// Manifests were verified against trusted keys (signing is configured).
+    pub tamper_evident: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +41,10 @@ pub struct CheckReport {
     pub warn_age_seconds: u64,
     pub sources: Vec<SourceCheck>,
     pub targets: Vec<TargetState>,
+    /// Manifests were verified against trusted keys.
+    pub tamper_evident: bool,
+    /// Things to know that do not change the status.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +123,14 @@ pub fn judge(f: &CheckFacts, policy: &Policy, now: DateTime<Utc>) -> CheckReport
         warn_age_seconds: policy.warn_age.as_secs(),
         sources,
         targets,
+        tamper_evident: f.tamper_evident,
+        notes: if f.tamper_evident {
+            vec![]
+        } else {
+            vec![
+                "copies are not tamper-evident: anyone who can write to a target can plant a backup; configure [signing] (docs/security.md)".into(),
+            ]
+        },
     }
 }
 
@@ -130,6 +144,7 @@ fn judge_source(
     let cat = &f.catalog;
     let backups: Vec<BackupFacts> = cat
         .of_source(name)
+        .filter(|b| !b.in_future)
         .filter(|b| b.copies.iter().any(|c| c.state != CopyState::Unchecked))
         .map(|b| backup_facts(f, b, policy, rule, now))
         .collect();
@@ -137,6 +152,11 @@ fn judge_source(
         source: name.to_string(),
         backups,
         unreachable: cat.unreachable.clone(),
+        in_future: cat
+            .of_source(name)
+            .filter(|b| b.in_future)
+            .map(|b| b.id.clone())
+            .collect(),
         drill: f.drills.get(name).cloned(),
     };
     let status = source_status(&facts, policy, now);
@@ -150,14 +170,17 @@ fn judge_source(
         .as_ref()
         .and_then(|id| cat.backups.get(&(name.to_string(), id.clone())))
         .map(summary);
-    let newest = cat.of_source(name).next_back().map(|b| NewestBackup {
-        id: b.id.clone(),
-        created_at: b.created_at,
-        age_seconds: (now - b.created_at).num_seconds().max(0) as u64,
-        plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
-        verdict: evaluate(&verified_facts(cat, b, now), rule),
-        copies: b.copies.clone(),
-    });
+    let newest = cat
+        .of_source(name)
+        .rfind(|b| !b.in_future)
+        .map(|b| NewestBackup {
+            id: b.id.clone(),
+            created_at: b.created_at,
+            age_seconds: (now - b.created_at).num_seconds().max(0) as u64,
+            plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
+            verdict: evaluate(&verified_facts(cat, b, now), rule),
+            copies: b.copies.clone(),
+        });
     SourceCheck {
         status,
         newest,
@@ -209,6 +232,12 @@ fn backup_facts(
         verdict: evaluate(&verified, rule),
         presumed: evaluate(&presumed, rule),
         corrupt: b.corrupt(),
+        forged: b
+            .forged()
+            .into_iter()
+            .map(|(target, why)| super::ForgedCopy { target, why })
+            .collect(),
+        unsigned: b.unsigned(),
         unverified,
     }
 }
@@ -344,11 +373,15 @@ mod tests {
             })
             .collect::<Vec<_>>()
         {
-            let read = match c {
+            let manifest = match c {
                 Found::ReadFails => Err(ReadFailure::Failed("timed out".into())),
                 _ => Ok(m.to_json()),
             };
-            catalog.record(&r, read, None);
+            let read = crate::catalog::ManifestRead {
+                manifest,
+                signature: None,
+            };
+            catalog.record(&r, read, None, None);
         }
         catalog.recall(&remembered, &["hq".to_string()]);
         CheckFacts {

@@ -11,7 +11,8 @@ pub mod status;
 
 pub use invariant::{CopyFact, Placement, Rule, Verdict, evaluate};
 pub use status::{
-    BackupFacts, SourceFacts, SourceStatus, Status, UnverifiedCopy, source_status, worst,
+    BackupFacts, ForgedCopy, SourceFacts, SourceStatus, Status, UnverifiedCopy, source_status,
+    worst,
 };
 
 /// The 3-2-1 policy of the tables: 26 h max age, warning after 20 h.

@@ -72,8 +72,19 @@ pub struct BackupFacts {
     pub presumed: Verdict,
     /// Copies whose manifest does not parse or whose artifact does not match it.
     pub corrupt: Vec<String>,
+    /// Copies whose signature does not hold, or that disagree with the others.
+    pub forged: Vec<ForgedCopy>,
+    /// Copies that count although unsigned (from before `accept_unsigned_before`).
+    pub unsigned: Vec<String>,
     /// Copies that could not be read right now.
     pub unverified: Vec<UnverifiedCopy>,
+}
+
+/// A copy that is not one: forged or damaged, or disagreeing with its siblings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForgedCopy {
+    pub target: String,
+    pub why: String,
 }
 
 /// A copy that could not be read now (its target is unreachable, or a read failed).
@@ -94,6 +105,8 @@ pub struct SourceFacts {
     pub backups: Vec<BackupFacts>,
     /// Targets that could not be listed, with the error.
     pub unreachable: Vec<crate::catalog::Unreachable>,
+    /// Ids of backups dated in the future: not backups (forged, or a clock far ahead).
+    pub in_future: Vec<String>,
     /// The last restore drill, if one was recorded.
     pub drill: Option<DrillFact>,
 }
@@ -270,6 +283,45 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
             &mut reasons,
         );
     }
+    for b in &facts.backups {
+        let severity = if newest.is_some_and(|n| n.id == b.id) {
+            Status::Critical
+        } else {
+            Status::Warning
+        };
+        for f in &b.forged {
+            raise(
+                severity,
+                format!(
+                    "backup {} has a forged or damaged copy on {}: {}",
+                    b.id, f.target, f.why
+                ),
+                &mut reasons,
+            );
+        }
+    }
+    if let Some(c) = compliant.or(presumed)
+        && !c.unsigned.is_empty()
+    {
+        raise(
+            Status::Warning,
+            format!(
+                "backup {} counts unsigned copies on {} (accepted from before accept_unsigned_before)",
+                c.id,
+                c.unsigned.join(", ")
+            ),
+            &mut reasons,
+        );
+    }
+    for id in &facts.in_future {
+        raise(
+            Status::Critical,
+            format!(
+                "{id} is dated in the future: not counted as a backup (a forged backup planted on a target, or a clock far ahead)"
+            ),
+            &mut reasons,
+        );
+    }
     for b in facts
         .backups
         .iter()
@@ -339,6 +391,8 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
         if r.contains("misses the rule")
             || r.contains("no backup")
             || r.contains("corrupt")
+            || r.contains("forged")
+            || r.contains("in the future")
             || r.starts_with("cannot verify")
         {
             0
@@ -398,6 +452,8 @@ mod tests {
             verdict: verdict(ok),
             presumed: verdict(ok),
             corrupt: vec![],
+            forged: vec![],
+            unsigned: vec![],
             unverified: vec![],
         }
     }
@@ -423,6 +479,7 @@ mod tests {
             source: "hq".into(),
             backups,
             unreachable: vec![],
+            in_future: vec![],
             drill: None,
         }
     }

@@ -162,6 +162,9 @@ pub fn check(r: &CheckReport) -> String {
         },
         age(r.max_age_seconds)
     );
+    for note in &r.notes {
+        let _ = writeln!(s, "note: {note}");
+    }
     for src in &r.sources {
         let _ = writeln!(s, "\n{}: {}", src.status.source, src.status.status.label());
         for reason in &src.status.reasons {
@@ -236,8 +239,11 @@ pub fn check(r: &CheckReport) -> String {
 fn copy_state(state: &CopyState, now: chrono::DateTime<chrono::Utc>) -> String {
     match state {
         CopyState::Verified => "ok".to_string(),
+        CopyState::Unsigned => "ok, UNSIGNED (from before signing)".to_string(),
         CopyState::Missing => "MISSING".to_string(),
         CopyState::Corrupt { why } => format!("CORRUPT: {why}"),
+        CopyState::Forged { why } => format!("FORGED OR DAMAGED: {why}"),
+        CopyState::Divergent { why } => format!("DIVERGENT: {why}"),
         // The error is in the reasons and under "target … is unreachable".
         CopyState::Unreachable { last_verified, .. } => format!(
             "UNREACHABLE ({})",
@@ -269,8 +275,11 @@ pub fn list(r: &ListReport) -> String {
             .iter()
             .map(|c| match &c.state {
                 CopyState::Verified => c.target.clone(),
+                CopyState::Unsigned => format!("{} (unsigned)", c.target),
                 CopyState::Missing => format!("{} (MISSING)", c.target),
                 CopyState::Corrupt { .. } => format!("{} (CORRUPT)", c.target),
+                CopyState::Forged { .. } => format!("{} (FORGED)", c.target),
+                CopyState::Divergent { .. } => format!("{} (DIVERGENT)", c.target),
                 CopyState::Unreachable { .. } => format!("{} (UNREACHABLE)", c.target),
                 CopyState::Unchecked => format!("{} (unchecked)", c.target),
             })
@@ -334,6 +343,25 @@ pub fn config(c: &Config, missing: &[Missing], fatal: bool) -> String {
     }
     let _ = writeln!(s, "state_dir: {}", c.state_dir.display());
     let n = c.encryption.recipients.len();
+    match &c.signing {
+        Some(sg) => {
+            let _ = writeln!(
+                s,
+                "signing: manifests signed with {}; {} more trusted key(s){}",
+                sg.key.display(),
+                sg.trusted.len(),
+                sg.accept_unsigned_before
+                    .map(|t| format!("; unsigned backups before {t} still count"))
+                    .unwrap_or_default()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "warning: no [signing]: copies are not tamper-evident (anyone who can write to a target can plant a backup); make a key with `pbx321 keygen --signing-key FILE` (docs/security.md)"
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "encryption: age to {n} recipient(s){}",

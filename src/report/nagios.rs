@@ -67,6 +67,9 @@ pub fn render(r: &CheckReport) -> String {
         let _ = write!(out, " | {}", perf.join(" "));
     }
     out.push('\n');
+    for note in &r.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     for s in &r.sources {
         for reason in &s.status.reasons {
             let _ = writeln!(out, "{}: {reason}", s.status.source);

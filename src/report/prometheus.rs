@@ -42,7 +42,7 @@ pub fn render(r: &CheckReport) -> String {
     );
     let state = fam(
         "pbx321_copy_state",
-        "The state of each target's copy of the newest backup (1 for the current state): verified, unreachable (could not be read now; see the reasons for its last verification), missing, corrupt.",
+        "The state of each target's copy of the newest backup (1 for the current state): verified, unreachable (could not be read now; see the reasons for its last verification), missing, corrupt, forged (a signature that does not hold, or a copy that disagrees with the others).",
     );
     let ok = fam(
         "pbx321_invariant_ok",
@@ -97,15 +97,16 @@ pub fn render(r: &CheckReport) -> String {
             for t in &r.targets {
                 let copy = n.copies.iter().find(|c| c.target == t.target);
                 let word = match copy.map(|c| &c.state) {
-                    Some(CopyState::Verified) => "verified",
+                    Some(CopyState::Verified | CopyState::Unsigned) => "verified",
                     Some(CopyState::Unreachable { .. }) => "unreachable",
                     Some(CopyState::Corrupt { .. }) => "corrupt",
+                    Some(CopyState::Forged { .. } | CopyState::Divergent { .. }) => "forged",
                     Some(CopyState::Missing) => "missing",
                     Some(CopyState::Unchecked) => "unchecked",
                     None if t.up => "missing",
                     None => "unreachable",
                 };
-                for w in ["verified", "unreachable", "missing", "corrupt"] {
+                for w in ["verified", "unreachable", "missing", "corrupt", "forged"] {
                     families[state].samples.push((
                         format!("{src},target=\"{}\",state=\"{w}\"", esc(&t.target)),
                         f64::from(u8::from(w == word)),

@@ -21,6 +21,7 @@ fn upload(scratch: &std::path::Path) -> Upload {
     Upload {
         artifact_path: "hq/hq-20261125T000000Z.zip.zst.age".into(),
         artifact: Payload::file(path, data.len() as u64),
+        signature: None,
         manifest_path: "hq/hq-20261125T000000Z.manifest.json".into(),
         manifest: Bytes::from_static(b"{}"),
     }

@@ -74,6 +74,7 @@ fn finding_1_a_manifest_from_a_target_never_steers_a_path() {
         &env.source_dir(),
         &env.config_path(),
         &env.identity,
+        &env.signing_key,
     ];
     assert_eq!(
         strays(env.path(), &allowed),

@@ -21,6 +21,11 @@ pub struct TestEnv {
     pub extra_targets: String,
     /// Environment for the binary.
     pub env: Vec<(String, String)>,
+    /// `[signing] key = "signing_key"` in the config (on by default, as a real set-up has it).
+    pub signing: bool,
+    /// The signing key's file and public line.
+    pub signing_key: PathBuf,
+    pub signing_public: String,
 }
 
 impl TestEnv {
@@ -35,6 +40,8 @@ impl TestEnv {
             std::fs::write(&identity, format!("{}\n", id.to_string().expose_secret())).unwrap();
         }
         std::fs::create_dir_all(dir.path().join("pbx")).unwrap();
+        let signing_key = dir.path().join("signing_key");
+        let signing_public = pbx321::sign::generate(&signing_key, "test@pbx321").unwrap();
         TestEnv {
             dir,
             identity,
@@ -49,6 +56,9 @@ impl TestEnv {
             trust_labels: true,
             extra_targets: String::new(),
             env: Vec::new(),
+            signing: true,
+            signing_key,
+            signing_public,
         }
     }
 
@@ -86,7 +96,26 @@ impl TestEnv {
             }
         }
         s.push_str(&self.extra_targets);
+        if self.signing {
+            s.push_str("\n[signing]\nkey = \"signing_key\"\n");
+        }
         s
+    }
+
+    /// Signs `manifest` again with the real `ssh-keygen -Y sign` and this env's key, after a
+    /// test changed it on purpose (its old signature no longer holds).
+    pub fn resign(&self, manifest: &Path) {
+        let sig = PathBuf::from(format!("{}.sig", manifest.display()));
+        let _ = std::fs::remove_file(&sig);
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-Y", "sign", "-n", "pbx321-manifest", "-f"])
+            .arg(&self.signing_key)
+            .arg(manifest)
+            .stdout(Stdio::null())
+            .status()
+            .expect("ssh-keygen must be installed (openssh-client)");
+        assert!(status.success(), "ssh-keygen -Y sign failed");
+        assert!(sig.exists());
     }
 
     /// Writes the config file; call after changing targets or policy.

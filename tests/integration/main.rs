@@ -12,6 +12,7 @@
 //! - `nas`: SFTP against a real sshd, WebDAV against rclone, and `require_mount`.
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
 //! - `sources`: the command source (3CXBackupCmd).
+//! - `tamper`: forged, divergent and future-dated copies; signatures and ssh-keygen.
 //! - `threecx`, `emulator`: the 3CX V20 XAPI and V18 console API sources against an
 //!   emulator with faults (plain HTTP and HTTPS with a private CA).
 //! - `servers`: moto, the fault-injecting proxy, sshd and rclone, on free loopback ports.
@@ -29,4 +30,5 @@ mod nas;
 mod s3;
 mod servers;
 mod sources;
+mod tamper;
 mod threecx;

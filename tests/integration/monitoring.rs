@@ -132,12 +132,12 @@ fn a_drill_finds_a_backup_that_is_not_a_readable_zip() {
     let env = TestEnv::new();
     let good = env.put_backup("b.zip", 44, 5000);
     assert_eq!(code(&env.pbx321(&["backup"])), 0);
-    // Behind pbx321's back, the first target's copy becomes a damaged zip, consistently
-    // sealed and described by its manifest: only opening the zip can tell.
+    // Behind pbx321's back, every copy becomes a damaged zip, consistently sealed, described
+    // by its manifest and signed by the trusted key: only opening the zip can tell.
     let mut damaged = good.clone();
     let mid = damaged.len() / 2;
     damaged[mid] ^= 0xff;
-    replace_copy(&env, "local", &damaged);
+    replace_copies(&env, &damaged);
     assert_eq!(
         code(&env.pbx321(&["check", "--deep"])),
         0,
@@ -155,23 +155,28 @@ fn a_drill_finds_a_backup_that_is_not_a_readable_zip() {
     assert!(stdout(&out).contains("pbx321_drill_last_ok{source=\"hq\"} 0"));
 }
 
-/// Replaces a target's copy with `plain` sealed to the test key, and its manifest to match.
-fn replace_copy(env: &TestEnv, target: &str, plain: &[u8]) {
-    let artifact = env.artifacts(target)[0].clone();
+/// Replaces every target's copy with `plain` sealed to the test key (the same sealed bytes
+/// everywhere), with manifests to match, signed again with the test's signing key.
+fn replace_copies(env: &TestEnv, plain: &[u8]) {
     let recipients = pbx321::seal::parse_recipients(&[env.recipient.as_str()]).unwrap();
     let (d, sealed) = pbx321::seal::seal(plain, Vec::new(), &recipients, 0).unwrap();
-    std::fs::remove_file(&artifact).unwrap();
-    std::fs::write(&artifact, &sealed).unwrap();
-    let mpath = artifact
-        .to_str()
-        .unwrap()
-        .replace(".zip.zst.age", ".manifest.json");
-    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
-    m["plain"]["bytes"] = d.plain_bytes.into();
-    m["plain"]["sha256"] = d.plain_sha256.into();
-    m["sealed"]["bytes"] = d.sealed_bytes.into();
-    m["sealed"]["sha256"] = d.sealed_sha256.into();
-    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    for target in ["local", "usb", "away"] {
+        let artifact = env.artifacts(target)[0].clone();
+        std::fs::remove_file(&artifact).unwrap();
+        std::fs::write(&artifact, &sealed).unwrap();
+        let mpath = artifact
+            .to_str()
+            .unwrap()
+            .replace(".zip.zst.age", ".manifest.json");
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+        m["plain"]["bytes"] = d.plain_bytes.into();
+        m["plain"]["sha256"] = d.plain_sha256.clone().into();
+        m["sealed"]["bytes"] = d.sealed_bytes.into();
+        m["sealed"]["sha256"] = d.sealed_sha256.clone().into();
+        std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+        env.resign(std::path::Path::new(&mpath));
+    }
 }
 
 #[test]
