@@ -47,19 +47,26 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     /// Reads an OpenSSH ed25519 private key (as `pbx321 keygen --signing-key` or
-    /// `ssh-keygen -t ed25519 -N ''` write it), refusing one others may read.
+    /// `ssh-keygen -t ed25519 -N ''` write it). A key others may change is refused; one
+    /// others may read is used with a warning (a git checkout of the demo key is 0644).
     pub fn load(path: &Path) -> Result<Signer, SignError> {
         let err = |why: String| SignError::Key {
             path: path.display().to_string(),
             why,
         };
         let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-        if meta.mode() & 0o077 != 0 {
+        let mode = meta.mode() & 0o777;
+        if mode & 0o022 != 0 {
             return Err(err(format!(
-                "mode {:o} lets others read it; run `chmod 600 {}`",
-                meta.mode() & 0o777,
+                "mode {mode:o} lets others change it; run `chmod 600 {}`",
                 path.display()
             )));
+        }
+        if mode & 0o044 != 0 {
+            tracing::warn!(
+                "signing key {} can be read by others (mode {mode:o}): anyone who reads it can sign backups; run `chmod 600` on it",
+                path.display()
+            );
         }
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let key = PrivateKey::from_openssh(text.trim())
@@ -303,12 +310,20 @@ mod tests {
                 .to_string()
                 .contains("never overwrites")
         );
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        let mode = |m| {
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(m)).unwrap()
+        };
+        mode(0o664);
         assert!(
             Signer::load(&p)
                 .unwrap_err()
                 .to_string()
                 .contains("chmod 600")
+        );
+        mode(0o644);
+        assert!(
+            Signer::load(&p).is_ok(),
+            "readable by others: a warning, not a refusal"
         );
         assert!(parse_trusted("ssh-ed25519 nonsense").is_err());
     }
