@@ -554,6 +554,8 @@ fn the_readme_quickstart_runs_and_restores() {
     for f in [
         "quickstart.toml",
         "demo-identity.txt",
+        "demo-signing-key",
+        "demo-signing-key.pub",
         "sample-backups/3CXScheduledBackup.zip",
     ] {
         std::fs::copy(shipped.join(f), examples.join(f)).unwrap();
