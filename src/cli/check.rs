@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::{CmdResult, Failure, load_config, print_or};
+use super::{CmdResult, Failure, print_or};
 use crate::ops::check::{self, CheckOptions};
 use crate::policy::Status;
 use crate::report;
@@ -23,11 +23,8 @@ use crate::report;
 pub struct Args {
     /// Sources to check [default: all]
     pub sources: Vec<String>,
-    /// Also trust signatures by this public key ("ssh-ed25519 AAAA…"), or by the keys in
-    /// this file (one per line); repeatable. On a machine without the config, this is how
-    /// copies are verified
-    #[arg(long = "trusted-key", value_name = "KEY|FILE")]
-    pub trusted_key: Vec<String>,
+    #[command(flatten)]
+    pub from: super::FromArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,
@@ -68,17 +65,17 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         }
         Failure::new(ExitCode::from(Status::Unknown as u8), e)
     };
-    let cfg = load_config(config).map_err(unknown)?;
-    let ctx = crate::ops::Ctx::open(cfg)
+    let opened = super::open_for_reading(config, &args.from)
         .await
-        .with_trusted(super::trusted_keys(&args.trusted_key).map_err(&unknown)?);
+        .map_err(|f| unknown(f.error))?;
+    let ctx = &opened.ctx;
     let opts = CheckOptions {
         sources: args.sources.clone(),
         deep: args.deep,
         all: args.all,
         identity: args.identity.clone(),
     };
-    let report = check::run(&ctx, &opts)
+    let report = check::run(ctx, &opts)
         .await
         .map_err(|e| unknown(e.into()))?;
     if let Some(dir) = &args.textfile {

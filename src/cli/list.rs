@@ -3,39 +3,48 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{CmdResult, Exit, Failure, load_config, print};
+use super::{CmdResult, Exit, Failure, Format, FromArgs, open_for_reading, print};
 use crate::ops::list;
 use crate::report;
 
-/// List the backups on the targets and which targets hold a verified copy
+/// List the backups on the targets and the state of every copy
 #[derive(Debug, clap::Args)]
+#[command(after_help = "EXIT STATUS
+  0  listed (also when a source has no backup yet)
+  1  the targets could not be read, or no target holds a backup of an unknown source
+  2  usage or config error
+  3  listed, but some target could not be read")]
 pub struct Args {
     /// Only this source
     pub source: Option<String>,
-    /// Also trust signatures by this public key ("ssh-ed25519 AAAA…"), or by the keys in
-    /// this file (one per line); repeatable. On a machine without the config, this is how
-    /// copies are verified
-    #[arg(long = "trusted-key", value_name = "KEY|FILE")]
-    pub trusted_key: Vec<String>,
-    /// Print JSON
-    #[arg(long)]
+    #[command(flatten)]
+    pub from: FromArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// The same as --format json
+    #[arg(long, hide = true)]
     pub json: bool,
 }
 
 pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
-    let cfg = load_config(config).map_err(|e| Failure::new(Exit::Usage, e))?;
-    let ctx = crate::ops::Ctx::open(cfg).await.with_trusted(
-        super::trusted_keys(&args.trusted_key).map_err(|e| Failure::new(Exit::Usage, e))?,
-    );
-    let report = list::run(&ctx, args.source.as_deref())
+    let opened = open_for_reading(config, &args.from).await?;
+    let report = list::run(&opened.ctx, args.source.as_deref())
         .await
         .map_err(|e| Failure::new(Exit::Failed, e))?;
-    print(&if args.json {
+    let json = args.json || args.format == Format::Json;
+    print(&if json {
         report::json::render(&report)
     } else {
         report::human::list(&report)
     })?;
-    Ok(ExitCode::from(if report.unreachable.is_empty() {
+    let unknown = args
+        .source
+        .as_deref()
+        .is_some_and(|s| report.backups.is_empty() && opened.ctx.config.source(s).is_none());
+    Ok(ExitCode::from(if unknown {
+        Exit::Failed
+    } else if report.unreachable.is_empty() {
         Exit::Ok
     } else {
         Exit::Partial

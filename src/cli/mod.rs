@@ -123,6 +123,108 @@ impl Failure {
 
 pub type CmdResult = Result<ExitCode, Failure>;
 
+/// Where the copies are read from: the config's targets, one of them, or a location given
+/// on the command line (then no config is needed: a bare machine after a disaster).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FromArgs {
+    /// Only this configured target, or a location: a directory, file:///path,
+    /// sftp://user@host[:port]/path, webdav+https://[user@]host/path (password in
+    /// PBX321_WEBDAV_PASSWORD), s3://bucket/prefix?region=…&endpoint=… (AWS_* credentials).
+    /// With a location, no config is needed
+    #[arg(long, value_name = "TARGET|LOCATION")]
+    pub from: Option<String>,
+    /// The SSH private key for an sftp:// location
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+    /// The known_hosts file holding an sftp:// location's host key (checked strictly;
+    /// default: your own known_hosts)
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Also trust signatures by this public key ("ssh-ed25519 AAAA…"), or by the keys in
+    /// this file (one per line); repeatable. Without a config, this is how copies are
+    /// verified
+    #[arg(long = "trusted-key", value_name = "KEY|FILE")]
+    pub trusted_key: Vec<String>,
+}
+
+/// An opened context for reading copies, and the temporary state directory of a bare
+/// machine (removed when dropped).
+pub struct Opened {
+    pub ctx: crate::ops::Ctx,
+    _bare_state: Option<tempfile::TempDir>,
+}
+
+/// Opens the targets to read from: the config's (all, or the one `--from` names), or the
+/// location `--from` gives — with the config's signing trust when there is a config,
+/// without a config when there is none (`--config`/`PBX321_CONFIG` not given and no
+/// default config on this machine).
+pub async fn open_for_reading(config: Option<PathBuf>, from: &FromArgs) -> Result<Opened, Failure> {
+    let usage = |e: anyhow::Error| Failure::new(Exit::Usage, e);
+    let explicit = config.is_some();
+    let path = config.unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    let cfg = if explicit || path.exists() || from.from.is_none() {
+        Some(load_config(Some(path.clone())).map_err(|e| {
+            usage(if explicit || path.exists() {
+                e
+            } else {
+                e.context("no config here: on a machine without one, name the surviving copies with --from LOCATION (a directory, sftp://…, s3://…)")
+            })
+        })?)
+    } else {
+        None
+    };
+    let opts = config::LocationOptions {
+        ssh_key: from.ssh_key.clone(),
+        known_hosts: from.known_hosts.clone(),
+    };
+    let location = |f: &str| {
+        config::parse_location(f, "from", &opts)
+            .map_err(|e| usage(anyhow::anyhow!("--from {f}: {e}")))
+    };
+    let mut bare_state = None;
+    let cfg = match (cfg, &from.from) {
+        (Some(mut cfg), Some(f)) => {
+            if cfg.target(f).is_some() {
+                cfg.targets.retain(|t| &t.name == f);
+            } else if config::is_location(f) || std::path::Path::new(f).is_dir() {
+                cfg.targets = vec![location(f)?];
+            } else {
+                return Err(usage(anyhow::anyhow!(
+                    "--from {f}: no target of that name in {} (configured: {}), and not a location (a directory, sftp://…, webdav+https://…, s3://…)",
+                    cfg.path.display(),
+                    cfg.targets
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            cfg
+        }
+        (Some(cfg), None) => cfg,
+        (None, Some(f)) => {
+            let dir = tempfile::Builder::new()
+                .prefix("pbx321-bare-")
+                .tempdir()
+                .map_err(|e| {
+                    Failure::new(
+                        Exit::Failed,
+                        anyhow::anyhow!("a temporary state directory: {e}"),
+                    )
+                })?;
+            let cfg = config::Config::of_targets(vec![location(f)?], dir.path().join("state"));
+            bare_state = Some(dir);
+            cfg
+        }
+        (None, None) => unreachable!("a config is read when --from is not given"),
+    };
+    let keys = trusted_keys(&from.trusted_key).map_err(usage)?;
+    Ok(Opened {
+        ctx: crate::ops::Ctx::open(cfg).await.with_trusted(keys),
+        _bare_state: bare_state,
+    })
+}
+
 /// The keys of `--trusted-key`: public key lines, or files of them (one per line, `#`
 /// comments).
 pub fn trusted_keys(values: &[String]) -> anyhow::Result<Vec<ssh_key::PublicKey>> {

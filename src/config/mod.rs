@@ -7,10 +7,13 @@
 //! paths are taken relative to the directory of the config file, so a config can travel with
 //! the directory it describes (the quickstart does).
 //!
-//! Parsing happens in two passes over the same text: the top level is deserialized with
-//! `deny_unknown_fields`, then every `[[source]]` / `[[target]]` table is deserialized into
-//! the struct for its `type` from the span-preserving document, so that an unknown key in a
-//! target is reported at its own line, not at the top of the file.
+//! Every problem is found in one pass: the file is read into a span-preserving document, and
+//! each section and each `[[source]]` / `[[target]]` table is checked on its own — unknown
+//! keys first (each one, with a "did you mean" from the keys that table takes), then its
+//! values — so that one mistake never hides the next, and each is reported at its own line.
+//!
+//! Only `[[target]]` is needed by every command: a config holding targets alone is enough
+//! to `list` and `restore`; `backup` also needs `[encryption]` and a `[[source]]`.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -18,7 +21,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -26,6 +28,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 pub use crate::secret::Secret;
 pub use encryption::{Encryption, check_recipient};
 pub use endpoint::{http_host_port, is_loopback_host, ssh_host_port};
+pub use location::{LocationOptions, WEBDAV_PASSWORD_VAR, is_location, parse_location};
 pub use policy::Policy;
 pub use signing::Signing;
 pub use source::*;
@@ -34,6 +37,7 @@ pub use target::*;
 mod duration;
 mod encryption;
 mod endpoint;
+mod location;
 mod policy;
 mod signing;
 mod source;
@@ -46,6 +50,9 @@ const SPOOL_MAX_LIMIT: i64 = 100;
 /// Where the config is looked for when neither `--config` nor `PBX321_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/pbx321/config.toml";
 
+/// Where the state is kept when the config does not say.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/pbx321";
+
 /// A checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -55,7 +62,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Pending backups kept in the spool per source, at most (default 3).
     pub spool_max: usize,
-    pub encryption: Encryption,
+    /// Needed to back up; `None` in a config for restoring only.
+    pub encryption: Option<Encryption>,
     /// Manifest signing; `None`: copies are not tamper-evident.
     pub signing: Option<Signing>,
     pub policy: Policy,
@@ -99,22 +107,18 @@ impl fmt::Display for ConfigError {
     }
 }
 
-// ---- raw, as written -------------------------------------------------------------------
+// ---- as written --------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTop {
-    state_dir: PathBuf,
-    spool_max: Option<Spanned<i64>>,
-    encryption: Spanned<encryption::RawEncryption>,
-    #[serde(default)]
-    policy: Option<Spanned<policy::RawPolicy>>,
-    signing: Option<Spanned<signing::RawSigning>>,
-    #[serde(default)]
-    source: Vec<Spanned<toml::Table>>,
-    #[serde(default)]
-    target: Vec<Spanned<toml::Table>>,
-}
+/// The keys of the top level.
+const TOP_KEYS: &[&str] = &[
+    "state_dir",
+    "spool_max",
+    "encryption",
+    "signing",
+    "policy",
+    "source",
+    "target",
+];
 
 /// Keys every `[[source]]` has, besides those of its type.
 const SOURCE_COMMON: &[&str] = &["name", "type"];
@@ -134,80 +138,101 @@ impl Config {
             file: path.to_path_buf(),
             problems,
         };
-        let raw: RawTop = match toml::from_str(text) {
-            Ok(raw) => raw,
+        // Syntax errors end the reading: nothing after one can be trusted.
+        let doc = match DeTable::parse(text) {
+            Ok(d) => d,
             Err(e) => {
                 cx.toml_error(&e, "");
                 return Err(fail(cx.problems));
             }
         };
-        // The span-preserving document, for per-type tables.
-        let doc = DeTable::parse(text).map_err(|e| {
-            let mut cx = Cx {
-                text,
-                problems: Vec::new(),
-                secrets: Vec::new(),
-            };
-            cx.toml_error(&e, "");
-            fail(cx.problems)
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let base = if base.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            base
+        let base = match path.parent() {
+            Some(b) if !b.as_os_str().is_empty() => b,
+            _ => Path::new("."),
         };
-
-        let spool_max = match &raw.spool_max {
-            None => DEFAULT_SPOOL_MAX,
-            Some(n) if (1..=SPOOL_MAX_LIMIT).contains(n.get_ref()) => *n.get_ref() as usize,
-            Some(n) => {
-                cx.problem(
-                    Some(n.span()),
-                    format!(
-                        "spool_max = {} must be between 1 and {SPOOL_MAX_LIMIT} (pending backups kept per source while a target is missing them)",
-                        n.get_ref()
-                    ),
-                );
-                DEFAULT_SPOOL_MAX
-            }
+        cx.unknown_keys(doc.get_ref(), TOP_KEYS, "");
+        let get = |key: &str| {
+            doc.get_ref()
+                .iter()
+                .find(|(k, _)| k.get_ref() == key)
+                .map(|(_, v)| v)
         };
-        let encryption = cx.encryption(raw.encryption, base);
-        let signing = raw.signing.map(|s| cx.signing(s, base));
-        let policy_span = raw.policy.as_ref().map(|p| p.span());
-        let policy = cx.policy(raw.policy.map(Spanned::into_inner).unwrap_or_default());
-        let sources = cx.sources(&raw.source, array_of(&doc, "source"), base);
-        let targets = cx.targets(&raw.target, array_of(&doc, "target"), base);
-        if sources.is_empty() && raw.source.is_empty() {
-            cx.problem(
-                None,
-                "no [[source]]: add one, e.g. type = \"folder\" with the path the PBX writes backups to",
-            );
-        }
-        if targets.is_empty() && raw.target.is_empty() {
+        let state_dir = get("state_dir")
+            .and_then(|v| cx.value::<PathBuf>(v, "state_dir = "))
+            .map(|p| base.join(p))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        let spool_max = get("spool_max").map_or(DEFAULT_SPOOL_MAX, |v| cx.spool_max(v));
+        let encryption = get("encryption")
+            .and_then(|v| cx.section::<encryption::RawEncryption>(v, "[encryption] "))
+            .and_then(|raw| cx.encryption(raw, base));
+        let signing = get("signing")
+            .and_then(|v| cx.section::<signing::RawSigning>(v, "[signing] "))
+            .and_then(|raw| cx.signing(raw, base));
+        let policy_span = get("policy").map(|p| p.span());
+        let policy = match get("policy") {
+            Some(v) => cx
+                .section::<policy::RawPolicy>(v, "[policy] ")
+                .and_then(|raw| cx.policy(raw.into_inner())),
+            None => cx.policy(policy::RawPolicy::default()),
+        };
+        let source_tables = cx.array(get("source"), "source");
+        let target_tables = cx.array(get("target"), "target");
+        let sources = cx.sources(&source_tables, base);
+        let targets = cx.targets(&target_tables, base);
+        if target_tables.is_empty() {
             cx.problem(
                 None,
                 "no [[target]]: add at least one place for copies, e.g. type = \"fs\"",
             );
         }
-        if let Some(policy) = &policy
-            && cx.problems.is_empty()
-        {
-            cx.feasible(policy, &targets, policy_span);
+        if !source_tables.is_empty() && encryption.is_none() && get("encryption").is_none() {
+            cx.problem(
+                None,
+                "[[source]] needs [encryption] recipients = [\"age1…\"] to back up (make a key with `pbx321 keygen --out FILE`)",
+            );
         }
-        match (cx.problems.is_empty(), encryption, policy) {
-            (true, Some(encryption), Some(policy)) => Ok(Config {
+        // The rule must be reachable where there is something to back up.
+        if let Some(policy) = &policy
+            && !source_tables.is_empty()
+        {
+            cx.feasible(policy, &targets, target_tables.len(), policy_span);
+        }
+        match (cx.problems.is_empty(), policy) {
+            (true, Some(policy)) => Ok(Config {
                 path: path.to_path_buf(),
-                state_dir: base.join(raw.state_dir),
+                state_dir,
                 spool_max,
                 encryption,
-                signing: signing.flatten(),
+                signing,
                 policy,
                 sources,
                 targets,
                 secrets: cx.secrets,
             }),
             _ => Err(fail(cx.problems)),
+        }
+    }
+
+    /// A config of targets only, made on the spot (a restore on a bare machine): no sources,
+    /// the default policy, no state directory worth keeping.
+    pub fn of_targets(targets: Vec<TargetConfig>, state_dir: PathBuf) -> Config {
+        let policy = Cx {
+            text: "",
+            problems: Vec::new(),
+            secrets: Vec::new(),
+        }
+        .policy(policy::RawPolicy::default())
+        .expect("the default policy is valid");
+        Config {
+            path: PathBuf::from("(no config: --from)"),
+            state_dir,
+            spool_max: DEFAULT_SPOOL_MAX,
+            encryption: None,
+            signing: None,
+            policy,
+            sources: Vec::new(),
+            targets,
+            secrets: Vec::new(),
         }
     }
 
@@ -220,16 +245,15 @@ impl Config {
     }
 }
 
-/// The entries of a top-level array of tables in the span-preserving document.
-fn array_of<'a, 'i>(doc: &'a Spanned<DeTable<'i>>, key: &str) -> Vec<&'a Spanned<DeValue<'i>>> {
-    doc.get_ref()
-        .iter()
-        .find(|(k, _)| k.get_ref() == key)
-        .and_then(|(_, v)| match v.get_ref() {
-            DeValue::Array(items) => Some(items.iter().collect()),
-            _ => None,
-        })
-        .unwrap_or_default()
+/// The span of `key` in a table, if it is there.
+fn key_span(table: &Spanned<DeValue<'_>>, key: &str) -> Option<Range<usize>> {
+    match table.get_ref() {
+        DeValue::Table(t) => t
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(_, v)| v.span()),
+        _ => None,
+    }
 }
 
 /// Keeps only the keys of a table for which `keep` is true.
@@ -324,7 +348,8 @@ impl Cx<'_> {
 
     fn toml_error(&mut self, e: &toml::de::Error, prefix: &str) {
         let message = e.message().trim().replace('\n', " ");
-        self.problem(e.span(), format!("{prefix}{message}"));
+        let hint = variant_hint(&message);
+        self.problem(e.span(), format!("{prefix}{message}{hint}"));
     }
 
     fn duration(&mut self, raw: &Spanned<String>, key: &str) -> Option<Duration> {
@@ -353,19 +378,108 @@ impl Cx<'_> {
         }
     }
 
+    /// Reports every key of `table` that is not one of `known`, each at its own line, with
+    /// the closest known key when one is close.
+    fn unknown_keys(&mut self, table: &DeTable<'_>, known: &[&str], prefix: &str) {
+        for (k, _) in table.iter() {
+            let key: &str = k.get_ref();
+            if !known.contains(&key) {
+                let hint = match suggest(key, known) {
+                    Some(s) => format!("; did you mean `{s}`?"),
+                    None => format!("; this table takes {}", list(known)),
+                };
+                self.problem(Some(k.span()), format!("{prefix}unknown key `{key}`{hint}"));
+            }
+        }
+    }
+
+    /// A plain value, or a problem at its line.
+    fn value<T: DeserializeOwned>(&mut self, v: &Spanned<DeValue<'_>>, prefix: &str) -> Option<T> {
+        match T::deserialize(ValueDeserializer::from(v.clone())) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.toml_error(&e, prefix);
+                None
+            }
+        }
+    }
+
+    /// A table deserialized into `T` after its unknown keys were reported (and left out, so
+    /// that the rest of it is still checked).
+    fn section<T: DeserializeOwned>(
+        &mut self,
+        v: &Spanned<DeValue<'_>>,
+        prefix: &str,
+    ) -> Option<Spanned<T>> {
+        let DeValue::Table(t) = v.get_ref() else {
+            self.problem(Some(v.span()), format!("{prefix}must be a table"));
+            return None;
+        };
+        let known = serde_aux::serde_introspection::serde_introspect::<T>();
+        self.unknown_keys(t, known, prefix);
+        let mut v = v.clone();
+        filter_keys(&mut v, |k| known.contains(&k));
+        self.value::<Spanned<T>>(&v, prefix)
+    }
+
+    /// The tables of an array of tables (`[[source]]`), or a problem.
+    fn array<'d, 'i>(
+        &mut self,
+        v: Option<&'d Spanned<DeValue<'i>>>,
+        what: &str,
+    ) -> Vec<&'d Spanned<DeValue<'i>>> {
+        match v.map(|v| (v, v.get_ref())) {
+            None => Vec::new(),
+            Some((_, DeValue::Array(items))) => items.iter().collect(),
+            Some((v, _)) => {
+                self.problem(
+                    Some(v.span()),
+                    format!("{what} must be written [[{what}]], one table per {what}"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn spool_max(&mut self, v: &Spanned<DeValue<'_>>) -> usize {
+        match self.value::<i64>(v, "spool_max = ") {
+            Some(n) if (1..=SPOOL_MAX_LIMIT).contains(&n) => n as usize,
+            Some(n) => {
+                self.problem(
+                    Some(v.span()),
+                    format!(
+                        "spool_max = {n} must be between 1 and {SPOOL_MAX_LIMIT} (pending backups kept per source while a target is missing them)"
+                    ),
+                );
+                DEFAULT_SPOOL_MAX
+            }
+            None => DEFAULT_SPOOL_MAX,
+        }
+    }
+
     /// Name, type and the type's own keys of each table of an array of tables.
     fn entries<'d, 'i>(
         &mut self,
         what: &str,
-        raw: &[Spanned<toml::Table>],
-        spanned: Vec<&'d Spanned<DeValue<'i>>>,
+        tables: &[&'d Spanned<DeValue<'i>>],
     ) -> Vec<(String, String, Range<usize>, &'d Spanned<DeValue<'i>>)> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
-        for (table, value) in raw.iter().zip(spanned) {
-            let span = table.span();
-            let name = match table.get_ref().get("name").and_then(|v| v.as_str()) {
-                Some(n) => n.to_string(),
+        for value in tables.iter().copied() {
+            let span = value.span();
+            let field = |key: &str| match value.get_ref() {
+                DeValue::Table(t) => {
+                    t.iter()
+                        .find(|(k, _)| k.get_ref() == key)
+                        .and_then(|(_, v)| match v.get_ref() {
+                            DeValue::String(s) => Some(s.to_string()),
+                            _ => None,
+                        })
+                }
+                _ => None,
+            };
+            let name = match field("name") {
+                Some(n) => n,
                 None => {
                     self.problem(
                         Some(span),
@@ -385,16 +499,17 @@ impl Cx<'_> {
                 );
                 continue;
             }
-            let Some(kind) = table.get_ref().get("type").and_then(|v| v.as_str()) else {
+            let Some(kind) = field("type") else {
                 self.problem(Some(span), format!("{what} {name:?} needs type = \"…\""));
                 continue;
             };
-            out.push((name, kind.to_string(), span, value));
+            out.push((name, kind, span, value));
         }
         out
     }
 
-    /// Deserializes a table into `T` after removing the keys every entry has; errors keep
+    /// Deserializes a table into `T`: its unknown keys (neither `common` nor `T`'s) are
+    /// reported, each with a "did you mean", then left out with the common keys; errors keep
     /// their own line.
     fn typed<T: DeserializeOwned>(
         &mut self,
@@ -402,15 +517,63 @@ impl Cx<'_> {
         common: &[&str],
         prefix: &str,
     ) -> Option<T> {
-        let mut value = value.clone();
-        filter_keys(&mut value, |k| !common.contains(&k));
-        match T::deserialize(ValueDeserializer::from(value)) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.toml_error(&e, prefix);
-                None
-            }
+        let own = serde_aux::serde_introspection::serde_introspect::<T>();
+        if let DeValue::Table(t) = value.get_ref() {
+            let known: Vec<&str> = common.iter().chain(own).copied().collect();
+            self.unknown_keys(t, &known, prefix);
         }
+        let mut value = value.clone();
+        filter_keys(&mut value, |k| own.contains(&k));
+        self.value::<T>(&value, prefix)
+    }
+}
+
+/// The known word closest to `word`, if one is close enough to be a typo of it.
+pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(word, k), *k))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+/// `did you mean "folder"?`, or the words this version knows.
+fn did_you_mean(word: &str, known: &[&str]) -> String {
+    match suggest(word, known) {
+        Some(s) => format!("did you mean {s:?}?"),
+        None => format!(
+            "this version knows {}",
+            known
+                .iter()
+                .map(|k| format!("{k:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn list(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|w| format!("`{w}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "; did you mean `removable`?" for serde's "unknown variant `removeable`, expected one
+/// of `disk`, `removable`, …".
+fn variant_hint(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown variant `") else {
+        return String::new();
+    };
+    let Some((word, expected)) = rest.split_once('`') else {
+        return String::new();
+    };
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match suggest(word, &candidates) {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => String::new(),
     }
 }
 
@@ -546,10 +709,72 @@ location = "offsite"
     #[test]
     fn unknown_key_in_a_target_is_reported_at_its_line() {
         let text = good().replace("path = \"/mnt/usb\"", "pth = \"/mnt/usb\"");
-        let (line, msg) = one(&text);
-        assert_eq!(line, Some(23), "{msg}");
-        assert!(msg.contains("target \"usb\""), "{msg}");
-        assert!(msg.contains("pth"), "{msg}");
+        let p = problems(&text);
+        assert_eq!(p[0].line, Some(23), "{p:?}");
+        assert_eq!(
+            p[0].message,
+            "target \"usb\": unknown key `pth`; did you mean `path`?"
+        );
+        // ...and, in the same pass, what the table then lacks.
+        assert!(p[1].message.contains("missing field `path`"), "{p:?}");
+    }
+
+    /// Issue 14: a file with nine problems is reported whole, in one pass.
+    #[test]
+    fn nine_problems_in_one_pass_with_suggestions() {
+        let text = r#"stat_dir = "/var/lib/pbx321"
+[encryption]
+recipients = ["age1notakey"]
+[policy]
+copies = 4
+max_age = "26 hourz"
+[[source]]
+name = "hq"
+type = "foldr"
+path = "/pbx"
+[[source]]
+name = "branch"
+type = "folder"
+path = "/branch"
+setle = "5s"
+[[target]]
+name = "local"
+type = "fs"
+path = "/srv/pbx321"
+medium = "disk"
+locaton = "onsite"
+[[target]]
+name = "usb"
+type = "fs"
+medium = "removable"
+[[target]]
+name = "usb"
+type = "fs"
+path = "/mnt/usb"
+medium = "removable"
+"#;
+        let p = problems(text);
+        let says = |line: usize, what: &str| {
+            assert!(
+                p.iter()
+                    .any(|x| x.line == Some(line) && x.message.contains(what)),
+                "line {line}: {what:?} in {p:#?}"
+            )
+        };
+        says(1, "unknown key `stat_dir`; did you mean `state_dir`?");
+        says(3, "not a valid age");
+        says(6, "not a duration");
+        says(9, "unknown type \"foldr\"; did you mean \"folder\"?");
+        says(15, "unknown key `setle`; did you mean `settle`?");
+        says(21, "unknown key `locaton`; did you mean `location`?");
+        says(22, "missing field `path`");
+        says(26, "used twice");
+        assert!(
+            p.iter()
+                .any(|x| x.message.contains("copies = 4 but only 3 target(s)")),
+            "{p:#?}"
+        );
+        assert_eq!(p.len(), 9, "{p:#?}");
     }
 
     #[test]
@@ -665,11 +890,21 @@ location = "offsite"
     }
 
     #[test]
-    fn no_sources_no_targets() {
+    fn targets_alone_are_a_config_to_restore_with() {
         let text = format!("state_dir = \"/x\"\n[encryption]\nrecipients = [\"{RECIPIENT}\"]\n");
         let p = problems(&text);
-        assert!(p.iter().any(|p| p.message.contains("no [[source]]")));
-        assert!(p.iter().any(|p| p.message.contains("no [[target]]")));
+        assert!(
+            p.iter().any(|p| p.message.contains("no [[target]]")),
+            "{p:?}"
+        );
+        // One surviving target, no source, no policy, no encryption: enough to restore.
+        let c = Config::parse(
+            "[[target]]\nname = \"usb\"\ntype = \"fs\"\npath = \"/mnt/usb\"\nmedium = \"removable\"\n",
+            Path::new("/root/dr.toml"),
+        )
+        .unwrap();
+        assert!(c.sources.is_empty() && c.encryption.is_none());
+        assert_eq!(c.targets.len(), 1);
     }
 
     /// Issue 11, finding 9: credentials never cross the network in clear by accident.

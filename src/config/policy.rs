@@ -37,34 +37,33 @@ pub(super) struct RawPolicy {
 }
 
 impl Cx<'_> {
+    /// The policy; a duration that is wrong is reported and replaced by its default, so
+    /// that the rest (the counts, their feasibility) is still checked in the same pass.
     pub(super) fn policy(&mut self, raw: RawPolicy) -> Option<Policy> {
-        let before = self.problems.len();
+        let default_max = Duration::from_secs(26 * 3600);
         let max_age = match &raw.max_age {
-            Some(s) => self.duration(s, "max_age"),
-            None => Some(Duration::from_secs(26 * 3600)),
+            Some(s) => self.duration(s, "max_age").unwrap_or(default_max),
+            None => default_max,
         };
-        let warn_age = raw
-            .warn_age
-            .as_ref()
-            .map(|s| (s.span(), self.duration(s, "warn_age")));
-        let drill_max_age = match &raw.drill_max_age {
-            Some(s) => Some(self.duration(s, "drill_max_age")?),
-            None => None,
-        };
-        let max_age = max_age?;
-        let warn_age = match warn_age {
+        let warn_age = match &raw.warn_age {
             None => max_age.mul_f64(0.8),
-            Some((_, None)) => return None,
-            Some((span, Some(w))) if w >= max_age => {
-                self.problem(
-                    Some(span),
-                    "warn_age must be shorter than max_age (it warns before the backup is too old)",
-                );
-                return None;
-            }
-            Some((_, Some(w))) => w,
+            Some(s) => match self.duration(s, "warn_age") {
+                Some(w) if w >= max_age => {
+                    self.problem(
+                        Some(s.span()),
+                        "warn_age must be shorter than max_age (it warns before the backup is too old)",
+                    );
+                    max_age.mul_f64(0.8)
+                }
+                Some(w) => w,
+                None => max_age.mul_f64(0.8),
+            },
         };
-        let policy = Policy {
+        let drill_max_age = raw
+            .drill_max_age
+            .as_ref()
+            .and_then(|s| self.duration(s, "drill_max_age"));
+        Some(Policy {
             copies: raw.copies.unwrap_or(3),
             media: raw.media.unwrap_or(2),
             offsite: raw.offsite.unwrap_or(1),
@@ -72,17 +71,19 @@ impl Cx<'_> {
             max_age,
             warn_age,
             drill_max_age,
-        };
-        (self.problems.len() == before).then_some(policy)
+        })
     }
 
-    /// Checks that the rule can be met with the targets configured.
+    /// Checks that the rule can be met with the targets configured: `written` tables, of
+    /// which `targets` parsed (media and offsite are judged only when all did).
     pub(super) fn feasible(
         &mut self,
         policy: &Policy,
         targets: &[TargetConfig],
+        written: usize,
         span: Option<Range<usize>>,
     ) {
+        let all = targets.len() == written;
         let media: BTreeSet<Medium> = targets.iter().map(|t| t.medium).collect();
         let offsite = targets
             .iter()
@@ -98,11 +99,10 @@ impl Cx<'_> {
                 "copies = 0 keeps nothing: use at least 1 (3 for the 3-2-1 rule)".to_string(),
             ),
             (
-                policy.copies as usize > targets.len(),
+                policy.copies as usize > written,
                 format!(
                     "copies = {} but only {} target(s) are configured: add targets or lower copies",
-                    policy.copies,
-                    targets.len()
+                    policy.copies, written
                 ),
             ),
             (
@@ -113,7 +113,7 @@ impl Cx<'_> {
                 ),
             ),
             (
-                policy.media as usize > media.len(),
+                all && policy.media as usize > media.len(),
                 format!(
                     "media = {} but the targets use only {} medium/media ({}): give a target another medium, e.g. medium = \"nas\"",
                     policy.media,
@@ -126,14 +126,14 @@ impl Cx<'_> {
                 ),
             ),
             (
-                policy.offsite as usize > offsite,
+                all && policy.offsite as usize > offsite,
                 format!(
                     "offsite = {} but {} target(s) have location = \"offsite\": add an offsite target or lower offsite",
                     policy.offsite, offsite
                 ),
             ),
             (
-                policy.immutable as usize > immutable,
+                all && policy.immutable as usize > immutable,
                 format!(
                     "immutable = {} but {} target(s) can hold an immutable copy (an s3 target with object_lock): add one or set immutable = 0",
                     policy.immutable, immutable

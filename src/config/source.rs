@@ -185,12 +185,11 @@ impl Cx<'_> {
 
     pub(super) fn sources(
         &mut self,
-        raw: &[Spanned<toml::Table>],
-        spanned: Vec<&Spanned<DeValue<'_>>>,
+        tables: &[&Spanned<DeValue<'_>>],
         base: &Path,
     ) -> Vec<SourceConfig> {
         let mut out = Vec::new();
-        for (name, kind, span, value) in self.entries("source", raw, spanned) {
+        for (name, kind, span, value) in self.entries("source", tables) {
             let prefix = format!("source {name:?}: ");
             let kind = match kind.as_str() {
                 "folder" => self
@@ -262,8 +261,11 @@ impl Cx<'_> {
                     }),
                 other => {
                     self.problem(
-                        Some(span),
-                        format!("{prefix}unknown type {other:?}; this version knows \"folder\", \"command\", \"3cx\" and \"3cx-v18\""),
+                        super::key_span(value, "type").or(Some(span)),
+                        format!(
+                            "{prefix}unknown type {other:?}; {}",
+                            super::did_you_mean(other, &["folder", "command", "3cx", "3cx-v18"])
+                        ),
                     );
                     None
                 }

@@ -160,7 +160,7 @@ const STORAGE_CLASSES: &[&str] = &[
 
 impl S3Target {
     /// Checks what serde cannot; returns what to fix.
-    fn check(&mut self) -> Result<(), String> {
+    pub(super) fn check(&mut self) -> Result<(), String> {
         if self.bucket.is_empty() {
             return Err("bucket must not be empty".into());
         }
@@ -291,8 +291,7 @@ impl Cx<'_> {
 
     pub(super) fn targets(
         &mut self,
-        raw: &[Spanned<toml::Table>],
-        spanned: Vec<&Spanned<DeValue<'_>>>,
+        tables: &[&Spanned<DeValue<'_>>],
         base: &Path,
     ) -> Vec<TargetConfig> {
         #[derive(Deserialize)]
@@ -304,7 +303,7 @@ impl Cx<'_> {
             trust_labels: bool,
         }
         let mut out = Vec::new();
-        for (name, kind, span, value) in self.entries("target", raw, spanned) {
+        for (name, kind, span, value) in self.entries("target", tables) {
             let prefix = format!("target {name:?}: ");
             let common_keys = ["medium", "location", "trust_labels"];
             // medium/location, with errors at their own line.
@@ -399,9 +398,10 @@ impl Cx<'_> {
                     }),
                 other => {
                     self.problem(
-                        Some(span),
+                        super::key_span(value, "type").or(Some(span)),
                         format!(
-                            "{prefix}unknown type {other:?}; this version knows \"fs\", \"s3\", \"sftp\" and \"webdav\""
+                            "{prefix}unknown type {other:?}; {}",
+                            super::did_you_mean(other, &["fs", "sftp", "webdav", "s3"])
                         ),
                     );
                     None

@@ -147,6 +147,12 @@ impl Run<'_> {
 
 /// Runs a backup of the selected sources.
 pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpError> {
+    if ctx.config.sources.is_empty() {
+        return Err(OpError::Usage(format!(
+            "{} has no [[source]]: it can restore and list, not back up; add a source (e.g. type = \"folder\")",
+            ctx.config.path.display()
+        )));
+    }
     let sources = ctx.select(&opts.sources)?;
     let state = &ctx.state;
     let _lock = state.lock()?;

@@ -51,14 +51,13 @@ pub async fn run(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckReport, OpError>
 
 /// Everything `check` needs to judge, read from the targets and the state directory.
 pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpError> {
-    let names = ctx.source_names(&opts.sources)?;
     let identities = match &opts.identity {
         Some(p) => Some(Arc::new(seal::load_identities(p)?)),
         None => None,
     };
     let now = ctx.now();
     let trust = ctx.trust()?;
-    let listings = catalog::list_all(&ctx.targets, &names).await;
+    let (names, listings) = sources_and_listings(ctx, &opts.sources).await?;
     let mut cat = read_what_matters(ctx, &listings, opts, now, trust.as_ref()).await;
     let mut drills = read_drills(&ctx.state);
     if opts.deep {
@@ -94,6 +93,33 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         deep: opts.deep,
         tamper_evident: trust.is_some(),
     })
+}
+
+/// The sources to check and the targets' listings. Without configured sources (a bare
+/// machine checking one surviving target), the sources are those the targets hold.
+async fn sources_and_listings(
+    ctx: &Ctx,
+    wanted: &[String],
+) -> Result<(Vec<String>, Vec<Listing>), OpError> {
+    if !ctx.config.sources.is_empty() {
+        let names = ctx.source_names(wanted)?;
+        let listings = catalog::list_all(&ctx.targets, &names).await;
+        return Ok((names, listings));
+    }
+    for w in wanted {
+        manifest::check_name(w).map_err(|why| OpError::Usage(format!("source {w:?} {why}")))?;
+    }
+    let listings = catalog::list_all(&ctx.targets, wanted).await;
+    let mut names: Vec<String> = wanted.to_vec();
+    if names.is_empty() {
+        names = Catalog::index(listings.iter().map(|l| &l.listing))
+            .backups
+            .keys()
+            .map(|(s, _)| s.clone())
+            .collect();
+        names.dedup();
+    }
+    Ok((names, listings))
 }
 
 /// The catalog with the manifests that can matter read: every backup young enough to

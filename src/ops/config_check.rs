@@ -31,7 +31,10 @@ pub fn missing(cfg: &Config) -> Vec<Missing> {
             });
         }
     }
-    if let Some(path) = &cfg.encryption.recipients_file
+    if let Some(path) = cfg
+        .encryption
+        .as_ref()
+        .and_then(|e| e.recipients_file.as_ref())
         && let Err(e) = super::recipients(cfg)
     {
         out.push(Missing {

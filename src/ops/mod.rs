@@ -215,8 +215,14 @@ fn own_public_key(key: &std::path::Path) -> Result<ssh_key::PublicKey, String> {
 /// The configured recipients, `recipients_file` included, parsed once: (their lines, for
 /// the manifest; the parsed keys, for the seal).
 pub fn recipients(cfg: &Config) -> Result<(Vec<String>, Arc<Recipients>), OpError> {
-    let mut lines = cfg.encryption.recipients.clone();
-    if let Some(path) = &cfg.encryption.recipients_file {
+    let enc = cfg.encryption.as_ref().ok_or_else(|| {
+        OpError::Usage(format!(
+            "{} has no [encryption]: add recipients = [\"age1…\"] to back up (make a key with `pbx321 keygen --out FILE`)",
+            cfg.path.display()
+        ))
+    })?;
+    let mut lines = enc.recipients.clone();
+    if let Some(path) = &enc.recipients_file {
         let text = std::fs::read_to_string(path)
             .map_err(io_error(format!("recipients_file {}", path.display())))?;
         for (n, line) in text.lines().map(str::trim).enumerate() {

@@ -164,8 +164,19 @@ fn unusable(state: &CopyState) -> Option<String> {
     }
 }
 
-/// `--to` must be a file name, and not an existing file unless `--force`.
+/// `--to` must be a file name in a directory that exists, and not an existing file unless
+/// `--force`.
 fn check_destination(opts: &RestoreOptions) -> Result<(), RestoreError> {
+    let dir = match opts.to.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(RestoreError::NotFound(format!(
+            "{} does not exist: create it, or choose another --to",
+            dir.display()
+        )));
+    }
     if opts.to.exists() && !opts.force {
         return Err(RestoreError::Usage(format!(
             "{} exists; pass --force to replace it, or choose another --to",

@@ -263,6 +263,12 @@ pub fn list(r: &ListReport) -> String {
     let mut s = String::new();
     if r.backups.is_empty() {
         s.push_str("no backups on any target\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "{:<12} {:<28} {:<20} {:>10}  copies",
+            "source", "backup", "made (UTC)", "size"
+        );
     }
     for b in &r.backups {
         let size = b
@@ -286,9 +292,10 @@ pub fn list(r: &ListReport) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "{}  {}  {:>10}  {}",
+            "{:<12} {:<28} {:<20} {:>10}  {}",
+            b.source,
             b.id,
-            b.created_at.format("%Y-%m-%d %H:%M:%SZ"),
+            b.created_at.format("%Y-%m-%d %H:%M:%S"),
             size,
             copies.join(", ")
         );
@@ -342,7 +349,6 @@ pub fn config(c: &Config, missing: &[Missing], fatal: bool) -> String {
         );
     }
     let _ = writeln!(s, "state_dir: {}", c.state_dir.display());
-    let n = c.encryption.recipients.len();
     match &c.signing {
         Some(sg) => {
             let _ = writeln!(
@@ -362,15 +368,25 @@ pub fn config(c: &Config, missing: &[Missing], fatal: bool) -> String {
             );
         }
     }
-    let _ = writeln!(
-        s,
-        "encryption: age to {n} recipient(s){}",
-        c.encryption
-            .recipients_file
-            .as_ref()
-            .map(|f| format!(" + those in {}", f.display()))
-            .unwrap_or_default()
-    );
+    match &c.encryption {
+        Some(e) => {
+            let _ = writeln!(
+                s,
+                "encryption: age to {} recipient(s){}",
+                e.recipients.len(),
+                e.recipients_file
+                    .as_ref()
+                    .map(|f| format!(" + those in {}", f.display()))
+                    .unwrap_or_default()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "encryption: none (this config can restore and list, not back up)"
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "policy: {} copies, {} media, {} offsite, {} immutable; warn after {}, critical after {}",

@@ -85,7 +85,7 @@ fn each_bad_config_is_refused_with_file_line_and_fix() {
         (
             "path = \"pbx\"",
             "paht = \"pbx\"",
-            "unknown field `paht`",
+            "unknown key `paht`; did you mean `path`?",
             Some(13),
         ),
         ("name = \"usb\"", "name = \"local\"", "used twice", Some(24)),
@@ -112,7 +112,7 @@ fn each_bad_config_is_refused_with_file_line_and_fix() {
             "type = \"folder\"",
             "type = \"ftp\"",
             "unknown type \"ftp\"",
-            Some(10),
+            Some(12),
         ),
         (
             "[encryption]\nrecipients = [\"age1",
