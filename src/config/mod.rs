@@ -213,16 +213,21 @@ impl Config {
         }
     }
 
-    /// A config of targets only, made on the spot (a restore on a bare machine): no sources,
-    /// the default policy, no state directory worth keeping.
+    /// A config of targets only, made on the spot (a bare machine after a disaster): no
+    /// sources, no state directory worth keeping, and a rule that asks only whether the
+    /// copies there are good — one copy, of any age: `check --deep` there verifies what
+    /// survived, it does not judge a 3-2-1 set-up that is gone.
     pub fn of_targets(targets: Vec<TargetConfig>, state_dir: PathBuf) -> Config {
-        let policy = Cx {
-            text: "",
-            problems: Vec::new(),
-            secrets: Vec::new(),
-        }
-        .policy(policy::RawPolicy::default())
-        .expect("the default policy is valid");
+        let (_, longest) = duration::bounds("max_age");
+        let policy = Policy {
+            copies: 1,
+            media: 1,
+            offsite: 0,
+            immutable: 0,
+            max_age: longest,
+            warn_age: longest.mul_f64(0.8),
+            drill_max_age: None,
+        };
         Config {
             path: PathBuf::from("(no config: --from)"),
             state_dir,

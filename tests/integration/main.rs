@@ -7,6 +7,8 @@
 //! - `killed`: a run killed with SIGKILL mid-write, and crafted leftovers.
 //! - `config`: example configs and every config snippet in docs/ parse; each bad config is
 //!   refused with file:line.
+//! - `docs`: the shell commands of docs/disaster-recovery.md (on a bare machine) and of the
+//!   README quickstart, run as written.
 //! - `fanout`: isolation, retries and independence of targets, in process.
 //! - `monitoring`: `check --deep`, the restore drill, Nagios and Prometheus output.
 //! - `nas`: SFTP against a real sshd, WebDAV against rclone, and `require_mount`.
@@ -20,6 +22,7 @@
 mod backup;
 mod config;
 mod conformance;
+mod docs;
 mod emulator;
 mod fanout;
 mod hardening;
