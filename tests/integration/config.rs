@@ -27,6 +27,9 @@ fn every_example_config_parses() {
 #[test]
 fn every_config_snippet_in_the_docs_parses() {
     const RECIPIENT: &str = "age1vgx3kctzsv946guapg2f6ptscu9aq6grmgd6uyp9t4cavvlxyv0q58szc4";
+    // The docs write keys as "ssh-ed25519 AAAA… comment": a real one takes the dots' place.
+    const DEMO_SIGNING_PUBLIC: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBCtlsuH+HQTGuKzJf/pj8HXIZL2Bo63jU2GlIS6P8e";
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
@@ -40,7 +43,8 @@ fn every_config_snippet_in_the_docs_parses() {
                 .split("```")
                 .next()
                 .unwrap()
-                .replace("age1…", RECIPIENT);
+                .replace("age1…", RECIPIENT)
+                .replace("ssh-ed25519 AAAA…", DEMO_SIGNING_PUBLIC);
             if !(block.contains("[[") || block.contains("state_dir")) {
                 continue; // a fragment of key = value lines
             }
