@@ -58,7 +58,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
             let _ = print_or(
                 &format!(
                     "PBX321 UNKNOWN - {}\n",
-                    format!("{e:#}").lines().next().unwrap_or("")
+                    super::error_text(&e).lines().next().unwrap_or("")
                 ),
                 ExitCode::from(Status::Unknown as u8),
             );

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{CmdResult, Exit, Failure, load_config, print};
+use super::{CmdResult, Exit, Failure, Format, load_config, print};
 use crate::ops::config_check;
 use crate::report;
 
@@ -16,6 +16,9 @@ pub enum ConfigCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
     /// Report unset secret variables and unreadable secret files as warnings, not errors
     /// (to check a config meant for another machine)
     #[arg(long)]
@@ -25,15 +28,47 @@ pub struct CheckArgs {
 pub fn run(config: Option<PathBuf>, cmd: ConfigCommand) -> CmdResult {
     match cmd {
         ConfigCommand::Check(args) => {
-            let cfg = load_config(config).map_err(|e| Failure::new(Exit::Usage, e))?;
+            let cfg = match load_config(config) {
+                Ok(c) => c,
+                Err(e) if args.format == Format::Json => {
+                    print(&report::json::render(&refused(&e)))?;
+                    return Ok(ExitCode::from(Exit::Usage));
+                }
+                Err(e) => return Err(Failure::new(Exit::Usage, e)),
+            };
             let missing = config_check::missing(&cfg);
             let fatal = !missing.is_empty() && !args.allow_missing_secrets;
-            let mut text = report::human::config(&cfg, &missing, fatal);
-            if !fatal {
-                text = text.replacen(": problems", ": OK", 1);
-            }
-            print(&text)?;
+            print(&match args.format {
+                Format::Human => report::human::config(&cfg, &missing, fatal),
+                Format::Json => {
+                    report::json::render(&config_check::Summary::of(&cfg, &missing, fatal))
+                }
+            })?;
             Ok(ExitCode::from(if fatal { Exit::Usage } else { Exit::Ok }))
         }
+    }
+}
+
+/// A config that could not be read or parsed, for `--format json`: every problem, one line
+/// each.
+fn refused(e: &anyhow::Error) -> config_check::Summary {
+    let problems = match e.downcast_ref::<crate::config::ConfigError>() {
+        Some(ce) => ce
+            .problems
+            .iter()
+            .map(|p| match p.line {
+                Some(l) => format!("{}:{l}: {}", ce.file.display(), p.message),
+                None => format!("{}: {}", ce.file.display(), p.message),
+            })
+            .collect(),
+        None => vec![super::error_text(e)],
+    };
+    config_check::Summary {
+        ok: false,
+        problems,
+        missing: Vec::new(),
+        sources: Vec::new(),
+        targets: Vec::new(),
+        tamper_evident: false,
     }
 }

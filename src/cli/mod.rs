@@ -35,6 +35,9 @@ pub struct Cli {
     /// More log output (-v: info, -vv: debug)
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Colour in logs: auto (only on a terminal, and not with NO_COLOR set), always, never
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,6 +46,28 @@ pub struct Cli {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether to colour what goes to stderr.
+    pub fn on_stderr(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -84,7 +109,7 @@ impl From<Exit> for ExitCode {
 
 /// Runs the parsed command; errors carry the exit code they should produce.
 pub async fn run(cli: Cli) -> ExitCode {
-    init_logging(cli.log_format, cli.verbose);
+    init_logging(cli.log_format, cli.verbose, cli.color.on_stderr());
     let config_path = cli.config.clone();
     let result = match cli.command {
         Command::Backup(a) => backup::run(config_path, a).await,
@@ -99,11 +124,28 @@ pub async fn run(cli: Cli) -> ExitCode {
         Err(Failure { code, error }) => {
             // Never a panic, even with stderr closed.
             use std::io::Write;
-            let text = format!("pbx321: error: {error:#}");
+            let text = format!("pbx321: error: {}", error_text(&error));
             let _ = writeln!(std::io::stderr(), "{}", crate::secret::redact(&text));
             code
         }
     }
+}
+
+/// An error and its causes, each said once: a cause whose text is already part of the
+/// message (many errors repeat their cause in their own words) is not repeated.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
 }
 
 /// An error and the exit code it means for this command.
@@ -262,7 +304,7 @@ pub fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
     Ok(Config::parse(&text, &path)?)
 }
 
-fn init_logging(format: LogFormat, verbose: u8) {
+fn init_logging(format: LogFormat, verbose: u8, ansi: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "warn",
@@ -271,9 +313,8 @@ fn init_logging(format: LogFormat, verbose: u8) {
     };
     let filter = EnvFilter::try_from_env("PBX321_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("pbx321={default},warn")));
-    // Colour only for a person at a terminal, never into cron mail or a log file.
-    use std::io::IsTerminal;
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // Colour only for a person at a terminal (`--color auto`), never into cron mail or a
+    // log file.
     // Credentials a library reads from the environment are hidden like pbx321's own.
     for var in [
         "AWS_ACCESS_KEY_ID",

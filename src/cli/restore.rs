@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{CmdResult, Exit, Failure, FromArgs, open_for_reading, print};
+use super::{CmdResult, Exit, Failure, Format, FromArgs, open_for_reading, print};
 use crate::ops::restore::{self, RestoreError, RestoreOptions};
 use crate::report;
 
@@ -46,6 +46,9 @@ pub struct Args {
     /// Replace --to if it exists
     #[arg(long)]
     pub force: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
@@ -67,7 +70,10 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     };
     match restore::run(&opened.ctx, &opts).await {
         Ok(report) => {
-            print(&report::human::restore(&report))?;
+            print(&match args.format {
+                Format::Human => report::human::restore(&report),
+                Format::Json => report::json::render(&report),
+            })?;
             Ok(ExitCode::from(Exit::Ok))
         }
         Err(e @ RestoreError::Usage(_)) => Err(Failure::new(Exit::Usage, e)),

@@ -45,6 +45,8 @@ pub struct BackupOptions {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupReport {
+    /// The rule the verdicts judge by.
+    pub rule: Rule,
     pub sources: Vec<SourceRun>,
     /// Pending backups of earlier runs, completed (or tried) before the new ones.
     pub completed: Vec<PendingRun>,
@@ -219,6 +221,7 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
     }
     let dropped = spool.bound(ctx.config.spool_max);
     Ok(BackupReport {
+        rule: run.rule,
         sources: runs,
         completed,
         cleaned,

@@ -46,3 +46,29 @@ pub fn missing(cfg: &Config) -> Vec<Missing> {
     }
     out
 }
+
+/// `config check --format json`: the verdict on a config, for scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub ok: bool,
+    /// Problems in the file (file:line: what to fix), when it was refused.
+    pub problems: Vec<String>,
+    /// What the config refers to that this machine cannot provide.
+    pub missing: Vec<Missing>,
+    pub sources: Vec<String>,
+    pub targets: Vec<String>,
+    pub tamper_evident: bool,
+}
+
+impl Summary {
+    pub fn of(cfg: &Config, missing: &[Missing], fatal: bool) -> Summary {
+        Summary {
+            ok: !fatal,
+            problems: Vec::new(),
+            missing: missing.to_vec(),
+            sources: cfg.sources.iter().map(|s| s.name.clone()).collect(),
+            targets: cfg.targets.iter().map(|t| t.name.clone()).collect(),
+            tamper_evident: cfg.signing.is_some(),
+        }
+    }
+}

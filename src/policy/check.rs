@@ -433,7 +433,7 @@ mod tests {
                 "the NAS is down, its copy verified an hour ago",
                 facts(1, [Good, Down(Some(1)), Good]),
                 Status::Warning,
-                "cannot verify copy on nas: unreachable since 2026-11-25 11:30 UTC, last verified 1h ago",
+                "cannot verify copy on nas: unreachable since 2026-11-25 11:30 UTC, last verified 1h 0m ago",
             ),
             (
                 "the NAS is down, its copy last verified two days ago",

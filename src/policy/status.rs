@@ -132,7 +132,7 @@ fn age(now: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
 }
 
 fn human(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    super::duration_text(d)
 }
 
 /// Why the newest compliant backup `b` is a warning, if it is older than `warn_age`.

@@ -10,8 +10,8 @@ use crate::ops::backup::{BackupReport, RunResult};
 use crate::ops::config_check::Missing;
 use crate::ops::list::ListReport;
 use crate::ops::restore::RestoreReport;
-use crate::policy::Verdict;
 use crate::policy::check::CheckReport;
+use crate::policy::{Rule, Verdict, count};
 
 pub fn backup(r: &BackupReport) -> String {
     let mut s = String::new();
@@ -111,7 +111,7 @@ pub fn backup(r: &BackupReport) -> String {
                     };
                     let _ = writeln!(s, "  {:<16} {line}", t.target);
                 }
-                let _ = writeln!(s, "  verdict: {}", verdict_line(verdict));
+                let _ = writeln!(s, "  verdict: {}", verdict_line(verdict, &r.rule));
                 for reason in &verdict.reasons {
                     let _ = writeln!(s, "    - {reason}");
                 }
@@ -124,16 +124,21 @@ pub fn backup(r: &BackupReport) -> String {
     s
 }
 
-/// `3-2-1 OK — 3 copies, 2 media, 1 offsite (declared, not verified: usb)`.
-fn verdict_line(v: &Verdict) -> String {
+/// `3-2-1 OK — 3 copies, 2 media, 1 offsite (declared, not verified: usb)`: the rule as
+/// configured, and what the copies add up to.
+fn verdict_line(v: &Verdict, rule: &Rule) -> String {
+    let mut name = format!("{}-{}-{}", rule.copies, rule.media, rule.offsite);
+    if rule.immutable > 0 {
+        name.push_str(&format!("-{}", rule.immutable));
+    }
     let mut line = format!(
-        "{} — {} copies, {} media, {} offsite",
-        if v.ok { "3-2-1 OK" } else { "RULE NOT MET" },
-        v.copies,
-        v.media,
+        "{name} {} — {}, {}, {} offsite",
+        if v.ok { "OK" } else { "RULE NOT MET" },
+        count(v.copies, "copy", "copies"),
+        count(v.media, "medium", "media"),
         v.offsite
     );
-    if v.immutable > 0 {
+    if v.immutable > 0 || rule.immutable > 0 {
         line.push_str(&format!(", {} immutable", v.immutable));
     }
     if !v.declared.is_empty() {
@@ -149,11 +154,11 @@ pub fn check(r: &CheckReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "pbx321 check{}: {} (rule: {} copies, {} media, {} offsite{}; max age {})",
+        "pbx321 check{}: {} (rule: {}, {}, {} offsite{}; max age {})",
         if r.deep { " --deep" } else { "" },
         r.status.label(),
-        r.rule.copies,
-        r.rule.media,
+        count(r.rule.copies, "copy", "copies"),
+        count(r.rule.media, "medium", "media"),
         r.rule.offsite,
         if r.rule.immutable > 0 {
             format!(", {} immutable", r.rule.immutable)
@@ -198,7 +203,7 @@ pub fn check(r: &CheckReport) -> String {
             "  newest {} ({} old): {}",
             n.id,
             age(n.age_seconds),
-            verdict_line(&n.verdict)
+            verdict_line(&n.verdict, &r.rule)
         );
         for note in &n.verdict.notes {
             let _ = writeln!(s, "  note: {note}");

@@ -23,16 +23,9 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// `3h 5m`-style ages for people.
+/// `3h 5m`-style ages for people (the same words as the reasons use).
 pub fn age(seconds: u64) -> String {
-    let d = seconds / 86_400;
-    let h = seconds % 86_400 / 3600;
-    let m = seconds % 3600 / 60;
-    match (d, h, m) {
-        (0, 0, m) => format!("{m}m"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
+    crate::policy::duration_text(std::time::Duration::from_secs(seconds))
 }
 
 #[cfg(test)]
@@ -41,7 +34,7 @@ mod tests {
     fn sizes_and_ages() {
         assert_eq!(super::bytes(512), "512 B");
         assert_eq!(super::bytes(1536), "1.5 KiB");
-        assert_eq!(super::age(59), "0m");
+        assert_eq!(super::age(59), "59s");
         assert_eq!(super::age(3 * 3600 + 300), "3h 5m");
         assert_eq!(super::age(2 * 86_400 + 3600), "2d 1h");
     }

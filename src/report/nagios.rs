@@ -21,11 +21,11 @@ pub fn render(r: &CheckReport) -> String {
         match &s.newest {
             Some(n) => {
                 summary.push(format!(
-                    "{} {} ({} copies, {} media, {} offsite, {} old)",
+                    "{} {} ({}, {}, {} offsite, {} old)",
                     s.status.source,
                     s.status.status.label(),
-                    n.verdict.copies,
-                    n.verdict.media,
+                    crate::policy::count(n.verdict.copies, "copy", "copies"),
+                    crate::policy::count(n.verdict.media, "medium", "media"),
                     n.verdict.offsite,
                     age(n.age_seconds)
                 ));

@@ -5,6 +5,7 @@
 //!   interop with the real `age` and `zstd` programs.
 //! - `hardening`: issue 11's findings, one regression test each.
 //! - `killed`: a run killed with SIGKILL mid-write, and crafted leftovers.
+//! - `cli`: exit codes, errors said once, --format, colour.
 //! - `config`: example configs and every config snippet in docs/ parse; each bad config is
 //!   refused with file:line.
 //! - `docs`: the shell commands of docs/disaster-recovery.md (on a bare machine) and of the
@@ -20,6 +21,7 @@
 //! - `servers`: moto, the fault-injecting proxy, sshd and rclone, on free loopback ports.
 
 mod backup;
+mod cli;
 mod config;
 mod conformance;
 mod docs;
