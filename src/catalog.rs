@@ -57,6 +57,8 @@ impl TargetInfo {
 pub struct TargetListing {
     pub info: TargetInfo,
     pub objects: Result<Vec<ObjectMeta>, String>,
+    /// It could not be listed because this user may not read it.
+    pub denied: bool,
 }
 
 /// One target's copy of one backup.
@@ -183,6 +185,9 @@ pub struct Leftover {
 pub struct Unreachable {
     pub target: String,
     pub error: String,
+    /// Because this user (or these credentials) may not read it: then a check cannot answer.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub denied: bool,
 }
 
 /// A manifest to read: where it lies, and the size of the artifact beside it.
@@ -257,6 +262,7 @@ impl Catalog {
                     cat.unreachable.push(Unreachable {
                         target: name.clone(),
                         error: e.clone(),
+                        denied: l.denied,
                     });
                     continue;
                 }

@@ -41,6 +41,7 @@ pub mod policy;
 pub mod report;
 pub mod seal;
 pub mod secret;
+pub mod share;
 pub mod sign;
 pub mod source;
 pub mod spool;

@@ -39,29 +39,35 @@ pub struct Pending {
 
 pub struct Spool {
     dir: PathBuf,
+    share: crate::share::Share,
 }
 
 impl Spool {
-    /// The spool of a state directory, created (0700) if needed.
+    /// The spool of a state directory, created (0700; 0750 with `file_group`) if needed.
     pub fn open(state: &StateDir) -> Result<Spool, StateError> {
         state.ensure()?;
         let dir = state.path("spool");
         std::fs::DirBuilder::new()
-            .mode(0o700)
+            .mode(state.share.dir_mode())
             .recursive(true)
             .create(&dir)
+            .and_then(|()| state.share.apply(&dir))
             .map_err(|source| StateError::Io {
                 what: "cannot create the spool directory",
                 path: dir.clone(),
                 source,
             })?;
-        Ok(Spool { dir })
+        Ok(Spool {
+            dir,
+            share: state.share.clone(),
+        })
     }
 
     /// The spool of a state directory for reading only (`check`): never creates anything.
     pub fn peek(state: &StateDir) -> Spool {
         Spool {
             dir: state.path("spool"),
+            share: state.share.clone(),
         }
     }
 
@@ -94,6 +100,7 @@ impl Spool {
             .create_new(true)
             .mode(0o600)
             .open(&path)?;
+        self.share.apply(&path)?;
         Ok((file, path))
     }
 
@@ -106,7 +113,9 @@ impl Spool {
 
     /// Describes a committed seal: from now on the backup is pending.
     pub fn describe(&self, m: &Manifest) -> io::Result<()> {
-        crate::state::write_atomic(&self.manifest_path(&m.id), &m.to_json())
+        let path = self.manifest_path(&m.id);
+        crate::state::write_atomic(&path, &m.to_json())?;
+        self.share.apply(&path)
     }
 
     /// Gives a pending backup another id (made at `at`): its sealed file is renamed and

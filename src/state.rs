@@ -13,6 +13,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::io_hint;
+use crate::share::Share;
 
 /// Prefix of the temporary files [`write_atomic`] creates; a crash can leave one behind,
 /// and whoever owns the directory may remove them.
@@ -38,6 +39,14 @@ pub enum StateError {
     Locked { path: PathBuf, pid: Option<String> },
 }
 
+impl StateError {
+    /// The user running pbx321 may not write here (or not read): a monitoring user, say.
+    pub fn is_denied(&self) -> bool {
+        matches!(self, StateError::Io { source, .. }
+            if matches!(source.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem))
+    }
+}
+
 fn io(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StateError {
     let path = path.to_path_buf();
     move |source| StateError::Io { what, path, source }
@@ -52,6 +61,8 @@ fn no_follow() -> i32 {
 #[derive(Debug, Clone)]
 pub struct StateDir {
     pub dir: PathBuf,
+    /// Who besides pbx321's user may read it (`file_group`).
+    pub share: Share,
 }
 
 /// The run lock; released when dropped (or when the process ends, however it ends).
@@ -62,18 +73,26 @@ impl StateDir {
     pub fn new(dir: &Path) -> Self {
         StateDir {
             dir: dir.to_path_buf(),
+            share: Share::private(),
         }
+    }
+
+    /// The same directory, readable by `share`'s group.
+    pub fn shared(mut self, share: Share) -> Self {
+        self.share = share;
+        self
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
-    /// Creates the directory (0700) if needed and checks that it is ours alone.
+    /// Creates the directory (0700, 0750 with `file_group`) if needed and checks that no
+    /// one else may write to it.
     pub fn ensure(&self) -> Result<(), StateError> {
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(self.share.dir_mode())
             .create(&self.dir)
             .map_err(io(
                 "cannot create the state directory (set state_dir in the config)",
@@ -88,7 +107,23 @@ impl StateDir {
                 mode,
             });
         }
+        // With a group: the directory and what an earlier run wrote become the group's
+        // (once: afterwards the directory already has the group).
+        if let Some(gid) = self.share.gid().map_err(io("file_group", &self.dir))?
+            && (meta.gid() != gid || mode & 0o050 != 0o050)
+        {
+            self.share
+                .apply_tree(&self.dir)
+                .map_err(io("cannot share the state directory", &self.dir))?;
+        }
         Ok(())
+    }
+
+    /// Gives a file just written its mode and group.
+    fn share_file(&self, path: &Path) -> Result<(), StateError> {
+        self.share
+            .apply(path)
+            .map_err(io("cannot share with file_group", path))
     }
 
     /// Takes the run lock without waiting. `flock` is released by the kernel when the
@@ -166,7 +201,8 @@ impl StateDir {
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
         self.ensure()?;
         let path = self.path(name);
-        write_atomic(&path, bytes).map_err(io("cannot write", &path))
+        write_atomic(&path, bytes).map_err(io("cannot write", &path))?;
+        self.share_file(&path)
     }
 
     /// Appends one line to a state file (history).
@@ -180,7 +216,8 @@ impl StateDir {
             .custom_flags(no_follow())
             .open(&path)
             .map_err(io("cannot open", &path))?;
-        f.write_all(line).map_err(io("cannot append to", &path))
+        f.write_all(line).map_err(io("cannot append to", &path))?;
+        self.share_file(&path)
     }
 }
 

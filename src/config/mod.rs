@@ -62,6 +62,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Pending backups kept in the spool per source, at most (default 3).
     pub spool_max: usize,
+    /// The group that may read what pbx321 writes locally (fs copies, manifests, state),
+    /// so that a monitoring user can run `check`; `None`: pbx321's user alone.
+    pub file_group: Option<String>,
     /// Needed to back up; `None` in a config for restoring only.
     pub encryption: Option<Encryption>,
     /// Manifest signing; `None`: copies are not tamper-evident.
@@ -113,6 +116,7 @@ impl fmt::Display for ConfigError {
 const TOP_KEYS: &[&str] = &[
     "state_dir",
     "spool_max",
+    "file_group",
     "encryption",
     "signing",
     "policy",
@@ -162,6 +166,7 @@ impl Config {
             .map(|p| base.join(p))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
         let spool_max = get("spool_max").map_or(DEFAULT_SPOOL_MAX, |v| cx.spool_max(v));
+        let file_group = get("file_group").and_then(|v| cx.file_group(v));
         let encryption = get("encryption")
             .and_then(|v| cx.section::<encryption::RawEncryption>(v, "[encryption] "))
             .and_then(|raw| cx.encryption(raw, base));
@@ -202,6 +207,7 @@ impl Config {
                 path: path.to_path_buf(),
                 state_dir,
                 spool_max,
+                file_group,
                 encryption,
                 signing,
                 policy,
@@ -232,6 +238,7 @@ impl Config {
             path: PathBuf::from("(no config: --from)"),
             state_dir,
             spool_max: DEFAULT_SPOOL_MAX,
+            file_group: None,
             encryption: None,
             signing: None,
             policy,
@@ -460,6 +467,26 @@ impl Cx<'_> {
             }
             None => DEFAULT_SPOOL_MAX,
         }
+    }
+
+    fn file_group(&mut self, v: &Spanned<DeValue<'_>>) -> Option<String> {
+        let name = self.value::<String>(v, "file_group = ")?;
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && !name.starts_with('-')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            self.problem(
+                Some(v.span()),
+                format!(
+                    "file_group = {name:?} is not a group name or number (letters, digits, `_`, `-`, `.`; e.g. \"nagios\")"
+                ),
+            );
+            return None;
+        }
+        Some(name)
     }
 
     /// Name, type and the type's own keys of each table of an array of tables.

@@ -62,6 +62,7 @@ pub async fn list_all(targets: &[Arc<dyn Target>], prefixes: &[String]) -> Vec<L
                     immutable_capable: props.immutable_capable,
                     placement: t.placement().await,
                 },
+                denied: matches!(objects, Err(TargetError::Denied(_))),
                 objects: objects.map_err(|e| e.to_string()),
             },
         }

@@ -177,28 +177,42 @@ fn remember(
 
 /// Reads, changes and writes when each copy was last verified (`verified.json`), under the
 /// state's file lock. The memory is a cache: failing to read or write it only loses the
-/// grace an unreachable target gets, and is logged.
+/// grace an unreachable target gets, and is logged. A user who may read the state but not
+/// write it (a monitoring user in `file_group`) uses it as it is, quietly.
 pub(super) fn update_remembered(state: &StateDir, change: impl FnOnce(&mut Remembered)) {
-    let done = state.with_file_lock(|| {
+    let mut change = Some(change);
+    let mut apply = |write: bool| {
         let mut mem: Remembered = match state.read(VERIFIED) {
             Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
             Ok(None) => Remembered::default(),
+            Err(e) if e.is_denied() => {
+                tracing::debug!("copy verifications not read: {e}");
+                Remembered::default()
+            }
             Err(e) => {
                 tracing::warn!("copy verifications not read: {e}");
                 Remembered::default()
             }
         };
         let before = mem.clone();
-        change(&mut mem);
-        if mem != before
+        if let Some(change) = change.take() {
+            change(&mut mem);
+        }
+        if write
+            && mem != before
             && let Ok(json) = serde_json::to_vec_pretty(&mem)
             && let Err(e) = state.write(VERIFIED, &json)
         {
             tracing::warn!("copy verifications not recorded: {e}");
         }
-    });
-    if let Err(e) = done {
-        tracing::warn!("copy verifications not used: {e}");
+    };
+    match state.with_file_lock(|| apply(true)) {
+        Ok(()) => {}
+        Err(e) if e.is_denied() => {
+            tracing::debug!("state directory is read-only for this user, not recording: {e}");
+            apply(false);
+        }
+        Err(e) => tracing::warn!("copy verifications not used: {e}"),
     }
 }
 
@@ -304,6 +318,10 @@ fn read_drills(state: &StateDir) -> BTreeMap<String, DrillFact> {
     match state.read(DRILLS) {
         Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
         Ok(None) => BTreeMap::new(),
+        Err(e) if e.is_denied() => {
+            tracing::debug!("restore drills not read: {e}");
+            BTreeMap::new()
+        }
         Err(e) => {
             tracing::warn!("restore drills not read: {e}");
             BTreeMap::new()

@@ -38,9 +38,10 @@ impl Ctx {
     /// Opens the config's targets and sources, with the wall clock. Opening never fails as
     /// a whole: a target that cannot be opened fails alone, in its own results.
     pub async fn open(config: Config) -> Ctx {
+        let share = crate::share::Share::with_group(config.file_group.as_deref());
         let mut targets = Vec::with_capacity(config.targets.len());
         for t in &config.targets {
-            targets.push(target::open(t).await);
+            targets.push(target::open(t, &share).await);
         }
         let sources = config.sources.iter().map(source::open).collect();
         Ctx::with(config, targets, sources, Arc::new(Utc::now))
@@ -54,7 +55,9 @@ impl Ctx {
         clock: Clock,
     ) -> Ctx {
         Ctx {
-            state: StateDir::new(&config.state_dir),
+            state: StateDir::new(&config.state_dir).shared(crate::share::Share::with_group(
+                config.file_group.as_deref(),
+            )),
             config,
             targets,
             sources,

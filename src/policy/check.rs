@@ -84,6 +84,9 @@ pub struct TargetState {
     pub medium: Medium,
     pub location: Location,
     pub up: bool,
+    /// It answered "permission denied": the user running the check may not read it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub denied: bool,
     pub error: Option<String>,
     /// When it was last listed successfully, as remembered.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,6 +112,7 @@ pub fn judge(f: &CheckFacts, policy: &Policy, now: DateTime<Utc>) -> CheckReport
                 medium: t.medium,
                 location: t.location,
                 up: down.is_none(),
+                denied: down.is_some_and(|u| u.denied),
                 error: down.map(|u| u.error.clone()),
                 last_listed: f.remembered.last_listed(&t.target),
             }
@@ -360,6 +364,7 @@ mod tests {
                 TargetListing {
                     info: info.clone(),
                     objects,
+                    denied: false,
                 }
             })
             .collect();

@@ -196,6 +196,14 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
         .max_by_key(|b| b.created_at);
 
     match (newest, compliant, presumed) {
+        (None, _, _) if facts.unreachable.iter().any(|u| u.denied) => raise(
+            Status::Unknown,
+            format!(
+                "no backup of {} seen on the targets this user may read",
+                facts.source
+            ),
+            &mut reasons,
+        ),
         (None, _, _) => raise(
             Status::Critical,
             format!("no backup of {} on any target", facts.source),
@@ -374,30 +382,52 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
         .unreachable
         .iter()
         .filter(|u| {
-            !reasons
-                .iter()
-                .any(|r| r.starts_with(&format!("cannot verify copy on {}:", u.target)))
+            u.denied
+                || !reasons
+                    .iter()
+                    .any(|r| r.starts_with(&format!("cannot verify copy on {}:", u.target)))
         })
         .collect();
     for u in said {
-        raise(
-            Status::Warning,
-            format!("target {} could not be read: {}", u.target, u.error),
-            &mut reasons,
-        );
+        if u.denied {
+            raise(
+                Status::Unknown,
+                format!(
+                    "permission denied reading target {}: {}",
+                    u.target,
+                    u.error
+                        .strip_prefix(&format!("target {}: ", u.target))
+                        .unwrap_or(&u.error)
+                ),
+                &mut reasons,
+            );
+        } else {
+            raise(
+                Status::Warning,
+                format!("target {} could not be read: {}", u.target, u.error),
+                &mut reasons,
+            );
+        }
+    }
+    // A check that could not read what it was asked to judge cannot say OK or CRITICAL
+    // about it: the monitoring user lacks a permission, and that is what must be fixed.
+    if facts.unreachable.iter().any(|u| u.denied) {
+        status = Status::Unknown;
     }
     // Most important first.
     reasons.sort_by_key(|r| {
-        if r.contains("misses the rule")
+        if r.starts_with("permission denied") {
+            0
+        } else if r.contains("misses the rule")
             || r.contains("no backup")
             || r.contains("corrupt")
             || r.contains("forged")
             || r.contains("in the future")
             || r.starts_with("cannot verify")
         {
-            0
-        } else {
             1
+        } else {
+            2
         }
     });
     SourceStatus {
@@ -580,11 +610,25 @@ mod tests {
                     unreachable: vec![crate::catalog::Unreachable {
                         target: "nas".into(),
                         error: "timed out".into(),
+                        denied: false,
                     }],
                     ..facts(vec![backup(1, true)])
                 },
                 Status::Warning,
                 Some("could not be read"),
+            ),
+            (
+                "the monitoring user may not read a target: UNKNOWN, never a false CRITICAL",
+                SourceFacts {
+                    unreachable: vec![crate::catalog::Unreachable {
+                        target: "nas".into(),
+                        error: "target nas: list /srv/nas/hq/: Permission denied".into(),
+                        denied: true,
+                    }],
+                    ..facts(vec![])
+                },
+                Status::Unknown,
+                Some("permission denied reading target nas: list /srv/nas/hq/: Permission denied"),
             ),
             (
                 "a NAS rebooting: its copy was verified within max_age",

@@ -152,11 +152,26 @@ fn verdict_line(v: &Verdict, rule: &Rule) -> String {
 
 pub fn check(r: &CheckReport) -> String {
     let mut s = String::new();
+    let denied: Vec<&str> = r
+        .targets
+        .iter()
+        .filter(|t| t.denied)
+        .map(|t| t.target.as_str())
+        .collect();
     let _ = writeln!(
         s,
-        "pbx321 check{}: {} (rule: {}, {}, {} offsite{}; max age {})",
+        "pbx321 check{}: {}{} (rule: {}, {}, {} offsite{}; max age {})",
         if r.deep { " --deep" } else { "" },
         r.status.label(),
+        if denied.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " — permission denied reading target{} {}",
+                if denied.len() == 1 { "" } else { "s" },
+                denied.join(", ")
+            )
+        },
         count(r.rule.copies, "copy", "copies"),
         count(r.rule.media, "medium", "media"),
         r.rule.offsite,

@@ -54,8 +54,20 @@ pub fn render(r: &CheckReport) -> String {
             )),
         }
     }
+    // What the check could not read comes first: it is why the status is UNKNOWN.
+    let denied: Vec<&str> = r
+        .targets
+        .iter()
+        .filter(|t| t.denied)
+        .map(|t| t.target.as_str())
+        .collect();
+    let first = match denied.len() {
+        0 => String::new(),
+        1 => format!("permission denied reading target {}; ", denied[0]),
+        _ => format!("permission denied reading targets {}; ", denied.join(", ")),
+    };
     let mut out = format!(
-        "PBX321 {} - {}",
+        "PBX321 {} - {first}{}",
         r.status.label(),
         if summary.is_empty() {
             "no sources".to_string()

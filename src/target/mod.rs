@@ -66,6 +66,10 @@ pub enum TargetError {
     Transient(String),
     #[error("{0}")]
     Permanent(String),
+    /// Permission denied: this user (or these credentials) may not do it. Permanent; a
+    /// check that meets it cannot answer, and says so (UNKNOWN).
+    #[error("{0}")]
+    Denied(String),
 }
 
 /// A transient error says a retry may succeed, unless retries were already given up.
@@ -227,15 +231,16 @@ pub trait Target: Send + Sync {
 /// Secrets are resolved here, at the edge, and never kept in a printable form. Opening is
 /// part of that target's work: a target that cannot be opened (an unset secret, a bad
 /// endpoint) is returned as one whose every operation fails with why, so that it fails
-/// alone and the other targets go on.
-pub async fn open(cfg: &TargetConfig) -> Arc<dyn Target> {
+/// alone and the other targets go on. `share` says who may read what a local (`fs`)
+/// target writes.
+pub async fn open(cfg: &TargetConfig, share: &crate::share::Share) -> Arc<dyn Target> {
     let props = Properties {
         medium: cfg.medium,
         location: cfg.location,
         immutable_capable: cfg.kind.supports_immutability(),
         declared: cfg.trust_labels,
     };
-    match open_inner(cfg, props.clone()).await {
+    match open_inner(cfg, props.clone(), share).await {
         Ok(inner) => Arc::new(retry::Retry::new(inner, retry::Backoff::default())),
         Err(e) => Arc::new(Unavailable {
             name: cfg.name.clone(),
@@ -245,7 +250,11 @@ pub async fn open(cfg: &TargetConfig) -> Arc<dyn Target> {
     }
 }
 
-async fn open_inner(cfg: &TargetConfig, props: Properties) -> Result<Arc<dyn Target>, TargetError> {
+async fn open_inner(
+    cfg: &TargetConfig,
+    props: Properties,
+    share: &crate::share::Share,
+) -> Result<Arc<dyn Target>, TargetError> {
     let secret = |s: &crate::secret::Secret| {
         s.resolve()
             .map_err(|e| TargetError::Permanent(format!("target {}: {e}", cfg.name)))
@@ -256,6 +265,7 @@ async fn open_inner(cfg: &TargetConfig, props: Properties) -> Result<Arc<dyn Tar
             props,
             &fs.path,
             fs.require_mount,
+            share.clone(),
         )?),
         TargetKind::S3(s3) => {
             let credentials = match (&s3.access_key_id, &s3.secret_access_key) {
@@ -288,7 +298,7 @@ struct Unavailable {
 impl Unavailable {
     fn fail<T>(&self) -> Result<T, TargetError> {
         Err(match &self.error {
-            TargetError::Permanent(m) | TargetError::Transient(m) => {
+            TargetError::Permanent(m) | TargetError::Transient(m) | TargetError::Denied(m) => {
                 TargetError::Permanent(m.clone())
             }
             other => TargetError::Permanent(other.to_string()),

@@ -7,6 +7,8 @@
 //! reported success cannot lose the copy.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
+use crate::share::Share;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -32,6 +34,10 @@ pub struct OpendalTarget {
     local_root: Option<PathBuf>,
     /// For `fs`: refuse to work unless the root is on a filesystem other than `/`.
     require_mount: bool,
+    /// For `fs`: who may read what is written (`file_group`).
+    share: Share,
+    /// For `fs` with a group: whether what an earlier run wrote was given to it already.
+    shared_tree: std::sync::OnceLock<()>,
 }
 
 impl OpendalTarget {
@@ -41,6 +47,7 @@ impl OpendalTarget {
         props: Properties,
         root: &Path,
         require_mount: bool,
+        share: Share,
     ) -> Result<Self, TargetError> {
         let root_str = root.to_str().ok_or_else(|| {
             TargetError::Permanent(format!("target {name}: path {root:?} is not UTF-8"))
@@ -52,6 +59,8 @@ impl OpendalTarget {
             root_str: root_str.to_string(),
             local_root: Some(root.to_path_buf()),
             require_mount,
+            share,
+            shared_tree: std::sync::OnceLock::new(),
         })
     }
 
@@ -166,7 +175,7 @@ impl OpendalTarget {
         let dir = full.parent().unwrap_or(root);
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(self.share.dir_mode())
             .create(dir)
             .map_err(|e| {
                 io_err(
@@ -174,13 +183,34 @@ impl OpendalTarget {
                     &format!("create directory {}", dir.display()),
                     &e,
                 )
+            })?;
+        self.share_local(root, dir)
+    }
+
+    /// With `file_group`: gives the group what this target holds — once per run the whole
+    /// tree (copies an earlier run wrote before the setting), then each new directory.
+    fn share_local(&self, root: &Path, dir: &Path) -> Result<(), TargetError> {
+        if self.share.group_name().is_none() {
+            return Ok(());
+        }
+        let shared = if self.shared_tree.get().is_none() {
+            self.share.apply_tree(root).map(|()| {
+                let _ = self.shared_tree.set(());
             })
+        } else {
+            dir.strip_prefix(root)
+                .into_iter()
+                .flat_map(|rel| rel.ancestors())
+                .try_for_each(|rel| self.share.apply(&root.join(rel)))
+        };
+        shared.map_err(|e| io_err(&self.name, "share with file_group", &e))
     }
 
     fn finish_local(&self, tmp: &str) -> Result<(), TargetError> {
         if let Some(root) = &self.local_root {
             let p = root.join(tmp);
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(self.share.file_mode()))
+                .and_then(|_| self.share.apply(&p))
                 .and_then(|_| std::fs::File::open(&p)?.sync_all())
                 .map_err(|e| io_err(&self.name, &format!("finish {}", p.display()), &e))?;
         }
@@ -219,7 +249,12 @@ impl OpendalTarget {
             return Ok(false);
         }
         match std::fs::hard_link(src, root.join(path)) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.share
+                    .apply(&root.join(path))
+                    .map_err(|e| io_err(&self.name, &format!("share {path}"), &e))?;
+                Ok(true)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 payload.release_file();
                 Err(TargetError::AlreadyExists(format!(
@@ -308,6 +343,7 @@ fn io_err(target: &str, what: &str, e: &std::io::Error) -> TargetError {
     let msg = format!("target {target}: {what}: {e}{}", crate::error::io_hint(e));
     match e.kind() {
         std::io::ErrorKind::NotFound => TargetError::NotFound(msg),
+        std::io::ErrorKind::PermissionDenied => TargetError::Denied(msg),
         _ if crate::error::io_is_transient(e) => TargetError::Transient(msg),
         _ => TargetError::Permanent(msg),
     }
@@ -326,7 +362,7 @@ pub(super) fn map_err(target: &str, what: &str, e: opendal::Error) -> TargetErro
     match e.kind() {
         ErrorKind::NotFound => TargetError::NotFound(msg),
         ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => TargetError::AlreadyExists(msg),
-        ErrorKind::PermissionDenied => TargetError::Permanent(format!(
+        ErrorKind::PermissionDenied => TargetError::Denied(format!(
             "{msg} (check that the pbx321 user may write there)"
         )),
         _ if e.is_temporary() => TargetError::Transient(msg),

@@ -132,7 +132,7 @@ impl S3Target {
             (_, Some(412), _) | (_, _, Some("PreconditionFailed")) => {
                 TargetError::AlreadyExists(msg)
             }
-            (_, Some(401 | 403), _) => TargetError::Permanent(format!(
+            (_, Some(401 | 403), _) => TargetError::Denied(format!(
                 "{msg} (access denied: check the credentials and the IAM policy in docs/s3.md)"
             )),
             (_, Some(409 | 429), _) => TargetError::Transient(msg),

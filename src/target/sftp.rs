@@ -116,7 +116,7 @@ impl SftpTarget {
         );
         match &e {
             SftpError::SftpError(SftpErrorKind::NoSuchFile, _) => TargetError::NotFound(msg),
-            SftpError::SftpError(SftpErrorKind::PermDenied, _) => TargetError::Permanent(format!(
+            SftpError::SftpError(SftpErrorKind::PermDenied, _) => TargetError::Denied(format!(
                 "{msg} (permission denied: check the directory's owner and mode on the server)"
             )),
             SftpError::SftpError(SftpErrorKind::Failure, m)

@@ -87,10 +87,10 @@ impl WebdavTarget {
             self.url(path)
         );
         match status.as_u16() {
-            401 => TargetError::Permanent(format!(
+            401 => TargetError::Denied(format!(
                 "{msg} (authentication failed: check username and password)"
             )),
-            403 => TargetError::Permanent(format!("{msg} (permission denied on the server)")),
+            403 => TargetError::Denied(format!("{msg} (permission denied on the server)")),
             404 | 409 => TargetError::Permanent(format!(
                 "{msg} (the directory does not exist on the server: check path)"
             )),
@@ -121,7 +121,7 @@ impl WebdavTarget {
         // OpenDAL reports 401 and 507 as "unexpected"; its context holds the status.
         let text = e.to_string();
         if text.contains("status: 401") {
-            return TargetError::Permanent(format!(
+            return TargetError::Denied(format!(
                 "target {}: {what} {}: HTTP 401 (authentication failed: check username and password)",
                 self.name,
                 self.url(path)
@@ -135,7 +135,7 @@ impl WebdavTarget {
             ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => {
                 TargetError::AlreadyExists(msg)
             }
-            ErrorKind::PermissionDenied => TargetError::Permanent(format!(
+            ErrorKind::PermissionDenied => TargetError::Denied(format!(
                 "{msg} (authentication failed or permission denied: check username and password)"
             )),
             _ if e.is_temporary() => TargetError::Transient(msg),

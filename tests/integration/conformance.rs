@@ -65,7 +65,7 @@ fn entry(kind: TargetKind) -> TargetConfig {
 }
 
 async fn open(kind: TargetKind) -> Arc<dyn Target> {
-    pbx321::target::open(&entry(kind)).await
+    pbx321::target::open(&entry(kind), &pbx321::share::Share::private()).await
 }
 
 /// A loopback address nothing listens on.
@@ -351,7 +351,10 @@ pub async fn a_permanent_error_is_not_retried(f: &Fixture) {
         .put("hq/a.manifest.json", &small())
         .await
         .unwrap_err();
-    assert!(matches!(err, TargetError::Permanent(_)), "{err:?}");
+    assert!(
+        matches!(err, TargetError::Permanent(_) | TargetError::Denied(_)),
+        "{err:?}"
+    );
     assert!(!err.is_retryable());
     assert!(
         started.elapsed() < Duration::from_millis(450),

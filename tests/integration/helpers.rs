@@ -17,6 +17,8 @@ pub struct TestEnv {
     /// All test targets share the temp dir's filesystem, which honest counting sees as one
     /// medium; unless this is false, every target but the first gets `trust_labels = true`.
     pub trust_labels: bool,
+    /// Raw TOML put at the top of the config (top-level keys).
+    pub top_level: String,
     /// Raw TOML appended after the fs targets (remote targets).
     pub extra_targets: String,
     /// Environment for the binary.
@@ -54,6 +56,7 @@ impl TestEnv {
             policy: "copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"26h\"\n".into(),
             extra_source: String::new(),
             trust_labels: true,
+            top_level: String::new(),
             extra_targets: String::new(),
             env: Vec::new(),
             signing: true,
@@ -84,8 +87,8 @@ impl TestEnv {
 
     pub fn config_text(&self) -> String {
         let mut s = format!(
-            "state_dir = \"state\"\n[encryption]\nrecipients = [\"{}\"]\n[policy]\n{}\n[[source]]\nname = \"hq\"\ntype = \"folder\"\npath = \"pbx\"\npattern = \"*.zip\"\nsettle = \"0s\"\n{}",
-            self.recipient, self.policy, self.extra_source
+            "{}state_dir = \"state\"\n[encryption]\nrecipients = [\"{}\"]\n[policy]\n{}\n[[source]]\nname = \"hq\"\ntype = \"folder\"\npath = \"pbx\"\npattern = \"*.zip\"\nsettle = \"0s\"\n{}",
+            self.top_level, self.recipient, self.policy, self.extra_source
         );
         for (i, (name, medium, location)) in self.targets.iter().enumerate() {
             s.push_str(&format!(

@@ -321,3 +321,120 @@ fn prometheus_metrics_pass_promtool_and_textfile_is_written() {
         assert!(metrics.contains(name), "missing {name} in\n{metrics}");
     }
 }
+
+/// Runs `pbx321 --config … ARGS` as the user `nobody`, member of `group` only: a Nagios
+/// user who is not root. The binary is copied where that user can run it.
+fn as_monitoring_user(env: &TestEnv, group: u32, args: &[&str]) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = env.path().join("pbx321-bin");
+    if !bin.exists() {
+        std::fs::copy(assert_cmd::cargo::cargo_bin("pbx321"), &bin).unwrap();
+    }
+    // The test's temp directory may be entered (not listed) by anyone, as /etc/pbx321 or
+    // /var/backups would be.
+    std::fs::set_permissions(env.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(env.config_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534"])
+        .arg(format!("--groups={group}"))
+        .arg("--")
+        .arg(&bin)
+        .args(["--config", env.config_path().to_str().unwrap()])
+        .args(args)
+        .current_dir(env.path())
+        .env_remove("PBX321_CONFIG")
+        .output()
+        .expect("setpriv (util-linux) must be installed");
+    eprintln!(
+        "$ (as nobody) pbx321 {}\n{}{}[exit {:?}]",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        out.status.code()
+    );
+    out
+}
+
+fn group_of(p: &std::path::Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).unwrap();
+    (m.gid(), m.mode() & 0o777)
+}
+
+#[test]
+fn a_monitoring_user_is_told_unknown_permission_denied_until_file_group_shares_the_copies() {
+    // "users" (gid 100) exists on every Debian; `nobody` is not in it.
+    const USERS: u32 = 100;
+    let mut env = TestEnv::new();
+    // As `pbx321 keygen --signing-key` leaves it: the public half readable by all.
+    std::fs::write(
+        env.path().join("signing_key.pub"),
+        format!("{}\n", env.signing_public),
+    )
+    .unwrap();
+    // The targets' parent is the operator's, searchable by all (as /var/backups is).
+    std::fs::create_dir(env.path().join("targets")).unwrap();
+    env.put_backup("a.zip", 71, 20_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+
+    // Copies are pbx321's alone: the monitoring user cannot read them, and says so first.
+    let out = as_monitoring_user(&env, USERS, &["check", "--format", "nagios"]);
+    let text = stdout(&out);
+    let first = text.lines().next().unwrap_or_default();
+    assert_eq!(code(&out), 3, "UNKNOWN, not CRITICAL: {text}");
+    assert!(
+        first.starts_with("PBX321 UNKNOWN - permission denied reading targets local, usb, away;"),
+        "{first}"
+    );
+    assert!(!text.contains("CRITICAL"), "{text}");
+    assert!(!stderr(&out).contains("WARN"), "{}", stderr(&out));
+    let out = as_monitoring_user(&env, USERS, &["check"]);
+    assert!(
+        stdout(&out).starts_with(
+            "pbx321 check: UNKNOWN — permission denied reading targets local, usb, away"
+        ),
+        "{}",
+        stdout(&out)
+    );
+
+    // The operator shares them with the group; the next backup gives the group what the
+    // earlier one wrote too.
+    env.top_level = "file_group = \"users\"\n".into();
+    env.put_backup("b.zip", 72, 20_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let out = as_monitoring_user(&env, USERS, &["check", "--format", "nagios"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("PBX321 OK"), "{}", stdout(&out));
+    let out = as_monitoring_user(&env, USERS, &["list", "--format", "json"]);
+    assert_eq!(code(&out), 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backups"].as_array().map(Vec::len), Some(2), "{v}");
+
+    // Group-readable, never group-writable, nothing for others.
+    for target in ["local", "usb", "away"] {
+        for f in env.files_under(&env.target_dir(target)) {
+            let p = env.target_dir(target).join(&f);
+            assert_eq!(group_of(&p), (USERS, 0o640), "{}", p.display());
+            assert_eq!(
+                group_of(p.parent().unwrap()),
+                (USERS, 0o750),
+                "{}",
+                p.display()
+            );
+        }
+    }
+    assert_eq!(group_of(&env.state_dir()), (USERS, 0o750));
+    assert_eq!(
+        group_of(&env.state_dir().join("runs.jsonl")),
+        (USERS, 0o640)
+    );
+
+    // Not in the group: still denied, never a false CRITICAL.
+    let out = as_monitoring_user(&env, 65534, &["check", "--format", "nagios"]);
+    assert_eq!(code(&out), 3, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("permission denied"),
+        "{}",
+        stdout(&out)
+    );
+}
