@@ -19,7 +19,8 @@ use crate::report;
                or a restore drill is overdue
   2  CRITICAL  no backup within max_age meets the rule, the newest has a corrupt copy,
                or the drill of the newest backup failed
-  3  UNKNOWN   the config could not be read or the check could not run")]
+  3  UNKNOWN   the config could not be read, the check could not run, or a target
+               may not be read by this user (permission denied; see file_group)")]
 pub struct Args {
     /// Sources to check [default: all]
     pub sources: Vec<String>,

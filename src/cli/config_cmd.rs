@@ -21,11 +21,16 @@ pub struct CheckArgs {
     pub format: Format,
     /// Report unset secret variables and unreadable secret files as warnings, not errors
     /// (to check a config meant for another machine)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "online")]
     pub allow_missing_secrets: bool,
+    /// Also try everything for real: log in to every source (listing its backups, creating
+    /// none) and write, read back and delete a small probe object on every target; exit 1
+    /// if any fails
+    #[arg(long)]
+    pub online: bool,
 }
 
-pub fn run(config: Option<PathBuf>, cmd: ConfigCommand) -> CmdResult {
+pub async fn run(config: Option<PathBuf>, cmd: ConfigCommand) -> CmdResult {
     match cmd {
         ConfigCommand::Check(args) => {
             let cfg = match load_config(config) {
@@ -38,13 +43,24 @@ pub fn run(config: Option<PathBuf>, cmd: ConfigCommand) -> CmdResult {
             };
             let missing = config_check::missing(&cfg);
             let fatal = !missing.is_empty() && !args.allow_missing_secrets;
+            let ctx = crate::ops::Ctx::open(cfg).await;
+            let mut summary = config_check::Summary::of(&ctx.config, &missing, fatal);
+            summary.counting = Some(config_check::counting(&ctx).await);
+            if args.online && !fatal {
+                summary.online = Some(config_check::online(&ctx).await);
+            }
             print(&match args.format {
-                Format::Human => report::human::config(&cfg, &missing, fatal),
-                Format::Json => {
-                    report::json::render(&config_check::Summary::of(&cfg, &missing, fatal))
-                }
+                Format::Human => report::human::config(&ctx.config, &summary),
+                Format::Json => report::json::render(&summary),
             })?;
-            Ok(ExitCode::from(if fatal { Exit::Usage } else { Exit::Ok }))
+            let failed = summary.online.iter().flatten().any(|p| !p.ok);
+            Ok(ExitCode::from(if fatal {
+                Exit::Usage
+            } else if failed {
+                Exit::Failed
+            } else {
+                Exit::Ok
+            }))
         }
     }
 }
@@ -70,5 +86,7 @@ fn refused(e: &anyhow::Error) -> config_check::Summary {
         sources: Vec::new(),
         targets: Vec::new(),
         tamper_evident: false,
+        counting: None,
+        online: None,
     }
 }

@@ -117,7 +117,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check(a) => check::run(config_path, a).await,
         Command::List(a) => list::run(config_path, a).await,
         Command::Keygen(a) => keygen::run(a),
-        Command::Config(c) => config_cmd::run(config_path, c),
+        Command::Config(c) => config_cmd::run(config_path, c).await,
     };
     match result {
         Ok(code) => code,

@@ -58,6 +58,12 @@ pub struct Summary {
     pub sources: Vec<String>,
     pub targets: Vec<String>,
     pub tamper_evident: bool,
+    /// How the rule will be counted when every target holds a copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counting: Option<crate::policy::invariant::Verdict>,
+    /// With `--online`: what was tried, and how it went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online: Option<Vec<Probe>>,
 }
 
 impl Summary {
@@ -69,6 +75,86 @@ impl Summary {
             sources: cfg.sources.iter().map(|s| s.name.clone()).collect(),
             targets: cfg.targets.iter().map(|t| t.name.clone()).collect(),
             tamper_evident: cfg.signing.is_some(),
+            counting: None,
+            online: None,
         }
     }
+}
+
+/// How the rule will be counted when every target holds a copy: media and offsite from where
+/// each target really lies (filesystem, host), exactly as `check` counts them, so that "local
+/// and usb are on one filesystem: one medium" is said before the first backup, not after.
+pub async fn counting(ctx: &super::Ctx) -> crate::policy::invariant::Verdict {
+    use crate::policy::invariant::{CopyFact, Rule, evaluate};
+    let mut copies = Vec::with_capacity(ctx.targets.len());
+    for t in &ctx.targets {
+        let props = t.properties();
+        copies.push(CopyFact {
+            target: t.name().to_string(),
+            medium: props.medium,
+            location: props.location,
+            immutable: props.immutable_capable,
+            declared: props.declared,
+            placement: t.placement().await,
+        });
+    }
+    evaluate(&copies, &Rule::from(&ctx.config.policy))
+}
+
+/// One thing `config check --online` tried.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    /// `source hq`, `target nas`.
+    pub what: String,
+    pub ok: bool,
+    /// What was found, or why it failed.
+    pub detail: String,
+    pub seconds: f64,
+}
+
+/// `config check --online`: logs in to every source (listing its backups, creating none)
+/// and, on every target, writes a small probe object, reads it back and deletes it. All at
+/// once; each with its own result.
+pub async fn online(ctx: &super::Ctx) -> Vec<Probe> {
+    let name = format!("pbx321-probe-{}", hex::encode(rand_bytes::<8>()));
+    let body = format!("pbx321 probe {name}\n").into_bytes();
+    let sources = ctx.sources.iter().map(|s| async move {
+        let t = std::time::Instant::now();
+        let r = s.probe().await;
+        Probe {
+            what: format!("source {}", s.name()),
+            ok: r.is_ok(),
+            detail: r.unwrap_or_else(|e| e.to_string()),
+            seconds: t.elapsed().as_secs_f64(),
+        }
+    });
+    let targets = ctx.targets.iter().map(|tg| {
+        let (name, body) = (&name, &body);
+        async move {
+            let t = std::time::Instant::now();
+            let r = tg.probe(name, body).await;
+            Probe {
+                what: format!("target {}", tg.name()),
+                ok: r.is_ok(),
+                detail: match r {
+                    Ok(()) => format!("wrote, read back and deleted {name}"),
+                    Err(e) => e.to_string(),
+                },
+                seconds: t.elapsed().as_secs_f64(),
+            }
+        }
+    });
+    let (mut out, targets) = futures::join!(
+        futures::future::join_all(sources),
+        futures::future::join_all(targets)
+    );
+    out.extend(targets);
+    out
+}
+
+fn rand_bytes<const N: usize>() -> [u8; N] {
+    use ssh_key::rand_core::RngCore;
+    let mut b = [0u8; N];
+    ssh_key::rand_core::OsRng.fill_bytes(&mut b);
+    b
 }

@@ -7,7 +7,7 @@ use crate::catalog::CopyState;
 use crate::config::{Config, SourceKind, TargetKind};
 use crate::fanout::Outcome;
 use crate::ops::backup::{BackupReport, RunResult};
-use crate::ops::config_check::Missing;
+use crate::ops::config_check::Summary;
 use crate::ops::list::ListReport;
 use crate::ops::restore::RestoreReport;
 use crate::policy::check::CheckReport;
@@ -346,7 +346,8 @@ pub fn restore(r: &RestoreReport) -> String {
 
 /// `config check`'s summary; `missing` are secrets and files the config refers to that
 /// this machine cannot provide, errors when `fatal`, warnings otherwise.
-pub fn config(c: &Config, missing: &[Missing], fatal: bool) -> String {
+pub fn config(c: &Config, summary: &Summary) -> String {
+    let (missing, fatal) = (&summary.missing, !summary.ok);
     let mut s = String::new();
     let p = &c.policy;
     let _ = writeln!(
@@ -494,6 +495,48 @@ pub fn config(c: &Config, missing: &[Missing], fatal: bool) -> String {
                 ""
             }
         );
+    }
+    if let Some(v) = &summary.counting {
+        let _ = writeln!(
+            s,
+            "counting: with a copy on every target: {} — {}, {}, {} offsite{}",
+            if v.ok {
+                "the rule is met"
+            } else {
+                "the rule CANNOT be met"
+            },
+            count(v.copies, "copy", "copies"),
+            count(v.media, "medium", "media"),
+            v.offsite,
+            if c.policy.immutable > 0 {
+                format!(", {} immutable", v.immutable)
+            } else {
+                String::new()
+            }
+        );
+        for line in v.notes.iter().chain(&v.reasons) {
+            let _ = writeln!(s, "  {line}");
+        }
+        if !v.declared.is_empty() {
+            let _ = writeln!(
+                s,
+                "  counted as declared, not verified (trust_labels): {}",
+                v.declared.join(", ")
+            );
+        }
+    }
+    if let Some(probes) = &summary.online {
+        let _ = writeln!(s, "online:");
+        for p in probes {
+            let _ = writeln!(
+                s,
+                "  {:<24} {} ({:.1}s): {}",
+                p.what,
+                if p.ok { "ok" } else { "FAILED" },
+                p.seconds,
+                p.detail
+            );
+        }
     }
     s
 }

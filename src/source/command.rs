@@ -152,6 +152,41 @@ impl Source for CommandSource {
         })
     }
 
+    /// Finds the program without running it (a run takes a backup).
+    async fn probe(&self) -> Result<String, SourceError> {
+        use std::os::unix::fs::PermissionsExt;
+        let args = self.args();
+        let program = std::path::Path::new(&args[0]);
+        let found = if program.components().count() > 1 {
+            Some(program.to_path_buf())
+        } else {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(program))
+                    .find(|p| p.is_file())
+            })
+        };
+        let Some(found) = found else {
+            return Err(SourceError::Unavailable(format!(
+                "source {}: program {} is not in PATH",
+                self.name, args[0]
+            )));
+        };
+        let meta = std::fs::metadata(&found)
+            .map_err(|e| self.io(&format!("cannot find {}", found.display()), e))?;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(SourceError::Unavailable(format!(
+                "source {}: {} is not an executable file",
+                self.name,
+                found.display()
+            )));
+        }
+        Ok(format!(
+            "program {} found (not run: a run takes a backup)",
+            found.display()
+        ))
+    }
+
     async fn open(&self, _origin: &Origin) -> Result<Reader, SourceError> {
         let f = tokio::fs::File::open(&self.cfg.file)
             .await

@@ -142,6 +142,22 @@ impl Source for FolderSource {
         })
     }
 
+    async fn probe(&self) -> Result<String, SourceError> {
+        match self.newest() {
+            Ok((path, meta)) => Ok(format!(
+                "folder {} readable; newest match {} ({} bytes)",
+                self.cfg.path.display(),
+                path.file_name().unwrap_or_default().to_string_lossy(),
+                meta.len()
+            )),
+            Err(SourceError::NoBackup(why)) => Ok(format!(
+                "folder {} readable, but {why}",
+                self.cfg.path.display()
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn open(&self, origin: &Origin) -> Result<Reader, SourceError> {
         let path = self.cfg.path.join(&origin.name);
         let f = tokio::fs::File::open(&path)

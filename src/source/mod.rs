@@ -48,6 +48,12 @@ pub trait Source: Send + Sync {
 
     /// Called after the run with whether the rule holds for this backup's copies.
     async fn stored(&self, _origin: &Origin, _invariant_ok: bool) {}
+
+    /// Whether the source can be reached and read, without taking or changing a backup
+    /// (`config check --online`): what was found, in words.
+    async fn probe(&self) -> Result<String, SourceError> {
+        Ok("nothing to probe".into())
+    }
 }
 
 pub fn open(cfg: &SourceConfig) -> Arc<dyn Source> {

@@ -227,6 +227,16 @@ impl Source for ThreeCxV18 {
         Ok(origin)
     }
 
+    /// Logs in and lists the PBX's backups; creates nothing.
+    async fn probe(&self) -> Result<String, SourceError> {
+        let http = self.http.client()?;
+        let list = self.list(&http).await?;
+        Ok(format!(
+            "logged in to 3CX V18; it lists {} backup(s)",
+            list.len()
+        ))
+    }
+
     async fn open(&self, origin: &Origin) -> Result<Reader, SourceError> {
         let http = self.http.client()?;
         let id = self

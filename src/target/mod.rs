@@ -209,6 +209,26 @@ pub trait Target: Send + Sync {
         Placement::default()
     }
 
+    /// Writes `bytes` under `path`, reads them back and deletes them: whether this target
+    /// works now, end to end (`config check --online`). Not retried: the answer is for now.
+    async fn probe(&self, path: &str, bytes: &[u8]) -> Result<(), TargetError> {
+        self.put(path, &Payload::Bytes(Bytes::copy_from_slice(bytes)))
+            .await?;
+        let back = self.read_small(path, bytes.len() as u64).await;
+        let deleted = self.delete(path).await;
+        match back {
+            Ok(b) if b == bytes => {}
+            Ok(_) => {
+                return Err(TargetError::Permanent(format!(
+                    "target {}: {path} read back differs from what was written",
+                    self.name()
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+        deleted
+    }
+
     /// Reads a small object whole, refusing one larger than `limit` bytes.
     async fn read_small(&self, path: &str, limit: u64) -> Result<Vec<u8>, TargetError> {
         let reader = self.read(path).await?;

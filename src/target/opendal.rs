@@ -104,7 +104,7 @@ impl OpendalTarget {
             return Ok(op);
         }
         let op = Operator::new(opendal::services::Fs::default().root(&self.root_str))
-            .map_err(|e| map_err(&self.name, "open", e))?;
+            .map_err(|e| map_err(&self.name, &format!("open {}", self.root_str), e))?;
         Ok(self.op.get_or_init(|| op))
     }
 

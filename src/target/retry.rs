@@ -132,4 +132,8 @@ impl Target for Retry {
     async fn placement(&self) -> super::Placement {
         self.inner.placement().await
     }
+
+    async fn probe(&self, path: &str, bytes: &[u8]) -> Result<(), TargetError> {
+        self.inner.probe(path, bytes).await
+    }
 }

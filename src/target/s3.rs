@@ -212,6 +212,16 @@ impl S3Target {
     }
 
     async fn put_single(&self, path: &str, payload: &Payload) -> Result<String, TargetError> {
+        self.put_single_locked(path, payload, self.lock_params())
+            .await
+    }
+
+    async fn put_single_locked(
+        &self,
+        path: &str,
+        payload: &Payload,
+        lock: Option<(ObjectLockMode, aws_smithy_types::DateTime)>,
+    ) -> Result<String, TargetError> {
         let body = read_region(payload, 0, payload.len()).await?;
         let sha = aws_smithy_types::base64::encode(Sha256::digest(&body));
         let mut req = self
@@ -225,7 +235,7 @@ impl S3Target {
             .content_length(body.len() as i64)
             .set_storage_class(self.storage_class())
             .body(ByteStream::from(body));
-        if let Some((mode, until)) = self.lock_params() {
+        if let Some((mode, until)) = lock {
             req = req
                 .object_lock_mode(mode)
                 .object_lock_retain_until_date(until);
@@ -643,6 +653,26 @@ impl Target for S3Target {
             .await
             .map_err(|e| self.err("delete", path, e))?;
         Ok(())
+    }
+
+    /// The probe object is written without a lock (a bucket's default retention may still
+    /// lock it: then it cannot be deleted, and that is said).
+    async fn probe(&self, path: &str, bytes: &[u8]) -> Result<(), TargetError> {
+        let payload = Payload::Bytes(bytes::Bytes::copy_from_slice(bytes));
+        self.put_single_locked(path, &payload, None).await?;
+        let back = self.read_small(path, bytes.len() as u64).await;
+        let deleted = self.delete(path).await.map_err(|e| {
+            TargetError::Permanent(format!(
+                "{e} (written and read back; a default retention on the bucket may lock the probe object {path} until it expires)"
+            ))
+        });
+        if back? != bytes {
+            return Err(TargetError::Permanent(format!(
+                "target {}: {path} read back differs from what was written",
+                self.name
+            )));
+        }
+        deleted
     }
 
     async fn retention(&self, path: &str) -> Result<Option<DateTime<Utc>>, TargetError> {

@@ -205,12 +205,13 @@ impl Target for WebdavTarget {
                 self.url(path)
             )));
         }
-        if let Some((dir, _)) = path.rsplit_once('/') {
-            self.op
-                .create_dir(&format!("{dir}/"))
-                .await
-                .map_err(|e| self.op_err("create directory", dir, e))?;
-        }
+        // The directory chain down to the object, the target's own root included (an
+        // object at the root, such as a probe, needs it too).
+        let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        self.op
+            .create_dir(&format!("{dir}/"))
+            .await
+            .map_err(|e| self.op_err("create directory", dir, e))?;
         let tmp = super::partial_name(path);
         let result = async {
             self.stream_put(&tmp, payload).await?;

@@ -172,3 +172,84 @@ fn unknown_source_on_the_command_line_is_a_usage_error() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("no source named \"nope\""));
 }
+
+#[test]
+fn config_check_says_how_media_and_offsite_will_be_counted() {
+    let mut env = TestEnv::new();
+    env.trust_labels = false;
+    let out = env.pbx321(&["config", "check"]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "a warning, not a refusal: {text}");
+    assert!(
+        text.contains("counting: with a copy on every target: the rule CANNOT be met — 3 copies, 1 medium, 0 offsite"),
+        "{text}"
+    );
+    assert!(text.contains("are on one filesystem"), "{text}");
+    assert!(
+        text.contains("away is labelled offsite but is on the same filesystem"),
+        "{text}"
+    );
+    env.trust_labels = true;
+    let text = stdout(&env.pbx321(&["config", "check"]));
+    assert!(
+        text.contains(
+            "counting: with a copy on every target: the rule is met — 3 copies, 2 media, 1 offsite"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("counted as declared, not verified (trust_labels): usb, away"),
+        "{text}"
+    );
+    let out = env.pbx321(&["config", "check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["counting"]["media"], 2, "{v}");
+}
+
+#[test]
+fn config_check_online_tries_every_source_and_target_and_leaves_nothing() {
+    let mut env = TestEnv::new();
+    env.put_backup("a.zip", 5, 1000);
+    let out = env.pbx321(&["config", "check", "--online"]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}");
+    for what in ["source hq", "target local", "target usb", "target away"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("  {what} ")))
+            .unwrap_or_else(|| panic!("{what} missing: {text}"));
+        assert!(line.contains(" ok "), "{line}");
+    }
+    for target in ["local", "usb", "away"] {
+        assert_eq!(
+            env.files_under(&env.target_dir(target)),
+            Vec::<String>::new(),
+            "the probe object is deleted"
+        );
+    }
+    assert!(
+        env.files_under(&env.source_dir())
+            .contains(&"a.zip".to_string())
+    );
+
+    // A target that cannot be written and a source folder that is gone: each FAILED with
+    // why, the rest still ok, exit 1.
+    std::fs::write(env.path().join("not-a-dir"), b"x").unwrap();
+    env.extra_targets =
+        "\n[[target]]\nname = \"bad\"\ntype = \"fs\"\npath = \"not-a-dir/x\"\nmedium = \"nas\"\nlocation = \"offsite\"\n".into();
+    std::fs::remove_dir_all(env.source_dir()).unwrap();
+    let out = env.pbx321(&["config", "check", "--online"]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    let line = |what: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("  {what} ")))
+            .unwrap_or_else(|| panic!("{what} missing: {text}"))
+            .to_string()
+    };
+    assert!(line("target bad").contains("FAILED"), "{text}");
+    assert!(line("target bad").contains("not-a-dir"), "{text}");
+    assert!(line("source hq").contains("FAILED"), "{text}");
+    assert!(line("source hq").contains("cannot read folder"), "{text}");
+    assert!(line("target local").contains(" ok "), "{text}");
+}

@@ -381,6 +381,24 @@ pub async fn a_transient_error_is_retried_then_given_up(f: &Fixture) {
     );
 }
 
+pub async fn a_probe_writes_reads_deletes_and_leaves_nothing(f: &Fixture) {
+    let t = f.target.as_ref();
+    t.probe("pbx321-probe-0123456789abcdef", b"pbx321 probe\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        t.list("").await.unwrap(),
+        vec![],
+        "the probe object is gone"
+    );
+    let err = f
+        .broken
+        .probe("pbx321-probe-0123456789abcdef", b"pbx321 probe\n")
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err:?}");
+}
+
 /// One test per clause for the target kind `$kind` made by `$fixture`.
 macro_rules! clauses {
     ($kind:ident, $fixture:path) => {
@@ -395,7 +413,8 @@ macro_rules! clauses {
                 a_delete_is_idempotent_and_frees_the_name,
                 a_payload_that_changed_is_refused_and_leaves_nothing,
                 a_permanent_error_is_not_retried,
-                a_transient_error_is_retried_then_given_up
+                a_transient_error_is_retried_then_given_up,
+                a_probe_writes_reads_deletes_and_leaves_nothing
             );
         }
     };

@@ -478,3 +478,60 @@ fn finding_8_a_pbx_clock_ahead_of_ours_does_not_re_upload_a_stored_backup() {
         );
     }
 }
+
+#[test]
+fn config_check_online_logs_in_lists_and_creates_nothing() {
+    for api in BOTH {
+        let pbx = Pbx::start(Faults::default());
+        scheduled(&pbx, 90);
+        let env = env_for(&pbx, api, "create", "");
+        let out = env.pbx321(&["config", "check", "--online"]);
+        let text = stdout(&out);
+        assert_eq!(code(&out), 0, "{text}");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("  source pbx "))
+            .unwrap_or_else(|| panic!("no source line: {text}"));
+        assert!(line.contains(" ok "), "{line}");
+        assert!(line.contains("lists 1 backup(s)"), "{line}");
+        let state = pbx.state.lock().unwrap();
+        assert_eq!(state.backups.len(), 1, "a probe creates no backup");
+        assert!(state.deleted.is_empty(), "and deletes none");
+    }
+    for (api, says) in [
+        (Api::V20, "client id or secret is wrong"),
+        (Api::V18, "username or password is wrong"),
+    ] {
+        let pbx = Pbx::start(Faults {
+            invalid_client: true,
+            ..Faults::default()
+        });
+        let env = env_for(&pbx, api, "create", "");
+        let out = env.pbx321(&["config", "check", "--online", "--format", "json"]);
+        assert_eq!(code(&out), 1, "{}", stdout(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let probe = v["online"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["what"] == "source pbx")
+            .unwrap()
+            .clone();
+        assert_eq!(probe["ok"], false);
+        assert!(probe["detail"].as_str().unwrap().contains(says), "{probe}");
+        assert!(
+            !stdout(&out).contains(secret(api)),
+            "the secret is never shown"
+        );
+        // The targets were still tried, each on its own.
+        assert!(
+            v["online"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["what"].as_str().unwrap().starts_with("target "))
+                .all(|p| p["ok"] == true),
+            "{v}"
+        );
+    }
+}
