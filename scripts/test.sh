@@ -2,7 +2,8 @@
 # Runs pbx321's tests on a fresh machine: installs the real programs the tests use when they
 # are missing (age and zstd for restore-by-hand interop, promtool from the prometheus
 # package for the metrics format, sshd and rclone as the SFTP and WebDAV servers,
-# moto[server] into .venv as the S3 server), then runs cargo test.
+# moto[server] into .venv as the S3 server, man-db, systemd and cargo-deb for the package
+# test), then runs cargo test.
 # Extra arguments go to cargo test (e.g. scripts/test.sh --test integration killed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,13 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 command -v rclone >/dev/null 2>&1 || missing+=(rclone)
 command -v pkill >/dev/null 2>&1 || missing+=(procps)
+# The package test installs the .deb: man -w, systemd-analyze verify, adduser in postinst.
+command -v man >/dev/null 2>&1 || missing+=(man-db)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v adduser >/dev/null 2>&1 || missing+=(adduser)
+# The progress and monitoring tests use script(1) and setpriv(1).
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   $sudo apt-get update -qq
@@ -35,5 +43,9 @@ if ! .venv/bin/python -c "import moto, flask" >/dev/null 2>&1; then
   fi
   .venv/bin/pip install -q "moto[server]==$MOTO_VERSION"
 fi
+
+# scripts/package-deb.sh builds the .deb the package test installs.
+CARGO_DEB_VERSION=3.8.0
+command -v cargo-deb >/dev/null 2>&1 || cargo install --locked --quiet cargo-deb --version "$CARGO_DEB_VERSION"
 
 cargo test --locked "$@"

@@ -107,13 +107,28 @@ impl Upload {
 /// run, a daemon shutting down) aborts every upload at its next await, so nothing is still
 /// writing once the run's lock is released. An aborted upload leaves at most a partial
 /// object, which is never counted and which the next run removes.
-pub async fn fan_out(targets: &[Arc<dyn Target>], upload: &Upload) -> Vec<TargetResult> {
+///
+/// Each target's upload is counted on its own bar of `progress` (drawn only on a terminal).
+pub async fn fan_out(
+    targets: &[Arc<dyn Target>],
+    upload: &Upload,
+    progress: &crate::progress::Progress,
+) -> Vec<TargetResult> {
     let mut set = JoinSet::new();
     let mut index = std::collections::HashMap::new();
     for (i, t) in targets.iter().enumerate() {
         let t = Arc::clone(t);
-        let upload = upload.clone();
-        let handle = set.spawn(async move { (i, copy_to(t.as_ref(), &upload).await) });
+        let mut upload = upload.clone();
+        let bar = progress.bytes(
+            &format!("upload to {}", t.name()),
+            Some(upload.artifact.len()),
+        );
+        upload.artifact = upload.artifact.metered(bar.clone());
+        let handle = set.spawn(async move {
+            let r = copy_to(t.as_ref(), &upload).await;
+            bar.finish_and_clear();
+            (i, r)
+        });
         index.insert(handle.id(), i);
     }
     let mut results: Vec<Option<TargetResult>> = vec![None; targets.len()];

@@ -38,6 +38,7 @@ pub mod manifest;
 pub mod ops;
 pub mod plainfile;
 pub mod policy;
+pub mod progress;
 pub mod report;
 pub mod seal;
 pub mod secret;

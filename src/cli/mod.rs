@@ -12,6 +12,7 @@ use crate::config::{self, Config};
 mod backup;
 mod check;
 mod config_cmd;
+mod install;
 mod keygen;
 mod list;
 mod restore;
@@ -86,6 +87,8 @@ pub enum Command {
     /// Configuration helpers
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    Completions(install::CompletionsArgs),
+    Man(install::ManArgs),
 }
 
 /// Exit codes of the commands that are not monitoring checks (`check` uses Nagios codes).
@@ -118,6 +121,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::List(a) => list::run(config_path, a).await,
         Command::Keygen(a) => keygen::run(a),
         Command::Config(c) => config_cmd::run(config_path, c).await,
+        Command::Completions(a) => install::completions(a),
+        Command::Man(a) => install::man(a),
     };
     match result {
         Ok(code) => code,
@@ -324,6 +329,10 @@ fn init_logging(format: LogFormat, verbose: u8, ansi: bool) {
         if let Ok(v) = std::env::var(var) {
             crate::secret::remember(&v);
         }
+    }
+    // Progress bars would interleave with JSON log lines a collector parses.
+    if matches!(format, LogFormat::Json) {
+        crate::progress::forbid();
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -127,6 +127,8 @@ struct Run<'a> {
     signer: Option<&'a Signer>,
     /// What counts as a copy of a backup already stored.
     trust: Option<&'a Trust>,
+    /// Bars for the pull and seal and each upload (drawn only on a terminal).
+    progress: &'a crate::progress::Progress,
 }
 
 impl Run<'_> {
@@ -190,6 +192,7 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
         now: &*now,
         signer: signer.as_ref(),
         trust: trust.as_ref(),
+        progress: &ctx.progress,
     };
     let cleaned = clean_targets(run.targets, &run.catalog(|_, _| false).await).await;
     let completed = complete_pending(&run, &pending).await;
@@ -303,7 +306,7 @@ async fn fill(
             Err(e) => Err(format!("no verified copy to complete from: {e}")),
         };
         match upload {
-            Ok(u) => results.extend(fanout::fan_out(&missing, &u).await),
+            Ok(u) => results.extend(fanout::fan_out(&missing, &u, run.progress).await),
             Err(e) => results.extend(
                 missing
                     .iter()
@@ -378,7 +381,7 @@ async fn fan_out_new(
     let mut conflicts = 0;
     loop {
         let upload = run.upload(&m, run.spool.artifact(&m.id))?;
-        let results = fanout::fan_out(run.targets, &upload).await;
+        let results = fanout::fan_out(run.targets, &upload, run.progress).await;
         let conflicted = results
             .iter()
             .any(|r| matches!(r.outcome, Outcome::Conflict { .. }));
@@ -543,7 +546,10 @@ async fn seal_into_spool(
     created: DateTime<Utc>,
 ) -> Result<Manifest, OpError> {
     let id = manifest::backup_id(name, created);
-    let reader = src.open(origin).await?;
+    let bar = run
+        .progress
+        .bytes(&format!("{name}: pull + seal"), Some(origin.size));
+    let reader = crate::progress::metered(src.open(origin).await?, &bar);
     let recipients = Arc::clone(&run.keys);
     let (file, partial) = run.spool.create(&id).map_err(io_error(format!(
         "cannot create the spool file in {}",
@@ -557,6 +563,7 @@ async fn seal_into_spool(
     .await
     .map_err(|e| OpError::Failed(format!("seal task failed: {e}")))
     .and_then(|r| r);
+    bar.finish_and_clear();
     let (digests, pbx_encrypted) = match sealed {
         Ok(d) if d.0.plain_bytes == origin.size => d,
         Ok((d, _)) => {

@@ -70,11 +70,12 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
                 .filter(|id| opts.all || newest.get(name) == Some(id))
                 .collect();
             for id in ids {
-                read_back(&mut cat, &listings, name, &id).await;
+                read_back(&mut cat, &listings, name, &id, &ctx.progress).await;
             }
             if let (Some(ids), Some(id)) = (&identities, newest.get(name)) {
                 let entry = &cat.backups[&(name.clone(), id.clone())];
-                if let Some(d) = drill(entry, &listings, Arc::clone(ids), now).await {
+                if let Some(d) = drill(entry, &listings, Arc::clone(ids), now, &ctx.progress).await
+                {
                     new_drills.insert(name.clone(), d);
                 }
             }
@@ -217,7 +218,13 @@ pub(super) fn update_remembered(state: &StateDir, change: impl FnOnce(&mut Remem
 }
 
 /// Reads every verified copy of a backup back and compares its sha256 with its manifest.
-async fn read_back(cat: &mut Catalog, listings: &[Listing], source: &str, id: &str) {
+async fn read_back(
+    cat: &mut Catalog,
+    listings: &[Listing],
+    source: &str,
+    id: &str,
+    progress: &crate::progress::Progress,
+) {
     let Some(entry) = cat.backups.get(&(source.to_string(), id.to_string())) else {
         return;
     };
@@ -230,12 +237,14 @@ async fn read_back(cat: &mut Catalog, listings: &[Listing], source: &str, id: &s
             Some((Arc::clone(&l.target), c.manifest.clone()?))
         })
         .map(|(t, m)| async move {
+            let bar = progress.bytes(&format!("verify on {}", t.name()), Some(m.sealed.bytes));
             let result = match t.read(&manifest::artifact_path(&m.source, &m.id)).await {
                 Err(e) => Err(catalog::read_failure(e)),
-                Ok(reader) => crate::stream::digest(reader)
+                Ok(reader) => crate::stream::digest(crate::progress::metered(reader, &bar))
                     .await
                     .map_err(|e| catalog::ReadFailure::Failed(e.to_string())),
             };
+            bar.finish_and_clear();
             let (read, mismatch) = match result {
                 Ok((bytes, sha)) => (Ok(()), m.verify_sealed(bytes, &sha).err()),
                 Err(e) => (Err(e), None),
@@ -254,6 +263,7 @@ async fn drill(
     listings: &[Listing],
     identities: Arc<seal::Identities>,
     now: DateTime<Utc>,
+    progress: &crate::progress::Progress,
 ) -> Option<DrillFact> {
     let copy = entry
         .copies
@@ -266,17 +276,24 @@ async fn drill(
         .target
         .clone();
     let started = Instant::now();
+    let bar = progress.bytes(
+        &format!("drill from {}", target.name()),
+        Some(m.sealed.bytes),
+    );
     let result = async {
         let reader = target
             .read(&manifest::artifact_path(&m.source, &m.id))
             .await
             .map_err(|e| e.to_string())?;
         let m2 = m.clone();
-        crate::stream::blocking(reader, move |input| drill_stream(input, &identities, &m2))
-            .await
-            .map_err(|e| e.to_string())?
+        crate::stream::blocking(crate::progress::metered(reader, &bar), move |input| {
+            drill_stream(input, &identities, &m2)
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
     .await;
+    bar.finish_and_clear();
     Some(DrillFact {
         id: m.id.clone(),
         target: target.name().to_string(),

@@ -32,6 +32,8 @@ pub struct Ctx {
     clock: Clock,
     /// Public keys given on the command line (`--trusted-key`), trusted besides the config's.
     extra_trusted: Vec<ssh_key::PublicKey>,
+    /// Progress bars (drawn only on a terminal).
+    pub progress: crate::progress::Progress,
 }
 
 impl Ctx {
@@ -44,7 +46,9 @@ impl Ctx {
             targets.push(target::open(t, &share).await);
         }
         let sources = config.sources.iter().map(source::open).collect();
-        Ctx::with(config, targets, sources, Arc::new(Utc::now))
+        let mut ctx = Ctx::with(config, targets, sources, Arc::new(Utc::now));
+        ctx.progress = crate::progress::Progress::on_terminal();
+        ctx
     }
 
     /// A context of given parts (tests: in-memory targets, a fixed clock).
@@ -63,6 +67,7 @@ impl Ctx {
             sources,
             clock,
             extra_trusted: Vec::new(),
+            progress: crate::progress::Progress::hidden(),
         }
     }
 

@@ -113,6 +113,7 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
                     &opts.to,
                     opts.force,
                     Arc::clone(&identities),
+                    &ctx.progress,
                 )
                 .await
             }
@@ -233,21 +234,26 @@ async fn restore_from(
     to: &Path,
     force: bool,
     identities: Arc<seal::Identities>,
+    progress: &crate::progress::Progress,
 ) -> Result<(), String> {
+    let bar = progress.bytes(&format!("restore from {}", t.name()), Some(m.sealed.bytes));
     let reader = t
         .read(&manifest::artifact_path(&m.source, &m.id))
         .await
         .map_err(|e| e.to_string())?;
+    let reader = crate::progress::metered(reader, &bar);
     let out = PlainFile::create(to)
         .map_err(|e| format!("cannot write in the directory of {}: {e}", to.display()))?;
-    let (d, out) = crate::stream::blocking(reader, move |input| {
+    let d = crate::stream::blocking(reader, move |input| {
         let w = std::io::BufWriter::with_capacity(1024 * 1024, out.file());
         let (d, w) = seal::unseal(input, w, &identities).map_err(|e| e.to_string())?;
         w.into_inner().map_err(|e| e.to_string())?;
         Ok::<_, String>((d, out))
     })
     .await
-    .map_err(|e| e.to_string())??;
+    .map_err(|e| e.to_string());
+    bar.finish_and_clear();
+    let (d, out) = d??;
     m.verify(&d).map_err(|e| e.to_string())?;
     // Only now, verified, does the plaintext get a name: never over an existing file
     // without --force.

@@ -102,6 +102,8 @@ pub enum Payload {
         /// The file's sha256 (lowercase hex), when known: what tells this payload's bytes
         /// from another writer's of the same size.
         sha256: Option<String>,
+        /// Counts the bytes a target has taken (a progress bar; hidden unless on a terminal).
+        progress: indicatif::ProgressBar,
     },
     /// Small objects (manifests).
     Bytes(Bytes),
@@ -117,6 +119,38 @@ impl Payload {
             len,
             adopted: Arc::new(AtomicBool::new(false)),
             sha256: None,
+            progress: indicatif::ProgressBar::hidden(),
+        }
+    }
+
+    /// The same payload, counting what one target takes of it on `bar`.
+    pub fn metered(&self, bar: indicatif::ProgressBar) -> Payload {
+        match self {
+            Payload::File {
+                path,
+                len,
+                adopted,
+                sha256,
+                ..
+            } => Payload::File {
+                path: path.clone(),
+                len: *len,
+                adopted: Arc::clone(adopted),
+                sha256: sha256.clone(),
+                progress: bar,
+            },
+            Payload::Bytes(b) => Payload::Bytes(b.clone()),
+        }
+    }
+
+    /// Counts `n` bytes taken by a target that reads regions itself (S3 parts); `at`
+    /// replaces the count when a retry starts again.
+    pub fn taken(&self, n: u64, at: Option<u64>) {
+        if let Payload::File { progress, .. } = self {
+            match at {
+                Some(pos) => progress.set_position(pos),
+                None => progress.inc(n),
+            }
         }
     }
 
@@ -124,12 +158,17 @@ impl Payload {
     pub fn file_with_sha256(path: PathBuf, len: u64, sha256: String) -> Payload {
         match Payload::file(path, len) {
             Payload::File {
-                path, len, adopted, ..
+                path,
+                len,
+                adopted,
+                progress,
+                ..
             } => Payload::File {
                 path,
                 len,
                 adopted,
                 sha256: Some(sha256),
+                progress,
             },
             other => other,
         }
@@ -167,7 +206,12 @@ impl Payload {
     /// length is refused before a byte is sent.
     pub async fn open(&self) -> io::Result<Reader> {
         Ok(match self {
-            Payload::File { path, len, .. } => {
+            Payload::File {
+                path,
+                len,
+                progress,
+                ..
+            } => {
                 let file = tokio::fs::File::open(path).await?;
                 let size = file.metadata().await?.len();
                 if size != *len {
@@ -176,7 +220,12 @@ impl Payload {
                         path.display()
                     )));
                 }
-                Box::new(tokio::io::BufReader::with_capacity(256 * 1024, file))
+                // A retry starts again from the first byte, and so does its count.
+                progress.set_position(0);
+                crate::progress::metered(
+                    Box::new(tokio::io::BufReader::with_capacity(256 * 1024, file)),
+                    progress,
+                )
             }
             Payload::Bytes(b) => Box::new(std::io::Cursor::new(b.clone())),
         })

@@ -250,6 +250,7 @@ impl OpendalTarget {
         }
         match std::fs::hard_link(src, root.join(path)) {
             Ok(()) => {
+                payload.taken(payload.len(), Some(payload.len()));
                 self.share
                     .apply(&root.join(path))
                     .map_err(|e| io_err(&self.name, &format!("share {path}"), &e))?;

@@ -241,6 +241,7 @@ impl S3Target {
                 .object_lock_retain_until_date(until);
         }
         let out = req.send().await.map_err(|e| self.err("upload", path, e))?;
+        payload.taken(payload.len(), Some(payload.len()));
         if let Some(returned) = out.checksum_sha256()
             && returned != sha
         {
@@ -288,6 +289,7 @@ impl S3Target {
             upload_id: upload_id.clone(),
             armed: true,
         };
+        payload.taken(0, Some(0));
         let result = async {
             let count = len.div_ceil(part).max(1);
             let parts: Vec<(CompletedPart, Vec<u8>)> = futures::stream::iter(1..=count)
@@ -387,6 +389,7 @@ impl S3Target {
                 self.name
             )));
         }
+        payload.taken(size, None);
         Ok((
             CompletedPart::builder()
                 .part_number(number)

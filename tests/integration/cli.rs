@@ -157,3 +157,137 @@ fn colour_only_when_asked_or_on_a_terminal() {
     let out = env.pbx321(&["--color", "never", "backup"]);
     assert!(!stderr(&out).contains('\u{1b}'));
 }
+
+/// Runs `pbx321 --config … ARGS` under a pseudo-terminal (`script`), as a person at a
+/// terminal would; returns the terminal's transcript and the exit code.
+fn on_a_terminal(env: &TestEnv, args: &[&str]) -> (String, i32) {
+    let bin = assert_cmd::cargo::cargo_bin("pbx321");
+    let mut cmd = format!(
+        "{} --config {}",
+        bin.display(),
+        env.write_config().display()
+    );
+    for a in args {
+        cmd.push(' ');
+        cmd.push_str(a);
+    }
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .current_dir(env.path())
+        .env_remove("PBX321_CONFIG")
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) must be installed");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!("$ (terminal) pbx321 {}\n{text}", args.join(" "));
+    (text, out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn progress_bars_on_a_terminal_and_never_in_a_pipe() {
+    let env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.zip", 1600, 3_000_000);
+    let (text, code_) = on_a_terminal(&env, &["backup"]);
+    assert_eq!(code_, 0, "{text}");
+    for bar in [
+        "hq: pull + seal",
+        "upload to local",
+        "upload to usb",
+        "upload to away",
+    ] {
+        assert!(text.contains(bar), "{bar:?} not drawn: {text}");
+    }
+    assert!(text.contains("MiB"), "bytes counted: {text}");
+    assert!(text.contains("backed up as hq-"), "{text}");
+
+    let to = env.path().join("r.zip");
+    let key = env.identity.to_str().unwrap().to_string();
+    let (text, code_) = on_a_terminal(
+        &env,
+        &[
+            "restore",
+            "--source",
+            "hq",
+            "--to",
+            to.to_str().unwrap(),
+            "-i",
+            &key,
+        ],
+    );
+    assert_eq!(code_, 0, "{text}");
+    assert!(text.contains("restore from local"), "{text}");
+    let (text, _) = on_a_terminal(&env, &["check", "--deep", "-i", &key]);
+    assert!(text.contains("verify on usb"), "{text}");
+    assert!(text.contains("drill from"), "{text}");
+
+    // A pipe (cron, a script): no bar, no escape sequence, the same report.
+    env.put_backup("3CXScheduledBackup.zip", 1601, 3_000_000);
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(code(&out), 0);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !all.contains("pull + seal") && !all.contains("upload to"),
+        "{all}"
+    );
+    assert!(
+        !all.contains('\u{1b}'),
+        "no escape sequence in a pipe: {all:?}"
+    );
+    assert!(all.contains("backed up as hq-"), "{all}");
+
+    // JSON logs on a terminal: a collector reads them, no bar among them.
+    env.put_backup("3CXScheduledBackup.zip", 1602, 3_000_000);
+    let (text, code_) = on_a_terminal(&env, &["--log-format", "json", "backup"]);
+    assert_eq!(code_, 0, "{text}");
+    assert!(!text.contains("pull + seal"), "{text}");
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line_itself() {
+    let env = TestEnv::new();
+    for (shell, marker) in [
+        ("bash", "_pbx321()"),
+        ("zsh", "#compdef pbx321"),
+        ("fish", "complete -c pbx321"),
+    ] {
+        let out = env.pbx321_raw(&["completions", shell]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(marker), "{shell}: {marker} in {text}");
+        assert!(
+            text.contains("restore") && text.contains("identity"),
+            "{shell}"
+        );
+    }
+    let out = env.pbx321_raw(&["completions", "tcsh"]);
+    assert_eq!(code(&out), 2, "an unknown shell is a usage error");
+
+    let out = env.pbx321_raw(&["man"]);
+    assert_eq!(code(&out), 0);
+    let page = stdout(&out);
+    assert!(page.contains(".TH pbx321 1"), "{page}");
+    assert!(page.contains("restore"), "the page lists the commands");
+
+    let dir = env.dir.path().join("man1");
+    std::fs::create_dir(&dir).unwrap();
+    let out = env.pbx321_raw(&["man", "--out-dir", dir.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for page in [
+        "pbx321.1",
+        "pbx321-backup.1",
+        "pbx321-restore.1",
+        "pbx321-check.1",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.starts_with(".ie") || text.contains(".TH"), "{page}");
+    }
+    let out = env.pbx321_raw(&["man", "--out-dir", "no/such/dir"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("cannot write man pages into no/such/dir"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -96,6 +96,7 @@ fn walk_files(root: &Path) -> Vec<String> {
 
 #[test]
 fn the_disaster_recovery_walkthrough_runs_as_written() {
+    let _machine = machine_lock();
     assert!(
         !Path::new(pbx321::config::DEFAULT_PATH).exists(),
         "this test plays a bare machine: {} must not exist here",

@@ -48,7 +48,7 @@ async fn a_broken_target_fails_alone() {
     let targets: Vec<Arc<dyn Target>> =
         vec![good.clone(), fast_retry(bad.clone()), also_good.clone()];
     let u = upload(scratch.path());
-    let results = fan_out(&targets, &u).await;
+    let results = fan_out(&targets, &u, &pbx321::progress::Progress::hidden()).await;
     assert!(matches!(results[0].outcome, Outcome::Written { .. }));
     assert!(
         matches!(&results[1].outcome, Outcome::Failed { error } if error.contains("disk full"))
@@ -69,7 +69,12 @@ async fn transient_failures_are_retried_to_success_within_the_bound() {
     let hopeless = Arc::new(MemoryTarget::new("hopeless", props()));
     hopeless.fail_next_puts(100);
     let targets = vec![fast_retry(flaky.clone()), fast_retry(hopeless.clone())];
-    let results = fan_out(&targets, &upload(scratch.path())).await;
+    let results = fan_out(
+        &targets,
+        &upload(scratch.path()),
+        &pbx321::progress::Progress::hidden(),
+    )
+    .await;
     assert!(
         matches!(results[0].outcome, Outcome::Written { .. }),
         "{results:?}"
@@ -122,7 +127,7 @@ async fn a_stalled_target_does_not_hold_back_the_others() {
     let u = upload(scratch.path());
     let run = tokio::spawn({
         let u = u.clone();
-        async move { fan_out(&targets, &u).await }
+        async move { fan_out(&targets, &u, &pbx321::progress::Progress::hidden()).await }
     });
     // The fast target commits its copy while the slow one has not written a byte.
     let mut committed = false;
@@ -181,7 +186,12 @@ async fn a_copy_whose_manifest_fails_is_removed_again() {
     let scratch = tempfile::tempdir().unwrap();
     let t = Arc::new(ManifestFails(MemoryTarget::new("m", props())));
     let targets: Vec<Arc<dyn Target>> = vec![t.clone()];
-    let results = fan_out(&targets, &upload(scratch.path())).await;
+    let results = fan_out(
+        &targets,
+        &upload(scratch.path()),
+        &pbx321::progress::Progress::hidden(),
+    )
+    .await;
     assert!(matches!(results[0].outcome, Outcome::Failed { .. }));
     assert!(
         t.list("").await.unwrap().is_empty(),
@@ -199,7 +209,11 @@ async fn finding_8_a_cancelled_fan_out_stops_every_upload() {
     slow.set_delay(Duration::from_millis(500));
     let targets: Vec<Arc<dyn Target>> = vec![fast.clone(), slow.clone()];
     let u = upload(scratch.path());
-    let cancelled = tokio::time::timeout(Duration::from_millis(100), fan_out(&targets, &u)).await;
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        fan_out(&targets, &u, &pbx321::progress::Progress::hidden()),
+    )
+    .await;
     assert!(cancelled.is_err(), "the run was cancelled mid-upload");
     assert_eq!(slow.put_calls(), 1, "the slow upload had started");
     tokio::time::sleep(Duration::from_millis(800)).await;

@@ -314,3 +314,10 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg("-l").arg(&self.path).status();
     }
 }
+
+/// Held by tests that change or depend on the machine itself (`/etc/pbx321`, an installed
+/// package): they run one at a time.
+pub fn machine_lock() -> std::sync::MutexGuard<'static, ()> {
+    static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -13,6 +13,7 @@
 //! - `fanout`: isolation, retries and independence of targets, in process.
 //! - `monitoring`: `check --deep`, the restore drill, Nagios and Prometheus output.
 //! - `nas`: SFTP against a real sshd, WebDAV against rclone, and `require_mount`.
+//! - `package`: the Debian package built with cargo-deb, installed, reinstalled, purged.
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
 //! - `sources`: the command source (3CXBackupCmd).
 //! - `tamper`: forged, divergent and future-dated copies; signatures and ssh-keygen.
@@ -32,6 +33,7 @@ mod helpers;
 mod killed;
 mod monitoring;
 mod nas;
+mod package;
 mod s3;
 mod servers;
 mod sources;
