@@ -65,7 +65,11 @@ impl Progress {
                     .expect("a valid template"),
             ),
         };
-        multi.add(bar.with_prefix(label.to_string()))
+        let bar = multi.add(bar.with_prefix(label.to_string()));
+        // Drawn once at once: a short step (a small target, a fast disk) would otherwise finish
+        // inside the rate limit and never be seen.
+        bar.force_draw();
+        bar
     }
 
     /// Runs `f` with the bars out of the way (a log line printed while they are drawn).
