@@ -42,6 +42,7 @@ pub fn parse_location(s: &str, name: &str, opts: &LocationOptions) -> Result<Tar
         medium,
         location: Location::Onsite,
         trust_labels: false,
+        retention: None,
         kind,
     };
     if let Some(path) = s.strip_prefix("file://") {

@@ -30,6 +30,7 @@ pub use encryption::{Encryption, check_recipient};
 pub use endpoint::{http_host_port, is_loopback_host, ssh_host_port};
 pub use location::{LocationOptions, WEBDAV_PASSWORD_VAR, is_location, parse_location};
 pub use policy::Policy;
+pub use retention::{Retention, Rules, Zone};
 pub use signing::Signing;
 pub use source::*;
 pub use target::*;
@@ -39,6 +40,7 @@ mod encryption;
 mod endpoint;
 mod location;
 mod policy;
+mod retention;
 mod signing;
 mod source;
 mod target;
@@ -70,10 +72,24 @@ pub struct Config {
     /// Manifest signing; `None`: copies are not tamper-evident.
     pub signing: Option<Signing>,
     pub policy: Policy,
+    /// Which backups `prune` keeps (per source; a source or target may override the rules).
+    pub retention: Retention,
+    /// Whether `backup` refills missing copies after it runs (default: yes).
+    pub repair: RepairMode,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
     /// Every secret referred to, with its line.
     pub secrets: Vec<SecretRef>,
+}
+
+/// `repair = "after-backup"` (the default) or `"off"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RepairMode {
+    /// After backing up a source, refill every copy its kept backups lack.
+    AfterBackup,
+    /// Only `pbx321 repair` refills copies.
+    Off,
 }
 
 /// One problem in a config file.
@@ -120,14 +136,23 @@ const TOP_KEYS: &[&str] = &[
     "encryption",
     "signing",
     "policy",
+    "retention",
+    "repair",
     "source",
     "target",
 ];
 
 /// Keys every `[[source]]` has, besides those of its type.
-const SOURCE_COMMON: &[&str] = &["name", "type"];
+const SOURCE_COMMON: &[&str] = &["name", "type", "retention"];
 /// Keys every `[[target]]` has, besides those of its type.
-const TARGET_COMMON: &[&str] = &["name", "type", "medium", "location", "trust_labels"];
+const TARGET_COMMON: &[&str] = &[
+    "name",
+    "type",
+    "medium",
+    "location",
+    "trust_labels",
+    "retention",
+];
 
 impl Config {
     /// Parses and checks a config. `path` is used for messages and as the base of relative
@@ -180,6 +205,20 @@ impl Config {
                 .and_then(|raw| cx.policy(raw.into_inner())),
             None => cx.policy(policy::RawPolicy::default()),
         };
+        let retention = match get("retention") {
+            Some(v) => cx
+                .section::<retention::RawRetention>(v, "[retention] ")
+                .map(|raw| {
+                    let span = raw.span();
+                    cx.retention(raw.into_inner(), span)
+                })
+                .unwrap_or_default(),
+            None => Retention::default(),
+        };
+        let repair = get("repair").map_or(RepairMode::AfterBackup, |v| {
+            cx.value::<RepairMode>(v, "repair = ")
+                .unwrap_or(RepairMode::AfterBackup)
+        });
         let source_tables = cx.array(get("source"), "source");
         let target_tables = cx.array(get("target"), "target");
         let sources = cx.sources(&source_tables, base);
@@ -211,6 +250,8 @@ impl Config {
                 encryption,
                 signing,
                 policy,
+                retention,
+                repair,
                 sources,
                 targets,
                 secrets: cx.secrets,
@@ -242,6 +283,8 @@ impl Config {
             encryption: None,
             signing: None,
             policy,
+            retention: Retention::default(),
+            repair: RepairMode::Off,
             sources: Vec::new(),
             targets,
             secrets: Vec::new(),
@@ -254,6 +297,15 @@ impl Config {
 
     pub fn target(&self, name: &str) -> Option<&TargetConfig> {
         self.targets.iter().find(|t| t.name == name)
+    }
+
+    /// The keep rules for the copies of `source` on `target`: the target's own, else the
+    /// source's, else `[retention]`'s.
+    pub fn rules_for(&self, source: &str, target: &str) -> &Rules {
+        self.target(target)
+            .and_then(|t| t.retention.as_ref())
+            .or_else(|| self.source(source).and_then(|s| s.retention.as_ref()))
+            .unwrap_or(&self.retention.rules)
     }
 }
 
@@ -677,6 +729,73 @@ location = "offsite"
         let p = problems(text);
         assert_eq!(p.len(), 1, "{p:?}");
         (p[0].line, p[0].message.clone())
+    }
+
+    #[test]
+    fn retention_rules_with_overrides_and_a_zone() {
+        let text = good().replace(
+            "[[source]]",
+            "[retention]\nkeep_last = 7\nkeep_daily = 14\nkeep_within = \"48h\"\ntimezone = \"Europe/Madrid\"\n[[source]]",
+        ) + "retention = { keep_monthly = 24, keep_yearly = 7 }\n";
+        let text = format!("repair = \"off\"\n{text}");
+        let c = Config::parse(&text, Path::new("c.toml")).unwrap();
+        assert_eq!(c.repair, RepairMode::Off);
+        assert_eq!(c.retention.zone, Zone::Named(chrono_tz::Europe::Madrid));
+        assert_eq!(c.retention.rules.keep_last, Some(7));
+        assert_eq!(
+            c.retention.rules.keep_within,
+            Some(Duration::from_secs(48 * 3600))
+        );
+        assert_eq!(c.rules_for("hq", "local").keep_daily, Some(14));
+        let away = c.rules_for("hq", "away");
+        assert_eq!((away.keep_monthly, away.keep_daily), (Some(24), None));
+        assert_eq!(
+            c.rules_for("hq", "away").describe(),
+            "keep monthly 24, yearly 7"
+        );
+        // Without [retention]: everything is kept, and backup repairs.
+        let c = Config::parse(&good(), Path::new("c.toml")).unwrap();
+        assert!(c.rules_for("hq", "local").keeps_all());
+        assert_eq!(c.repair, RepairMode::AfterBackup);
+    }
+
+    #[test]
+    fn bad_retention_is_reported_whole() {
+        let text = good().replace(
+            "[[source]]",
+            "[retention]\nkeep_dayly = 3\nkeep_last = 0\nkeep_within = \"2 fortnights\"\ntimezone = \"Mars/Olympus\"\n[[source]]",
+        ) + "retention = { keep_weekly = -1, timezone = \"UTC\" }\n";
+        let p = problems(&format!("repair = \"sometimes\"\n{text}"));
+        let all: Vec<&str> = p.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(p.len(), 7, "{all:#?}");
+        assert!(
+            all.iter()
+                .any(|m| m.contains("`keep_dayly`") && m.contains("keep_daily")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|m| m.contains("keep_last = 0 must be between 1"))
+        );
+        assert!(
+            all.iter()
+                .any(|m| m.contains("keep_within = \"2 fortnights\""))
+        );
+        assert!(
+            all.iter()
+                .any(|m| m.contains("\"Mars/Olympus\" is not an IANA time zone"))
+        );
+        assert!(
+            all.iter()
+                .any(|m| m.contains("target \"away\": retention: keep_weekly = -1"))
+        );
+        assert!(all.iter().any(|m| m.contains("timezone is set once")));
+        assert!(p.iter().all(|p| p.line.is_some()), "{p:?}");
+        assert!(
+            all.iter()
+                .any(|m| m.contains("repair = ") && m.contains("after-backup")),
+            "{all:?}"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@ use super::{Cx, SOURCE_COMMON, Secret, humantime_serde_compat};
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
     pub name: String,
+    /// Keep rules for this source's backups, instead of `[retention]`'s.
+    pub retention: Option<super::Rules>,
     pub kind: SourceKind,
 }
 
@@ -191,6 +193,7 @@ impl Cx<'_> {
         let mut out = Vec::new();
         for (name, kind, span, value) in self.entries("source", tables) {
             let prefix = format!("source {name:?}: ");
+            let retention = self.override_rules(value, &prefix);
             let kind = match kind.as_str() {
                 "folder" => self
                     .typed::<FolderSource>(value, SOURCE_COMMON, &prefix)
@@ -271,7 +274,11 @@ impl Cx<'_> {
                 }
             };
             if let Some(kind) = kind {
-                out.push(SourceConfig { name, kind });
+                out.push(SourceConfig {
+                    name,
+                    retention,
+                    kind,
+                });
             }
         }
         out

@@ -19,6 +19,8 @@ pub struct TargetConfig {
     /// data really lies. Off by default; every output marks such a target "declared, not
     /// verified".
     pub trust_labels: bool,
+    /// Keep rules for the copies on this target, instead of `[retention]`'s.
+    pub retention: Option<super::Rules>,
     pub kind: TargetKind,
 }
 
@@ -325,6 +327,7 @@ impl Cx<'_> {
                 );
                 continue;
             };
+            let retention = self.override_rules(value, &prefix);
             let kind = match kind.as_str() {
                 "fs" => self
                     .typed::<FsTarget>(value, TARGET_COMMON, &prefix)
@@ -413,6 +416,7 @@ impl Cx<'_> {
                     medium,
                     location: common.location,
                     trust_labels: common.trust_labels,
+                    retention,
                     kind,
                 });
             }

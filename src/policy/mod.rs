@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod invariant;
+pub mod retention;
 pub mod status;
 
 pub use invariant::{CopyFact, Placement, Rule, Verdict, evaluate};

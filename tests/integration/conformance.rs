@@ -60,6 +60,7 @@ fn entry(kind: TargetKind) -> TargetConfig {
         medium: Medium::Disk,
         location: Location::Onsite,
         trust_labels: false,
+        retention: None,
         kind,
     }
 }

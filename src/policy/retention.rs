@@ -1,0 +1,424 @@
+//! Which backups to keep, and which copies `prune` may remove: pure, with a reason for every
+//! decision, time passed in.
+//!
+//! [`apply`] runs the keep rules over one source's backups (restic's semantics: each
+//! `keep_*` rule keeps the newest backup of each of its last N buckets — hours, days, ISO
+//! weeks, months, years in the configured zone — and one backup may fill several buckets).
+//! Cutoffs are measured from the newest backup, not from now: when backups stop, nothing
+//! ages out (Kopia's rule).
+//!
+//! [`plan`] adds the guards that make pruning unable to break the 3-2-1 rule, per target:
+//! the newest backup and the newest compliant one are kept whole; the only verified copy of
+//! a backup that some target still keeps is never removed; a locked copy is skipped; a
+//! target that could not be listed, or whose copies could not all be read, is not pruned
+//! at all; a copy that is forged, divergent or unreadable is never touched.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
+use serde::Serialize;
+
+use crate::config::{Rules, Zone};
+
+/// A backup of one source, as retention sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Why a backup (or copy) is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub enum Reason {
+    /// `keep_last`: the n-th newest.
+    Last(u32),
+    Hourly(u32),
+    Daily(u32),
+    Weekly(u32),
+    Monthly(u32),
+    Yearly(u32),
+    /// `keep_within` of the newest backup.
+    Within,
+    /// No rule is configured: everything is kept.
+    NoRules,
+    /// The newest backup of its source: never removed.
+    Newest,
+    /// The newest backup that meets the 3-2-1 rule: kept whole while it is the proof.
+    NewestCompliant,
+    /// The store will not let it be deleted before this date (Object Lock).
+    LockedUntil(DateTime<Utc>),
+    /// The only verified copy of a backup these targets still keep (repair copies it
+    /// there; then it can go).
+    OnlyCopyFor(Vec<String>),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Last(n) => write!(f, "last-{n}"),
+            Reason::Hourly(n) => write!(f, "hourly-{n}"),
+            Reason::Daily(n) => write!(f, "daily-{n}"),
+            Reason::Weekly(n) => write!(f, "weekly-{n}"),
+            Reason::Monthly(n) => write!(f, "monthly-{n}"),
+            Reason::Yearly(n) => write!(f, "yearly-{n}"),
+            Reason::Within => write!(f, "within"),
+            Reason::NoRules => write!(f, "no rules"),
+            Reason::Newest => write!(f, "newest"),
+            Reason::NewestCompliant => write!(f, "newest compliant"),
+            Reason::LockedUntil(t) => write!(f, "locked until {}", t.format("%Y-%m-%d %H:%M UTC")),
+            Reason::OnlyCopyFor(t) => write!(f, "only verified copy, kept on {}", t.join(", ")),
+        }
+    }
+}
+
+impl From<Reason> for String {
+    fn from(r: Reason) -> String {
+        r.to_string()
+    }
+}
+
+/// The keep rules' verdict on one backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// Empty: no rule keeps it.
+    pub reasons: Vec<Reason>,
+}
+
+impl Decision {
+    pub fn keep(&self) -> bool {
+        !self.reasons.is_empty()
+    }
+}
+
+/// The bucket a backup falls in for each calendar rule.
+fn bucket(t: NaiveDateTime, rule: usize) -> (i32, u32, u32, u32) {
+    match rule {
+        0 => (t.year(), t.ordinal(), t.hour(), 0),
+        1 => (t.year(), t.ordinal(), 0, 0),
+        2 => {
+            let w = t.iso_week();
+            (w.year(), w.week(), 0, 0)
+        }
+        3 => (t.year(), t.month(), 0, 0),
+        _ => (t.year(), 0, 0, 0),
+    }
+}
+
+/// Runs `rules` over `backups` (in any order); returns one decision per backup, newest
+/// first. No rules: everything is kept.
+pub fn apply(backups: &[Candidate], rules: &Rules, zone: &Zone) -> Vec<Decision> {
+    let mut sorted: Vec<&Candidate> = backups.iter().collect();
+    sorted.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let Some(newest) = sorted.first().map(|b| b.created_at) else {
+        return Vec::new();
+    };
+    let calendar = [
+        rules.keep_hourly,
+        rules.keep_daily,
+        rules.keep_weekly,
+        rules.keep_monthly,
+        rules.keep_yearly,
+    ];
+    let mut used = [0u32; 5];
+    let mut last_bucket: [Option<(i32, u32, u32, u32)>; 5] = [None; 5];
+    let mut last_kept = 0u32;
+    sorted
+        .into_iter()
+        .map(|b| {
+            let mut reasons = Vec::new();
+            if rules.keeps_all() {
+                reasons.push(Reason::NoRules);
+            }
+            if let Some(n) = rules.keep_last
+                && last_kept < n
+            {
+                last_kept += 1;
+                reasons.push(Reason::Last(last_kept));
+            }
+            let local = zone.local(b.created_at);
+            for (i, limit) in calendar.iter().enumerate() {
+                let Some(limit) = limit else { continue };
+                let key = bucket(local, i);
+                if used[i] < *limit && last_bucket[i] != Some(key) {
+                    used[i] += 1;
+                    last_bucket[i] = Some(key);
+                    reasons.push(match i {
+                        0 => Reason::Hourly(used[i]),
+                        1 => Reason::Daily(used[i]),
+                        2 => Reason::Weekly(used[i]),
+                        3 => Reason::Monthly(used[i]),
+                        _ => Reason::Yearly(used[i]),
+                    });
+                }
+            }
+            if let Some(within) = rules.keep_within
+                && chrono::TimeDelta::from_std(within)
+                    .is_ok_and(|w| newest.signed_duration_since(b.created_at) <= w)
+            {
+                reasons.push(Reason::Within);
+            }
+            Decision {
+                id: b.id.clone(),
+                created_at: b.created_at,
+                reasons,
+            }
+        })
+        .collect()
+}
+
+// ---- guards ------------------------------------------------------------------------------
+
+/// One copy, as the guards see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyKind {
+    /// Verified (or unsigned from before signing): counts.
+    Verified,
+    /// Proven missing (manifest without its artifact) or corrupt: not a copy, safe to remove
+    /// once no rule keeps the backup (repair replaces it while one does).
+    Broken,
+    /// Forged, divergent, or not readable right now: never touched by prune; `why` says.
+    Untouchable(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyView {
+    pub target: String,
+    pub kind: CopyKind,
+    /// The artifact's Object Lock retain-until date, as read back from the store.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// One backup of the source with every copy the targets hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupView {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// Its verified copies meet the 3-2-1 rule.
+    pub compliant: bool,
+    pub copies: Vec<CopyView>,
+}
+
+impl BackupView {
+    fn copy_on(&self, target: &str) -> Option<&CopyView> {
+        self.copies.iter().find(|c| c.target == target)
+    }
+
+    fn verified_on(&self, target: &str) -> bool {
+        self.copy_on(target)
+            .is_some_and(|c| c.kind == CopyKind::Verified)
+    }
+}
+
+/// A target, as the guards see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetView {
+    pub target: String,
+    pub rules: Rules,
+    /// Why nothing may be removed there this run (its listing failed, a copy could not be
+    /// read); `None`: it was listed and read whole.
+    pub not_prunable: Option<String>,
+}
+
+/// What prune does with one copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    Keep {
+        reasons: Vec<Reason>,
+    },
+    Remove {
+        why: String,
+    },
+    /// Neither kept by a rule nor removed: a guard or the copy's state stops it.
+    Skip {
+        why: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopyPlan {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetPlan {
+    pub target: String,
+    pub rules: String,
+    /// Why nothing is removed on this target this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_pruned: Option<String>,
+    /// Newest first.
+    pub copies: Vec<CopyPlan>,
+}
+
+impl TargetPlan {
+    pub fn removals(&self) -> impl Iterator<Item = &CopyPlan> {
+        self.copies
+            .iter()
+            .filter(|c| matches!(c.action, Action::Remove { .. }))
+    }
+}
+
+/// Retention and its guards over one source's backups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub targets: Vec<TargetPlan>,
+    /// (backup id, targets that should hold a verified copy of it): what repair fills.
+    #[serde(skip)]
+    pub wanted: Vec<(String, Vec<String>)>,
+    pub newest: Option<String>,
+    pub newest_compliant: Option<String>,
+}
+
+/// Plans prune for one source: `backups` with every copy, `targets` with their rules.
+/// Backups without a verified copy anywhere are not judged (nothing of them is removed);
+/// `now` decides whether a lock still holds.
+pub fn plan(
+    backups: &[BackupView],
+    targets: &[TargetView],
+    zone: &Zone,
+    now: DateTime<Utc>,
+) -> Plan {
+    let candidates: Vec<&BackupView> = backups
+        .iter()
+        .filter(|b| b.copies.iter().any(|c| c.kind == CopyKind::Verified))
+        .collect();
+    let newest = candidates.iter().max_by_key(|b| (b.created_at, &b.id));
+    let newest_compliant = candidates
+        .iter()
+        .filter(|b| b.compliant)
+        .max_by_key(|b| (b.created_at, &b.id));
+    let as_candidates: Vec<Candidate> = candidates
+        .iter()
+        .map(|b| Candidate {
+            id: b.id.clone(),
+            created_at: b.created_at,
+        })
+        .collect();
+    // Per target: the reasons its rules (and the two whole-backup guards) keep each backup.
+    let keeps: Vec<Vec<Decision>> = targets
+        .iter()
+        .map(|t| {
+            let mut d = apply(&as_candidates, &t.rules, zone);
+            for dec in &mut d {
+                if newest.is_some_and(|n| n.id == dec.id) {
+                    dec.reasons.insert(0, Reason::Newest);
+                }
+                if newest_compliant.is_some_and(|n| n.id == dec.id) {
+                    dec.reasons.insert(0, Reason::NewestCompliant);
+                }
+            }
+            d
+        })
+        .collect();
+    let kept_on = |id: &str| -> Vec<&str> {
+        targets
+            .iter()
+            .zip(&keeps)
+            .filter(|(_, d)| d.iter().any(|d| d.id == id && d.keep()))
+            .map(|(t, _)| t.target.as_str())
+            .collect()
+    };
+    let judged: BTreeSet<&str> = candidates.iter().map(|b| b.id.as_str()).collect();
+
+    let mut plans = Vec::new();
+    for (t, decisions) in targets.iter().zip(&keeps) {
+        let mut copies = Vec::new();
+        let mut held: Vec<&BackupView> = backups
+            .iter()
+            .filter(|b| b.copy_on(&t.target).is_some())
+            .collect();
+        held.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        for b in held {
+            let copy = b.copy_on(&t.target).expect("held");
+            let action = if let CopyKind::Untouchable(why) = &copy.kind {
+                Action::Skip { why: why.clone() }
+            } else if !judged.contains(b.id.as_str()) {
+                Action::Skip {
+                    why: "no verified copy of this backup anywhere: not judged, nothing removed"
+                        .into(),
+                }
+            } else {
+                let reasons = decisions
+                    .iter()
+                    .find(|d| d.id == b.id)
+                    .map(|d| d.reasons.clone())
+                    .unwrap_or_default();
+                if !reasons.is_empty() {
+                    Action::Keep { reasons }
+                } else if let Some(until) = copy.locked_until.filter(|u| *u > now) {
+                    Action::Skip {
+                        why: Reason::LockedUntil(until).to_string(),
+                    }
+                } else {
+                    let others: Vec<String> = kept_on(&b.id)
+                        .into_iter()
+                        .filter(|o| *o != t.target)
+                        .map(str::to_string)
+                        .collect();
+                    let safe = others.iter().any(|o| {
+                        b.verified_on(o)
+                            && targets
+                                .iter()
+                                .any(|tv| tv.target == *o && tv.not_prunable.is_none())
+                    });
+                    if copy.kind == CopyKind::Verified && !others.is_empty() && !safe {
+                        Action::Keep {
+                            reasons: vec![Reason::OnlyCopyFor(others)],
+                        }
+                    } else if copy.kind == CopyKind::Broken {
+                        Action::Remove {
+                            why: format!("not a good copy, and no rule of {} keeps it", t.target),
+                        }
+                    } else {
+                        Action::Remove {
+                            why: format!("no rule keeps it ({})", t.rules.describe()),
+                        }
+                    }
+                }
+            };
+            // Nothing leaves a target that was not listed and read whole.
+            let action = match (&t.not_prunable, action) {
+                (Some(why), Action::Remove { .. }) => Action::Skip { why: why.clone() },
+                (_, a) => a,
+            };
+            copies.push(CopyPlan {
+                id: b.id.clone(),
+                created_at: b.created_at,
+                action,
+            });
+        }
+        plans.push(TargetPlan {
+            target: t.target.clone(),
+            rules: t.rules.describe(),
+            not_pruned: t.not_prunable.clone(),
+            copies,
+        });
+    }
+    let mut wanted: Vec<(String, Vec<String>)> = candidates
+        .iter()
+        .map(|b| {
+            (
+                b.id.clone(),
+                kept_on(&b.id).into_iter().map(str::to_string).collect(),
+            )
+        })
+        .collect();
+    wanted.sort();
+    Plan {
+        targets: plans,
+        wanted,
+        newest: newest.map(|b| b.id.clone()),
+        newest_compliant: newest_compliant.map(|b| b.id.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests;
