@@ -173,11 +173,17 @@ impl BackupEntry {
     }
 }
 
+/// When a store says an object was written.
+type Modified = Option<DateTime<Utc>>;
+
 /// An object a target holds that is not (yet) a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Leftover {
     pub target: String,
     pub path: String,
+    /// When the store says it was written (to leave young ones to a writer still at work).
+    #[serde(skip)]
+    pub modified: Option<DateTime<Utc>>,
 }
 
 /// A target that could not be listed.
@@ -267,46 +273,51 @@ impl Catalog {
                     continue;
                 }
             };
-            let mut artifacts: BTreeMap<(String, String), u64> = BTreeMap::new();
+            let mut artifacts: BTreeMap<(String, String), (u64, Modified)> = BTreeMap::new();
             let mut manifests: BTreeSet<(String, String)> = BTreeSet::new();
-            let mut signatures: BTreeSet<(String, String)> = BTreeSet::new();
+            let mut signatures: BTreeMap<(String, String), Option<DateTime<Utc>>> = BTreeMap::new();
             for o in objects {
                 match manifest::classify(&o.path) {
                     Object::Artifact { source, id } => {
-                        artifacts.insert((source, id), o.size);
+                        artifacts.insert((source, id), (o.size, o.modified));
                     }
                     Object::Manifest { source, id } => {
                         manifests.insert((source, id));
                     }
                     Object::Signature { source, id } => {
-                        signatures.insert((source, id));
+                        signatures.insert((source, id), o.modified);
                     }
                     Object::Partial => cat.partials.push(Leftover {
                         target: name.clone(),
                         path: o.path.clone(),
+                        modified: o.modified,
                     }),
                     Object::Other => {}
                 }
             }
-            for key in artifacts.keys().filter(|k| !manifests.contains(*k)) {
+            for (key, (_, modified)) in artifacts.iter().filter(|(k, _)| !manifests.contains(*k)) {
                 cat.orphans.push(Leftover {
                     target: name.clone(),
                     path: manifest::artifact_path(&key.0, &key.1),
+                    modified: *modified,
                 });
             }
             // A signature is written before its manifest: alone, it is a leftover.
-            for key in signatures.iter().filter(|k| !manifests.contains(*k)) {
+            for (key, modified) in signatures.iter().filter(|(k, _)| !manifests.contains(*k)) {
                 cat.orphans.push(Leftover {
                     target: name.clone(),
                     path: manifest::signature_path(&key.0, &key.1),
+                    modified: *modified,
                 });
             }
             for (source, id) in manifests {
                 let Some(created_at) = manifest::id_time(&source, &id) else {
                     continue;
                 };
-                let artifact_size = artifacts.get(&(source.clone(), id.clone())).copied();
-                let signed = signatures.contains(&(source.clone(), id.clone()));
+                let artifact_size = artifacts
+                    .get(&(source.clone(), id.clone()))
+                    .map(|(size, _)| *size);
+                let signed = signatures.contains_key(&(source.clone(), id.clone()));
                 cat.entry(&source, &id, created_at)
                     .copies
                     .push(copy_of(&l.info, CopyState::Unchecked));
@@ -537,7 +548,7 @@ fn short_sha(sha: &str) -> String {
 }
 
 /// The state of one copy from what was read of it (pure).
-fn judge_copy(
+pub fn judge_copy(
     r: &ManifestRef,
     read: ManifestRead,
     trust: Option<&Trust>,

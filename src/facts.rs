@@ -8,6 +8,8 @@ use serde::Serialize;
 pub struct ObjectMeta {
     pub path: String,
     pub size: u64,
+    /// When the store says it was last written, where it says.
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Where a target's data physically lies, as far as pbx321 could find out.

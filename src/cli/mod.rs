@@ -15,6 +15,8 @@ mod config_cmd;
 mod install;
 mod keygen;
 mod list;
+mod prune;
+mod repair;
 mod restore;
 
 /// pbx321: 3-2-1 backups for 3CX phone systems, proven from what the targets really hold.
@@ -83,6 +85,8 @@ pub enum Command {
     Restore(restore::Args),
     Check(check::Args),
     List(list::Args),
+    Prune(prune::Args),
+    Repair(repair::Args),
     Keygen(keygen::Args),
     /// Configuration helpers
     #[command(subcommand)]
@@ -119,6 +123,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Restore(a) => restore::run(config_path, a).await,
         Command::Check(a) => check::run(config_path, a).await,
         Command::List(a) => list::run(config_path, a).await,
+        Command::Prune(a) => prune::run(config_path, a).await,
+        Command::Repair(a) => repair::run(config_path, a).await,
         Command::Keygen(a) => keygen::run(a),
         Command::Config(c) => config_cmd::run(config_path, c).await,
         Command::Completions(a) => install::completions(a),

@@ -54,6 +54,10 @@ pub struct BackupReport {
     pub cleaned: Vec<Leftover>,
     /// Pending backups dropped from the spool to keep it within `spool_max`.
     pub dropped: Vec<String>,
+    /// The repair run after the backup (`repair = "after-backup"`): missing copies of kept
+    /// backups refilled. `None` when off, or when it could not run (logged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repair: Option<super::repair::RepairReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -223,12 +227,30 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
         runs.push(source_run);
     }
     let dropped = spool.bound(ctx.config.spool_max);
+    let repair = match ctx.config.repair {
+        crate::config::RepairMode::Off => None,
+        crate::config::RepairMode::AfterBackup => {
+            let opts = super::repair::RepairOptions {
+                sources: names.clone(),
+                skip_pending: true,
+                ..Default::default()
+            };
+            match super::repair::run_locked(ctx, &opts).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!("repair after backup did not run: {e}");
+                    None
+                }
+            }
+        }
+    };
     Ok(BackupReport {
         rule: run.rule,
         sources: runs,
         completed,
         cleaned,
         dropped,
+        repair,
     })
 }
 

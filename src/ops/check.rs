@@ -218,7 +218,7 @@ pub(super) fn update_remembered(state: &StateDir, change: impl FnOnce(&mut Remem
 }
 
 /// Reads every verified copy of a backup back and compares its sha256 with its manifest.
-async fn read_back(
+pub(super) async fn read_back(
     cat: &mut Catalog,
     listings: &[Listing],
     source: &str,

@@ -174,6 +174,8 @@ pub mod check;
 pub mod config_check;
 pub mod keygen;
 pub mod list;
+pub mod prune;
+pub mod repair;
 pub mod restore;
 
 #[cfg(test)]

@@ -334,6 +334,7 @@ mod tests {
                 let mut objects = vec![ObjectMeta {
                     path: manifest::manifest_path("hq", &m.id),
                     size: 500,
+                    modified: None,
                 }];
                 if !matches!(c, Found::ArtifactGone) {
                     objects.push(ObjectMeta {
@@ -343,6 +344,7 @@ mod tests {
                         } else {
                             100
                         },
+                        modified: None,
                     });
                 }
                 let objects = match c {

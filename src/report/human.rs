@@ -15,6 +15,30 @@ use crate::policy::{Rule, Verdict, count};
 
 pub fn backup(r: &BackupReport) -> String {
     let mut s = String::new();
+    if let Some(rep) = &r.repair {
+        use crate::ops::repair::RepairOutcome;
+        for src in &rep.sources {
+            for x in &src.repairs {
+                let _ = match &x.outcome {
+                    RepairOutcome::Repaired { .. } => writeln!(
+                        s,
+                        "repaired {} on {} ({}) from {}",
+                        x.id,
+                        x.target,
+                        x.was,
+                        x.from.as_deref().unwrap_or("-")
+                    ),
+                    RepairOutcome::Failed { error } => {
+                        writeln!(s, "could not repair {} on {}: {error}", x.id, x.target)
+                    }
+                    RepairOutcome::Skipped { why } => {
+                        writeln!(s, "not repaired: {} on {}: {why}", x.id, x.target)
+                    }
+                    RepairOutcome::WouldRepair => Ok(()),
+                };
+            }
+        }
+    }
     for l in &r.cleaned {
         let _ = writeln!(
             s,
@@ -536,6 +560,156 @@ pub fn config(c: &Config, summary: &Summary) -> String {
                 p.seconds,
                 p.detail
             );
+        }
+    }
+    s
+}
+
+/// `prune`: per source and target, what is removed, kept and skipped, and why.
+pub fn prune(r: &crate::ops::prune::PruneReport) -> String {
+    use crate::policy::retention::Action;
+    let mut s = String::new();
+    if r.dry_run {
+        let _ = writeln!(s, "dry run: nothing is removed");
+    }
+    for u in &r.unreachable {
+        let _ = writeln!(
+            s,
+            "target {} could not be listed ({}): nothing removed there",
+            u.target, u.error
+        );
+    }
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    for src in &r.sources {
+        let _ = writeln!(
+            s,
+            "{}: newest {}, newest meeting the rule {} (days counted in {})",
+            src.source,
+            src.plan.newest.as_deref().unwrap_or("none"),
+            src.plan.newest_compliant.as_deref().unwrap_or("none"),
+            r.zone
+        );
+        for t in &src.plan.targets {
+            let removed = t.removals().count();
+            let kept = t
+                .copies
+                .iter()
+                .filter(|c| matches!(c.action, Action::Keep { .. }))
+                .count();
+            let skipped = t.copies.len() - removed - kept;
+            let _ = writeln!(
+                s,
+                "  {:<16} {}: {verb} {removed}, kept {kept}{}",
+                t.target,
+                t.rules,
+                if skipped > 0 {
+                    format!(", skipped {skipped}")
+                } else {
+                    String::new()
+                }
+            );
+            if let Some(why) = &t.not_pruned {
+                let _ = writeln!(s, "    not pruned: {why}");
+            }
+            for c in &t.copies {
+                let failed = src
+                    .failed
+                    .iter()
+                    .find(|f| f.target == t.target && f.id == c.id);
+                let line = match (&c.action, failed) {
+                    (_, Some(f)) => format!("FAILED {}  {}", c.id, f.error),
+                    (Action::Keep { reasons }, _) => format!(
+                        "keep   {}  {}",
+                        c.id,
+                        reasons
+                            .iter()
+                            .map(|r| r.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    (Action::Remove { why }, _) => {
+                        format!(
+                            "{}  {}  {why}",
+                            if r.dry_run { "remove" } else { "removed" },
+                            c.id
+                        )
+                    }
+                    (Action::Skip { why }, _) => format!("skip   {}  {why}", c.id),
+                };
+                let _ = writeln!(s, "    {line}");
+            }
+        }
+    }
+    for l in &r.leftovers {
+        let what = if l.path.is_empty() {
+            l.what.to_string()
+        } else {
+            format!("{} {}", l.what, l.path)
+        };
+        match &l.error {
+            None => {
+                let _ = writeln!(s, "{verb} leftover on {}: {what}", l.target);
+            }
+            Some(e) => {
+                let _ = writeln!(s, "could not remove leftover on {}: {what}: {e}", l.target);
+            }
+        }
+    }
+    s
+}
+
+/// `repair`: per source, each copy repaired (or not) and from where.
+pub fn repair(r: &crate::ops::repair::RepairReport) -> String {
+    use crate::ops::repair::RepairOutcome;
+    let mut s = String::new();
+    if r.dry_run {
+        let _ = writeln!(s, "dry run: nothing is written");
+    }
+    for u in &r.unreachable {
+        let _ = writeln!(
+            s,
+            "target {} could not be listed ({}): nothing repaired there",
+            u.target, u.error
+        );
+    }
+    for src in &r.sources {
+        if src.repairs.is_empty() {
+            let _ = writeln!(
+                s,
+                "{}: every kept backup has a verified copy on every target that keeps it{}",
+                src.source,
+                if r.deep { " (read back)" } else { "" }
+            );
+            continue;
+        }
+        let _ = writeln!(s, "{}:", src.source);
+        for rep in &src.repairs {
+            let from = rep.from.as_deref().unwrap_or("-");
+            let line = match &rep.outcome {
+                RepairOutcome::Repaired { bytes: n, seconds } => format!(
+                    "repaired  {} on {} ({}) from {from}: {} in {seconds:.1}s",
+                    rep.id,
+                    rep.target,
+                    rep.was,
+                    bytes(*n)
+                ),
+                RepairOutcome::WouldRepair => format!(
+                    "would repair {} on {} ({}) from {from}",
+                    rep.id, rep.target, rep.was
+                ),
+                RepairOutcome::Failed { error } => format!(
+                    "FAILED    {} on {} ({}): {error}",
+                    rep.id, rep.target, rep.was
+                ),
+                RepairOutcome::Skipped { why } => format!(
+                    "skipped   {} on {} ({}): {why}",
+                    rep.id, rep.target, rep.was
+                ),
+            };
+            let _ = writeln!(s, "  {line}");
+        }
+        if src.pending > 0 && !r.dry_run {
+            let _ = writeln!(s, "  {} copies still to repair", src.pending);
         }
     }
     s

@@ -141,6 +141,7 @@ impl Target for MemoryTarget {
             .map(|b| ObjectMeta {
                 path: path.into(),
                 size: b.len() as u64,
+                modified: None,
             })
             .ok_or_else(|| TargetError::NotFound(path.into()))
     }
@@ -161,6 +162,7 @@ impl Target for MemoryTarget {
             .map(|(k, v)| ObjectMeta {
                 path: k.clone(),
                 size: v.len() as u64,
+                modified: None,
             })
             .collect())
     }

@@ -252,6 +252,16 @@ pub trait Target: Send + Sync {
         Ok(None)
     }
 
+    /// Aborts the uploads that were started before `before` and never completed (S3
+    /// multipart uploads, which are invisible to `list` but stored and billed); returns
+    /// their paths. Stores without such uploads have none.
+    async fn abort_stale_uploads(
+        &self,
+        _before: DateTime<Utc>,
+    ) -> Result<Vec<String>, TargetError> {
+        Ok(Vec::new())
+    }
+
     /// Where the data lies (filesystem, host, endpoint), for counting media and offsite
     /// copies honestly. Unknown by default.
     async fn placement(&self) -> Placement {

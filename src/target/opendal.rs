@@ -296,6 +296,7 @@ pub(super) async fn list_files(op: &Operator, dir: &str) -> opendal::Result<Vec<
         .map(|e| ObjectMeta {
             path: e.path().trim_start_matches('/').to_string(),
             size: e.metadata().content_length(),
+            modified: e.metadata().last_modified().map(time_of),
         })
         .collect())
 }
@@ -329,6 +330,7 @@ fn walk_local(root: &Path, dir: &str) -> std::io::Result<Vec<ObjectMeta>> {
                     Ok(m) => out.push(ObjectMeta {
                         path,
                         size: m.len(),
+                        modified: m.modified().ok().map(chrono::DateTime::<chrono::Utc>::from),
                     }),
                     // Deleted between readdir and stat.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -439,6 +441,7 @@ impl Target for OpendalTarget {
         Ok(ObjectMeta {
             path: path.into(),
             size: meta.content_length(),
+            modified: meta.last_modified().map(time_of),
         })
     }
 
@@ -579,4 +582,9 @@ impl OpendalTarget {
             Err(e) => Err(map_err(&self.name, &self.ctx("stat", path), e)),
         }
     }
+}
+
+/// An OpenDAL modification time.
+pub(super) fn time_of(t: ::opendal::raw::Timestamp) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::from(t))
 }

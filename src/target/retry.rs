@@ -136,4 +136,14 @@ impl Target for Retry {
     async fn probe(&self, path: &str, bytes: &[u8]) -> Result<(), TargetError> {
         self.inner.probe(path, bytes).await
     }
+
+    async fn abort_stale_uploads(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, TargetError> {
+        self.run("abort stale uploads", |_| {
+            self.inner.abort_stale_uploads(before)
+        })
+        .await
+    }
 }

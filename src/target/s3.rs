@@ -597,6 +597,7 @@ impl Target for S3Target {
         Ok(ObjectMeta {
             path: path.into(),
             size: head.content_length().unwrap_or(0).max(0) as u64,
+            modified: head.last_modified().and_then(time_of),
         })
     }
 
@@ -623,6 +624,7 @@ impl Target for S3Target {
                 out.push(ObjectMeta {
                     path: rel.to_string(),
                     size: o.size().unwrap_or(0).max(0) as u64,
+                    modified: o.last_modified().and_then(time_of),
                 });
             }
         }
@@ -678,6 +680,53 @@ impl Target for S3Target {
         deleted
     }
 
+    async fn abort_stale_uploads(&self, before: DateTime<Utc>) -> Result<Vec<String>, TargetError> {
+        let mut aborted = Vec::new();
+        let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.cfg.bucket)
+                .prefix(&self.cfg.prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send()
+                .await
+                .map_err(|e| self.err("list incomplete uploads", "", e))?;
+            for u in page.uploads() {
+                let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
+                    continue;
+                };
+                if u.initiated().and_then(time_of).is_none_or(|t| t >= before) {
+                    continue;
+                }
+                let rel = key
+                    .strip_prefix(&self.cfg.prefix)
+                    .unwrap_or(key)
+                    .to_string();
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.cfg.bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| self.err("abort an incomplete upload", &rel, e))?;
+                aborted.push(rel);
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            id_marker = page.next_upload_id_marker().map(str::to_string);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        Ok(aborted)
+    }
+
     async fn retention(&self, path: &str) -> Result<Option<DateTime<Utc>>, TargetError> {
         let head = self.head(path).await?;
         if head.object_lock_mode().is_none() {
@@ -712,4 +761,9 @@ impl Target for S3Target {
             private_network,
         }
     }
+}
+
+/// An S3 time.
+fn time_of(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }

@@ -282,6 +282,7 @@ impl Target for SftpTarget {
             Ok(ObjectMeta {
                 path: path.into(),
                 size: m.len().unwrap_or(0),
+                modified: m.modified().map(time_of),
             })
         })
         .await
@@ -318,6 +319,7 @@ impl Target for SftpTarget {
                         Some(t) if t.is_file() => out.push(ObjectMeta {
                             path,
                             size: entry.metadata().len().unwrap_or(0),
+                            modified: entry.metadata().modified().map(time_of),
                         }),
                         _ => {}
                     }
@@ -358,6 +360,11 @@ impl Target for SftpTarget {
         };
         super::host_placement(&host, port).await
     }
+}
+
+/// An SFTP modification time.
+fn time_of(t: openssh_sftp_client::UnixTimeStamp) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::<chrono::Utc>::from(std::time::UNIX_EPOCH + t.as_duration())
 }
 
 #[cfg(test)]

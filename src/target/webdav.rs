@@ -244,6 +244,7 @@ impl Target for WebdavTarget {
         Ok(ObjectMeta {
             path: path.into(),
             size: meta.content_length(),
+            modified: meta.last_modified().map(super::opendal::time_of),
         })
     }
 

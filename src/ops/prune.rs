@@ -1,0 +1,332 @@
+//! `prune`: removes the copies retention no longer keeps, never one the guards protect.
+//!
+//! Under the state-directory lock: every target is listed once, every manifest of the
+//! selected sources read and its signature checked, and [`crate::policy::retention::plan`]
+//! decides per target what goes. A copy goes manifest first, then its signature, then its
+//! artifact, so a crash mid-prune leaves at worst an artifact without a manifest — never a
+//! manifest that promises an artifact that is gone. Leftovers older than a day go too:
+//! `*.partial` objects, artifacts and signatures without a manifest, S3 multipart uploads
+//! never completed. Younger ones may belong to a writer still at work.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use super::catalog::{self, BackupEntry, Catalog, CopyState, Listing, Unreachable};
+use super::{Ctx, OpError};
+use crate::config::Config;
+use crate::manifest;
+use crate::policy::retention::{self, Action, BackupView, CopyKind, CopyView, Plan, TargetView};
+use crate::policy::{self, Rule};
+use crate::target::Target;
+
+/// Leftovers younger than this may belong to a writer still at work.
+pub const LEFTOVER_AGE: TimeDelta = TimeDelta::days(1);
+
+#[derive(Debug, Clone, Default)]
+pub struct PruneOptions {
+    /// Source names; empty for all.
+    pub sources: Vec<String>,
+    /// Decide and report, remove nothing.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    pub dry_run: bool,
+    /// The zone days, weeks, months and years are counted in.
+    pub zone: String,
+    pub sources: Vec<SourcePrune>,
+    /// Leftovers of interrupted writes older than a day, removed (or to be removed).
+    pub leftovers: Vec<LeftoverRemoval>,
+    /// Targets that could not be listed: nothing was removed there.
+    pub unreachable: Vec<Unreachable>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourcePrune {
+    pub source: String,
+    #[serde(flatten)]
+    pub plan: Plan,
+    /// Removals that failed, by target and id (the copy may be partly removed: a manifest
+    /// gone with its artifact left is an orphan the next prune or backup removes).
+    pub failed: Vec<Failed>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failed {
+    pub target: String,
+    pub id: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeftoverRemoval {
+    pub target: String,
+    pub path: String,
+    /// "partial", "orphan" or "incomplete upload".
+    pub what: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl PruneReport {
+    /// Removals done (or, in a dry run, to be done), per target.
+    pub fn removed_per_target(&self) -> BTreeMap<String, u64> {
+        let mut n = BTreeMap::new();
+        for s in &self.sources {
+            for t in &s.plan.targets {
+                let failed = s.failed.iter().filter(|f| f.target == t.target).count() as u64;
+                *n.entry(t.target.clone()).or_default() +=
+                    (t.removals().count() as u64).saturating_sub(failed);
+            }
+        }
+        n
+    }
+
+    /// Everything planned was done, on every target.
+    pub fn complete(&self) -> bool {
+        self.unreachable.is_empty()
+            && self.sources.iter().all(|s| {
+                s.failed.is_empty() && s.plan.targets.iter().all(|t| t.not_pruned.is_none())
+            })
+            && self.leftovers.iter().all(|l| l.error.is_none())
+    }
+}
+
+pub async fn run(ctx: &Ctx, opts: &PruneOptions) -> Result<PruneReport, OpError> {
+    let names = ctx.source_names(&opts.sources)?;
+    let _lock = ctx.state.lock()?;
+    let trust = ctx.trust()?;
+    let now = ctx.now();
+    let listings = catalog::list_all(&ctx.targets, &names).await;
+    let cat = catalog::build(
+        &listings,
+        |s, _| names.iter().any(|n| n == s),
+        trust.as_ref(),
+    )
+    .await;
+
+    let mut sources = Vec::new();
+    for name in &names {
+        let plan = plan(&ctx.config, &cat, name, now);
+        let failed = if opts.dry_run {
+            Vec::new()
+        } else {
+            remove(&listings, name, &plan).await
+        };
+        sources.push(SourcePrune {
+            source: name.clone(),
+            plan,
+            failed,
+        });
+    }
+    let leftovers = leftovers(&listings, &cat, now, opts.dry_run).await;
+    let report = PruneReport {
+        dry_run: opts.dry_run,
+        zone: ctx.config.retention.zone.name(),
+        sources,
+        leftovers,
+        unreachable: cat.unreachable.clone(),
+    };
+    if !opts.dry_run {
+        count_removed(ctx, &report.removed_per_target());
+    }
+    Ok(report)
+}
+
+/// Retention and its guards over the copies of `source` in `cat`: what each target keeps,
+/// removes or skips, and why.
+pub fn plan(cfg: &Config, cat: &Catalog, source: &str, now: DateTime<Utc>) -> Plan {
+    let rule = Rule::from(&cfg.policy);
+    let entries: Vec<&BackupEntry> = cat
+        .backups
+        .values()
+        .filter(|e| e.source == source && !e.in_future)
+        .collect();
+    let backups: Vec<BackupView> = entries
+        .iter()
+        .map(|e| BackupView {
+            id: e.id.clone(),
+            created_at: e.created_at,
+            compliant: policy::evaluate(&policy::check::verified_facts(cat, e, now), &rule).ok,
+            copies: e
+                .copies
+                .iter()
+                .map(|c| CopyView {
+                    target: c.target.clone(),
+                    kind: kind_of(&c.state),
+                    locked_until: c.locked_until,
+                })
+                .collect(),
+        })
+        .collect();
+    let targets: Vec<TargetView> = cfg
+        .targets
+        .iter()
+        .map(|t| {
+            let not_prunable = if let Some(u) = cat.unreachable.iter().find(|u| u.target == t.name)
+            {
+                Some(format!(
+                    "could not be listed ({}): nothing is removed there this run",
+                    u.error
+                ))
+            } else if entries.iter().any(|e| {
+                e.copies
+                    .iter()
+                    .any(|c| c.target == t.name && matches!(c.state, CopyState::Unreachable { .. }))
+            }) {
+                Some("a manifest there could not be read: nothing is removed there this run".into())
+            } else {
+                None
+            };
+            TargetView {
+                target: t.name.clone(),
+                rules: cfg.rules_for(source, &t.name).clone(),
+                not_prunable,
+            }
+        })
+        .collect();
+    retention::plan(&backups, &targets, &cfg.retention.zone, now)
+}
+
+fn kind_of(state: &CopyState) -> CopyKind {
+    match state {
+        CopyState::Verified | CopyState::Unsigned => CopyKind::Verified,
+        CopyState::Missing => CopyKind::Broken,
+        CopyState::Corrupt { .. } => CopyKind::Broken,
+        CopyState::Forged { why } => CopyKind::Untouchable(format!(
+            "forged or damaged ({why}): left for a person to inspect"
+        )),
+        CopyState::Divergent { why } => {
+            CopyKind::Untouchable(format!("divergent ({why}): left for a person to inspect"))
+        }
+        CopyState::Unreachable { error, .. } => {
+            CopyKind::Untouchable(format!("could not be read: {error}"))
+        }
+        CopyState::Unchecked => CopyKind::Untouchable("not read".into()),
+    }
+}
+
+/// Removes what `plan` says goes: manifest, signature, artifact, in that order.
+async fn remove(listings: &[Listing], source: &str, plan: &Plan) -> Vec<Failed> {
+    let mut failed = Vec::new();
+    for tp in &plan.targets {
+        let Some(t) = listings.iter().find(|l| l.target.name() == tp.target) else {
+            continue;
+        };
+        for c in tp.removals() {
+            if let Err(e) = remove_copy(t.target.as_ref(), source, &c.id).await {
+                tracing::warn!(target_name = %tp.target, id = %c.id, error = %e, "could not remove a copy");
+                failed.push(Failed {
+                    target: tp.target.clone(),
+                    id: c.id.clone(),
+                    error: e.to_string(),
+                });
+            } else if let Action::Remove { why } = &c.action {
+                tracing::info!(target_name = %tp.target, id = %c.id, %why, "removed a copy");
+            }
+        }
+    }
+    failed
+}
+
+/// One copy, commit marker first: after the manifest is gone the rest is a leftover.
+pub async fn remove_copy(
+    t: &dyn Target,
+    source: &str,
+    id: &str,
+) -> Result<(), crate::target::TargetError> {
+    t.delete(&manifest::manifest_path(source, id)).await?;
+    t.delete(&manifest::signature_path(source, id)).await?;
+    t.delete(&manifest::artifact_path(source, id)).await
+}
+
+async fn leftovers(
+    listings: &[Listing],
+    cat: &Catalog,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Vec<LeftoverRemoval> {
+    let before = now - LEFTOVER_AGE;
+    let mut out = Vec::new();
+    let old = cat
+        .partials
+        .iter()
+        .map(|l| (l, "partial"))
+        .chain(cat.orphans.iter().map(|l| (l, "orphan")))
+        .filter(|(l, _)| l.modified.is_some_and(|m| m < before));
+    for (l, what) in old {
+        let Some(t) = listings.iter().find(|x| x.target.name() == l.target) else {
+            continue;
+        };
+        let error = if dry_run {
+            None
+        } else {
+            t.target.delete(&l.path).await.err().map(|e| e.to_string())
+        };
+        out.push(LeftoverRemoval {
+            target: l.target.clone(),
+            path: l.path.clone(),
+            what,
+            error,
+        });
+    }
+    for l in listings.iter().filter(|l| l.listing.objects.is_ok()) {
+        if dry_run {
+            continue;
+        }
+        match l.target.abort_stale_uploads(before).await {
+            Ok(paths) => out.extend(paths.into_iter().map(|path| LeftoverRemoval {
+                target: l.target.name().to_string(),
+                path,
+                what: "incomplete upload",
+                error: None,
+            })),
+            Err(e) => out.push(LeftoverRemoval {
+                target: l.target.name().to_string(),
+                path: String::new(),
+                what: "incomplete upload",
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+    out
+}
+
+/// Copies removed per target over all runs, for `pbx321_prune_removed_total`. Best effort.
+fn count_removed(ctx: &Ctx, now_removed: &BTreeMap<String, u64>) {
+    if now_removed.values().all(|n| *n == 0) {
+        return;
+    }
+    let mut totals = removed_totals(&ctx.state);
+    for (t, n) in now_removed {
+        *totals.entry(t.clone()).or_default() += n;
+    }
+    let json = serde_json::to_vec_pretty(&totals).unwrap_or_default();
+    if let Err(e) = ctx.state.write(PRUNED_FILE, &json) {
+        tracing::warn!("prune totals not recorded: {e}");
+    }
+}
+
+const PRUNED_FILE: &str = "pruned.json";
+
+/// Copies removed per target over all prune runs, as remembered in the state directory.
+pub fn removed_totals(state: &crate::state::StateDir) -> BTreeMap<String, u64> {
+    state
+        .read(PRUNED_FILE)
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// The targets, by name (for callers holding only listings).
+pub fn target_of<'a>(listings: &'a [Listing], name: &str) -> Option<&'a Arc<dyn Target>> {
+    listings
+        .iter()
+        .find(|l| l.target.name() == name)
+        .map(|l| &l.target)
+}

@@ -1,0 +1,521 @@
+//! `repair`: every backup retention keeps gets a verified copy on every target that keeps
+//! it — from the spool when the backup is pending there, otherwise from a verified copy on
+//! another target — never by pulling from the PBX again (the original may be long gone).
+//!
+//! The source copy is checked before (its manifest and signature verified again as read,
+//! its sealed bytes hashed into the spool and compared with the signed manifest) and the
+//! new copy after (its manifest read back byte for byte, its artifact's size — with
+//! `--deep`, its sha256). A missing or corrupt copy is removed first (manifest first);
+//! where the store will not let it go (Object Lock), that is reported. Forged and divergent
+//! copies are never touched: they are evidence for a person.
+//!
+//! Bytes move through the spool file by file, streamed: memory stays bounded whatever the
+//! backup's size. Healthy copies are preferred on local disks, then NAS, then object
+//! storage (no egress fees when a local copy will do).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::catalog::{self, Catalog, CopyState, Listing, ManifestRead, ManifestRef, Unreachable};
+use super::{Ctx, OpError};
+use crate::config::Medium;
+use crate::fanout::{self, Outcome, Upload};
+use crate::manifest::{self, Manifest};
+use crate::sign::Trust;
+use crate::spool::Spool;
+use crate::target::{Payload, Target};
+
+/// Manifests are small; anything bigger is not one.
+const MANIFEST_LIMIT: u64 = 1024 * 1024;
+const SIGNATURE_LIMIT: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, Default)]
+pub struct RepairOptions {
+    /// Source names; empty for all.
+    pub sources: Vec<String>,
+    /// Say what would be repaired; write nothing.
+    pub dry_run: bool,
+    /// First read every kept copy back (sha256) and replace the corrupt ones.
+    pub deep: bool,
+    /// Leave backups pending in the spool alone (`backup` has just tried their targets).
+    pub skip_pending: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepairReport {
+    pub dry_run: bool,
+    pub deep: bool,
+    pub sources: Vec<SourceRepair>,
+    /// Targets that could not be listed: nothing was repaired there.
+    pub unreachable: Vec<Unreachable>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceRepair {
+    pub source: String,
+    pub repairs: Vec<Repair>,
+    /// Copies retention keeps that are still not verified after this run.
+    pub pending: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Repair {
+    pub id: String,
+    pub target: String,
+    /// What the target held: "absent", "missing", "corrupt: …".
+    pub was: String,
+    /// Where the bytes came from: "spool" or a target's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(flatten)]
+    pub outcome: RepairOutcome,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum RepairOutcome {
+    Repaired {
+        bytes: u64,
+        seconds: f64,
+    },
+    /// `--dry-run`.
+    WouldRepair,
+    Failed {
+        error: String,
+    },
+    /// Not attempted: `why`.
+    Skipped {
+        why: String,
+    },
+}
+
+impl RepairReport {
+    pub fn pending(&self) -> usize {
+        self.sources.iter().map(|s| s.pending).sum()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.sources
+            .iter()
+            .flat_map(|s| &s.repairs)
+            .filter(|r| {
+                !matches!(
+                    r.outcome,
+                    RepairOutcome::Repaired { .. } | RepairOutcome::WouldRepair
+                )
+            })
+            .count()
+    }
+}
+
+/// `pbx321 repair`: under the state-directory lock.
+pub async fn run(ctx: &Ctx, opts: &RepairOptions) -> Result<RepairReport, OpError> {
+    let _lock = ctx.state.lock()?;
+    run_locked(ctx, opts).await
+}
+
+/// The same, for a caller that holds the lock already (`backup`).
+pub async fn run_locked(ctx: &Ctx, opts: &RepairOptions) -> Result<RepairReport, OpError> {
+    let names = ctx.source_names(&opts.sources)?;
+    let trust = ctx.trust()?;
+    let now = ctx.now();
+    let spool = Spool::open(&ctx.state)?;
+    let listings = catalog::list_all(&ctx.targets, &names).await;
+    let mut cat = catalog::build(
+        &listings,
+        |s, _| names.iter().any(|n| n == s),
+        trust.as_ref(),
+    )
+    .await;
+
+    let mut sources = Vec::new();
+    for name in &names {
+        let plan = super::prune::plan(&ctx.config, &cat, name, now);
+        if opts.deep {
+            for (id, keepers) in &plan.wanted {
+                if !keepers.is_empty() {
+                    super::check::read_back(&mut cat, &listings, name, id, &ctx.progress).await;
+                }
+            }
+        }
+        let mut repairs = Vec::new();
+        let pending_ids = spool.pending_ids();
+        for (id, keepers) in &plan.wanted {
+            if opts.skip_pending && pending_ids.contains(id) {
+                continue;
+            }
+            let needs = needs(&cat, &listings, name, id, keepers, now);
+            if needs.is_empty() {
+                continue;
+            }
+            repairs.extend(
+                repair_one(
+                    ctx,
+                    &spool,
+                    &cat,
+                    &listings,
+                    trust.as_ref(),
+                    name,
+                    id,
+                    needs,
+                    opts,
+                )
+                .await,
+            );
+        }
+        let pending = repairs
+            .iter()
+            .filter(|r| !matches!(r.outcome, RepairOutcome::Repaired { .. }))
+            .count();
+        sources.push(SourceRepair {
+            source: name.clone(),
+            repairs,
+            pending,
+        });
+    }
+    Ok(RepairReport {
+        dry_run: opts.dry_run,
+        deep: opts.deep,
+        sources,
+        unreachable: cat.unreachable.clone(),
+    })
+}
+
+/// A target that should hold a copy and does not, with what it holds now.
+struct Need {
+    target: Arc<dyn Target>,
+    /// What is there: "absent", "missing", "corrupt: …".
+    was: String,
+    /// A broken copy is there and must go first.
+    replace: bool,
+    /// Why it cannot be repaired this run.
+    blocked: Option<String>,
+}
+
+/// The targets among `keepers` that lack a verified copy of `id`.
+fn needs(
+    cat: &Catalog,
+    listings: &[Listing],
+    source: &str,
+    id: &str,
+    keepers: &[String],
+    now: DateTime<Utc>,
+) -> Vec<Need> {
+    let Some(entry) = cat.backups.get(&(source.to_string(), id.to_string())) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for k in keepers {
+        let Some(l) = listings.iter().find(|l| l.target.name() == k) else {
+            continue;
+        };
+        if l.listing.objects.is_err() {
+            continue; // reported as unreachable
+        }
+        let copy = entry.copies.iter().find(|c| &c.target == k);
+        let (was, replace, blocked) = match copy.map(|c| &c.state) {
+            None => ("absent".to_string(), false, None),
+            Some(CopyState::Verified | CopyState::Unsigned) => continue,
+            Some(CopyState::Missing) => ("missing".into(), true, None),
+            Some(CopyState::Corrupt { why }) => (format!("corrupt: {why}"), true, None),
+            Some(CopyState::Forged { why }) => (
+                format!("forged or damaged: {why}"),
+                false,
+                Some("a forged or damaged copy is left for a person to inspect; remove it by hand to let repair replace it".to_string()),
+            ),
+            Some(CopyState::Divergent { why }) => (
+                format!("divergent: {why}"),
+                false,
+                Some("a divergent copy is left for a person to inspect".to_string()),
+            ),
+            Some(CopyState::Unreachable { error, .. }) => (
+                "unreadable".into(),
+                false,
+                Some(format!("could not be read now: {error}")),
+            ),
+            Some(CopyState::Unchecked) => continue,
+        };
+        let locked = copy.and_then(|c| c.locked_until).filter(|u| *u > now);
+        let blocked = blocked.or_else(|| {
+            (replace && locked.is_some()).then(|| {
+                format!(
+                    "cannot replace it: the store keeps it locked until {}",
+                    locked.expect("locked").format("%Y-%m-%d %H:%M UTC")
+                )
+            })
+        });
+        out.push(Need {
+            target: Arc::clone(&l.target),
+            was,
+            replace,
+            blocked,
+        });
+    }
+    out
+}
+
+/// The healthy copies of a backup, cheapest to read first.
+fn healthy(cat: &Catalog, listings: &[Listing], source: &str, id: &str) -> Vec<Arc<dyn Target>> {
+    let Some(entry) = cat.backups.get(&(source.to_string(), id.to_string())) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(u8, Arc<dyn Target>)> = entry
+        .copies
+        .iter()
+        .filter(|c| c.is_verified())
+        .filter_map(|c| {
+            let l = listings.iter().find(|l| l.target.name() == c.target)?;
+            let cost = match c.medium {
+                Medium::Disk | Medium::Removable => 0,
+                Medium::Nas => 1,
+                Medium::ObjectStorage => 2,
+                Medium::Tape => 3,
+            };
+            Some((cost, Arc::clone(&l.target)))
+        })
+        .collect();
+    out.sort_by_key(|(c, _)| *c);
+    out.into_iter().map(|(_, t)| t).collect()
+}
+
+/// The manifest and signature bytes of `id` as stored on `t`, verified again as read: the
+/// very bytes a repaired copy gets, so that its signature holds.
+async fn signed_bytes(
+    t: &dyn Target,
+    source: &str,
+    id: &str,
+    want: &Manifest,
+    trust: Option<&Trust>,
+) -> Result<(Bytes, Option<Bytes>), String> {
+    let m_path = manifest::manifest_path(source, id);
+    let s_path = manifest::signature_path(source, id);
+    let m = t
+        .read_small(&m_path, MANIFEST_LIMIT)
+        .await
+        .map_err(|e| e.to_string())?;
+    let sig = match t.read_small(&s_path, SIGNATURE_LIMIT).await {
+        Ok(s) => Some(s),
+        Err(crate::target::TargetError::NotFound(_)) => None,
+        Err(e) => return Err(e.to_string()),
+    };
+    let r = ManifestRef {
+        target: t.name().to_string(),
+        source: source.to_string(),
+        id: id.to_string(),
+        artifact_size: Some(want.sealed.bytes),
+        signed: sig.is_some(),
+    };
+    let read = ManifestRead {
+        manifest: Ok(m.clone()),
+        signature: sig.clone().map(Ok),
+    };
+    match catalog::judge_copy(&r, read, trust) {
+        (CopyState::Verified | CopyState::Unsigned, Some(got))
+            if got.sealed.sha256 == want.sealed.sha256 =>
+        {
+            Ok((Bytes::from(m), sig.map(Bytes::from)))
+        }
+        (state, _) => Err(format!(
+            "the manifest on {} no longer verifies ({state:?})",
+            t.name()
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn repair_one(
+    ctx: &Ctx,
+    spool: &Spool,
+    cat: &Catalog,
+    listings: &[Listing],
+    trust: Option<&Trust>,
+    source: &str,
+    id: &str,
+    needs: Vec<Need>,
+    opts: &RepairOptions,
+) -> Vec<Repair> {
+    let entry = &cat.backups[&(source.to_string(), id.to_string())];
+    let mut out = Vec::new();
+    let mut todo = Vec::new();
+    for n in needs {
+        match &n.blocked {
+            Some(why) => out.push(Repair {
+                id: id.to_string(),
+                target: n.target.name().to_string(),
+                was: n.was.clone(),
+                from: None,
+                outcome: RepairOutcome::Skipped { why: why.clone() },
+            }),
+            None => todo.push(n),
+        }
+    }
+    if todo.is_empty() {
+        return out;
+    }
+    let Some(m) = entry.manifest.clone() else {
+        return out;
+    };
+    let was_pending = spool.pending_ids().contains(&id.to_string());
+    let sources = healthy(cat, listings, source, id);
+    let from = if was_pending {
+        "spool".to_string()
+    } else {
+        sources
+            .first()
+            .map(|t| t.name().to_string())
+            .unwrap_or_else(|| "nowhere".into())
+    };
+    let fail = |n: &Need, error: String| Repair {
+        id: id.to_string(),
+        target: n.target.name().to_string(),
+        was: n.was.clone(),
+        from: Some(from.clone()),
+        outcome: RepairOutcome::Failed { error },
+    };
+    if opts.dry_run {
+        out.extend(todo.iter().map(|n| Repair {
+            id: id.to_string(),
+            target: n.target.name().to_string(),
+            was: n.was.clone(),
+            from: Some(from.clone()),
+            outcome: RepairOutcome::WouldRepair,
+        }));
+        return out;
+    }
+    // The signed manifest, as stored on a healthy copy.
+    let mut signed = Err("no target holds a verified copy".to_string());
+    for t in &sources {
+        signed = signed_bytes(t.as_ref(), source, id, &m, trust).await;
+        if signed.is_ok() {
+            break;
+        }
+    }
+    let (manifest_bytes, signature) = match signed {
+        Ok(s) => s,
+        Err(e) => {
+            out.extend(
+                todo.iter()
+                    .map(|n| fail(n, format!("no verified copy to repair from: {e}"))),
+            );
+            return out;
+        }
+    };
+    // The sealed bytes, in the spool, checked against the signed manifest.
+    let file = match spool.ensure(&m, &sources).await {
+        Ok(f) => f,
+        Err(e) => {
+            out.extend(
+                todo.iter()
+                    .map(|n| fail(n, format!("no verified copy to repair from: {e}"))),
+            );
+            return out;
+        }
+    };
+    // Broken copies go first, commit marker first.
+    let mut ready = Vec::new();
+    for n in todo {
+        if n.replace
+            && let Err(e) = super::prune::remove_copy(n.target.as_ref(), source, id).await
+        {
+            out.push(fail(&n, format!("could not remove the broken copy: {e}")));
+            continue;
+        }
+        ready.push(n);
+    }
+    let upload = Upload {
+        artifact_path: manifest::artifact_path(source, id),
+        artifact: Payload::file_with_sha256(file, m.sealed.bytes, m.sealed.sha256.clone()),
+        signature: signature.map(|s| (manifest::signature_path(source, id), s)),
+        manifest_path: manifest::manifest_path(source, id),
+        manifest: manifest_bytes.clone(),
+    };
+    let targets: Vec<Arc<dyn Target>> = ready.iter().map(|n| Arc::clone(&n.target)).collect();
+    let started = Instant::now();
+    let results = fanout::fan_out(&targets, &upload, &ctx.progress).await;
+    for (n, r) in ready.iter().zip(results) {
+        let outcome = match r.outcome {
+            Outcome::Written { .. } | Outcome::Present => {
+                match verify_after(n.target.as_ref(), &m, &manifest_bytes, opts.deep).await {
+                    Ok(()) => RepairOutcome::Repaired {
+                        bytes: m.sealed.bytes,
+                        seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                    },
+                    Err(e) => RepairOutcome::Failed {
+                        error: format!("written, but does not verify: {e}"),
+                    },
+                }
+            }
+            Outcome::Failed { error } | Outcome::Conflict { error } => {
+                RepairOutcome::Failed { error }
+            }
+        };
+        if matches!(outcome, RepairOutcome::Repaired { .. }) {
+            tracing::info!(id, target_name = n.target.name(), from = %from, "repaired a copy");
+            super::check::update_remembered(&ctx.state, |mem| {
+                mem.saw(n.target.name(), id, ctx.now())
+            });
+        }
+        out.push(Repair {
+            id: id.to_string(),
+            target: n.target.name().to_string(),
+            was: n.was.clone(),
+            from: Some(from.clone()),
+            outcome,
+        });
+    }
+    // The spool keeps only what a backup left pending and some target still lacks.
+    let all_done = out
+        .iter()
+        .all(|r| matches!(r.outcome, RepairOutcome::Repaired { .. }));
+    if !was_pending || all_done && covers_all(ctx, entry, &out) {
+        spool.discard(id);
+    }
+    out
+}
+
+/// Every configured target holds a verified copy now (what a pending backup waits for).
+fn covers_all(ctx: &Ctx, entry: &catalog::BackupEntry, repaired: &[Repair]) -> bool {
+    ctx.targets.iter().all(|t| {
+        entry.verified_on(t.name())
+            || repaired.iter().any(|r| {
+                r.target == t.name() && matches!(r.outcome, RepairOutcome::Repaired { .. })
+            })
+    })
+}
+
+/// The new copy, read back: the manifest byte for byte, the artifact's size (`deep`: its
+/// sha256).
+async fn verify_after(
+    t: &dyn Target,
+    m: &Manifest,
+    manifest_bytes: &[u8],
+    deep: bool,
+) -> Result<(), String> {
+    let back = t
+        .read_small(&manifest::manifest_path(&m.source, &m.id), MANIFEST_LIMIT)
+        .await
+        .map_err(|e| e.to_string())?;
+    if back != manifest_bytes {
+        return Err("the manifest read back differs".into());
+    }
+    let path = manifest::artifact_path(&m.source, &m.id);
+    let meta = t.stat(&path).await.map_err(|e| e.to_string())?;
+    if meta.size != m.sealed.bytes {
+        return Err(format!(
+            "{path} has {} bytes, expected {}",
+            meta.size, m.sealed.bytes
+        ));
+    }
+    if deep {
+        let reader = t.read(&path).await.map_err(|e| e.to_string())?;
+        let (n, sha) = crate::stream::digest(reader)
+            .await
+            .map_err(|e| e.to_string())?;
+        m.verify_sealed(n, &sha).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
