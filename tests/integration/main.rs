@@ -31,6 +31,7 @@ mod fanout;
 mod hardening;
 mod helpers;
 mod killed;
+mod lifecycle;
 mod monitoring;
 mod nas;
 mod package;
