@@ -349,3 +349,45 @@ fn prune_keeps_what_the_rules_say_and_repair_refills_missing_and_flipped_copies(
         assert_eq!(c["state"], "verified", "{c}");
     }
 }
+
+/// Leftovers of interrupted writes are removed by prune once they are older than a day;
+/// younger ones may be a writer's still at work and stay.
+#[test]
+fn prune_removes_leftovers_older_than_a_day_only() {
+    let env = TestEnv::new();
+    env.write_config();
+    env.put_backup("3CXScheduledBackup.zip", 1600, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let hq = env.target_dir("local").join("hq");
+    let old_partial = hq.join("hq-20261101T030000Z.zip.zst.age.partial");
+    let young_partial = hq.join("hq-20261125T010000Z.zip.zst.age.partial");
+    let old_orphan = hq.join("hq-20261102T030000Z.zip.zst.age");
+    let old_sig = hq.join("hq-20261103T030000Z.manifest.json.sig");
+    for f in [&old_partial, &young_partial, &old_orphan, &old_sig] {
+        std::fs::write(f, b"leftover").unwrap();
+    }
+    for f in [&old_partial, &old_orphan, &old_sig] {
+        let status = std::process::Command::new("touch")
+            .args(["-d", "3 days ago"])
+            .arg(f)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let out = env.pbx321(&["prune", "--dry-run"]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stdout(&out).contains("would remove leftover on local: partial hq/hq-20261101T030000Z.zip.zst.age.partial"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(old_partial.exists(), "--dry-run removed a leftover");
+    let out = env.pbx321(&["prune"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    for f in [&old_partial, &old_orphan, &old_sig] {
+        assert!(!f.exists(), "{} left", f.display());
+    }
+    assert!(young_partial.exists(), "a young partial may be a writer's at work");
+    // The backup itself is untouched (no rules: everything is kept).
+    assert_eq!(env.artifacts("local").len(), 1);
+}

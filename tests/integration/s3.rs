@@ -357,3 +357,32 @@ fn finding_9_the_s3_key_id_never_reaches_a_log() {
         }
     }
 }
+
+/// `prune` aborts incomplete multipart uploads older than a day: invisible to a listing,
+/// but stored and billed. Only those started before the cutoff go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_incomplete_uploads_are_aborted_and_only_those() {
+    let moto = Moto::start();
+    let client = s3_client(&moto.url());
+    create_bucket(&client, "uploads", false).await;
+    for key in ["pbx321/hq/a.zip.zst.age", "other/b"] {
+        client
+            .create_multipart_upload()
+            .bucket("uploads")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    let t = target(config(&moto.url(), "uploads", false, 5)).await;
+    // moto reports every upload as initiated on 2010-11-10 (a fixed date): a cutoff
+    // before that finds them all too young.
+    let past = "2001-01-01T00:00:00Z".parse().unwrap();
+    assert!(t.abort_stale_uploads(past).await.unwrap().is_empty(), "too young");
+    assert_eq!(incomplete_uploads(&moto, "uploads").await, 2);
+    let later = chrono::Utc::now() + chrono::TimeDelta::minutes(5);
+    let aborted = t.abort_stale_uploads(later).await.unwrap();
+    assert_eq!(aborted, vec!["hq/a.zip.zst.age".to_string()]);
+    // The upload outside the target's prefix is not pbx321's.
+    assert_eq!(incomplete_uploads(&moto, "uploads").await, 1);
+}
