@@ -346,6 +346,28 @@ impl Catalog {
             })
     }
 
+    /// This catalog with every unread copy judged by its listing alone: verified when its
+    /// manifest and artifact are both listed, missing when the artifact is not. What `check`
+    /// uses to count backups and pending repairs without reading every manifest.
+    pub fn presumed(&self) -> Catalog {
+        let mut cat = self.clone();
+        for m in &self.manifests {
+            let Some(e) = cat.backups.get_mut(&(m.source.clone(), m.id.clone())) else {
+                continue;
+            };
+            if let Some(c) = e.copy_mut(&m.target)
+                && c.state == CopyState::Unchecked
+            {
+                c.state = if m.artifact_size.is_some() {
+                    CopyState::Verified
+                } else {
+                    CopyState::Missing
+                };
+            }
+        }
+        cat
+    }
+
     /// The manifests of the backups `want(source, id)` asks about, to read.
     pub fn manifests_to_read(&self, want: impl Fn(&str, &str) -> bool) -> Vec<ManifestRef> {
         self.manifests

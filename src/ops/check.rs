@@ -85,6 +85,16 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         }
     }
     let remembered = remember(&ctx.state, &mut cat, &names, now);
+    let presumed = cat.presumed();
+    let repairs_pending = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                super::prune::pending_repairs(&ctx.config, &presumed, n, now),
+            )
+        })
+        .collect();
     Ok(CheckFacts {
         sources: names,
         catalog: cat,
@@ -93,6 +103,8 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         remembered,
         deep: opts.deep,
         tamper_evident: trust.is_some(),
+        repairs_pending,
+        prune_removed_total: super::prune::removed_totals(&ctx.state),
     })
 }
 

@@ -192,6 +192,22 @@ pub fn plan(cfg: &Config, cat: &Catalog, source: &str, now: DateTime<Utc>) -> Pl
     retention::plan(&backups, &targets, &cfg.retention.zone, now)
 }
 
+/// Copies retention keeps that a reachable target lacks (what `repair` would write).
+pub fn pending_repairs(cfg: &Config, cat: &Catalog, source: &str, now: DateTime<Utc>) -> usize {
+    let plan = plan(cfg, cat, source, now);
+    plan.wanted
+        .iter()
+        .map(|(id, keepers)| {
+            let entry = cat.backups.get(&(source.to_string(), id.clone()));
+            keepers
+                .iter()
+                .filter(|k| !cat.unreachable.iter().any(|u| &u.target == *k))
+                .filter(|k| !entry.is_some_and(|e| e.verified_on(k)))
+                .count()
+        })
+        .sum()
+}
+
 fn kind_of(state: &CopyState) -> CopyKind {
     match state {
         CopyState::Verified | CopyState::Unsigned => CopyKind::Verified,

@@ -29,6 +29,10 @@ pub struct CheckFacts {
     pub deep: bool,
     /// Manifests were verified against trusted keys (signing is configured).
     pub tamper_evident: bool,
+    /// Per source: copies retention keeps that a reachable target lacks.
+    pub repairs_pending: BTreeMap<String, usize>,
+    /// Per target: copies `prune` removed, over all runs.
+    pub prune_removed_total: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +49,8 @@ pub struct CheckReport {
     pub tamper_evident: bool,
     /// Things to know that do not change the status.
     pub notes: Vec<String>,
+    /// Per target: copies `prune` removed, over all runs (as remembered locally).
+    pub prune_removed_total: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +65,21 @@ pub struct SourceCheck {
     /// Backups sealed in the spool that some target still lacks; the next `backup` run
     /// completes them.
     pub pending: Vec<String>,
+    /// How many backups the targets hold, the oldest and newest.
+    pub history: History,
+    /// Copies retention keeps that a reachable target lacks; `pbx321 repair` (or the next
+    /// backup) writes them.
+    pub repair_pending: usize,
+}
+
+/// A source's backups on the targets, as listed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct History {
+    pub backups: usize,
+    pub oldest: Option<BackupSummary>,
+    pub newest: Option<BackupSummary>,
+    /// Backups per target (a manifest listed there).
+    pub per_target: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +149,7 @@ pub fn judge(f: &CheckFacts, policy: &Policy, now: DateTime<Utc>) -> CheckReport
         sources,
         targets,
         tamper_evident: f.tamper_evident,
+        prune_removed_total: f.prune_removed_total.clone(),
         notes: if f.tamper_evident {
             vec![]
         } else {
@@ -185,10 +207,32 @@ fn judge_source(
             verdict: evaluate(&verified_facts(cat, b, now), rule),
             copies: b.copies.clone(),
         });
+    let listed: Vec<&BackupEntry> = cat.of_source(name).filter(|b| !b.in_future).collect();
+    let mut per_target: BTreeMap<String, usize> = cat
+        .targets
+        .iter()
+        .filter(|t| !cat.unreachable.iter().any(|u| u.target == t.target))
+        .map(|t| (t.target.clone(), 0))
+        .collect();
+    for b in &listed {
+        for c in &b.copies {
+            if let Some(n) = per_target.get_mut(&c.target) {
+                *n += 1;
+            }
+        }
+    }
+    let history = History {
+        backups: listed.len(),
+        oldest: listed.first().map(|b| summary(b)),
+        newest: listed.last().map(|b| summary(b)),
+        per_target,
+    };
     SourceCheck {
         status,
         newest,
         last_success,
+        history,
+        repair_pending: f.repairs_pending.get(name).copied().unwrap_or(0),
         drill: f.drills.get(name).cloned(),
         pending: f
             .pending

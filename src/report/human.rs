@@ -236,6 +236,28 @@ pub fn check(r: &CheckReport) -> String {
                 "  pending in the spool: {id} (a target lacks its copy; the next `pbx321 backup` completes it)"
             );
         }
+        let h = &src.history;
+        if let (Some(o), Some(n)) = (&h.oldest, &h.newest) {
+            let _ = writeln!(
+                s,
+                "  {} on the targets, oldest {} ({} old), newest {}",
+                count(h.backups as u32, "backup", "backups"),
+                o.id,
+                age((r.checked_at - o.created_at).num_seconds().max(0) as u64),
+                n.id
+            );
+        }
+        if src.repair_pending > 0 {
+            let _ = writeln!(
+                s,
+                "  repair pending: {} that retention keeps (run `pbx321 repair`; `backup` repairs after itself unless repair = \"off\")",
+                count(
+                    src.repair_pending as u32,
+                    "copy is missing",
+                    "copies are missing"
+                )
+            );
+        }
         let Some(n) = &src.newest else { continue };
         let _ = writeln!(
             s,

@@ -18,6 +18,16 @@ struct Family<'a> {
     samples: Vec<(String, f64)>,
 }
 
+impl Family<'_> {
+    fn kind(&self) -> &'static str {
+        if self.name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        }
+    }
+}
+
 pub fn render(r: &CheckReport) -> String {
     let mut families: Vec<Family> = Vec::new();
     let mut fam = |name: &'static str, help: &'static str| {
@@ -66,6 +76,18 @@ pub fn render(r: &CheckReport) -> String {
         "pbx321_spool_pending",
         "Backups sealed in the spool that some target still lacks (the next backup run completes them).",
     );
+    let backups = fam(
+        "pbx321_backups",
+        "Backups of the source whose manifest the target holds (as listed).",
+    );
+    let repair_pending = fam(
+        "pbx321_repair_pending",
+        "Copies retention keeps that a reachable target lacks (pbx321 repair, or the next backup, writes them).",
+    );
+    let pruned = fam(
+        "pbx321_prune_removed_total",
+        "Copies pbx321 prune removed from the target, over all runs (as remembered in state_dir).",
+    );
     let drill_at = fam(
         "pbx321_drill_last_timestamp_seconds",
         "Time of the last restore drill.",
@@ -90,6 +112,14 @@ pub fn render(r: &CheckReport) -> String {
         families[pending]
             .samples
             .push((src.clone(), s.pending.len() as f64));
+        families[repair_pending]
+            .samples
+            .push((src.clone(), s.repair_pending as f64));
+        for (t, n) in &s.history.per_target {
+            families[backups]
+                .samples
+                .push((format!("{src},target=\"{}\"", esc(t)), *n as f64));
+        }
         if let Some(n) = &s.newest {
             if let Some(b) = n.plain_bytes {
                 families[size].samples.push((src.clone(), b as f64));
@@ -155,6 +185,11 @@ pub fn render(r: &CheckReport) -> String {
                 .push((src.clone(), f64::from(u8::from(d.ok))));
         }
     }
+    for (t, n) in &r.prune_removed_total {
+        families[pruned]
+            .samples
+            .push((format!("target=\"{}\"", esc(t)), *n as f64));
+    }
     for t in &r.targets {
         families[up].samples.push((
             format!("target=\"{}\"", esc(&t.target)),
@@ -165,7 +200,7 @@ pub fn render(r: &CheckReport) -> String {
     let mut out = String::new();
     for f in families.iter().filter(|f| !f.samples.is_empty()) {
         let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
-        let _ = writeln!(out, "# TYPE {} gauge", f.name);
+        let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind());
         for (labels, value) in &f.samples {
             let _ = writeln!(out, "{}{{{labels}}} {value}", f.name);
         }

@@ -264,6 +264,27 @@ fn prune_keeps_what_the_rules_say_and_repair_refills_missing_and_flipped_copies(
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("removed 0"), "{}", stdout(&out));
 
+    // check shows the history, what prune removed and what repair still has to do.
+    let out = w.env.pbx321(&["check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let src = &v["sources"][0];
+    assert_eq!(src["history"]["backups"], 7, "{src}");
+    assert_eq!(src["history"]["oldest"]["id"], id(11));
+    assert_eq!(src["history"]["per_target"]["local"], 2);
+    assert_eq!(src["repair_pending"], 2, "day 17 on nas and cloud");
+    let out = w.env.pbx321(&["check", "--format", "prometheus"]);
+    let metrics = stdout(&out);
+    for line in [
+        "pbx321_prune_removed_total{target=\"local\"} 5",
+        "pbx321_prune_removed_total{target=\"nas\"} 5",
+        "pbx321_prune_removed_total{target=\"cloud\"} 3",
+        "pbx321_repair_pending{source=\"hq\"} 2",
+        "pbx321_backups{source=\"hq\",target=\"vault\"} 7",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    crate::monitoring::promtool_accepts(&metrics);
+
     // Repair: day 17 is kept on nas (newest) and cloud (last 4): both get it back, from
     // the local disk, not from the PBX (whose folder no longer has it).
     std::fs::remove_dir_all(w.env.source_dir()).unwrap();
@@ -287,6 +308,9 @@ fn prune_keeps_what_the_rules_say_and_repair_refills_missing_and_flipped_copies(
     );
     assert_eq!(w.ids_on("nas"), ids(&[16, 17]));
     assert_eq!(w.ids_on("cloud"), ids(&[14, 15, 16, 17]));
+    let out = w.env.pbx321(&["check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sources"][0]["repair_pending"], 0);
 
     // A deleted artifact on the local disk is refilled, and the local copy alone restores.
     let local_hq = w.env.target_dir("local").join("hq");
@@ -377,7 +401,9 @@ fn prune_removes_leftovers_older_than_a_day_only() {
     let out = env.pbx321(&["prune", "--dry-run"]);
     assert_eq!(code(&out), 0);
     assert!(
-        stdout(&out).contains("would remove leftover on local: partial hq/hq-20261101T030000Z.zip.zst.age.partial"),
+        stdout(&out).contains(
+            "would remove leftover on local: partial hq/hq-20261101T030000Z.zip.zst.age.partial"
+        ),
         "{}",
         stdout(&out)
     );
@@ -387,7 +413,10 @@ fn prune_removes_leftovers_older_than_a_day_only() {
     for f in [&old_partial, &old_orphan, &old_sig] {
         assert!(!f.exists(), "{} left", f.display());
     }
-    assert!(young_partial.exists(), "a young partial may be a writer's at work");
+    assert!(
+        young_partial.exists(),
+        "a young partial may be a writer's at work"
+    );
     // The backup itself is untouched (no rules: everything is kept).
     assert_eq!(env.artifacts("local").len(), 1);
 }

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::helpers::*;
 
-fn promtool_accepts(metrics: &str) {
+pub fn promtool_accepts(metrics: &str) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("m.prom");
     std::fs::write(&p, metrics).unwrap();

@@ -378,7 +378,10 @@ async fn stale_incomplete_uploads_are_aborted_and_only_those() {
     // moto reports every upload as initiated on 2010-11-10 (a fixed date): a cutoff
     // before that finds them all too young.
     let past = "2001-01-01T00:00:00Z".parse().unwrap();
-    assert!(t.abort_stale_uploads(past).await.unwrap().is_empty(), "too young");
+    assert!(
+        t.abort_stale_uploads(past).await.unwrap().is_empty(),
+        "too young"
+    );
     assert_eq!(incomplete_uploads(&moto, "uploads").await, 2);
     let later = chrono::Utc::now() + chrono::TimeDelta::minutes(5);
     let aborted = t.abort_stale_uploads(later).await.unwrap();
