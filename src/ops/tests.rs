@@ -286,3 +286,66 @@ async fn a_pbx_that_cannot_be_reached_fails_its_source_only() {
         assert!(t.list("").await.unwrap().is_empty());
     }
 }
+
+/// Issue 15: a NAS replaced after a week comes back empty. The spool holds only the last
+/// `spool_max` backups; the next backup completes those, and its repair refills the older
+/// ones from the other targets — never from the PBX, which no longer has them.
+#[tokio::test]
+async fn a_target_that_comes_back_empty_is_refilled_older_backups_included() {
+    let h = Harness::new();
+    let mut ids = Vec::new();
+    for day in 0..6 {
+        h.pbx_writes(10 + day);
+        let r = h.backup().await;
+        ids.push(stored(&r).0.to_string());
+        assert!(r.repair.is_some(), "backup repairs after itself by default");
+        h.advance(Duration::hours(24));
+    }
+    // The NAS is replaced by an empty one; the PBX folder loses its old files.
+    let empty = Arc::new(MemoryTarget::new("nas", h.targets[1].properties().clone()));
+    let h = Harness {
+        ctx: Ctx::with(
+            h.ctx.config.clone(),
+            vec![
+                Arc::clone(&h.targets[0]) as Arc<dyn Target>,
+                empty.clone(),
+                Arc::clone(&h.targets[2]) as Arc<dyn Target>,
+            ],
+            vec![Arc::clone(&h.source) as Arc<dyn Source>],
+            h.ctx.clock(),
+        ),
+        ..h
+    };
+    h.pbx_writes(99);
+    let r = h.backup().await;
+    assert!(stored(&r).2, "the new backup meets the rule");
+    let repair = r.repair.as_ref().expect("repair ran");
+    let repaired: Vec<&str> = repair.sources[0]
+        .repairs
+        .iter()
+        .filter(|x| matches!(x.outcome, super::repair::RepairOutcome::Repaired { .. }))
+        .map(|x| x.id.as_str())
+        .collect();
+    assert_eq!(repaired.len(), 6, "{repair:?}");
+    for id in &ids {
+        assert!(repaired.contains(&id.as_str()));
+    }
+    assert!(
+        repair.sources[0]
+            .repairs
+            .iter()
+            .all(|x| x.target == "nas" && x.from.as_deref() == Some("local"))
+    );
+    assert_eq!(
+        empty.list("").await.unwrap().len(),
+        7 * 2,
+        "artifact and manifest of 7"
+    );
+    assert_eq!(h.spool_files(), 0, "repair leaves nothing in the spool");
+    // A second run has nothing to do.
+    let r = super::repair::run(&h.ctx, &super::repair::RepairOptions::default())
+        .await
+        .unwrap();
+    assert!(r.sources[0].repairs.is_empty());
+    assert_eq!(r.pending(), 0);
+}
