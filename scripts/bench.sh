@@ -15,7 +15,11 @@
 # boto3's upload_file of the same file (16 MiB parts, 4 at a time, like pbx321), with
 # pbx321's peak RSS, for each size in BENCH_S3_GIB (default "1 4"). Needs scripts/test.sh
 # to have installed moto into .venv.
-# BENCH_PARTS="backup check s3" selects the parts. These are measurements, not tests.
+# Then `pbx321 repair` of a large copy between targets, streamed through the spool: fs → S3
+# (moto) against boto3's upload_file, and S3 → SFTP (a local sshd) against boto3's
+# download_file + sftp put, with pbx321's peak RSS (goal <= 64 MiB), for each size in
+# BENCH_REPAIR_GIB (default "1 4").
+# BENCH_PARTS="backup check s3 repair" selects the parts. These are measurements, not tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,7 +75,7 @@ with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
 PY
 }
 
-parts=${BENCH_PARTS:-"backup check s3"}
+parts=${BENCH_PARTS:-"backup check s3 repair"}
 [[ " $parts " == *" backup "* ]] || sizes=""
 [ -z "$sizes" ] || printf '%-6s %12s %12s %8s %14s\n' size baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS
 for gib in $sizes; do
@@ -219,5 +223,135 @@ b = int(b); base = b / (float(t1) - float(t0)) / 2**20; ours = b / (float(t3) - 
 print(f"{gib+'GiB':<6} {base:14.1f} {ours:14.1f} {ours/base:8.2f} {int(rss)/1024:11.1f} MiB")
 PY
     rm -f "$f"
+  done
+fi
+
+start_moto() {
+  [ -x .venv/bin/moto_server ] || { echo "moto: .venv/bin/moto_server missing: run scripts/test.sh first" >&2; exit 1; }
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  .venv/bin/moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+  moto_pid=$!
+  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1
+}
+
+if [[ " $parts " == *" repair "* ]]; then
+  [ -x /usr/sbin/sshd ] || { echo "repair: /usr/sbin/sshd missing: run scripts/test.sh first" >&2; exit 1; }
+  start_moto
+  sshd_dir="$work/sshd"; mkdir -p "$sshd_dir/root" /run/sshd
+  for k in host_key client_key; do ssh-keygen -q -t ed25519 -N "" -f "$sshd_dir/$k"; done
+  cp "$sshd_dir/client_key.pub" "$sshd_dir/authorized_keys"
+  sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat >"$sshd_dir/sshd_config" <<SSHD
+Port $sport
+ListenAddress 127.0.0.1
+HostKey $sshd_dir/host_key
+AuthorizedKeysFile $sshd_dir/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+Subsystem sftp internal-sftp
+PidFile $sshd_dir/sshd.pid
+SSHD
+  /usr/sbin/sshd -D -e -f "$sshd_dir/sshd_config" 2>/dev/null &
+  sshd_pid=$!
+  trap 'kill $moto_pid $sshd_pid 2>/dev/null; rm -rf "$work"' EXIT
+  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$sport) 2>/dev/null && break; sleep 0.1; done
+  echo "[127.0.0.1]:$sport $(cut -d' ' -f1,2 "$sshd_dir/host_key.pub")" >"$sshd_dir/known_hosts"
+  user=${USER:-$(id -un)}
+  printf '%-14s %14s %14s %8s %14s\n' repair baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS
+  for gib in ${BENCH_REPAIR_GIB:-"1 4"}; do
+    r="$work/repair"; rm -rf "$r"; mkdir -p "$r/src"
+    gen_zip "$gib" "$r/src/3CXScheduledBackup.zip"
+    .venv/bin/python -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:$port').create_bucket(Bucket='repair')"
+    cat >"$r/config.toml" <<TOML
+state_dir = "state"
+[encryption]
+recipients = ["$recipient"]
+[policy]
+copies = 3
+media = 2
+offsite = 1
+[[source]]
+name = "bench"
+type = "folder"
+path = "src"
+settle = "0s"
+[[target]]
+name = "local"
+type = "fs"
+path = "local"
+medium = "disk"
+[[target]]
+name = "nas"
+type = "sftp"
+endpoint = "ssh://$user@127.0.0.1:$sport"
+path = "$sshd_dir/root/pbx321"
+key = "$sshd_dir/client_key"
+known_hosts = "$sshd_dir/known_hosts"
+medium = "nas"
+[[target]]
+name = "cloud"
+type = "s3"
+bucket = "repair"
+endpoint = "http://127.0.0.1:$port"
+path_style = true
+region = "us-east-1"
+access_key_id = "bench"
+secret_access_key = "bench"
+medium = "object-storage"
+location = "offsite"
+part_size_mib = 16
+TOML
+    "$bin" --config "$r/config.toml" backup >/dev/null
+    artifact=$(find "$r/local" -name '*.zip.zst.age' | head -1)
+    key="bench/$(basename "$artifact")"
+    bytes=$(stat -c %s "$artifact")
+    drop_cloud() {
+      .venv/bin/python - "$port" <<'PY'
+import sys, boto3
+c = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}")
+for o in c.list_objects_v2(Bucket="repair").get("Contents", []):
+    c.delete_object(Bucket="repair", Key=o["Key"])
+PY
+    }
+    # fs → S3. Baseline: boto3 uploads the same file, 16 MiB parts, 4 at a time.
+    t0=$(date +%s.%N)
+    .venv/bin/python - "$port" "$artifact" <<'PY'
+import sys, boto3
+from boto3.s3.transfer import TransferConfig
+c = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}")
+c.upload_file(sys.argv[2], "repair", "baseline", Config=TransferConfig(multipart_chunksize=16 << 20, max_concurrency=4))
+PY
+    t1=$(date +%s.%N)
+    drop_cloud
+    t2=$(date +%s.%N)
+    /usr/bin/time -v -o "$work/time-repair.txt" "$bin" --config "$r/config.toml" repair >/dev/null
+    t3=$(date +%s.%N)
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-repair.txt")
+    python3 -c "b=$bytes; base=b/($t1-$t0)/2**20; ours=b/($t3-$t2)/2**20; print(f\"{'${gib}GiB fs→s3':<14} {base:14.1f} {ours:14.1f} {ours/base:8.2f} {$rss/1024:11.1f} MiB\")"
+    # S3 → SFTP (the local and NAS copies lost). Baseline: boto3 downloads, sftp puts.
+    rm -rf "$r/local" "$sshd_dir/root/pbx321"
+    t0=$(date +%s.%N)
+    .venv/bin/python - "$port" "$key" "$r/baseline.bin" <<'PY'
+import sys, boto3
+from boto3.s3.transfer import TransferConfig
+c = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}")
+c.download_file("repair", sys.argv[2], sys.argv[3], Config=TransferConfig(multipart_chunksize=16 << 20, max_concurrency=4))
+PY
+    echo "put $r/baseline.bin $sshd_dir/root/baseline.bin" | sftp -q -b - -i "$sshd_dir/client_key" \
+      -o UserKnownHostsFile="$sshd_dir/known_hosts" -P "$sport" "$user@127.0.0.1" >/dev/null
+    t1=$(date +%s.%N)
+    rm -f "$r/baseline.bin" "$sshd_dir/root/baseline.bin"
+    t2=$(date +%s.%N)
+    /usr/bin/time -v -o "$work/time-repair.txt" "$bin" --config "$r/config.toml" repair >/dev/null
+    t3=$(date +%s.%N)
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-repair.txt")
+    python3 -c "b=$bytes; base=b/($t1-$t0)/2**20; ours=b/($t3-$t2)/2**20; print(f\"{'${gib}GiB s3→sftp':<14} {base:14.1f} {ours:14.1f} {ours/base:8.2f} {$rss/1024:11.1f} MiB\")"
+    drop_cloud
+    .venv/bin/python -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:$port').delete_bucket(Bucket='repair')"
+    rm -rf "$r" "$sshd_dir/root/pbx321"
   done
 fi
