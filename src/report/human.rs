@@ -464,6 +464,35 @@ pub fn config(c: &Config, summary: &Summary) -> String {
         age(p.warn_age.as_secs()),
         age(p.max_age.as_secs())
     );
+    let _ = writeln!(
+        s,
+        "retention: {}; repair after backup: {}",
+        if c.retention.rules.keeps_all() {
+            "no rules, every backup is kept".to_string()
+        } else {
+            format!(
+                "{} (days in {}; `pbx321 prune --dry-run` shows what goes)",
+                c.retention.rules.describe(),
+                c.retention.zone.name()
+            )
+        },
+        match c.repair {
+            crate::config::RepairMode::AfterBackup => "on",
+            crate::config::RepairMode::Off => "off",
+        }
+    );
+    for (what, rules) in c
+        .sources
+        .iter()
+        .filter_map(|x| Some((format!("source {}", x.name), x.retention.as_ref()?)))
+        .chain(
+            c.targets
+                .iter()
+                .filter_map(|x| Some((format!("target {}", x.name), x.retention.as_ref()?))),
+        )
+    {
+        let _ = writeln!(s, "retention of {what}: {}", rules.describe());
+    }
     for src in &c.sources {
         match &src.kind {
             SourceKind::ThreeCx(t) => {
