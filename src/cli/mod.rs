@@ -18,6 +18,7 @@ mod list;
 mod prune;
 mod repair;
 mod restore;
+mod schedule;
 
 /// pbx321: 3-2-1 backups for 3CX phone systems, proven from what the targets really hold.
 #[derive(Debug, Parser)]
@@ -87,6 +88,7 @@ pub enum Command {
     List(list::Args),
     Prune(prune::Args),
     Repair(repair::Args),
+    Schedule(schedule::Args),
     Keygen(keygen::Args),
     /// Configuration helpers
     #[command(subcommand)]
@@ -125,6 +127,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::List(a) => list::run(config_path, a).await,
         Command::Prune(a) => prune::run(config_path, a).await,
         Command::Repair(a) => repair::run(config_path, a).await,
+        Command::Schedule(a) => schedule::run(config_path, a).await,
         Command::Keygen(a) => keygen::run(a),
         Command::Config(c) => config_cmd::run(config_path, c).await,
         Command::Completions(a) => install::completions(a),

@@ -26,6 +26,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use crate::secret::Secret;
+pub use daemon::{CronSpec, Daemon, Event, Notifier, NotifyKind, Schedule, Shard, parse_cron};
 pub use encryption::{Encryption, check_recipient};
 pub use endpoint::{http_host_port, is_loopback_host, ssh_host_port};
 pub use location::{LocationOptions, WEBDAV_PASSWORD_VAR, is_location, parse_location};
@@ -35,6 +36,7 @@ pub use signing::Signing;
 pub use source::*;
 pub use target::*;
 
+mod daemon;
 mod duration;
 mod encryption;
 mod endpoint;
@@ -76,6 +78,12 @@ pub struct Config {
     pub retention: Retention,
     /// Whether `backup` refills missing copies after it runs (default: yes).
     pub repair: RepairMode,
+    /// `pbx321 daemon`: where it listens, how many at once, its zone.
+    pub daemon: Daemon,
+    /// Fleet-wide scheduled jobs.
+    pub schedule: Schedule,
+    /// Whom to tell about backups, drills and checks.
+    pub notify: Vec<Notifier>,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
     /// Every secret referred to, with its line.
@@ -138,12 +146,15 @@ const TOP_KEYS: &[&str] = &[
     "policy",
     "retention",
     "repair",
+    "daemon",
+    "schedule",
+    "notify",
     "source",
     "target",
 ];
 
 /// Keys every `[[source]]` has, besides those of its type.
-const SOURCE_COMMON: &[&str] = &["name", "type", "retention"];
+const SOURCE_COMMON: &[&str] = &["name", "type", "retention", "schedule"];
 /// Keys every `[[target]]` has, besides those of its type.
 const TARGET_COMMON: &[&str] = &[
     "name",
@@ -219,6 +230,16 @@ impl Config {
             cx.value::<RepairMode>(v, "repair = ")
                 .unwrap_or(RepairMode::AfterBackup)
         });
+        let daemon = get("daemon")
+            .and_then(|v| cx.section::<daemon::RawDaemon>(v, "[daemon] "))
+            .map(|raw| cx.daemon(raw.into_inner()))
+            .unwrap_or_default();
+        let schedule = get("schedule")
+            .and_then(|v| cx.section::<daemon::RawSchedule>(v, "[schedule] "))
+            .map(|raw| cx.schedule(raw.into_inner(), base))
+            .unwrap_or_default();
+        let notify_tables = cx.array(get("notify"), "notify");
+        let notify = cx.notifiers(&notify_tables);
         let source_tables = cx.array(get("source"), "source");
         let target_tables = cx.array(get("target"), "target");
         let sources = cx.sources(&source_tables, base);
@@ -252,6 +273,9 @@ impl Config {
                 policy,
                 retention,
                 repair,
+                daemon,
+                schedule,
+                notify,
                 sources,
                 targets,
                 secrets: cx.secrets,
@@ -285,6 +309,9 @@ impl Config {
             policy,
             retention: Retention::default(),
             repair: RepairMode::Off,
+            daemon: Daemon::default(),
+            schedule: Schedule::default(),
+            notify: Vec::new(),
             sources: Vec::new(),
             targets,
             secrets: Vec::new(),

@@ -15,6 +15,8 @@ pub struct SourceConfig {
     pub name: String,
     /// Keep rules for this source's backups, instead of `[retention]`'s.
     pub retention: Option<super::Rules>,
+    /// When `pbx321 daemon` backs it up.
+    pub schedule: Option<super::CronSpec>,
     pub kind: SourceKind,
 }
 
@@ -194,6 +196,7 @@ impl Cx<'_> {
         for (name, kind, span, value) in self.entries("source", tables) {
             let prefix = format!("source {name:?}: ");
             let retention = self.override_rules(value, &prefix);
+            let schedule = self.source_schedule(value, &prefix);
             let kind = match kind.as_str() {
                 "folder" => self
                     .typed::<FolderSource>(value, SOURCE_COMMON, &prefix)
@@ -277,6 +280,7 @@ impl Cx<'_> {
                 out.push(SourceConfig {
                     name,
                     retention,
+                    schedule,
                     kind,
                 });
             }

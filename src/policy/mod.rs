@@ -8,6 +8,7 @@
 pub mod check;
 pub mod invariant;
 pub mod retention;
+pub mod schedule;
 pub mod status;
 
 pub use invariant::{CopyFact, Placement, Rule, Verdict, evaluate};

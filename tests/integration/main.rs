@@ -25,6 +25,7 @@ mod backup;
 mod cli;
 mod config;
 mod conformance;
+mod daemon;
 mod docs;
 mod emulator;
 mod fanout;
