@@ -35,6 +35,7 @@ pub mod error;
 pub mod facts;
 pub mod fanout;
 pub mod manifest;
+pub mod notify;
 pub mod ops;
 pub mod plainfile;
 pub mod policy;

@@ -28,14 +28,21 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     let opts = BackupOptions {
         sources: args.sources,
     };
-    let report = backup::run(&ctx, &opts).await.map_err(|e| match e {
-        crate::ops::OpError::Usage(_) => Failure::new(Exit::Usage, e),
-        _ => Failure::new(Exit::Failed, e),
-    })?;
+    crate::notify::started(&ctx.config.notify).await;
+    let report = match backup::run(&ctx, &opts).await {
+        Ok(r) => r,
+        Err(e @ crate::ops::OpError::Usage(_)) => return Err(Failure::new(Exit::Usage, e)),
+        Err(e) => {
+            crate::notify::run_failed(&ctx.config.notify, &e.to_string(), ctx.now()).await;
+            return Err(Failure::new(Exit::Failed, e));
+        }
+    };
     print(&match args.format {
         Format::Human => report::human::backup(&report),
         Format::Json => report::json::render(&report),
     })?;
+    // Told after the report is out; a notifier that fails never changes the exit status.
+    crate::notify::after_backup(&ctx.config.notify, &ctx.state, &report, ctx.now()).await;
     let code = if report.sources.iter().any(|s| !s.any_copy()) {
         Exit::Failed
     } else if report.sources.iter().all(|s| s.invariant_ok()) {

@@ -182,6 +182,8 @@ pub enum NotifyKind {
         password: Option<Secret>,
         from: String,
         to: Vec<String>,
+        /// A private CA the relay's certificate is signed by (PEM), besides the system's.
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -225,6 +227,7 @@ struct RawNotify {
     from: Option<String>,
     #[serde(default)]
     to: Vec<String>,
+    ca_file: Option<PathBuf>,
 }
 
 const NOTIFY_TYPES: &[&str] = &["webhook", "healthchecks", "email"];
@@ -373,7 +376,11 @@ impl Cx<'_> {
         self.cron(&text, &format!("{prefix}schedule"))
     }
 
-    pub(super) fn notifiers(&mut self, tables: &[&Spanned<DeValue<'_>>]) -> Vec<Notifier> {
+    pub(super) fn notifiers(
+        &mut self,
+        tables: &[&Spanned<DeValue<'_>>],
+        base: &Path,
+    ) -> Vec<Notifier> {
         let mut out = Vec::new();
         for (i, t) in tables.iter().enumerate() {
             let prefix = format!("[[notify]] #{}: ", i + 1);
@@ -382,7 +389,7 @@ impl Cx<'_> {
             };
             let span = raw.span();
             let raw = raw.into_inner();
-            if let Some(n) = self.notifier(raw, span, &prefix, out.len() + 1) {
+            if let Some(n) = self.notifier(base, raw, span, &prefix, out.len() + 1) {
                 if let NotifyKind::Webhook { headers, .. } = &n.kind {
                     for (h, secret) in headers {
                         self.secrets.push(super::SecretRef {
@@ -410,6 +417,7 @@ impl Cx<'_> {
 
     fn notifier(
         &mut self,
+        base: &Path,
         raw: RawNotify,
         span: Range<usize>,
         prefix: &str,
@@ -510,6 +518,7 @@ impl Cx<'_> {
                     password: raw.password,
                     from,
                     to: raw.to,
+                    ca_file: raw.ca_file.map(|p| base.join(p)),
                 }
             }
             other => {

@@ -239,7 +239,7 @@ impl Config {
             .map(|raw| cx.schedule(raw.into_inner(), base))
             .unwrap_or_default();
         let notify_tables = cx.array(get("notify"), "notify");
-        let notify = cx.notifiers(&notify_tables);
+        let notify = cx.notifiers(&notify_tables, base);
         let source_tables = cx.array(get("source"), "source");
         let target_tables = cx.array(get("target"), "target");
         let sources = cx.sources(&source_tables, base);

@@ -105,6 +105,7 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         tamper_evident: trust.is_some(),
         repairs_pending,
         prune_removed_total: super::prune::removed_totals(&ctx.state),
+        notify_failures_total: crate::notify::Memory::load(&ctx.state).failures_total,
     })
 }
 

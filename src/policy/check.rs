@@ -33,6 +33,8 @@ pub struct CheckFacts {
     pub repairs_pending: BTreeMap<String, usize>,
     /// Per target: copies `prune` removed, over all runs.
     pub prune_removed_total: BTreeMap<String, u64>,
+    /// Per notifier: notifications not delivered, over all runs.
+    pub notify_failures_total: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +53,8 @@ pub struct CheckReport {
     pub notes: Vec<String>,
     /// Per target: copies `prune` removed, over all runs (as remembered locally).
     pub prune_removed_total: BTreeMap<String, u64>,
+    /// Per notifier: notifications not delivered, over all runs (as remembered locally).
+    pub notify_failures_total: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,6 +154,7 @@ pub fn judge(f: &CheckFacts, policy: &Policy, now: DateTime<Utc>) -> CheckReport
         targets,
         tamper_evident: f.tamper_evident,
         prune_removed_total: f.prune_removed_total.clone(),
+        notify_failures_total: f.notify_failures_total.clone(),
         notes: if f.tamper_evident {
             vec![]
         } else {

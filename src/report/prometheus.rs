@@ -88,6 +88,10 @@ pub fn render(r: &CheckReport) -> String {
         "pbx321_prune_removed_total",
         "Copies pbx321 prune removed from the target, over all runs (as remembered in state_dir).",
     );
+    let notify_failures = fam(
+        "pbx321_notify_failures_total",
+        "Notifications not delivered, per notifier, over all runs (as remembered in state_dir).",
+    );
     let drill_at = fam(
         "pbx321_drill_last_timestamp_seconds",
         "Time of the last restore drill.",
@@ -184,6 +188,11 @@ pub fn render(r: &CheckReport) -> String {
                 .samples
                 .push((src.clone(), f64::from(u8::from(d.ok))));
         }
+    }
+    for (n_name, n) in &r.notify_failures_total {
+        families[notify_failures]
+            .samples
+            .push((format!("notifier=\"{}\"", esc(n_name)), *n as f64));
     }
     for (t, n) in &r.prune_removed_total {
         families[pruned]

@@ -185,7 +185,7 @@ where
 }
 
 /// A TLS acceptor for `127.0.0.1` and `localhost`, and the PEM of the CA that signed it.
-fn test_tls() -> (tokio_rustls::TlsAcceptor, String) {
+pub fn test_tls() -> (tokio_rustls::TlsAcceptor, String) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

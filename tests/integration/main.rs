@@ -35,6 +35,7 @@ mod killed;
 mod lifecycle;
 mod monitoring;
 mod nas;
+mod notify;
 mod package;
 mod s3;
 mod servers;

@@ -1,0 +1,445 @@
+//! Telling people: webhooks, healthchecks.io-style pings and e-mail, for what a backup, a
+//! drill or a check found.
+//!
+//! Which event a run is ([`events_of_backup`]) is decided from its report and the previous
+//! outcome of the source (remembered in `state_dir/notify.json`, for `recovered`). Sending
+//! is best effort and bounded: each notifier gets a few tries with backoff, the whole
+//! delivery a deadline, and a notifier that fails is logged and counted
+//! (`pbx321_notify_failures_total{notifier}`) — it never fails or delays a backup.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Event, Notifier, NotifyKind};
+use crate::fanout::Outcome;
+use crate::ops::backup::{BackupReport, RunResult};
+use crate::state::StateDir;
+
+mod email;
+
+/// Tries per notifier and message.
+const TRIES: u32 = 3;
+/// The first pause between tries; doubled each time.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// One try of one notifier.
+const TRY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One thing that happened, for every notifier that wants it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub event: Event,
+    pub at: DateTime<Utc>,
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+    /// The verdict in words ("3-2-1 OK — 3 copies, 2 media, 1 offsite").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// Why the rule is not met, or why the run failed.
+    pub reasons: Vec<String>,
+    /// Per target: "written", "present" or the error.
+    pub targets: Vec<TargetLine>,
+    /// One line for a subject.
+    pub summary: String,
+    /// What happened, which copies exist, and what to do.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetLine {
+    pub target: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// What was delivered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub notifier: String,
+    pub event: Event,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What `notify.json` remembers: each source's last backup outcome, and delivery failures
+/// per notifier over all runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Memory {
+    #[serde(default)]
+    pub last: BTreeMap<String, Event>,
+    #[serde(default)]
+    pub failures_total: BTreeMap<String, u64>,
+}
+
+const MEMORY_FILE: &str = "notify.json";
+
+impl Memory {
+    pub fn load(state: &StateDir) -> Memory {
+        state
+            .read(MEMORY_FILE)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, state: &StateDir) {
+        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        if let Err(e) = state.write(MEMORY_FILE, &json) {
+            tracing::warn!("notification state not recorded: {e}");
+        }
+    }
+}
+
+fn host() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The messages a backup run makes: per source `success`, `degraded` or `failure`, and
+/// `recovered` when it succeeds after a failure or a degraded run (`last`: each source's
+/// previous outcome, updated here).
+pub fn events_of_backup(
+    r: &BackupReport,
+    last: &mut BTreeMap<String, Event>,
+    at: DateTime<Utc>,
+) -> Vec<Message> {
+    let host = host();
+    let rule = &r.rule;
+    let rule_name = format!("{}-{}-{}", rule.copies, rule.media, rule.offsite);
+    let mut out = Vec::new();
+    for s in &r.sources {
+        let (event, backup_id, verdict, reasons, targets) = match &s.result {
+            RunResult::Failed { error } => {
+                (Event::Failure, None, None, vec![error.clone()], vec![])
+            }
+            RunResult::Stored {
+                id,
+                verdict,
+                targets,
+                ..
+            } => {
+                let lines: Vec<TargetLine> = targets
+                    .iter()
+                    .map(|t| TargetLine {
+                        target: t.target.clone(),
+                        ok: t.outcome.has_copy(),
+                        detail: match &t.outcome {
+                            Outcome::Written { .. } => "written and verified".into(),
+                            Outcome::Present => "already held this copy".into(),
+                            Outcome::Failed { error } | Outcome::Conflict { error } => {
+                                error.clone()
+                            }
+                        },
+                    })
+                    .collect();
+                let event = if verdict.ok {
+                    Event::Success
+                } else if verdict.copies > 0 {
+                    Event::Degraded
+                } else {
+                    Event::Failure
+                };
+                let words = format!(
+                    "{rule_name} {} — {} copies, {} media, {} offsite",
+                    if verdict.ok { "OK" } else { "RULE NOT MET" },
+                    verdict.copies,
+                    verdict.media,
+                    verdict.offsite
+                );
+                (
+                    event,
+                    Some(id.clone()),
+                    Some(words),
+                    verdict.reasons.clone(),
+                    lines,
+                )
+            }
+        };
+        let summary = match event {
+            Event::Success => format!("pbx321: backup of {} OK", s.source),
+            Event::Degraded => format!(
+                "pbx321: backup of {} written, but the {rule_name} rule is NOT met",
+                s.source
+            ),
+            _ => format!("pbx321: backup of {} FAILED", s.source),
+        };
+        let mut text = format!(
+            "{summary} (host {host}, {}).\n\n",
+            at.format("%Y-%m-%d %H:%M UTC")
+        );
+        if let Some(id) = &backup_id {
+            text.push_str(&format!("Backup: {id}\n"));
+        }
+        if let Some(v) = &verdict {
+            text.push_str(&format!("Verdict: {v}\n"));
+        }
+        for r in &reasons {
+            text.push_str(&format!("  - {r}\n"));
+        }
+        if !targets.is_empty() {
+            text.push_str("\nCopies:\n");
+            for t in &targets {
+                text.push_str(&format!(
+                    "  {} {}: {}\n",
+                    if t.ok { "ok    " } else { "FAILED" },
+                    t.target,
+                    t.detail
+                ));
+            }
+        }
+        text.push_str(match event {
+            Event::Success => "\nNothing to do.\n",
+            Event::Degraded => "\nWhat to do: fix the failed targets above; the backup stays pending in the spool and the next run (or `pbx321 repair`) completes it. `pbx321 check` shows the state of every copy.\n",
+            _ => "\nWhat to do: read the error above (is the PBX reachable, are its credentials valid?), then run `pbx321 backup` by hand. The last good backup is still on the targets: `pbx321 list`.\n",
+        });
+        let previous = last.insert(s.source.clone(), event);
+        let base = Message {
+            event,
+            at,
+            host: host.clone(),
+            source: Some(s.source.clone()),
+            backup_id,
+            verdict,
+            reasons,
+            targets,
+            summary,
+            text,
+        };
+        if event == Event::Success && matches!(previous, Some(Event::Failure | Event::Degraded)) {
+            let mut rec = base.clone();
+            rec.event = Event::Recovered;
+            rec.summary = format!("pbx321: backup of {} recovered", s.source);
+            rec.text = rec.text.replacen(&base.summary, &rec.summary, 1);
+            out.push(rec);
+        }
+        out.push(base);
+    }
+    out
+}
+
+/// A failed restore drill.
+pub fn drill_failed(
+    source: &str,
+    id: &str,
+    target: &str,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Message {
+    let summary = format!("pbx321: restore drill of {source} FAILED");
+    Message {
+        event: Event::DrillFailed,
+        at,
+        host: host(),
+        source: Some(source.into()),
+        backup_id: Some(id.into()),
+        verdict: None,
+        reasons: vec![error.into()],
+        targets: vec![],
+        text: format!(
+            "{summary}: {id} from {target} could not be restored: {error}.\n\nWhat to do: run `pbx321 check --deep --identity KEY` by hand; if a copy is corrupt, `pbx321 repair --deep` replaces it from a good one.\n"
+        ),
+        summary,
+    }
+}
+
+/// The status of a check changed.
+pub fn check_changed(from: &str, to: &str, first_line: &str, at: DateTime<Utc>) -> Message {
+    let summary = format!("pbx321: check is {to} (was {from})");
+    Message {
+        event: Event::CheckChanged,
+        at,
+        host: host(),
+        source: None,
+        backup_id: None,
+        verdict: None,
+        reasons: vec![first_line.into()],
+        targets: vec![],
+        text: format!("{summary}\n\n{first_line}\n\nRun `pbx321 check` for every copy's state.\n"),
+        summary,
+    }
+}
+
+/// Sends every message to every notifier that wants its event (healthchecks: success,
+/// degraded and failure become a ping or a `/fail` ping), with retries; returns what was
+/// delivered and what was not. Counts failures in `memory`.
+pub async fn send(
+    notifiers: &[Notifier],
+    messages: &[Message],
+    memory: &mut Memory,
+) -> Vec<Delivery> {
+    let http = match reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(TRY_TIMEOUT)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("notifications not sent: HTTP client: {e}");
+            return Vec::new();
+        }
+    };
+    let mut jobs = Vec::new();
+    for n in notifiers {
+        for m in messages.iter().filter(|m| n.on.contains(&m.event)) {
+            jobs.push(async {
+                let error = with_retries(|| deliver(&http, n, m)).await.err();
+                if let Some(e) = &error {
+                    tracing::warn!(notifier = %n.name, event = m.event.word(), error = %crate::secret::redact(e), "notification not delivered");
+                }
+                Delivery {
+                    notifier: n.name.clone(),
+                    event: m.event,
+                    error: error.map(|e| crate::secret::redact(&e).into_owned()),
+                }
+            });
+        }
+    }
+    let out = futures::future::join_all(jobs).await;
+    for d in out.iter().filter(|d| d.error.is_some()) {
+        *memory.failures_total.entry(d.notifier.clone()).or_default() += 1;
+    }
+    out
+}
+
+/// Tells healthchecks-style notifiers that a run started (`url/start`). Best effort, one try.
+pub async fn started(notifiers: &[Notifier]) {
+    let Ok(http) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    else {
+        return;
+    };
+    for n in notifiers {
+        if let NotifyKind::Healthchecks { url } = &n.kind
+            && let Err(e) = http.post(format!("{url}/start")).send().await
+        {
+            tracing::info!(notifier = %n.name, "start ping not delivered: {e}");
+        }
+    }
+}
+
+async fn with_retries<F, Fut>(mut f: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut pause = FIRST_BACKOFF;
+    let mut last = String::new();
+    for attempt in 1..=TRIES {
+        match tokio::time::timeout(TRY_TIMEOUT, f()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = format!("no answer within {}s", TRY_TIMEOUT.as_secs()),
+        }
+        if attempt < TRIES {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+    }
+    Err(format!("gave up after {TRIES} tries: {last}"))
+}
+
+async fn deliver(http: &reqwest::Client, n: &Notifier, m: &Message) -> Result<(), String> {
+    match &n.kind {
+        NotifyKind::Webhook { url, headers } => {
+            let body = serde_json::to_vec(m).map_err(|e| e.to_string())?;
+            let mut req = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body);
+            for (name, secret) in headers {
+                let value = secret
+                    .resolve()
+                    .map_err(|e| format!("header {name}: {e}"))?;
+                req = req.header(name.as_str(), value);
+            }
+            let resp = req.send().await.map_err(|e| e.to_string())?;
+            if !resp.status().is_success() {
+                return Err(format!("{url} answered {}", resp.status()));
+            }
+            Ok(())
+        }
+        NotifyKind::Healthchecks { url } => {
+            let to = match m.event {
+                Event::Success | Event::Recovered => url.clone(),
+                _ => format!("{url}/fail"),
+            };
+            let resp = http
+                .post(&to)
+                .body(m.text.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !resp.status().is_success() {
+                return Err(format!("{to} answered {}", resp.status()));
+            }
+            Ok(())
+        }
+        NotifyKind::Email { .. } => email::send(n, m).await,
+    }
+}
+
+/// After a backup run (`pbx321 backup` or the daemon's): the events it makes, sent to the
+/// configured notifiers within a deadline, and the sources' outcomes remembered.
+pub async fn after_backup(
+    notifiers: &[Notifier],
+    state: &StateDir,
+    report: &BackupReport,
+    at: DateTime<Utc>,
+) -> Vec<Delivery> {
+    let mut memory = Memory::load(state);
+    let messages = events_of_backup(report, &mut memory.last, at);
+    let deliveries = if notifiers.is_empty() {
+        Vec::new()
+    } else {
+        match tokio::time::timeout(DEADLINE, send(notifiers, &messages, &mut memory)).await {
+            Ok(d) => d,
+            Err(_) => {
+                tracing::warn!(
+                    "notifications still undelivered after {}s: given up",
+                    DEADLINE.as_secs()
+                );
+                Vec::new()
+            }
+        }
+    };
+    memory.save(state);
+    deliveries
+}
+
+/// All notifications of one run, at most.
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// A backup run that stopped before backing up any source (the state directory locked or
+/// unwritable, a signing key that cannot be read): a failure for every notifier.
+pub async fn run_failed(notifiers: &[Notifier], error: &str, at: DateTime<Utc>) {
+    if notifiers.is_empty() {
+        return;
+    }
+    let summary = "pbx321: backup run FAILED before backing anything up".to_string();
+    let m = Message {
+        event: Event::Failure,
+        at,
+        host: host(),
+        source: None,
+        backup_id: None,
+        verdict: None,
+        reasons: vec![error.to_string()],
+        targets: vec![],
+        text: format!(
+            "{summary} (host {}).\n\n  - {error}\n\nWhat to do: run `pbx321 backup` by hand and fix what it says; `pbx321 config check --online` tests every source and target.\n",
+            host()
+        ),
+        summary,
+    };
+    let mut memory = Memory::default();
+    let _ = tokio::time::timeout(DEADLINE, send(notifiers, &[m], &mut memory)).await;
+}
