@@ -31,6 +31,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod facts;
 pub mod fanout;

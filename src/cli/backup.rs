@@ -17,6 +17,10 @@ use crate::report;
 pub struct Args {
     /// Sources to back up [default: all]
     pub sources: Vec<String>,
+    /// Only the sources whose name hashes to shard I of N (0 <= I < N): N cron jobs (or
+    /// Kubernetes CronJobs) with 0/N … N-1/N split a fleet
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -24,10 +28,27 @@ pub struct Args {
 
 pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     let cfg = load_config(config).map_err(|e| Failure::new(Exit::Usage, e))?;
+    let mut sources = args.sources;
+    if let Some(s) = &args.shard {
+        let shard = crate::config::Shard::parse(s)
+            .map_err(|e| Failure::new(Exit::Usage, anyhow::anyhow!(e)))?;
+        let wanted: Vec<String> = cfg
+            .sources
+            .iter()
+            .map(|c| c.name.clone())
+            .filter(|n| sources.is_empty() || sources.contains(n))
+            .filter(|n| shard.takes(n))
+            .collect();
+        if wanted.is_empty() {
+            print(&format!(
+                "shard {s}: no source of this config falls in it; nothing to do\n"
+            ))?;
+            return Ok(ExitCode::from(Exit::Ok));
+        }
+        sources = wanted;
+    }
     let ctx = crate::ops::Ctx::open(cfg).await;
-    let opts = BackupOptions {
-        sources: args.sources,
-    };
+    let opts = BackupOptions { sources };
     crate::notify::started(&ctx.config.notify).await;
     let report = match backup::run(&ctx, &opts).await {
         Ok(r) => r,

@@ -12,6 +12,7 @@ use crate::config::{self, Config};
 mod backup;
 mod check;
 mod config_cmd;
+mod daemon;
 mod install;
 mod keygen;
 mod list;
@@ -89,6 +90,7 @@ pub enum Command {
     Prune(prune::Args),
     Repair(repair::Args),
     Schedule(schedule::Args),
+    Daemon(daemon::Args),
     Keygen(keygen::Args),
     /// Configuration helpers
     #[command(subcommand)]
@@ -128,6 +130,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Prune(a) => prune::run(config_path, a).await,
         Command::Repair(a) => repair::run(config_path, a).await,
         Command::Schedule(a) => schedule::run(config_path, a).await,
+        Command::Daemon(a) => daemon::run(config_path, a).await,
         Command::Keygen(a) => keygen::run(a),
         Command::Config(c) => config_cmd::run(config_path, c).await,
         Command::Completions(a) => install::completions(a),

@@ -211,21 +211,31 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
         run.listings = &relisted;
     }
     run.tried = &completed;
-    let mut runs = Vec::new();
+    // Sources at once: at most `[daemon] max_concurrent`, in config order in the report.
+    use futures::StreamExt;
+    let run = &run;
+    let now = &now;
+    let mut work = Vec::with_capacity(sources.len());
     for (src_cfg, src) in sources {
-        let result = back_up_source(&run, &src_cfg.name, src.as_ref())
-            .await
-            .unwrap_or_else(|e| RunResult::Failed {
-                error: e.to_string(),
-            });
-        let source_run = SourceRun {
-            source: src_cfg.name.clone(),
-            result,
-        };
-        record_history(state, &source_run, now());
-        remember_copies(state, &source_run, now());
-        runs.push(source_run);
+        work.push(async move {
+            let result = back_up_source(run, &src_cfg.name, src.as_ref())
+                .await
+                .unwrap_or_else(|e| RunResult::Failed {
+                    error: e.to_string(),
+                });
+            let source_run = SourceRun {
+                source: src_cfg.name.clone(),
+                result,
+            };
+            record_history(state, &source_run, now());
+            remember_copies(state, &source_run, now());
+            source_run
+        });
     }
+    let runs: Vec<SourceRun> = futures::stream::iter(work)
+        .buffered(ctx.config.daemon.max_concurrent.max(1))
+        .collect()
+        .await;
     let dropped = spool.bound(ctx.config.spool_max);
     let repair = match ctx.config.repair {
         crate::config::RepairMode::Off => None,

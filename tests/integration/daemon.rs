@@ -61,3 +61,122 @@ fn bad_schedules_and_notifiers_are_reported_with_their_lines() {
         assert!(err.contains(want), "{want:?} in:\n{err}");
     }
 }
+
+/// GET `path` on loopback `port`: (status, body).
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The real binary: a seconds schedule runs backups, /metrics and /healthz answer over
+/// HTTP, a webhook gets the success, and SIGTERM in the middle of a run stops it cleanly
+/// (exit 0, nothing partial counted).
+#[test]
+fn the_daemon_runs_on_schedule_serves_metrics_notifies_and_stops_cleanly_on_sigterm() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let hook = crate::notify::Capture::start(200);
+    let port = crate::servers::free_port();
+    let mut env = TestEnv::new();
+    env.top_level = format!(
+        "daemon = {{ listen = \"127.0.0.1:{port}\", shutdown_grace = \"0s\" }}\nnotify = [{{ type = \"webhook\", url = \"{}\", on = [\"success\"] }}]\n",
+        hook.url("/hook")
+    );
+    env.extra_source = "schedule = \"*/2 * * * * *\"\n".into();
+    let config = env.write_config();
+    env.put_backup("3CXScheduledBackup.zip", 1800, 1000);
+    let mut child = std::process::Command::cargo_bin("pbx321")
+        .unwrap()
+        .args(["--config", config.to_str().unwrap(), "daemon"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    wait_for("a scheduled backup's webhook", 30, || {
+        !hook.requests().is_empty()
+    });
+    let v: serde_json::Value = serde_json::from_str(&hook.requests()[0].body).unwrap();
+    assert_eq!(v["event"], "success");
+    wait_for("/metrics", 10, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http_get(port, "/metrics")
+                .1
+                .contains("pbx321_runs_total{source=\"hq\",result=\"ok\"}")
+    });
+    let (status, metrics) = http_get(port, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("pbx321_next_run_timestamp_seconds{job=\"backup hq\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pbx321_run_duration_seconds{source=\"hq\"}"),
+        "{metrics}"
+    );
+    crate::monitoring::promtool_accepts(&metrics);
+    assert_eq!(http_get(port, "/healthz").0, 200);
+    let (status, body) = http_get(port, "/api/status");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["sources"]["hq"]["result"], "ok", "{v}");
+    assert!(v["next"]["backup hq"].is_string(), "{v}");
+
+    // A large new backup; SIGTERM as soon as its seal or upload is under way.
+    env.put_backup("3CXScheduledBackup.zip", 1801, 150_000_000);
+    let spool = env.state_dir().join("spool");
+    let targets = env.path().join("targets");
+    wait_for("a run in progress", 30, || {
+        let partial =
+            |d: &std::path::Path| env.files_under(d).iter().any(|f| f.ends_with(".partial"));
+        partial(&spool) || partial(&targets)
+    });
+    let pid = child.id() as i32;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let mut exited = None;
+    wait_for("the daemon to exit", 20, || {
+        exited = child.try_wait().unwrap();
+        exited.is_some()
+    });
+    assert_eq!(exited.unwrap().code(), Some(0), "SIGTERM is a clean stop");
+    // Nothing partial counts: every listed copy is whole and verified.
+    let out = env.pbx321(&["list", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for b in v["backups"].as_array().unwrap() {
+        for c in b["copies"].as_array().unwrap() {
+            assert_eq!(c["state"], "verified", "{b}");
+        }
+    }
+}

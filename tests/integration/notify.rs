@@ -10,21 +10,21 @@ use crate::helpers::*;
 
 /// One HTTP request as received.
 #[derive(Debug, Clone)]
-struct Request {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
+pub struct Request {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 /// An HTTP server on loopback that records every request and answers `status`.
-struct Capture {
+pub struct Capture {
     port: u16,
     got: Arc<Mutex<Vec<Request>>>,
     _rt: tokio::runtime::Runtime,
 }
 
 impl Capture {
-    fn start(status: u16) -> Capture {
+    pub fn start(status: u16) -> Capture {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -81,11 +81,11 @@ impl Capture {
         Capture { port, got, _rt: rt }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn requests(&self) -> Vec<Request> {
+    pub fn requests(&self) -> Vec<Request> {
         self.got.lock().unwrap().clone()
     }
 }

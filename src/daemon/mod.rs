@@ -1,0 +1,475 @@
+//! `pbx321 daemon`: runs the configured jobs on their cron schedules until told to stop.
+//!
+//! - [`Scheduler`] (no I/O, time passed in) knows each job's next slot, which jobs are due,
+//!   and which missed slots run once at start-up ([`crate::policy::schedule::catch_up`]).
+//! - The loop sleeps until the next slot, then runs what is due through one worker: jobs
+//!   that take the run lock (backup, prune, repair, deep check, drill) run one batch at a
+//!   time — due backups together, up to `[daemon] max_concurrent` sources at once, through
+//!   the same code path as `pbx321 backup` (same report, same notifications). A source whose
+//!   previous run is still going skips its slot (logged and counted). Each job's last run
+//!   is persisted in `state_dir/schedule.json`, so a restart neither repeats nor loses one.
+//! - SIGTERM/SIGINT: nothing new starts; a running job gets `shutdown_grace`, then it is
+//!   dropped, which aborts its uploads cleanly (a partial object never counts; the spool
+//!   keeps the backup for the next run). SIGHUP reloads the config; a bad one is logged and
+//!   the old one kept.
+//!
+//! Time comes from a [`Clock`] that follows tokio's clock, so tests run a simulated week on
+//! tokio's paused clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Zone};
+use crate::ops::{Clock, OpError};
+use crate::policy::schedule::{self, Job, JobKind};
+use crate::state::StateDir;
+
+pub mod http;
+
+/// Which jobs are due when. Pure: every method takes the time.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    jobs: Vec<Job>,
+    zone: Zone,
+    next: BTreeMap<String, DateTime<Utc>>,
+}
+
+impl Scheduler {
+    /// The jobs' first slots after `now`, and the catch-ups to run at once: jobs whose
+    /// `last` run (from the state directory) is older than a slot that passed.
+    pub fn start(
+        jobs: Vec<Job>,
+        zone: Zone,
+        last: &BTreeMap<String, DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> (Scheduler, Vec<Job>) {
+        let catch_up: Vec<Job> = jobs
+            .iter()
+            .filter(|j| schedule::catch_up(&j.spec, last.get(&j.name).copied(), now, &zone))
+            .cloned()
+            .collect();
+        let next = jobs
+            .iter()
+            .filter_map(|j| Some((j.name.clone(), schedule::next_after(&j.spec, now, &zone)?)))
+            .collect();
+        (Scheduler { jobs, zone, next }, catch_up)
+    }
+
+    /// The earliest next slot of any job.
+    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
+        self.next.values().min().copied()
+    }
+
+    /// The jobs whose slot is at or before `now`, each once (a slot long past is not run
+    /// more than once); their next slots move past `now`.
+    pub fn due(&mut self, now: DateTime<Utc>) -> Vec<Job> {
+        let mut out = Vec::new();
+        for j in &self.jobs {
+            if let Some(at) = self.next.get(&j.name)
+                && *at <= now
+            {
+                out.push(j.clone());
+                match schedule::next_after(&j.spec, now, &self.zone) {
+                    Some(n) => {
+                        self.next.insert(j.name.clone(), n);
+                    }
+                    None => {
+                        self.next.remove(&j.name);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn next_of(&self, job: &str) -> Option<DateTime<Utc>> {
+        self.next.get(job).copied()
+    }
+
+    pub fn jobs(&self) -> &[Job] {
+        &self.jobs
+    }
+}
+
+/// What the daemon remembers between restarts: each job's last start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Persisted {
+    #[serde(default)]
+    pub last_run: BTreeMap<String, DateTime<Utc>>,
+}
+
+const SCHEDULE_FILE: &str = "schedule.json";
+
+impl Persisted {
+    pub fn load(state: &StateDir) -> Persisted {
+        state
+            .read(SCHEDULE_FILE)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, state: &StateDir) {
+        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        if let Err(e) = state.write(SCHEDULE_FILE, &json) {
+            tracing::warn!("schedule state not recorded: {e}");
+        }
+    }
+}
+
+/// The daemon's live state, for `/metrics`, `/api/status` and `/healthz`.
+#[derive(Debug, Default)]
+pub struct Status {
+    /// Per source: the last run's result word and when it ended, its duration.
+    pub last: BTreeMap<String, SourceLast>,
+    /// (source, result) → runs.
+    pub runs_total: BTreeMap<(String, String), u64>,
+    /// Per job: slots skipped because its previous run was still going.
+    pub skipped_total: BTreeMap<String, u64>,
+    /// Per job: the next slot.
+    pub next: BTreeMap<String, DateTime<Utc>>,
+    /// When the scheduler loop last went round.
+    pub alive_at: Option<DateTime<Utc>>,
+    /// The scheduler loop is running (for `/healthz`).
+    pub running: bool,
+    /// The metrics of the last scheduled check (Prometheus text), if one ran.
+    pub check_metrics: Option<String>,
+    pub check_status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceLast {
+    pub result: String,
+    pub at: DateTime<Utc>,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+}
+
+pub type Shared = Arc<Mutex<Status>>;
+
+/// Runs jobs. The daemon's runs the operations; tests count.
+pub trait Runner: Send + Sync {
+    fn run(
+        &self,
+        cfg: &Config,
+        jobs: Vec<Job>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>;
+}
+
+/// A clock that follows tokio's (so that paused-clock tests move it): the wall time at
+/// start plus tokio's elapsed time.
+pub fn tokio_clock() -> Clock {
+    let start = tokio::time::Instant::now();
+    let wall = Utc::now();
+    Arc::new(move || {
+        wall + chrono::TimeDelta::from_std(start.elapsed()).unwrap_or(chrono::TimeDelta::zero())
+    })
+}
+
+/// A random delay in `[0, jitter)`.
+fn jitter_of(jitter: Duration) -> Duration {
+    if jitter.is_zero() {
+        return Duration::ZERO;
+    }
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    Duration::from_nanos(u64::from_le_bytes(b) % jitter.as_nanos().max(1) as u64)
+}
+
+/// The scheduler loop: runs `runner` for what is due until `stop` resolves, then gives a
+/// running batch `shutdown_grace` to end. `reload` yields new configs (SIGHUP).
+pub async fn run_loop(
+    mut cfg: Config,
+    runner: &dyn Runner,
+    clock: Clock,
+    status: Shared,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut reload: tokio::sync::mpsc::Receiver<Config>,
+) -> Result<(), OpError> {
+    struct Running(Shared);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Ok(mut st) = self.0.lock() {
+                st.running = false;
+            }
+        }
+    }
+    status.lock().expect("status").running = true;
+    let _running = Running(Arc::clone(&status));
+    let state = StateDir::new(&cfg.state_dir);
+    let mut persisted = Persisted::load(&state);
+    let (mut sched, catch_up) = Scheduler::start(
+        schedule::jobs(&cfg),
+        cfg.daemon.zone,
+        &persisted.last_run,
+        clock(),
+    );
+    let mut pending: Vec<Job> = catch_up;
+    for j in &pending {
+        tracing::info!(job = %j.name, "a slot was missed while the daemon was down: running it once now");
+    }
+    loop {
+        {
+            let mut st = status.lock().expect("status");
+            st.alive_at = Some(clock());
+            st.next = sched
+                .jobs()
+                .iter()
+                .filter_map(|j| Some((j.name.clone(), sched.next_of(&j.name)?)))
+                .collect();
+        }
+        if !pending.is_empty() {
+            let batch = std::mem::take(&mut pending);
+            let now = clock();
+            for j in &batch {
+                persisted.last_run.insert(j.name.clone(), now);
+            }
+            persisted.save(&state);
+            let pause = jitter_of(cfg.daemon.jitter);
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            let grace = cfg.daemon.shutdown_grace;
+            let work = runner.run(&cfg, batch.clone());
+            tokio::pin!(work);
+            // While the batch runs, slots still come: a source already in the batch skips
+            // its slot; anything else waits for the batch to end.
+            let running: BTreeSet<String> = batch.iter().map(|j| j.name.clone()).collect();
+            loop {
+                let wake = sched.next_wake();
+                let sleep = sleep_until(&clock, wake);
+                tokio::select! {
+                    () = &mut work => break,
+                    () = sleep => {
+                        for j in sched.due(clock()) {
+                            if running.contains(&j.name) {
+                                tracing::warn!(job = %j.name, "skipped a slot: the previous run is still going");
+                                *status.lock().expect("status").skipped_total.entry(j.name.clone()).or_default() += 1;
+                            } else if !pending.iter().any(|p| p.name == j.name) {
+                                pending.push(j);
+                            }
+                        }
+                    }
+                    _ = stop.changed() => {
+                        tracing::info!("stopping: giving the running jobs {}s to finish", grace.as_secs());
+                        if tokio::time::timeout(grace, &mut work).await.is_err() {
+                            tracing::warn!("the running jobs did not finish within shutdown_grace: aborted (nothing partial counts; pending backups stay in the spool)");
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+            continue;
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let wake = sched.next_wake();
+        tokio::select! {
+            () = sleep_until(&clock, wake) => {
+                pending = sched.due(clock());
+            }
+            _ = stop.changed() => return Ok(()),
+            Some(new) = reload.recv() => {
+                tracing::info!(config = %new.path.display(), "config reloaded");
+                cfg = new;
+                let (s, _) = Scheduler::start(schedule::jobs(&cfg), cfg.daemon.zone, &persisted.last_run, clock());
+                sched = s;
+            }
+        }
+    }
+}
+
+/// Sleeps until `wake` on `clock` (for ever when nothing is scheduled).
+async fn sleep_until(clock: &Clock, wake: Option<DateTime<Utc>>) {
+    match wake {
+        None => std::future::pending::<()>().await,
+        Some(at) => {
+            let d = (at - clock()).to_std().unwrap_or(Duration::ZERO);
+            tokio::time::sleep(d).await;
+        }
+    }
+}
+
+/// The daemon's runner: the operations themselves.
+pub struct Ops {
+    pub status: Shared,
+}
+
+impl Runner for Ops {
+    fn run(
+        &self,
+        cfg: &Config,
+        jobs: Vec<Job>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+        let cfg = cfg.clone();
+        Box::pin(async move {
+            let ctx = crate::ops::Ctx::open(cfg).await.with_clock(tokio_clock());
+            let sources: Vec<String> = jobs
+                .iter()
+                .filter_map(|j| match &j.kind {
+                    JobKind::Backup(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect();
+            if !sources.is_empty() {
+                self.backup(&ctx, sources).await;
+            }
+            for j in jobs
+                .iter()
+                .filter(|j| !matches!(j.kind, JobKind::Backup(_)))
+            {
+                self.other(&ctx, j).await;
+            }
+        })
+    }
+}
+
+impl Ops {
+    async fn backup(&self, ctx: &crate::ops::Ctx, sources: Vec<String>) {
+        let started = std::time::Instant::now();
+        crate::notify::started(&ctx.config.notify).await;
+        let opts = crate::ops::backup::BackupOptions {
+            sources: sources.clone(),
+        };
+        let seconds = |s: std::time::Instant| (s.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        match crate::ops::backup::run(ctx, &opts).await {
+            Ok(report) => {
+                tracing::info!("{}", crate::report::human::backup(&report).trim_end());
+                {
+                    let mut st = self.status.lock().expect("status");
+                    for s in &report.sources {
+                        let (word, id, verdict) = match &s.result {
+                            crate::ops::backup::RunResult::Stored { id, verdict, .. } => (
+                                if verdict.ok {
+                                    "ok"
+                                } else if verdict.copies > 0 {
+                                    "degraded"
+                                } else {
+                                    "failed"
+                                },
+                                Some(id.clone()),
+                                Some(format!(
+                                    "{} copies, {} media, {} offsite",
+                                    verdict.copies, verdict.media, verdict.offsite
+                                )),
+                            ),
+                            crate::ops::backup::RunResult::Failed { .. } => ("failed", None, None),
+                        };
+                        *st.runs_total
+                            .entry((s.source.clone(), word.to_string()))
+                            .or_default() += 1;
+                        st.last.insert(
+                            s.source.clone(),
+                            SourceLast {
+                                result: word.into(),
+                                at: ctx.now(),
+                                seconds: seconds(started),
+                                id,
+                                verdict,
+                            },
+                        );
+                    }
+                }
+                crate::notify::after_backup(&ctx.config.notify, &ctx.state, &report, ctx.now())
+                    .await;
+            }
+            Err(e) => {
+                tracing::error!(sources = ?sources, "scheduled backup did not run: {e}");
+                {
+                    let mut st = self.status.lock().expect("status");
+                    for s in &sources {
+                        *st.runs_total
+                            .entry((s.clone(), "failed".into()))
+                            .or_default() += 1;
+                    }
+                }
+                crate::notify::run_failed(&ctx.config.notify, &e.to_string(), ctx.now()).await;
+            }
+        }
+    }
+
+    async fn other(&self, ctx: &crate::ops::Ctx, j: &Job) {
+        use crate::ops::{check, prune, repair};
+        let r = match &j.kind {
+            JobKind::Check | JobKind::DeepCheck | JobKind::Drill => {
+                let opts = check::CheckOptions {
+                    deep: !matches!(j.kind, JobKind::Check),
+                    identity: matches!(j.kind, JobKind::Drill)
+                        .then(|| ctx.config.schedule.identity.clone())
+                        .flatten(),
+                    ..Default::default()
+                };
+                match check::run(ctx, &opts).await {
+                    Ok(report) => {
+                        let word = report.status.label().to_string();
+                        let metrics = crate::report::prometheus::render(&report);
+                        let first = crate::report::nagios::render(&report)
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string();
+                        let previous = {
+                            let mut st = self.status.lock().expect("status");
+                            st.check_metrics = Some(metrics);
+                            st.check_status.replace(word.clone())
+                        };
+                        let mut msgs = Vec::new();
+                        if let Some(p) = previous.filter(|p| *p != word) {
+                            msgs.push(crate::notify::check_changed(&p, &word, &first, ctx.now()));
+                        }
+                        for s in &report.sources {
+                            if let Some(d) = s.drill.as_ref().filter(|d| {
+                                !d.ok && d.at >= ctx.now() - chrono::TimeDelta::hours(1)
+                            }) {
+                                msgs.push(crate::notify::drill_failed(
+                                    &s.status.source,
+                                    &d.id,
+                                    &d.target,
+                                    d.error.as_deref().unwrap_or("failed"),
+                                    ctx.now(),
+                                ));
+                            }
+                        }
+                        if !msgs.is_empty() {
+                            let mut memory = crate::notify::Memory::load(&ctx.state);
+                            crate::notify::send(&ctx.config.notify, &msgs, &mut memory).await;
+                            memory.save(&ctx.state);
+                        }
+                        Ok(format!("check: {word}"))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            JobKind::Prune => prune::run(ctx, &prune::PruneOptions::default())
+                .await
+                .map(|r| {
+                    format!(
+                        "prune: removed {}",
+                        r.removed_per_target().values().sum::<u64>()
+                    )
+                })
+                .map_err(|e| e.to_string()),
+            JobKind::Repair => repair::run(ctx, &repair::RepairOptions::default())
+                .await
+                .map(|r| format!("repair: {} still pending", r.pending()))
+                .map_err(|e| e.to_string()),
+            JobKind::Backup(_) => Ok(String::new()),
+        };
+        match r {
+            Ok(done) => tracing::info!(job = %j.name, "{done}"),
+            Err(e) => tracing::error!(job = %j.name, "scheduled job failed: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

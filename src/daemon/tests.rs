@@ -1,0 +1,213 @@
+//! The scheduler on simulated time: a week across a DST change, catch-up, no overlap,
+//! shutdown — on tokio's paused clock, with a runner that only counts.
+
+use std::sync::Mutex as StdMutex;
+
+use chrono::{TimeZone, Timelike};
+
+use super::*;
+
+fn config(dir: &std::path::Path, extra_top: &str, source_schedule: &str) -> Config {
+    let text = format!(
+        "state_dir = \"state\"\n{extra_top}\n[encryption]\nrecipients = [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"]\n[policy]\ncopies = 1\nmedia = 1\noffsite = 0\n\
+         [[source]]\nname = \"hq\"\ntype = \"folder\"\npath = \"pbx\"\nschedule = \"{source_schedule}\"\n\
+         [[target]]\nname = \"t\"\ntype = \"fs\"\npath = \"t\"\nmedium = \"disk\"\n"
+    );
+    Config::parse(&text, &dir.join("config.toml")).unwrap()
+}
+
+#[test]
+fn a_simulated_week_across_the_autumn_change_runs_exactly_the_expected_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "[daemon]\ntimezone = \"Europe/Madrid\"\n[schedule]\ncheck = \"0 */6 * * *\"",
+        "30 2 * * *",
+    );
+    // Wednesday 21 October 2026, noon UTC, to the next Wednesday; clocks go back on Sunday
+    // the 25th (03:00 CEST → 02:00 CET: 02:30 happens twice).
+    let start = Utc.with_ymd_and_hms(2026, 10, 21, 12, 0, 0).unwrap();
+    let end = start + chrono::TimeDelta::days(7);
+    let (mut s, catch_up) = Scheduler::start(
+        schedule::jobs(&cfg),
+        cfg.daemon.zone,
+        &BTreeMap::new(),
+        start,
+    );
+    assert!(catch_up.is_empty());
+    let mut runs: Vec<(String, DateTime<Utc>)> = Vec::new();
+    while let Some(wake) = s.next_wake() {
+        if wake > end {
+            break;
+        }
+        for j in s.due(wake) {
+            runs.push((j.name, wake));
+        }
+    }
+    let madrid = chrono_tz::Europe::Madrid;
+    let backups: Vec<String> = runs
+        .iter()
+        .filter(|(j, _)| j == "backup hq")
+        .map(|(_, t)| {
+            t.with_timezone(&madrid)
+                .format("%a %d %H:%M %:z")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        backups,
+        vec![
+            "Thu 22 02:30 +02:00",
+            "Fri 23 02:30 +02:00",
+            "Sat 24 02:30 +02:00",
+            "Sun 25 02:30 +02:00",
+            "Mon 26 02:30 +01:00",
+            "Tue 27 02:30 +01:00",
+            "Wed 28 02:30 +01:00",
+        ],
+        "once a day, once on the day 02:30 happens twice"
+    );
+    let checks: Vec<DateTime<Utc>> = runs
+        .iter()
+        .filter(|(j, _)| j == "check")
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(checks.len(), 28, "4 a day for 7 days: {checks:?}");
+    for t in &checks {
+        assert_eq!(t.with_timezone(&madrid).hour() % 6, 0);
+    }
+}
+
+/// Counts runs; each takes `takes` of (paused) time.
+struct Counting {
+    runs: StdMutex<Vec<(String, DateTime<Utc>)>>,
+    takes: Duration,
+    clock: Clock,
+}
+
+impl Runner for Counting {
+    fn run(
+        &self,
+        _cfg: &Config,
+        jobs: Vec<Job>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+        Box::pin(async move {
+            for j in jobs {
+                self.runs.lock().unwrap().push((j.name, (self.clock)()));
+            }
+            tokio::time::sleep(self.takes).await;
+        })
+    }
+}
+
+async fn run_for(
+    cfg: Config,
+    takes: Duration,
+    for_how_long: Duration,
+) -> (Vec<(String, DateTime<Utc>)>, Shared) {
+    let clock = tokio_clock();
+    let runner = Counting {
+        runs: StdMutex::new(Vec::new()),
+        takes,
+        clock: Arc::clone(&clock),
+    };
+    let status: Shared = Arc::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (_reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+    let stopper = async move {
+        tokio::time::sleep(for_how_long).await;
+        let _ = stop_tx.send(true);
+        // Keep the sender alive until the loop has seen it.
+        tokio::time::sleep(Duration::from_secs(3600 * 24 * 365)).await;
+    };
+    tokio::select! {
+        r = run_loop(cfg, &runner, clock, Arc::clone(&status), stop_rx, reload_rx) => r.unwrap(),
+        () = stopper => unreachable!("the loop stops"),
+    }
+    (runner.runs.into_inner().unwrap(), status)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_ten_seconds_for_a_minute_and_a_slow_run_skips_its_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "", "*/10 * * * * *");
+    let (runs, _) = run_for(
+        cfg.clone(),
+        Duration::from_millis(10),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(
+        (5..=6).contains(&runs.len()),
+        "one run per 10 s slot: {runs:?}"
+    );
+    for (_, t) in &runs {
+        assert_eq!(t.second() % 10, 0, "{t}");
+    }
+    // A run that takes 25 s: the slots that come while it runs are skipped, not queued.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "", "*/10 * * * * *");
+    let (runs, status) = run_for(cfg, Duration::from_secs(25), Duration::from_secs(60)).await;
+    let skipped = status
+        .lock()
+        .unwrap()
+        .skipped_total
+        .get("backup hq")
+        .copied()
+        .unwrap_or(0);
+    assert!((2..=3).contains(&runs.len()), "{runs:?}");
+    assert!(skipped >= 2, "skipped {skipped}");
+    assert!(!status.lock().unwrap().running, "the loop has ended");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missed_slot_runs_once_at_start_up_and_is_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "", "30 2 * * *");
+    let state = StateDir::new(&cfg.state_dir);
+    // The daemon last ran the backup three days ago: at least one slot was missed.
+    let now = Utc::now();
+    let mut p = Persisted::default();
+    p.last_run
+        .insert("backup hq".into(), now - chrono::TimeDelta::days(3));
+    p.save(&state);
+    let next = schedule::next_after(
+        &cfg.source("hq").unwrap().schedule.clone().unwrap(),
+        now,
+        &cfg.daemon.zone,
+    )
+    .unwrap();
+    let (runs, _) = run_for(
+        cfg.clone(),
+        Duration::from_millis(1),
+        Duration::from_secs(60),
+    )
+    .await;
+    if next - now > schedule::CATCH_UP_MARGIN {
+        assert_eq!(runs.len(), 1, "caught up once: {runs:?}");
+        // Remembered: a second start-up right after finds nothing to catch up.
+        let (runs, _) = run_for(cfg, Duration::from_millis(1), Duration::from_secs(60)).await;
+        assert!(runs.is_empty(), "{runs:?}");
+    } else {
+        assert!(runs.is_empty(), "the next slot is near: no catch-up");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_gives_a_running_job_its_grace_then_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "[daemon]\nshutdown_grace = \"30s\"",
+        "*/10 * * * * *",
+    );
+    let started = tokio::time::Instant::now();
+    // The job would take an hour; the stop comes at 15 s.
+    let (runs, _) = run_for(cfg, Duration::from_secs(3600), Duration::from_secs(15)).await;
+    assert_eq!(runs.len(), 1);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(44) && took <= Duration::from_secs(47),
+        "stopped after the grace: {took:?}"
+    );
+}
