@@ -180,3 +180,57 @@ fn the_daemon_runs_on_schedule_serves_metrics_notifies_and_stops_cleanly_on_sigt
         }
     }
 }
+
+/// The example units are valid systemd units (`systemd-analyze verify`), the daemon's
+/// hardened as documented.
+#[test]
+fn the_example_systemd_units_verify() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/systemd");
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("pbx321");
+    for unit in [
+        "pbx321.service",
+        "pbx321-backup.service",
+        "pbx321-backup.timer",
+    ] {
+        // The binary is not installed here: point ExecStart at the one just built.
+        let text = std::fs::read_to_string(root.join(unit))
+            .unwrap()
+            .replace("/usr/bin/pbx321", bin.to_str().unwrap());
+        std::fs::write(dir.path().join(unit), text).unwrap();
+    }
+    let daemon = std::fs::read_to_string(root.join("pbx321.service")).unwrap();
+    for hardening in [
+        "User=pbx321",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/pbx321",
+        "PrivateTmp=yes",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(daemon.contains(hardening), "{hardening}");
+    }
+    // --man=no: the man pages the units name are installed by the package, not here.
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(
+            [
+                "pbx321.service",
+                "pbx321-backup.service",
+                "pbx321-backup.timer",
+            ]
+            .map(|u| dir.path().join(u)),
+        )
+        .output()
+        .expect("systemd-analyze (Debian systemd) must be installed: scripts/test.sh installs it");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains("Unknown key") && !text.contains("Unknown section"),
+        "{text}"
+    );
+}

@@ -91,9 +91,11 @@ fn the_deb_installs_keeps_an_edited_conffile_and_purges_cleanly() {
         "verify",
         "/usr/lib/systemd/system/pbx321-backup.service",
         "/usr/lib/systemd/system/pbx321-backup.timer",
+        "/usr/lib/systemd/system/pbx321.service",
     ]));
     assert!(ok, "{text}");
     assert!(!Path::new("/etc/systemd/system/timers.target.wants/pbx321-backup.timer").exists());
+    assert!(!Path::new("/etc/systemd/system/multi-user.target.wants/pbx321.service").exists());
 
     // An edited conffile survives reinstalling the package.
     let edited = std::fs::read_to_string("/etc/pbx321/config.toml").unwrap() + "# edited here\n";
@@ -114,6 +116,7 @@ fn the_deb_installs_keeps_an_edited_conffile_and_purges_cleanly() {
         "/usr/bin/pbx321",
         "/etc/pbx321",
         "/usr/lib/systemd/system/pbx321-backup.service",
+        "/usr/lib/systemd/system/pbx321.service",
         "/usr/share/man/man1/pbx321.1.gz",
     ] {
         assert!(!Path::new(gone).exists(), "{gone} left behind");
