@@ -19,7 +19,10 @@
 # (moto) against boto3's upload_file, and S3 → SFTP (a local sshd) against boto3's
 # download_file + sftp put, with pbx321's peak RSS (goal <= 64 MiB), for each size in
 # BENCH_REPAIR_GIB (default "1 4").
-# BENCH_PARTS="backup check s3 repair" selects the parts. These are measurements, not tests.
+# Then a fleet: one `pbx321 backup` of 200 small folder sources to 3 fs targets with
+# [daemon] max_concurrent = 8 (the daemon's code path), against a shell loop sealing each
+# with zstd | age | tee; total time and pbx321's peak RSS.
+# BENCH_PARTS="backup check s3 repair fleet" selects the parts. These are measurements, not tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,7 +78,7 @@ with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
 PY
 }
 
-parts=${BENCH_PARTS:-"backup check s3 repair"}
+parts=${BENCH_PARTS:-"backup check s3 repair fleet"}
 [[ " $parts " == *" backup "* ]] || sizes=""
 [ -z "$sizes" ] || printf '%-6s %12s %12s %8s %14s\n' size baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS
 for gib in $sizes; do
@@ -356,4 +359,37 @@ PY
     .venv/bin/python -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:$port').delete_bucket(Bucket='repair')"
     rm -rf "$r" "$sshd_dir/root/pbx321"
   done
+fi
+
+if [[ " $parts " == *" fleet "* ]]; then
+  n=${BENCH_FLEET:-200}
+  f="$work/fleet"; rm -rf "$f"; mkdir -p "$f"
+  python3 - "$f" "$n" "$recipient" <<'PY'
+import os, sys, zipfile
+root, n, recipient = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+cfg = [f'state_dir = "state"\n[daemon]\nmax_concurrent = 8\n[encryption]\nrecipients = ["{recipient}"]\n[policy]\ncopies = 3\nmedia = 2\noffsite = 1\n']
+for i in range(n):
+    d = os.path.join(root, "src", f"pbx{i:03d}"); os.makedirs(d)
+    with zipfile.ZipFile(os.path.join(d, "3CXScheduledBackup.zip"), "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("3CXPhoneSystemDb.xml", b"<PhoneSystem>" + b"<Ext n='1'/>" * 20000 + b"</PhoneSystem>")
+        z.writestr("Recordings/a.wav", os.urandom(200_000))
+    cfg.append(f'[[source]]\nname = "pbx{i:03d}"\ntype = "folder"\npath = "src/pbx{i:03d}"\nsettle = "0s"\n')
+for t, medium, loc in [("t1", "disk", "onsite"), ("t2", "removable", "onsite"), ("t3", "disk", "offsite")]:
+    cfg.append(f'[[target]]\nname = "{t}"\ntype = "fs"\npath = "{t}"\nmedium = "{medium}"\nlocation = "{loc}"\ntrust_labels = true\n')
+open(os.path.join(root, "config.toml"), "w").write("\n".join(cfg))
+PY
+  t0=$(date +%s.%N)
+  for d in "$f"/src/*; do
+    zstd -q -T0 -3 -c "$d/3CXScheduledBackup.zip" | age -r "$recipient" | tee "$f/b1" "$f/b2" >"$f/b3"
+  done
+  sync
+  t1=$(date +%s.%N)
+  rm -f "$f"/b1 "$f"/b2 "$f"/b3
+  t2=$(date +%s.%N)
+  /usr/bin/time -v -o "$work/time-fleet.txt" "$bin" --config "$f/config.toml" backup >/dev/null || true
+  sync
+  t3=$(date +%s.%N)
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-fleet.txt")
+  ok=$(find "$f/t3" -name '*.manifest.json' | wc -l)
+  python3 -c "base=$t1-$t0; ours=$t3-$t2; print(f'fleet: {$n} sources x 3 targets: shell loop {base:.1f}s, pbx321 backup {ours:.1f}s (ratio {ours/base:.2f}; {$ok} backups on t3), peak RSS {$rss/1024:.1f} MiB')"
 fi
