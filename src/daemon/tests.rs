@@ -211,3 +211,38 @@ async fn a_stop_gives_a_running_job_its_grace_then_returns() {
         "stopped after the grace: {took:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn jitter_delays_each_run_within_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "[daemon]\njitter = \"30s\"", "0 * * * * *");
+    let (runs, _) = run_for(cfg, Duration::from_millis(1), Duration::from_secs(600)).await;
+    assert!((8..=10).contains(&runs.len()), "one per minute: {runs:?}");
+    let offsets: Vec<u32> = runs.iter().map(|(_, t)| t.second()).collect();
+    assert!(offsets.iter().all(|s| *s < 30), "{offsets:?}");
+    assert!(
+        offsets.iter().any(|s| *s > 0),
+        "spread, not all on the minute: {offsets:?}"
+    );
+}
+
+#[test]
+fn a_shard_is_stable_and_every_source_falls_in_exactly_one() {
+    use crate::config::Shard;
+    let names: Vec<String> = (0..1000).map(|i| format!("pbx-{i}")).collect();
+    let shards: Vec<Shard> = (0..4)
+        .map(|i| Shard::parse(&format!("{i}/4")).unwrap())
+        .collect();
+    let mut sizes = [0usize; 4];
+    for n in &names {
+        let owners: Vec<usize> = (0..4).filter(|i| shards[*i].takes(n)).collect();
+        assert_eq!(owners.len(), 1, "{n}");
+        sizes[owners[0]] += 1;
+    }
+    assert!(sizes.iter().all(|s| (200..=300).contains(s)), "{sizes:?}");
+    // FNV-1a of "hq" is fixed: the same shard on every machine and in every version.
+    assert!(Shard::parse("1/2").unwrap().takes("hq") != Shard::parse("0/2").unwrap().takes("hq"));
+    for bad in ["3/3", "1/0", "a/b", "1", "-1/2"] {
+        assert!(Shard::parse(bad).is_err(), "{bad}");
+    }
+}

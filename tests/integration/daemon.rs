@@ -104,11 +104,14 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 fn the_daemon_runs_on_schedule_serves_metrics_notifies_and_stops_cleanly_on_sigterm() {
     use assert_cmd::cargo::CommandCargoExt;
     let hook = crate::notify::Capture::start(200);
+    let smtp = crate::notify::Smtp::start(true);
     let port = crate::servers::free_port();
     let mut env = TestEnv::new();
+    std::fs::write(env.path().join("smtp-ca.pem"), &smtp.ca_pem).unwrap();
     env.top_level = format!(
-        "daemon = {{ listen = \"127.0.0.1:{port}\", shutdown_grace = \"0s\" }}\nnotify = [{{ type = \"webhook\", url = \"{}\", on = [\"success\"] }}]\n",
-        hook.url("/hook")
+        "daemon = {{ listen = \"127.0.0.1:{port}\", shutdown_grace = \"0s\" }}\nnotify = [{{ type = \"webhook\", url = \"{}\", on = [\"success\"] }}, {{ type = \"email\", smtp = \"127.0.0.1:{}\", from = \"pbx321@example.com\", to = [\"it@example.com\"], ca_file = \"smtp-ca.pem\", on = [\"success\"] }}]\n",
+        hook.url("/hook"),
+        smtp.port
     );
     env.extra_source = "schedule = \"*/2 * * * * *\"\n".into();
     let config = env.write_config();
@@ -126,6 +129,14 @@ fn the_daemon_runs_on_schedule_serves_metrics_notifies_and_stops_cleanly_on_sigt
     });
     let v: serde_json::Value = serde_json::from_str(&hook.requests()[0].body).unwrap();
     assert_eq!(v["event"], "success");
+    wait_for("the e-mail", 30, || !smtp.mails().is_empty());
+    let mail = &smtp.mails()[0];
+    assert!(mail.tls, "over STARTTLS");
+    assert!(
+        mail.data.contains("Subject: pbx321: backup of hq OK"),
+        "{}",
+        mail.data
+    );
     wait_for("/metrics", 10, || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
             && http_get(port, "/metrics")
@@ -233,4 +244,41 @@ fn the_example_systemd_units_verify() {
         !text.contains("Unknown key") && !text.contains("Unknown section"),
         "{text}"
     );
+}
+
+/// `backup --shard I/N`: the shards of one config cover every source exactly once.
+#[test]
+fn shards_split_a_fleet_and_cover_every_source_once() {
+    let mut env = TestEnv::new();
+    let names: Vec<String> = (0..12).map(|i| format!("pbx{i:02}")).collect();
+    for n in &names {
+        std::fs::create_dir_all(env.path().join(n)).unwrap();
+        env.extra_source.push_str(&format!(
+            "[[source]]\nname = \"{n}\"\ntype = \"folder\"\npath = \"{n}\"\nsettle = \"0s\"\n"
+        ));
+        std::fs::write(
+            env.path().join(n).join("3CXScheduledBackup.zip"),
+            pbx321::testutil::sample_zip(n.len() as u64, 500),
+        )
+        .unwrap();
+    }
+    env.write_config();
+    let mut seen = std::collections::BTreeMap::new();
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let out = env.pbx321(&["backup", "--shard", &shard, "--format", "json"]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stdout(&out)));
+        for s in v["sources"].as_array().unwrap() {
+            let name = s["source"].as_str().unwrap().to_string();
+            assert!(
+                seen.insert(name.clone(), shard.clone()).is_none(),
+                "{name} in two shards"
+            );
+        }
+    }
+    for n in names.iter().chain(std::iter::once(&"hq".to_string())) {
+        assert!(seen.contains_key(n), "{n} in no shard: {seen:?}");
+    }
+    assert_eq!(code(&env.pbx321(&["backup", "--shard", "3/3"])), 2, "I < N");
 }

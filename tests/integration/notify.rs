@@ -92,11 +92,11 @@ impl Capture {
 
 /// One e-mail as received.
 #[derive(Debug, Clone, Default)]
-struct Mail {
+pub struct Mail {
     /// The session had switched to TLS when the message came.
-    tls: bool,
-    auth: Option<String>,
-    data: String,
+    pub tls: bool,
+    pub auth: Option<String>,
+    pub data: String,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -104,9 +104,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// An SMTP server on loopback: offers STARTTLS (a test CA's certificate) unless told not
 /// to, takes AUTH PLAIN, records what it is given.
-struct Smtp {
-    port: u16,
-    ca_pem: String,
+pub struct Smtp {
+    pub port: u16,
+    pub ca_pem: String,
     mails: Arc<Mutex<Vec<Mail>>>,
     /// Commands received, in order, over all sessions.
     commands: Arc<Mutex<Vec<String>>>,
@@ -114,7 +114,7 @@ struct Smtp {
 }
 
 impl Smtp {
-    fn start(offer_starttls: bool) -> Smtp {
+    pub fn start(offer_starttls: bool) -> Smtp {
         let (acceptor, ca_pem) = crate::emulator::test_tls();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -145,7 +145,7 @@ impl Smtp {
         }
     }
 
-    fn mails(&self) -> Vec<Mail> {
+    pub fn mails(&self) -> Vec<Mail> {
         self.mails.lock().unwrap().clone()
     }
 
