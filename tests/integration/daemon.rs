@@ -282,3 +282,112 @@ fn shards_split_a_fleet_and_cover_every_source_once() {
     }
     assert_eq!(code(&env.pbx321(&["backup", "--shard", "3/3"])), 2, "I < N");
 }
+
+/// A scheduled check that changes status tells the notifiers that want `check-changed`,
+/// and its metrics are served on /metrics.
+#[test]
+fn a_scheduled_check_that_changes_status_notifies() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let hook = crate::notify::Capture::start(200);
+    let port = crate::servers::free_port();
+    let mut env = TestEnv::new();
+    env.top_level = format!(
+        "daemon = {{ listen = \"127.0.0.1:{port}\" }}\nschedule = {{ check = \"*/2 * * * * *\" }}\nnotify = [{{ type = \"webhook\", url = \"{}\", on = [\"check-changed\"] }}]\n",
+        hook.url("/hook")
+    );
+    let config = env.write_config();
+    env.put_backup("3CXScheduledBackup.zip", 1900, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let mut child = std::process::Command::cargo_bin("pbx321")
+        .unwrap()
+        .args(["--config", config.to_str().unwrap(), "daemon"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let served = |needle: &str| {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http_get(port, "/metrics").1.contains(needle)
+    };
+    wait_for("the first check's metrics", 30, || {
+        served("pbx321_invariant_ok{source=\"hq\"} 1")
+    });
+    assert!(hook.requests().is_empty(), "no change yet");
+    // The usb copy disappears: the next check no longer finds 3 copies.
+    for f in env.files_under(&env.target_dir("usb")) {
+        if f.ends_with(".zip.zst.age") {
+            std::fs::remove_file(env.target_dir("usb").join(&f)).unwrap();
+        }
+    }
+    wait_for("a check-changed webhook", 30, || {
+        !hook.requests().is_empty()
+    });
+    let v: serde_json::Value = serde_json::from_str(&hook.requests()[0].body).unwrap();
+    assert_eq!(v["event"], "check-changed");
+    assert!(v["summary"].as_str().unwrap().contains("(was OK)"), "{v}");
+    assert!(served("pbx321_invariant_ok{source=\"hq\"} 0"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// SIGHUP reloads the config; a bad one is refused and the old one kept.
+#[test]
+fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_bad() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let port = crate::servers::free_port();
+    let mut env = TestEnv::new();
+    env.top_level = format!("daemon = {{ listen = \"127.0.0.1:{port}\" }}\n");
+    env.extra_source = "schedule = \"30 2 * * *\"\n".into();
+    let config = env.write_config();
+    let mut child = std::process::Command::cargo_bin("pbx321")
+        .unwrap()
+        .args(["--config", config.to_str().unwrap(), "daemon"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = || {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return String::new();
+        }
+        http_get(port, "/metrics").1
+    };
+    wait_for("the daemon's metrics", 30, || {
+        metrics().contains("pbx321_next_run_timestamp_seconds{job=\"backup hq\"}")
+    });
+    assert!(!metrics().contains("job=\"prune\""));
+    let pid = child.id() as i32;
+    let hup = || {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid).unwrap(),
+            rustix::process::Signal::HUP,
+        )
+        .unwrap()
+    };
+    // A bad config: refused, the old schedule kept, the daemon still up.
+    std::fs::write(
+        &config,
+        env.config_text().replace("30 2 * * *", "30 2 * * 9"),
+    )
+    .unwrap();
+    hup();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    assert!(metrics().contains("job=\"backup hq\""));
+    // A good one with a prune job: taken.
+    env.top_level
+        .push_str("schedule = { prune = \"0 7 * * *\" }\n");
+    env.write_config();
+    hup();
+    wait_for("the reloaded schedule", 10, || {
+        metrics().contains("job=\"prune\"")
+    });
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the new config is refused, the old one is kept"),
+        "{err}"
+    );
+    assert!(err.contains("is not a cron expression"), "{err}");
+}
