@@ -391,3 +391,36 @@ fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_bad() {
     );
     assert!(err.contains("is not a cron expression"), "{err}");
 }
+
+/// A scheduled restore drill that fails (here: the wrong key) tells `drill-failed`.
+#[test]
+fn a_failed_scheduled_drill_notifies() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let hook = crate::notify::Capture::start(200);
+    let port = crate::servers::free_port();
+    let mut env = TestEnv::new();
+    let wrong = env.path().join("wrong-key.txt");
+    let out = env.pbx321_raw(&["keygen", "--out", wrong.to_str().unwrap()]);
+    assert_eq!(code(&out), 0);
+    env.top_level = format!(
+        "daemon = {{ listen = \"127.0.0.1:{port}\" }}\nschedule = {{ drill = \"*/2 * * * * *\", identity = \"wrong-key.txt\" }}\nnotify = [{{ type = \"webhook\", url = \"{}\", on = [\"drill-failed\"] }}]\n",
+        hook.url("/hook")
+    );
+    let config = env.write_config();
+    env.put_backup("3CXScheduledBackup.zip", 1901, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let mut child = std::process::Command::cargo_bin("pbx321")
+        .unwrap()
+        .args(["--config", config.to_str().unwrap(), "daemon"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("a drill-failed webhook", 30, || !hook.requests().is_empty());
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value = serde_json::from_str(&hook.requests()[0].body).unwrap();
+    assert_eq!(v["event"], "drill-failed");
+    assert_eq!(v["source"], "hq");
+    assert!(v["text"].as_str().unwrap().contains("repair --deep"), "{v}");
+}
