@@ -21,6 +21,7 @@ struct App {
 
 pub fn router(status: Shared, token: Option<String>) -> Router {
     Router::new()
+        .route("/", get(page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/status", get(api_status))
@@ -137,6 +138,27 @@ async fn api_status(State(app): State<App>, headers: HeaderMap) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
+    )
+        .into_response()
+}
+
+/// The status page: the last scheduled check, for a person.
+async fn page(State(app): State<App>, headers: HeaderMap) -> Response {
+    if !authorized(&app, &headers) {
+        return denied();
+    }
+    let st = app.status.lock().expect("status");
+    let html =
+        crate::report::page::render(st.check.as_ref(), &st.next, &st.zone, chrono::Utc::now());
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ),
+        ],
+        html,
     )
         .into_response()
 }

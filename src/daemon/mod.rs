@@ -139,6 +139,10 @@ pub struct Status {
     pub running: bool,
     /// The metrics of the last scheduled check (Prometheus text), if one ran.
     pub check_metrics: Option<String>,
+    /// The last scheduled check, for the status page.
+    pub check: Option<crate::policy::check::CheckReport>,
+    /// The zone the page shows times in.
+    pub zone: Zone,
     pub check_status: Option<String>,
 }
 
@@ -202,7 +206,11 @@ pub async fn run_loop(
             }
         }
     }
-    status.lock().expect("status").running = true;
+    {
+        let mut st = status.lock().expect("status");
+        st.running = true;
+        st.zone = cfg.daemon.zone;
+    }
     let _running = Running(Arc::clone(&status));
     let state = StateDir::new(&cfg.state_dir);
     let mut persisted = Persisted::load(&state);
@@ -420,6 +428,7 @@ impl Ops {
                         let previous = {
                             let mut st = self.status.lock().expect("status");
                             st.check_metrics = Some(metrics);
+                            st.check = Some(report.clone());
                             st.check_status.replace(word.clone())
                         };
                         let mut msgs = Vec::new();

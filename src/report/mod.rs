@@ -5,6 +5,7 @@
 pub mod human;
 pub mod json;
 pub mod nagios;
+pub mod page;
 pub mod prometheus;
 
 /// `1.5 MiB`-style sizes for people.

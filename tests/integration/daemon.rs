@@ -313,6 +313,16 @@ fn a_scheduled_check_that_changes_status_notifies() {
         served("pbx321_invariant_ok{source=\"hq\"} 1")
     });
     assert!(hook.requests().is_empty(), "no change yet");
+    // The status page shows it to a person: words and icons, the copy matrix.
+    let (status, html) = http_get(port, "/");
+    assert_eq!(status, 200);
+    assert!(html.contains("✔ all OK (1 source)"), "{html}");
+    assert!(html.contains("✔ OK</span> hq"), "{html}");
+    assert!(
+        html.contains("3 of 3 copies, 2 of 2 media, 1 of 1 offsite"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "no JavaScript");
     // The usb copy disappears: the next check no longer finds 3 copies.
     for f in env.files_under(&env.target_dir("usb")) {
         if f.ends_with(".zip.zst.age") {
@@ -326,6 +336,12 @@ fn a_scheduled_check_that_changes_status_notifies() {
     assert_eq!(v["event"], "check-changed");
     assert!(v["summary"].as_str().unwrap().contains("(was OK)"), "{v}");
     assert!(served("pbx321_invariant_ok{source=\"hq\"} 0"));
+    let (_, html) = http_get(port, "/");
+    assert!(
+        html.contains("✖ CRITICAL</span> hq") || html.contains("▲ WARNING</span> hq"),
+        "{html}"
+    );
+    assert!(html.contains("✖ missing"), "the usb cell: {html}");
     let _ = child.kill();
     let _ = child.wait();
 }
