@@ -22,6 +22,7 @@ struct App {
 pub fn router(status: Shared, token: Option<String>) -> Router {
     Router::new()
         .route("/", get(page))
+        .route("/source/{name}", get(source_page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/status", get(api_status))
@@ -161,4 +162,36 @@ async fn page(State(app): State<App>, headers: HeaderMap) -> Response {
         html,
     )
         .into_response()
+}
+
+/// One source: its copies and the commands that restore its newest backup.
+async fn source_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    if !authorized(&app, &headers) {
+        return denied();
+    }
+    let st = app.status.lock().expect("status");
+    match crate::report::page::render_source(
+        st.check.as_ref(),
+        st.config.as_ref(),
+        &name,
+        &st.zone,
+        chrono::Utc::now(),
+    ) {
+        Some(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'",
+                ),
+            ],
+            html,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such source in the last check\n").into_response(),
+    }
 }

@@ -143,6 +143,8 @@ pub struct Status {
     pub check: Option<crate::policy::check::CheckReport>,
     /// The zone the page shows times in.
     pub zone: Zone,
+    /// The config in force (the page's restore commands name it and its fs targets).
+    pub config: Option<Config>,
     pub check_status: Option<String>,
 }
 
@@ -210,6 +212,7 @@ pub async fn run_loop(
         let mut st = status.lock().expect("status");
         st.running = true;
         st.zone = cfg.daemon.zone;
+        st.config = Some(cfg.clone());
     }
     let _running = Running(Arc::clone(&status));
     let state = StateDir::new(&cfg.state_dir);
@@ -289,6 +292,11 @@ pub async fn run_loop(
             Some(new) = reload.recv() => {
                 tracing::info!(config = %new.path.display(), "config reloaded");
                 cfg = new;
+                {
+                    let mut st = status.lock().expect("status");
+                    st.zone = cfg.daemon.zone;
+                    st.config = Some(cfg.clone());
+                }
                 let (s, _) = Scheduler::start(schedule::jobs(&cfg), cfg.daemon.zone, &persisted.last_run, clock());
                 sched = s;
             }

@@ -28,6 +28,65 @@ pub struct Page {
     targets: Vec<TargetRow>,
 }
 
+/// A cell per target: the state of its copy of `n`.
+fn cells_of(
+    r: &CheckReport,
+    n: &crate::policy::check::NewestBackup,
+    now: DateTime<Utc>,
+    time: &dyn Fn(DateTime<Utc>) -> String,
+) -> Vec<Cell> {
+    r.targets
+        .iter()
+        .map(|t| {
+            let copy = n.copies.iter().find(|c| c.target == t.target);
+            let (text, icon, class) = match copy.map(|c| &c.state) {
+                Some(CopyState::Verified) => match copy.and_then(|c| c.locked_until) {
+                    Some(u) if u > now => (
+                        format!("verified, locked until {}", time(u)),
+                        "✔",
+                        "verified",
+                    ),
+                    _ => ("verified".to_string(), "✔", "verified"),
+                },
+                Some(CopyState::Unsigned) => {
+                    ("unsigned (from before signing)".into(), "▲", "unsigned")
+                }
+                Some(CopyState::Missing) | None if t.up => ("missing".into(), "✖", "missing"),
+                Some(CopyState::Corrupt { why }) => (format!("corrupt: {why}"), "✖", "corrupt"),
+                Some(CopyState::Forged { why }) | Some(CopyState::Divergent { why }) => {
+                    (format!("forged: {why}"), "✖", "forged")
+                }
+                Some(CopyState::Unreachable { .. }) | None | Some(CopyState::Missing) => {
+                    ("cannot be read now".into(), "▲", "unreachable")
+                }
+                Some(CopyState::Unchecked) => ("not checked".into(), "?", "unreachable"),
+            };
+            Cell {
+                target: t.target.clone(),
+                text,
+                icon,
+                class,
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "source.html")]
+pub struct SourcePage {
+    name: String,
+    word: &'static str,
+    icon: &'static str,
+    class: &'static str,
+    reasons: Vec<String>,
+    checked: String,
+    zone: String,
+    newest: String,
+    cells: Vec<Cell>,
+    commands: String,
+    stock: String,
+}
+
 struct SourceRow {
     name: String,
     word: &'static str,
@@ -121,53 +180,7 @@ pub fn render(
             let (word, icon, class) = look(s.status.status);
             let newest = s.newest.as_ref();
             let cells = newest
-                .map(|n| {
-                    r.targets
-                        .iter()
-                        .map(|t| {
-                            let copy = n.copies.iter().find(|c| c.target == t.target);
-                            let (text, icon, class) = match copy.map(|c| &c.state) {
-                                Some(CopyState::Verified) => {
-                                    match copy.and_then(|c| c.locked_until) {
-                                        Some(u) if u > now => (
-                                            format!("verified, locked until {}", time(u)),
-                                            "✔",
-                                            "verified",
-                                        ),
-                                        _ => ("verified".to_string(), "✔", "verified"),
-                                    }
-                                }
-                                Some(CopyState::Unsigned) => {
-                                    ("unsigned (from before signing)".into(), "▲", "unsigned")
-                                }
-                                Some(CopyState::Missing) | None if t.up => {
-                                    ("missing".into(), "✖", "missing")
-                                }
-                                Some(CopyState::Corrupt { why }) => {
-                                    (format!("corrupt: {why}"), "✖", "corrupt")
-                                }
-                                Some(CopyState::Forged { why })
-                                | Some(CopyState::Divergent { why }) => {
-                                    (format!("forged: {why}"), "✖", "forged")
-                                }
-                                Some(CopyState::Unreachable { .. })
-                                | None
-                                | Some(CopyState::Missing) => {
-                                    ("cannot be read now".into(), "▲", "unreachable")
-                                }
-                                Some(CopyState::Unchecked) => {
-                                    ("not checked".into(), "?", "unreachable")
-                                }
-                            };
-                            Cell {
-                                target: t.target.clone(),
-                                text,
-                                icon,
-                                class,
-                            }
-                        })
-                        .collect()
-                })
+                .map(|n| cells_of(r, n, now, &time))
                 .unwrap_or_default();
             SourceRow {
                 name: s.status.source.clone(),
@@ -267,6 +280,78 @@ pub fn render(
     }
     .render()
     .unwrap_or_else(|e| format!("template error: {e}"))
+}
+
+/// `/source/{name}`: one source from the last check, with the commands that restore its
+/// newest backup (with pbx321, and from an fs copy with stock `age` and `zstd`). `None` for
+/// a source the report does not have.
+pub fn render_source(
+    report: Option<&CheckReport>,
+    cfg: Option<&crate::config::Config>,
+    name: &str,
+    zone: &Zone,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let r = report?;
+    let s = r.sources.iter().find(|s| s.status.source == name)?;
+    let (word, icon, class) = look(s.status.status);
+    let time = |t: DateTime<Utc>| local_text(t, zone).replace('T', " ");
+    let newest = s.newest.as_ref();
+    let cells = newest
+        .map(|n| cells_of(r, n, now, &time))
+        .unwrap_or_default();
+    let mut commands = String::new();
+    let mut stock = String::new();
+    if let Some(n) = newest {
+        let config = cfg
+            .map(|c| format!("--config {} ", c.path.display()))
+            .unwrap_or_default();
+        commands = format!(
+            "pbx321 {config}restore --source {name} --backup {id} \\\n    --to {name}.zip --identity /path/to/pbx321-key.txt",
+            id = n.id
+        );
+        let plain = n
+            .copies
+            .iter()
+            .find_map(|c| c.manifest.as_ref())
+            .map(|m| m.plain.sha256.clone());
+        let fs = cfg.and_then(|c| {
+            n.copies
+                .iter()
+                .filter(|c| c.is_verified())
+                .find_map(|copy| match &c.target(&copy.target)?.kind {
+                    crate::config::TargetKind::Fs(f) => Some(f.path.clone()),
+                    _ => None,
+                })
+        });
+        if let Some(dir) = fs {
+            stock = format!(
+                "age -d -i /path/to/pbx321-key.txt {}/{} | zstd -d > {name}.zip\nsha256sum {name}.zip{}",
+                dir.display(),
+                crate::manifest::artifact_path(name, &n.id),
+                plain
+                    .map(|p| format!("   # must print {p}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    SourcePage {
+        name: name.to_string(),
+        word,
+        icon,
+        class,
+        reasons: s.status.reasons.clone(),
+        checked: time(r.checked_at),
+        zone: zone.name(),
+        newest: newest
+            .map(|n| format!("{} ({} old)", n.id, age(n.age_seconds)))
+            .unwrap_or_else(|| "none".into()),
+        cells,
+        commands,
+        stock,
+    }
+    .render()
+    .ok()
 }
 
 #[cfg(test)]

@@ -296,7 +296,7 @@ fn a_scheduled_check_that_changes_status_notifies() {
         hook.url("/hook")
     );
     let config = env.write_config();
-    env.put_backup("3CXScheduledBackup.zip", 1900, 1000);
+    let original = env.put_backup("3CXScheduledBackup.zip", 1900, 1000);
     assert_eq!(code(&env.pbx321(&["backup"])), 0);
     let mut child = std::process::Command::cargo_bin("pbx321")
         .unwrap()
@@ -317,7 +317,48 @@ fn a_scheduled_check_that_changes_status_notifies() {
     let (status, html) = http_get(port, "/");
     assert_eq!(status, 200);
     assert!(html.contains("✔ all OK (1 source)"), "{html}");
-    assert!(html.contains("✔ OK</span> hq"), "{html}");
+    assert!(
+        html.contains("✔ OK</span> <a href=\"/source/hq\">hq</a>"),
+        "{html}"
+    );
+    // The source's page shows restore commands that work as shown.
+    let (status, page) = http_get(port, "/source/hq");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("restore --source hq --backup hq-"), "{page}");
+    let stock = page
+        .split("<pre>")
+        .nth(2)
+        .and_then(|p| p.split("</pre>").next())
+        .expect("the stock age | zstd command")
+        .replace("&gt;", ">")
+        .replace("&#62;", ">")
+        .replace("&#60;", "<")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("/path/to/pbx321-key.txt", env.identity.to_str().unwrap());
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &stock])
+        .current_dir(env.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{stock}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let want = stock
+        .split("must print ")
+        .nth(1)
+        .expect("the sha256 to expect")
+        .trim()
+        .to_string();
+    assert!(printed.starts_with(&want), "{printed} vs {want}");
+    assert_eq!(std::fs::read(env.path().join("hq.zip")).unwrap(), original);
+    assert_eq!(http_get(port, "/source/nosuch").0, 404);
     assert!(
         html.contains("3 of 3 copies, 2 of 2 media, 1 of 1 offsite"),
         "{html}"
@@ -338,7 +379,8 @@ fn a_scheduled_check_that_changes_status_notifies() {
     assert!(served("pbx321_invariant_ok{source=\"hq\"} 0"));
     let (_, html) = http_get(port, "/");
     assert!(
-        html.contains("✖ CRITICAL</span> hq") || html.contains("▲ WARNING</span> hq"),
+        html.contains("✖ CRITICAL</span> <a href=\"/source/hq\">hq</a>")
+            || html.contains("▲ WARNING</span> <a href=\"/source/hq\">hq</a>"),
         "{html}"
     );
     assert!(html.contains("✖ missing"), "the usb cell: {html}");
