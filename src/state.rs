@@ -205,6 +205,24 @@ impl StateDir {
         self.share_file(&path)
     }
 
+    /// A small JSON state file (a cache): its value, or the default when it is missing,
+    /// unreadable or from another version.
+    pub fn read_json<T: serde::de::DeserializeOwned + Default>(&self, name: &str) -> T {
+        self.read(name)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Replaces a small JSON state file; best effort (a cache), failures logged as `what`.
+    pub fn write_json<T: serde::Serialize>(&self, name: &str, value: &T, what: &str) {
+        let json = serde_json::to_vec_pretty(value).unwrap_or_default();
+        if let Err(e) = self.write(name, &json) {
+            tracing::warn!("{what} not recorded: {e}");
+        }
+    }
+
     /// Appends one line to a state file (history).
     pub fn append(&self, name: &str, line: &[u8]) -> Result<(), StateError> {
         self.ensure()?;

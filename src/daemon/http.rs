@@ -57,7 +57,7 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
     if !authorized(&app, &headers) {
         return denied();
     }
-    let st = app.status.lock().expect("status");
+    let st = super::lock(&app.status);
     let mut out = st.check_metrics.clone().unwrap_or_default();
     let mut family = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
         if samples.is_empty() {
@@ -114,7 +114,7 @@ fn esc(v: &str) -> String {
 }
 
 async fn healthz(State(app): State<App>) -> Response {
-    let alive = app.status.lock().expect("status").running;
+    let alive = super::lock(&app.status).running;
     if alive {
         (StatusCode::OK, "ok\n").into_response()
     } else {
@@ -130,7 +130,7 @@ async fn api_status(State(app): State<App>, headers: HeaderMap) -> Response {
     if !authorized(&app, &headers) {
         return denied();
     }
-    let st = app.status.lock().expect("status");
+    let st = super::lock(&app.status);
     let body = serde_json::json!({
         "sources": st.last,
         "next": st.next,
@@ -148,7 +148,7 @@ async fn page(State(app): State<App>, headers: HeaderMap) -> Response {
     if !authorized(&app, &headers) {
         return denied();
     }
-    let st = app.status.lock().expect("status");
+    let st = super::lock(&app.status);
     let html =
         crate::report::page::render(st.check.as_ref(), &st.next, &st.zone, chrono::Utc::now());
     (
@@ -173,7 +173,7 @@ async fn source_page(
     if !authorized(&app, &headers) {
         return denied();
     }
-    let st = app.status.lock().expect("status");
+    let st = super::lock(&app.status);
     match crate::report::page::render_source(
         st.check.as_ref(),
         st.config.as_ref(),

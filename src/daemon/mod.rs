@@ -106,19 +106,11 @@ const SCHEDULE_FILE: &str = "schedule.json";
 
 impl Persisted {
     pub fn load(state: &StateDir) -> Persisted {
-        state
-            .read(SCHEDULE_FILE)
-            .ok()
-            .flatten()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        state.read_json(SCHEDULE_FILE)
     }
 
     pub fn save(&self, state: &StateDir) {
-        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
-        if let Err(e) = state.write(SCHEDULE_FILE, &json) {
-            tracing::warn!("schedule state not recorded: {e}");
-        }
+        state.write_json(SCHEDULE_FILE, self, "schedule state");
     }
 }
 
@@ -160,6 +152,12 @@ pub struct SourceLast {
 }
 
 pub type Shared = Arc<Mutex<Status>>;
+
+/// The live state, even after a panic elsewhere left the lock poisoned: it holds counters
+/// and last results only, never a half-made invariant worth refusing to serve.
+pub fn lock(status: &Shared) -> std::sync::MutexGuard<'_, Status> {
+    status.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Runs jobs. The daemon's runs the operations; tests count.
 pub trait Runner: Send + Sync {
@@ -203,13 +201,11 @@ pub async fn run_loop(
     struct Running(Shared);
     impl Drop for Running {
         fn drop(&mut self) {
-            if let Ok(mut st) = self.0.lock() {
-                st.running = false;
-            }
+            lock(&self.0).running = false;
         }
     }
     {
-        let mut st = status.lock().expect("status");
+        let mut st = lock(&status);
         st.running = true;
         st.zone = cfg.daemon.zone;
         st.config = Some(cfg.clone());
@@ -229,7 +225,7 @@ pub async fn run_loop(
     }
     loop {
         {
-            let mut st = status.lock().expect("status");
+            let mut st = lock(&status);
             st.alive_at = Some(clock());
             st.next = sched
                 .jobs()
@@ -263,7 +259,7 @@ pub async fn run_loop(
                         for j in sched.due(clock()) {
                             if running.contains(&j.name) {
                                 tracing::warn!(job = %j.name, "skipped a slot: the previous run is still going");
-                                *status.lock().expect("status").skipped_total.entry(j.name.clone()).or_default() += 1;
+                                *lock(&status).skipped_total.entry(j.name.clone()).or_default() += 1;
                             } else if !pending.iter().any(|p| p.name == j.name) {
                                 pending.push(j);
                             }
@@ -293,7 +289,7 @@ pub async fn run_loop(
                 tracing::info!(config = %new.path.display(), "config reloaded");
                 cfg = new;
                 {
-                    let mut st = status.lock().expect("status");
+                    let mut st = lock(&status);
                     st.zone = cfg.daemon.zone;
                     st.config = Some(cfg.clone());
                 }
@@ -361,7 +357,7 @@ impl Ops {
             Ok(report) => {
                 tracing::info!("{}", crate::report::human::backup(&report).trim_end());
                 {
-                    let mut st = self.status.lock().expect("status");
+                    let mut st = lock(&self.status);
                     for s in &report.sources {
                         let (word, id, verdict) = match &s.result {
                             crate::ops::backup::RunResult::Stored { id, verdict, .. } => (
@@ -401,7 +397,7 @@ impl Ops {
             Err(e) => {
                 tracing::error!(sources = ?sources, "scheduled backup did not run: {e}");
                 {
-                    let mut st = self.status.lock().expect("status");
+                    let mut st = lock(&self.status);
                     for s in &sources {
                         *st.runs_total
                             .entry((s.clone(), "failed".into()))
@@ -434,7 +430,7 @@ impl Ops {
                             .unwrap_or_default()
                             .to_string();
                         let previous = {
-                            let mut st = self.status.lock().expect("status");
+                            let mut st = lock(&self.status);
                             st.check_metrics = Some(metrics);
                             st.check = Some(report.clone());
                             st.check_status.replace(word.clone())

@@ -80,19 +80,11 @@ const MEMORY_FILE: &str = "notify.json";
 
 impl Memory {
     pub fn load(state: &StateDir) -> Memory {
-        state
-            .read(MEMORY_FILE)
-            .ok()
-            .flatten()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        state.read_json(MEMORY_FILE)
     }
 
     pub fn save(&self, state: &StateDir) {
-        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
-        if let Err(e) = state.write(MEMORY_FILE, &json) {
-            tracing::warn!("notification state not recorded: {e}");
-        }
+        state.write_json(MEMORY_FILE, self, "notification state");
     }
 }
 

@@ -321,22 +321,14 @@ fn count_removed(ctx: &Ctx, now_removed: &BTreeMap<String, u64>) {
     for (t, n) in now_removed {
         *totals.entry(t.clone()).or_default() += n;
     }
-    let json = serde_json::to_vec_pretty(&totals).unwrap_or_default();
-    if let Err(e) = ctx.state.write(PRUNED_FILE, &json) {
-        tracing::warn!("prune totals not recorded: {e}");
-    }
+    ctx.state.write_json(PRUNED_FILE, &totals, "prune totals");
 }
 
 const PRUNED_FILE: &str = "pruned.json";
 
 /// Copies removed per target over all prune runs, as remembered in the state directory.
 pub fn removed_totals(state: &crate::state::StateDir) -> BTreeMap<String, u64> {
-    state
-        .read(PRUNED_FILE)
-        .ok()
-        .flatten()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    state.read_json(PRUNED_FILE)
 }
 
 /// The targets, by name (for callers holding only listings).

@@ -239,12 +239,14 @@ fn needs(
             ),
             Some(CopyState::Unchecked) => continue,
         };
-        let locked = copy.and_then(|c| c.locked_until).filter(|u| *u > now);
+        let locked = copy
+            .and_then(|c| c.locked_until)
+            .filter(|u| replace && *u > now);
         let blocked = blocked.or_else(|| {
-            (replace && locked.is_some()).then(|| {
+            locked.map(|u| {
                 format!(
                     "cannot replace it: the store keeps it locked until {}",
-                    locked.expect("locked").format("%Y-%m-%d %H:%M UTC")
+                    u.format("%Y-%m-%d %H:%M UTC")
                 )
             })
         });

@@ -331,13 +331,12 @@ pub fn plan(
     let mut plans = Vec::new();
     for (t, decisions) in targets.iter().zip(&keeps) {
         let mut copies = Vec::new();
-        let mut held: Vec<&BackupView> = backups
+        let mut held: Vec<(&BackupView, &CopyView)> = backups
             .iter()
-            .filter(|b| b.copy_on(&t.target).is_some())
+            .filter_map(|b| Some((b, b.copy_on(&t.target)?)))
             .collect();
-        held.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        for b in held {
-            let copy = b.copy_on(&t.target).expect("held");
+        held.sort_by(|(a, _), (b, _)| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        for (b, copy) in held {
             let action = if let CopyKind::Untouchable(why) = &copy.kind {
                 Action::Skip { why: why.clone() }
             } else if !judged.contains(b.id.as_str()) {
