@@ -349,3 +349,38 @@ async fn a_target_that_comes_back_empty_is_refilled_older_backups_included() {
     assert!(r.sources[0].repairs.is_empty());
     assert_eq!(r.pending(), 0);
 }
+
+/// `repair = "off"`: backup leaves a missing copy of an older backup alone.
+#[tokio::test]
+async fn repair_off_leaves_missing_copies_to_pbx321_repair() {
+    let mut h = Harness::new();
+    h.ctx.config.repair = crate::config::RepairMode::Off;
+    h.pbx_writes(1);
+    let first = stored(&h.backup().await).0.to_string();
+    // The NAS loses the first backup's artifact.
+    h.targets[1]
+        .delete(&crate::manifest::artifact_path("hq", &first))
+        .await
+        .unwrap();
+    h.advance(Duration::hours(24));
+    h.pbx_writes(2);
+    let r = h.backup().await;
+    assert!(r.repair.is_none(), "no repair after backup");
+    assert!(
+        h.targets[1]
+            .stat(&crate::manifest::artifact_path("hq", &first))
+            .await
+            .is_err(),
+        "still missing"
+    );
+    let r = super::repair::run(&h.ctx, &super::repair::RepairOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(r.pending(), 0, "{r:?}");
+    assert!(
+        h.targets[1]
+            .stat(&crate::manifest::artifact_path("hq", &first))
+            .await
+            .is_ok()
+    );
+}
