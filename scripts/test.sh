@@ -3,7 +3,8 @@
 # are missing (age and zstd for restore-by-hand interop, promtool from the prometheus
 # package for the metrics format, sshd and rclone as the SFTP and WebDAV servers,
 # moto[server] into .venv as the S3 server, man-db, systemd and cargo-deb for the package
-# test), then runs cargo test.
+# test, Debian's chromium for the status page in a real headless browser), then runs cargo
+# test.
 # Extra arguments go to cargo test (e.g. scripts/test.sh --test integration killed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,8 @@ command -v adduser >/dev/null 2>&1 || missing+=(adduser)
 # The progress and monitoring tests use script(1) and setpriv(1).
 command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+# The status page test loads the daemon's page in headless Chromium.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   $sudo apt-get update -qq

@@ -197,6 +197,40 @@ impl StateDir {
         Ok(Some(out))
     }
 
+    /// The last `limit` bytes of a state file, from the start of a line (a line cut by the
+    /// limit is dropped); `None` when it does not exist.
+    pub fn read_tail(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, StateError> {
+        use std::io::{Seek, SeekFrom};
+        let path = self.path(name);
+        let mut f = match File::options()
+            .read(true)
+            .custom_flags(no_follow())
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("cannot read", &path)(e)),
+        };
+        let len = f.metadata().map_err(io("cannot read", &path))?.len();
+        let cut = len > limit;
+        if cut {
+            f.seek(SeekFrom::Start(len - limit))
+                .map_err(io("cannot read", &path))?;
+        }
+        let mut out = Vec::new();
+        f.take(limit)
+            .read_to_end(&mut out)
+            .map_err(io("cannot read", &path))?;
+        if cut {
+            let start = out
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(out.len(), |i| i + 1);
+            out.drain(..start);
+        }
+        Ok(Some(out))
+    }
+
     /// Replaces a state file whole.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
         self.ensure()?;

@@ -62,8 +62,9 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
                 ),
             )
         })?;
-    tracing::info!(listen = %cfg.daemon.listen, "serving /metrics, /healthz, /api/status");
-    let app = daemon::http::router(Arc::clone(&status), token);
+    tracing::info!(listen = %cfg.daemon.listen, "serving the status page at /, and /metrics, /healthz, /api/status");
+    let (actions_tx, actions_rx) = tokio::sync::mpsc::channel(16);
+    let app = daemon::http::router(Arc::clone(&status), token, actions_tx);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("the HTTP server stopped: {e}");
@@ -105,8 +106,11 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         &runner,
         daemon::tokio_clock(),
         status,
-        stop_rx,
-        reload_rx,
+        daemon::Inputs {
+            stop: stop_rx,
+            reload: reload_rx,
+            actions: actions_rx,
+        },
     )
     .await
     .map_err(|e| Failure::new(Exit::Failed, e))?;

@@ -66,6 +66,8 @@ pub struct Daemon {
     pub shutdown_grace: Duration,
     /// Only the sources whose name hashes to shard I of N.
     pub shard: Option<Shard>,
+    /// The status page shows "back up now" and "check now" buttons.
+    pub allow_actions: bool,
 }
 
 impl Default for Daemon {
@@ -78,6 +80,7 @@ impl Default for Daemon {
             jitter: Duration::ZERO,
             shutdown_grace: Duration::from_secs(120),
             shard: None,
+            allow_actions: false,
         }
     }
 }
@@ -199,6 +202,7 @@ pub(super) struct RawDaemon {
     jitter: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
     shard: Option<Spanned<String>>,
+    allow_actions: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -278,6 +282,7 @@ impl Cx<'_> {
             }
         }
         d.auth_token = raw.auth_token;
+        d.allow_actions = raw.allow_actions.unwrap_or(false);
         if let Some(n) = &raw.max_concurrent {
             match *n.get_ref() {
                 v @ 1..=1024 => d.max_concurrent = v as usize,

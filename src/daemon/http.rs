@@ -1,43 +1,92 @@
-//! The daemon's HTTP side (axum): `/metrics` (Prometheus text), `/healthz` (200 while the
-//! scheduler loop is alive), `/api/status` (JSON per source: last run, verdict, next run).
-//! Loopback by default; on another address a Bearer `auth_token` is required (the config
-//! refuses one without it).
+//! The daemon's HTTP side (axum): `/` and `/source/{name}` (the status page), `/metrics`
+//! (Prometheus text), `/healthz` (200 while the scheduler loop is alive), `/api/status`
+//! (JSON per source: last run, verdict, next run).
+//!
+//! Loopback by default; on another address `auth_token` is required (the config refuses one
+//! without it), sent as `Authorization: Bearer TOKEN` by programs or as the password of
+//! HTTP Basic authentication by a browser (any user name).
+//!
+//! Read-only unless `[daemon] allow_actions = true`: then `POST /actions/backup` (form field
+//! `source`) and `POST /actions/check` queue a run. They need the token as above, and the
+//! CSRF token the page embeds in its forms (random per daemon start), so another web site
+//! open in the same browser cannot press the buttons; a foreign `Origin` is refused too.
 
 use std::fmt::Write;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use base64::Engine;
+use serde::Deserialize;
 
 use super::Shared;
+use crate::policy::schedule::{Job, JobKind};
 
 #[derive(Clone)]
 struct App {
     status: Shared,
     token: Option<String>,
+    /// Where the buttons' runs go (the scheduler loop).
+    actions: tokio::sync::mpsc::Sender<Job>,
+    /// The forms' CSRF token, random per start.
+    csrf: String,
 }
 
-pub fn router(status: Shared, token: Option<String>) -> Router {
+/// The routes. `actions` receives the runs the page's buttons ask for (when
+/// `allow_actions` is on in the config in force).
+pub fn router(
+    status: Shared,
+    token: Option<String>,
+    actions: tokio::sync::mpsc::Sender<Job>,
+) -> Router {
+    let mut b = [0u8; 24];
+    let _ = getrandom::fill(&mut b);
+    let csrf = b.iter().map(|x| format!("{x:02x}")).collect();
     Router::new()
         .route("/", get(page))
         .route("/source/{name}", get(source_page))
+        .route("/actions/backup", post(action_backup))
+        .route("/actions/check", post(action_check))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/status", get(api_status))
-        .with_state(App { status, token })
+        .with_state(App {
+            status,
+            token,
+            actions,
+            csrf,
+        })
 }
 
+/// The token as a Bearer token (programs) or as the password of Basic authentication (a
+/// browser asks for it).
 fn authorized(app: &App, headers: &HeaderMap) -> bool {
     let Some(token) = &app.token else {
         return true;
     };
-    headers
+    let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
+    else {
+        return false;
+    };
+    if let Some(t) = value.strip_prefix("Bearer ") {
+        return constant_time_eq(t.as_bytes(), token.as_bytes());
+    }
+    value
+        .strip_prefix("Basic ")
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|d| {
+            let i = d.iter().position(|c| *c == b':')?;
+            Some(constant_time_eq(&d[i + 1..], token.as_bytes()))
+        })
+        .unwrap_or(false)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -45,12 +94,54 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn denied() -> Response {
-    (
+    let mut r = (
         StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        "a Bearer token is required\n",
+        "the auth_token is required: as a Bearer token, or as the password in the browser's prompt\n",
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    h.append(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"pbx321\", charset=\"UTF-8\""),
+    );
+    r
+}
+
+/// The security headers of every page: no script, no frame, styles inline, forms only to
+/// this origin.
+fn html(body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
     )
         .into_response()
+}
+
+/// The page's inputs that need I/O: the run history of the last days, read from the state
+/// directory outside the status lock.
+fn runs(status: &Shared, now: chrono::DateTime<chrono::Utc>) -> Vec<crate::history::RunRecord> {
+    let dir = super::lock(status)
+        .config
+        .as_ref()
+        .map(|c| c.state_dir.clone());
+    match dir {
+        Some(d) => crate::history::load(
+            &crate::state::StateDir::new(&d),
+            None,
+            now - chrono::TimeDelta::days(crate::report::page::DAYS),
+        ),
+        None => Vec::new(),
+    }
 }
 
 async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -143,28 +234,49 @@ async fn api_status(State(app): State<App>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    queued: Option<String>,
+    source: Option<String>,
+}
+
 /// The status page: the last scheduled check, for a person.
-async fn page(State(app): State<App>, headers: HeaderMap) -> Response {
+async fn page(State(app): State<App>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
     if !authorized(&app, &headers) {
         return denied();
     }
+    let now = chrono::Utc::now();
+    let runs = runs(&app.status, now);
     let st = super::lock(&app.status);
-    let html =
-        crate::report::page::render(st.check.as_ref(), &st.next, &st.zone, chrono::Utc::now());
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'",
-            ),
-        ],
-        html,
-    )
-        .into_response()
+    let allowed = st.config.as_ref().is_some_and(|c| c.daemon.allow_actions);
+    let known = |s: &str| {
+        st.config
+            .as_ref()
+            .is_some_and(|c| c.sources.iter().any(|x| x.name == s))
+    };
+    let flash = match (q.queued.as_deref(), q.source.as_deref()) {
+        (Some("check"), _) => {
+            "A check is queued: it runs when the running jobs end; this page shows its result then."
+                .to_string()
+        }
+        (Some("backup"), Some(s)) if known(s) => format!(
+            "A backup of {s} is queued: it runs when the running jobs end; the next check shows its copies."
+        ),
+        _ => String::new(),
+    };
+    html(crate::report::page::render(&crate::report::page::View {
+        report: st.check.as_ref(),
+        config: st.config.as_ref(),
+        next: &st.next,
+        zone: &st.zone,
+        now,
+        runs: &runs,
+        csrf: allowed.then_some(app.csrf.as_str()),
+        flash: &flash,
+    }))
 }
 
-/// One source: its copies and the commands that restore its newest backup.
+/// One source: restore commands, copies, chart, runs, backups.
 async fn source_page(
     State(app): State<App>,
     headers: HeaderMap,
@@ -173,25 +285,136 @@ async fn source_page(
     if !authorized(&app, &headers) {
         return denied();
     }
+    let now = chrono::Utc::now();
+    let runs = runs(&app.status, now);
     let st = super::lock(&app.status);
-    match crate::report::page::render_source(
-        st.check.as_ref(),
-        st.config.as_ref(),
-        &name,
-        &st.zone,
-        chrono::Utc::now(),
-    ) {
-        Some(html) => (
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; style-src 'unsafe-inline'",
-                ),
-            ],
-            html,
-        )
-            .into_response(),
+    let view = crate::report::page::View {
+        report: st.check.as_ref(),
+        config: st.config.as_ref(),
+        next: &st.next,
+        zone: &st.zone,
+        now,
+        runs: &runs,
+        csrf: None,
+        flash: "",
+    };
+    match crate::report::page::render_source(&view, &name) {
+        Some(page) => html(page),
         None => (StatusCode::NOT_FOUND, "no such source in the last check\n").into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    csrf: String,
+    source: Option<String>,
+}
+
+/// Why a button press is refused, if it is: actions off, no auth, a bad CSRF token, a
+/// foreign origin.
+fn refuse_action(app: &App, headers: &HeaderMap, form: &ActionForm) -> Option<Response> {
+    if !authorized(app, headers) {
+        return Some(denied());
+    }
+    let allowed = super::lock(&app.status)
+        .config
+        .as_ref()
+        .is_some_and(|c| c.daemon.allow_actions);
+    if !allowed {
+        return Some(
+            (
+                StatusCode::FORBIDDEN,
+                "actions are off: set [daemon] allow_actions = true to allow them\n",
+            )
+                .into_response(),
+        );
+    }
+    if !constant_time_eq(form.csrf.as_bytes(), app.csrf.as_bytes()) {
+        return Some(
+            (
+                StatusCode::FORBIDDEN,
+                "the form's CSRF token is wrong or from before the daemon restarted: reload the page\n",
+            )
+                .into_response(),
+        );
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let same = host.is_some_and(|h| {
+            origin
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.trim_end_matches('/') == h)
+        });
+        if !same {
+            return Some((StatusCode::FORBIDDEN, "a foreign origin\n").into_response());
+        }
+    }
+    None
+}
+
+fn queued(what: &str, source: Option<&str>) -> Response {
+    let to = match source {
+        Some(s) => format!("../?queued={what}&source={s}"),
+        None => format!("../?queued={what}"),
+    };
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
+
+async fn action_backup(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if let Some(r) = refuse_action(&app, &headers, &form) {
+        return r;
+    }
+    let job = {
+        let st = super::lock(&app.status);
+        let cfg = st.config.as_ref();
+        let src = form.source.as_deref().unwrap_or_default();
+        let ours = cfg.is_some_and(|c| {
+            c.sources.iter().any(|s| s.name == src) && c.daemon.shard.is_none_or(|sh| sh.takes(src))
+        });
+        if !ours {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("no source {src:?} in this daemon's config (or shard)\n"),
+            )
+                .into_response();
+        }
+        super::action_job(JobKind::Backup(src.to_string()))
+    };
+    match job.map(|j| app.actions.try_send(j).is_ok()) {
+        Some(true) => {
+            tracing::info!(source = ?form.source, "back up now: queued from the status page");
+            queued("backup", form.source.as_deref())
+        }
+        _ => busy(),
+    }
+}
+
+async fn action_check(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if let Some(r) = refuse_action(&app, &headers, &form) {
+        return r;
+    }
+    match super::action_job(JobKind::Check).map(|j| app.actions.try_send(j).is_ok()) {
+        Some(true) => {
+            tracing::info!("check now: queued from the status page");
+            queued("check", None)
+        }
+        _ => busy(),
+    }
+}
+
+fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "60")],
+        "too many runs are queued already: try again in a minute\n",
+    )
+        .into_response()
 }

@@ -178,6 +178,24 @@ pub fn tokio_clock() -> Clock {
     })
 }
 
+/// A run asked for now (a status page button): a job with the scheduled job's name, so a
+/// run of the same source already going is not doubled. Its cron spec is never used.
+pub fn action_job(kind: JobKind) -> Option<Job> {
+    let name = match &kind {
+        JobKind::Backup(s) => format!("backup {s}"),
+        JobKind::Check => "check".into(),
+        JobKind::DeepCheck => "deep-check".into(),
+        JobKind::Drill => "drill".into(),
+        JobKind::Prune => "prune".into(),
+        JobKind::Repair => "repair".into(),
+    };
+    Some(Job {
+        name,
+        kind,
+        spec: crate::config::parse_cron("0 0 1 1 *").ok()?,
+    })
+}
+
 /// A random delay in `[0, jitter)`.
 fn jitter_of(jitter: Duration) -> Duration {
     if jitter.is_zero() {
@@ -188,16 +206,29 @@ fn jitter_of(jitter: Duration) -> Duration {
     Duration::from_nanos(u64::from_le_bytes(b) % jitter.as_nanos().max(1) as u64)
 }
 
+/// What drives the loop from outside: stop (SIGTERM), new configs (SIGHUP), and runs
+/// asked for now (the status page's buttons).
+pub struct Inputs {
+    pub stop: tokio::sync::watch::Receiver<bool>,
+    pub reload: tokio::sync::mpsc::Receiver<Config>,
+    pub actions: tokio::sync::mpsc::Receiver<Job>,
+}
+
 /// The scheduler loop: runs `runner` for what is due until `stop` resolves, then gives a
-/// running batch `shutdown_grace` to end. `reload` yields new configs (SIGHUP).
+/// running batch `shutdown_grace` to end. `reload` yields new configs (SIGHUP); `actions`
+/// runs asked for now, which queue behind a running batch.
 pub async fn run_loop(
     mut cfg: Config,
     runner: &dyn Runner,
     clock: Clock,
     status: Shared,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    mut reload: tokio::sync::mpsc::Receiver<Config>,
+    inputs: Inputs,
 ) -> Result<(), OpError> {
+    let Inputs {
+        mut stop,
+        mut reload,
+        mut actions,
+    } = inputs;
     struct Running(Shared);
     impl Drop for Running {
         fn drop(&mut self) {
@@ -265,6 +296,11 @@ pub async fn run_loop(
                             }
                         }
                     }
+                    Some(j) = actions.recv() => {
+                        if !pending.iter().any(|p| p.name == j.name) {
+                            pending.push(j);
+                        }
+                    }
                     _ = stop.changed() => {
                         tracing::info!("stopping: giving the running jobs {}s to finish", grace.as_secs());
                         if tokio::time::timeout(grace, &mut work).await.is_err() {
@@ -285,6 +321,7 @@ pub async fn run_loop(
                 pending = sched.due(clock());
             }
             _ = stop.changed() => return Ok(()),
+            Some(j) = actions.recv() => pending.push(j),
             Some(new) = reload.recv() => {
                 tracing::info!(config = %new.path.display(), "config reloaded");
                 cfg = new;

@@ -105,6 +105,16 @@ async fn run_for(
     takes: Duration,
     for_how_long: Duration,
 ) -> (Vec<(String, DateTime<Utc>)>, Shared) {
+    run_with_actions(cfg, takes, for_how_long, vec![]).await
+}
+
+/// `run_for`, with runs asked for now (`(after, job)`) as the status page's buttons do.
+async fn run_with_actions(
+    cfg: Config,
+    takes: Duration,
+    for_how_long: Duration,
+    asks: Vec<(Duration, Job)>,
+) -> (Vec<(String, DateTime<Utc>)>, Shared) {
     let clock = tokio_clock();
     let runner = Counting {
         runs: StdMutex::new(Vec::new()),
@@ -114,14 +124,21 @@ async fn run_for(
     let status: Shared = Arc::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (_reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+    let (actions_tx, actions_rx) = tokio::sync::mpsc::channel(16);
     let stopper = async move {
-        tokio::time::sleep(for_how_long).await;
+        let mut waited = Duration::ZERO;
+        for (after, job) in asks {
+            tokio::time::sleep(after.saturating_sub(waited)).await;
+            waited = after.max(waited);
+            actions_tx.send(job).await.unwrap();
+        }
+        tokio::time::sleep(for_how_long.saturating_sub(waited)).await;
         let _ = stop_tx.send(true);
         // Keep the sender alive until the loop has seen it.
         tokio::time::sleep(Duration::from_secs(3600 * 24 * 365)).await;
     };
     tokio::select! {
-        r = run_loop(cfg, &runner, clock, Arc::clone(&status), stop_rx, reload_rx) => r.unwrap(),
+        r = run_loop(cfg, &runner, clock, Arc::clone(&status), Inputs { stop: stop_rx, reload: reload_rx, actions: actions_rx }) => r.unwrap(),
         () = stopper => unreachable!("the loop stops"),
     }
     (runner.runs.into_inner().unwrap(), status)
@@ -245,4 +262,31 @@ fn a_shard_is_stable_and_every_source_falls_in_exactly_one() {
     for bad in ["3/3", "1/0", "a/b", "1", "-1/2"] {
         assert!(Shard::parse(bad).is_err(), "{bad}");
     }
+}
+
+/// "Back up now" while nothing runs starts at once; pressed again while that run goes, it
+/// runs once more after it, not in parallel.
+#[tokio::test(start_paused = true)]
+async fn a_run_asked_for_now_starts_at_once_and_queues_behind_a_running_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "", "0 3 * * *");
+    let job = action_job(JobKind::Backup("hq".into())).unwrap();
+    let (runs, _) = run_with_actions(
+        cfg,
+        Duration::from_secs(60),
+        Duration::from_secs(600),
+        vec![
+            (Duration::from_secs(5), job.clone()),
+            (Duration::from_secs(10), job.clone()),
+            (Duration::from_secs(11), job.clone()),
+        ],
+    )
+    .await;
+    let names: Vec<&str> = runs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, vec!["backup hq", "backup hq"], "{runs:?}");
+    let gap = runs[1].1 - runs[0].1;
+    assert!(
+        gap >= chrono::TimeDelta::seconds(60),
+        "the second waits for the first to end: {gap}"
+    );
 }

@@ -218,6 +218,7 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
     let mut work = Vec::with_capacity(sources.len());
     for (src_cfg, src) in sources {
         work.push(async move {
+            let started = std::time::Instant::now();
             let result = back_up_source(run, &src_cfg.name, src.as_ref())
                 .await
                 .unwrap_or_else(|e| RunResult::Failed {
@@ -227,7 +228,7 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
                 source: src_cfg.name.clone(),
                 result,
             };
-            record_history(state, &source_run, now());
+            record_history(state, &source_run, now(), started.elapsed().as_secs_f64());
             remember_copies(state, &source_run, now());
             source_run
         });
@@ -236,6 +237,7 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
         .buffered(ctx.config.daemon.max_concurrent.max(1))
         .collect()
         .await;
+    crate::history::compact(state, now());
     let dropped = spool.bound(ctx.config.spool_max);
     let repair = match ctx.config.repair {
         crate::config::RepairMode::Off => None,
@@ -747,14 +749,16 @@ fn remember_copies(state: &StateDir, run: &SourceRun, now: DateTime<Utc>) {
 
 /// Appends one line per source run to `runs.jsonl` in the state directory. Best effort:
 /// history is a cache, never a reason to fail a backup.
-fn record_history(state: &StateDir, run: &SourceRun, at: DateTime<Utc>) {
+fn record_history(state: &StateDir, run: &SourceRun, at: DateTime<Utc>, seconds: f64) {
     #[derive(Serialize)]
     struct Line<'a> {
         at: DateTime<Utc>,
         #[serde(flatten)]
         run: &'a SourceRun,
+        seconds: f64,
     }
-    let Ok(mut line) = serde_json::to_vec(&Line { at, run }) else {
+    let seconds = (seconds * 1000.0).round() / 1000.0;
+    let Ok(mut line) = serde_json::to_vec(&Line { at, run, seconds }) else {
         return;
     };
     line.push(b'\n');

@@ -86,15 +86,13 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
     }
     let remembered = remember(&ctx.state, &mut cat, &names, now);
     let presumed = cat.presumed();
-    let repairs_pending = names
-        .iter()
-        .map(|n| {
-            (
-                n.clone(),
-                super::prune::pending_repairs(&ctx.config, &presumed, n, now),
-            )
-        })
-        .collect();
+    let mut repairs_pending = BTreeMap::new();
+    let mut kept = BTreeMap::new();
+    for n in &names {
+        let (pending, why) = super::prune::pending_and_kept(&ctx.config, &presumed, n, now);
+        repairs_pending.insert(n.clone(), pending);
+        kept.insert(n.clone(), why);
+    }
     Ok(CheckFacts {
         sources: names,
         catalog: cat,
@@ -106,7 +104,26 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         repairs_pending,
         prune_removed_total: super::prune::removed_totals(&ctx.state),
         notify_failures_total: crate::notify::Memory::load(&ctx.state).failures_total,
+        free_bytes: free_space(ctx).await,
+        kept,
     })
+}
+
+/// Free bytes per target, where the store tells; a store that does not answer within 10 s
+/// is left out.
+async fn free_space(ctx: &Ctx) -> BTreeMap<String, u64> {
+    let asks = ctx.targets.iter().map(|t| async move {
+        let free = tokio::time::timeout(std::time::Duration::from_secs(10), t.free_space())
+            .await
+            .ok()
+            .flatten();
+        (t.name().to_string(), free)
+    });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .filter_map(|(n, f)| Some((n, f?)))
+        .collect()
 }
 
 /// The sources to check and the targets' listings. Without configured sources (a bare

@@ -194,7 +194,55 @@ pub fn plan(cfg: &Config, cat: &Catalog, source: &str, now: DateTime<Utc>) -> Pl
 
 /// Copies retention keeps that a reachable target lacks (what `repair` would write).
 pub fn pending_repairs(cfg: &Config, cat: &Catalog, source: &str, now: DateTime<Utc>) -> usize {
+    repairs_of(&plan(cfg, cat, source, now), cat, source)
+}
+
+/// `pending_repairs`, and per backup id one line saying why each target keeps it (or what
+/// prune would do there): "local, usb: newest, last-1 · away: monthly-2".
+pub fn pending_and_kept(
+    cfg: &Config,
+    cat: &Catalog,
+    source: &str,
+    now: DateTime<Utc>,
+) -> (usize, BTreeMap<String, String>) {
     let plan = plan(cfg, cat, source, now);
+    let mut per_id: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for t in &plan.targets {
+        for c in &t.copies {
+            let text = match &c.action {
+                Action::Keep { reasons } => reasons
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Action::Remove { why } => format!("prune removes it ({why})"),
+                Action::Skip { why } => format!("not pruned: {why}"),
+            };
+            let group = per_id.entry(c.id.clone()).or_default();
+            match group.iter_mut().find(|(_, t)| *t == text) {
+                Some((targets, _)) => {
+                    targets.push_str(", ");
+                    targets.push_str(&t.target);
+                }
+                None => group.push((t.target.clone(), text)),
+            }
+        }
+    }
+    let kept = per_id
+        .into_iter()
+        .map(|(id, groups)| {
+            let line = groups
+                .iter()
+                .map(|(targets, text)| format!("{targets}: {text}"))
+                .collect::<Vec<_>>()
+                .join(" · ");
+            (id, line)
+        })
+        .collect();
+    (repairs_of(&plan, cat, source), kept)
+}
+
+fn repairs_of(plan: &Plan, cat: &Catalog, source: &str) -> usize {
     plan.wanted
         .iter()
         .map(|(id, keepers)| {

@@ -35,6 +35,11 @@ pub struct CheckFacts {
     pub prune_removed_total: BTreeMap<String, u64>,
     /// Per notifier: notifications not delivered, over all runs.
     pub notify_failures_total: BTreeMap<String, u64>,
+    /// Per target: free bytes, where the store tells.
+    pub free_bytes: BTreeMap<String, u64>,
+    /// Per source, per backup id: why retention keeps it (or what prune would do), per
+    /// target, as one line of text.
+    pub kept: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +76,10 @@ pub struct SourceCheck {
     pub pending: Vec<String>,
     /// How many backups the targets hold, the oldest and newest.
     pub history: History,
+    /// Every listed backup, newest first, for the status page (not in the JSON: it can be
+    /// long).
+    #[serde(skip)]
+    pub backups: Vec<BackupRow>,
     /// Copies retention keeps that a reachable target lacks; `pbx321 repair` (or the next
     /// backup) writes them.
     pub repair_pending: usize,
@@ -116,6 +125,23 @@ pub struct TargetState {
     /// When it was last listed successfully, as remembered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_listed: Option<DateTime<Utc>>,
+    /// Free bytes, where the store tells (local disk, SFTP); not object stores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free_bytes: Option<u64>,
+}
+
+/// One backup of a source as the status page lists it.
+#[derive(Debug, Clone)]
+pub struct BackupRow {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub plain_bytes: Option<u64>,
+    pub sealed_bytes: Option<u64>,
+    pub copies: Vec<CopyInfo>,
+    /// Verified copies (unsigned from before signing included).
+    pub verified: usize,
+    /// Why retention keeps it, per target (empty when unknown).
+    pub kept: String,
 }
 
 /// Judges gathered facts at `now`.
@@ -140,6 +166,7 @@ pub fn judge(f: &CheckFacts, policy: &Policy, now: DateTime<Utc>) -> CheckReport
                 denied: down.is_some_and(|u| u.denied),
                 error: down.map(|u| u.error.clone()),
                 last_listed: f.remembered.last_listed(&t.target),
+                free_bytes: f.free_bytes.get(&t.target).copied(),
             }
         })
         .collect();
@@ -232,8 +259,23 @@ fn judge_source(
         newest: listed.last().map(|b| summary(b)),
         per_target,
     };
+    let kept = f.kept.get(name);
+    let backups = listed
+        .iter()
+        .rev()
+        .map(|b| BackupRow {
+            id: b.id.clone(),
+            created_at: b.created_at,
+            plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
+            sealed_bytes: b.manifest.as_ref().map(|m| m.sealed.bytes),
+            copies: b.copies.clone(),
+            verified: b.copies.iter().filter(|c| c.is_verified()).count(),
+            kept: kept.and_then(|k| k.get(&b.id)).cloned().unwrap_or_default(),
+        })
+        .collect();
     SourceCheck {
         status,
+        backups,
         newest,
         last_success,
         history,

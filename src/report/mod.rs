@@ -2,6 +2,7 @@
 //! `json` for programs (field names are stable; see docs/monitoring.md), `nagios` for
 //! monitoring plugins and `prometheus` for the text exposition format.
 
+pub mod chart;
 pub mod human;
 pub mod json;
 pub mod nagios;
@@ -22,6 +23,39 @@ pub fn bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[unit])
     }
+}
+
+/// A time on the status page, in `zone`, naming the zone: `2026-11-25 03:30 CET`.
+pub fn page_time(t: chrono::DateTime<chrono::Utc>, zone: &crate::config::Zone) -> String {
+    use crate::config::Zone;
+    const F: &str = "%Y-%m-%d %H:%M %Z";
+    match zone {
+        Zone::Utc => t.format(F).to_string(),
+        Zone::Named(tz) => t.with_timezone(tz).format(F).to_string(),
+        Zone::Local => t
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M UTC%:z")
+            .to_string(),
+    }
+}
+
+/// [`page_time`] with seconds (backups a few seconds apart).
+pub fn page_time_s(t: chrono::DateTime<chrono::Utc>, zone: &crate::config::Zone) -> String {
+    use crate::config::Zone;
+    const F: &str = "%Y-%m-%d %H:%M:%S %Z";
+    match zone {
+        Zone::Utc => t.format(F).to_string(),
+        Zone::Named(tz) => t.with_timezone(tz).format(F).to_string(),
+        Zone::Local => t
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S UTC%:z")
+            .to_string(),
+    }
+}
+
+/// A day on the status page, in `zone`.
+pub fn page_date(t: chrono::DateTime<chrono::Utc>, zone: &crate::config::Zone) -> String {
+    zone.local(t).format("%Y-%m-%d").to_string()
 }
 
 /// `3h 5m`-style ages for people (the same words as the reasons use).

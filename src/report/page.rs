@@ -1,22 +1,45 @@
 //! The status page a person opens in a browser (`/` of the daemon): server-rendered HTML
-//! from the last scheduled check, an askama template compiled into the binary, CSS inline,
-//! no JavaScript. Status is said in words and icons, never by colour alone.
+//! from the last scheduled check and the run history, askama templates compiled into the
+//! binary, CSS inline, no JavaScript (a meta refresh every minute). Status is said in words
+//! and icons, never by colour alone; every time names its zone.
 
 use std::collections::BTreeMap;
 
 use askama::Template;
 use chrono::{DateTime, Utc};
 
-use super::age;
-use crate::catalog::CopyState;
-use crate::config::Zone;
+use super::{age, bytes, chart, page_time};
+use crate::catalog::{CopyInfo, CopyState};
+use crate::config::{Config, Zone};
+use crate::history::RunRecord;
 use crate::policy::Status;
-use crate::policy::check::CheckReport;
-use crate::policy::schedule::local_text;
+use crate::policy::check::{BackupRow, CheckReport, SourceCheck, TargetState};
+
+/// What a page is drawn from: the last scheduled check, the run history, the schedule.
+pub struct View<'a> {
+    pub report: Option<&'a CheckReport>,
+    /// The config in force (restore commands name it and its fs targets).
+    pub config: Option<&'a Config>,
+    /// Each job's next run.
+    pub next: &'a BTreeMap<String, DateTime<Utc>>,
+    pub zone: &'a Zone,
+    pub now: DateTime<Utc>,
+    /// The runs of the last [`DAYS`] days, every source, oldest first.
+    pub runs: &'a [RunRecord],
+    /// `Some(token)` when `[daemon] allow_actions` is on: the buttons carry it.
+    pub csrf: Option<&'a str>,
+    /// A line to show once ("backup of hq queued").
+    pub flash: &'a str,
+}
+
+/// How many of the newest backups the copy matrix shows.
+pub const MATRIX_COLUMNS: usize = 5;
+/// The chart's span.
+pub const DAYS: i64 = 30;
 
 #[derive(Template)]
 #[template(path = "status.html")]
-pub struct Page {
+struct Page {
     banner: String,
     banner_class: &'static str,
     banner_icon: &'static str,
@@ -24,56 +47,16 @@ pub struct Page {
     checked: String,
     zone: String,
     empty: String,
+    refresh: bool,
+    flash: String,
+    csrf: Option<String>,
     sources: Vec<SourceRow>,
     targets: Vec<TargetRow>,
 }
 
-/// A cell per target: the state of its copy of `n`.
-fn cells_of(
-    r: &CheckReport,
-    n: &crate::policy::check::NewestBackup,
-    now: DateTime<Utc>,
-    time: &dyn Fn(DateTime<Utc>) -> String,
-) -> Vec<Cell> {
-    r.targets
-        .iter()
-        .map(|t| {
-            let copy = n.copies.iter().find(|c| c.target == t.target);
-            let (text, icon, class) = match copy.map(|c| &c.state) {
-                Some(CopyState::Verified) => match copy.and_then(|c| c.locked_until) {
-                    Some(u) if u > now => (
-                        format!("verified, locked until {}", time(u)),
-                        "✔",
-                        "verified",
-                    ),
-                    _ => ("verified".to_string(), "✔", "verified"),
-                },
-                Some(CopyState::Unsigned) => {
-                    ("unsigned (from before signing)".into(), "▲", "unsigned")
-                }
-                Some(CopyState::Missing) | None if t.up => ("missing".into(), "✖", "missing"),
-                Some(CopyState::Corrupt { why }) => (format!("corrupt: {why}"), "✖", "corrupt"),
-                Some(CopyState::Forged { why }) | Some(CopyState::Divergent { why }) => {
-                    (format!("forged: {why}"), "✖", "forged")
-                }
-                Some(CopyState::Unreachable { .. }) | None | Some(CopyState::Missing) => {
-                    ("cannot be read now".into(), "▲", "unreachable")
-                }
-                Some(CopyState::Unchecked) => ("not checked".into(), "?", "unreachable"),
-            };
-            Cell {
-                target: t.target.clone(),
-                text,
-                icon,
-                class,
-            }
-        })
-        .collect()
-}
-
 #[derive(Template)]
 #[template(path = "source.html")]
-pub struct SourcePage {
+struct SourcePage {
     name: String,
     word: &'static str,
     icon: &'static str,
@@ -82,7 +65,10 @@ pub struct SourcePage {
     checked: String,
     zone: String,
     newest: String,
-    cells: Vec<Cell>,
+    matrix: Matrix,
+    chart: String,
+    runs: Vec<RunRow>,
+    backups: Vec<BackupLine>,
     commands: String,
     stock: String,
 }
@@ -94,16 +80,33 @@ struct SourceRow {
     class: &'static str,
     reasons: Vec<String>,
     newest: String,
-    newest_id: String,
     compliant: String,
     counts: String,
     drill: String,
+    last_run: String,
     next_run: String,
+    matrix: Matrix,
+    chart: String,
+}
+
+/// Targets × the newest backups.
+struct Matrix {
+    label: String,
+    columns: Vec<Column>,
+    rows: Vec<MatrixRow>,
+}
+
+struct Column {
+    id: String,
+    when: String,
+}
+
+struct MatrixRow {
+    target: String,
     cells: Vec<Cell>,
 }
 
 struct Cell {
-    target: String,
     text: String,
     icon: &'static str,
     class: &'static str,
@@ -115,6 +118,27 @@ struct TargetRow {
     location: String,
     state: String,
     class: &'static str,
+    free: String,
+}
+
+struct RunRow {
+    when: String,
+    result: &'static str,
+    icon: &'static str,
+    class: &'static str,
+    id: String,
+    size: String,
+    took: String,
+    errors: String,
+}
+
+struct BackupLine {
+    id: String,
+    when: String,
+    size: String,
+    copies: String,
+    class: &'static str,
+    kept: String,
 }
 
 fn look(s: Status) -> (&'static str, &'static str, &'static str) {
@@ -126,18 +150,140 @@ fn look(s: Status) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-/// The page for `report` (none yet: a page that says so), with each job's next run.
-pub fn render(
-    report: Option<&CheckReport>,
-    next: &BTreeMap<String, DateTime<Utc>>,
-    zone: &Zone,
-    now: DateTime<Utc>,
-) -> String {
-    let time = |t: DateTime<Utc>| {
-        let s = local_text(t, zone);
-        s.replace('T', " ")
+/// The state of `target`'s copy among `copies`, in words, an icon and a class.
+fn cell_of(t: &TargetState, copies: &[CopyInfo], now: DateTime<Utc>, zone: &Zone) -> Cell {
+    let copy = copies.iter().find(|c| c.target == t.target);
+    let (text, icon, class) = match copy.map(|c| &c.state) {
+        Some(CopyState::Verified) => match copy.and_then(|c| c.locked_until) {
+            Some(u) if u > now => (
+                format!("verified, locked until {}", page_time(u, zone)),
+                "✔",
+                "verified",
+            ),
+            _ => ("verified".to_string(), "✔", "verified"),
+        },
+        Some(CopyState::Unsigned) => ("unsigned (from before signing)".into(), "▲", "unsigned"),
+        Some(CopyState::Missing) | None if t.up => ("missing".into(), "✖", "missing"),
+        Some(CopyState::Corrupt { why }) => (format!("corrupt: {why}"), "✖", "corrupt"),
+        Some(CopyState::Forged { why }) | Some(CopyState::Divergent { why }) => {
+            (format!("forged: {why}"), "✖", "forged")
+        }
+        Some(CopyState::Unreachable { .. }) | None | Some(CopyState::Missing) => {
+            ("cannot be read now".into(), "▲", "unreachable")
+        }
+        Some(CopyState::Unchecked) => (
+            "listed, not read (older than max_age)".into(),
+            "?",
+            "unreachable",
+        ),
     };
-    let Some(r) = report else {
+    Cell { text, icon, class }
+}
+
+fn matrix(r: &CheckReport, s: &SourceCheck, now: DateTime<Utc>, zone: &Zone) -> Matrix {
+    let newest: Vec<&BackupRow> = s.backups.iter().take(MATRIX_COLUMNS).collect();
+    Matrix {
+        label: format!(
+            "copies of the {} newest backups of {}",
+            newest.len(),
+            s.status.source
+        ),
+        columns: newest
+            .iter()
+            .map(|b| Column {
+                id: b.id.clone(),
+                when: super::page_time_s(b.created_at, zone),
+            })
+            .collect(),
+        rows: if newest.is_empty() {
+            vec![]
+        } else {
+            r.targets
+                .iter()
+                .map(|t| MatrixRow {
+                    target: t.target.clone(),
+                    cells: newest
+                        .iter()
+                        .map(|b| cell_of(t, &b.copies, now, zone))
+                        .collect(),
+                })
+                .collect()
+        },
+    }
+}
+
+fn runs_of(runs: &[RunRecord], source: &str) -> Vec<RunRecord> {
+    runs.iter()
+        .filter(|r| r.source == source)
+        .cloned()
+        .collect()
+}
+
+fn run_look(result: &str) -> (&'static str, &'static str, &'static str) {
+    match result {
+        "ok" => ("ok", "✔", "verified"),
+        "degraded" => ("missed the rule", "▲", "degraded"),
+        _ => ("failed", "✖", "failed"),
+    }
+}
+
+fn last_run(runs: &[RunRecord], zone: &Zone) -> String {
+    let Some(r) = runs.last() else {
+        return "none recorded in the last 30 days".into();
+    };
+    let (word, icon, _) = run_look(r.result);
+    let mut s = format!("{icon} {word}, {}", page_time(r.at, zone));
+    if let Some(secs) = r.seconds {
+        s.push_str(&format!(", took {secs:.1} s"));
+    }
+    if let Some(e) = r.errors.first() {
+        s.push_str(&format!(" — {e}"));
+    }
+    s
+}
+
+fn banner_of(r: &CheckReport) -> String {
+    let count = |want: Status| r.sources.iter().filter(|s| s.status.status == want).count();
+    if r.status == Status::Ok {
+        return format!(
+            "all OK ({})",
+            crate::policy::count(r.sources.len() as u32, "source", "sources")
+        );
+    }
+    [
+        Status::Critical,
+        Status::Unknown,
+        Status::Warning,
+        Status::Ok,
+    ]
+    .iter()
+    .filter(|s| count(**s) > 0)
+    .map(|s| format!("{} {}", count(*s), look(*s).0))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+fn rule_of(r: &CheckReport) -> String {
+    let rule = &r.rule;
+    format!(
+        "{} copies, {} media, {} offsite{}; newest compliant backup younger than {}",
+        rule.copies,
+        rule.media,
+        rule.offsite,
+        if rule.immutable > 0 {
+            format!(", {} immutable", rule.immutable)
+        } else {
+            String::new()
+        },
+        age(r.max_age_seconds)
+    )
+}
+
+/// The page for the view (no check yet: a page that says so).
+pub fn render(v: &View) -> String {
+    let zone = v.zone;
+    let now = v.now;
+    let Some(r) = v.report else {
         return Page {
             banner: "no check has run yet".into(),
             banner_class: "unknown",
@@ -146,32 +292,16 @@ pub fn render(
             checked: "never".into(),
             zone: zone.name(),
             empty: "The page shows the last scheduled check: add [schedule] check = \"*/15 * * * *\" to the config (see docs/scheduling.md).".into(),
+            refresh: v.flash.is_empty(),
+            flash: v.flash.to_string(),
+            csrf: v.csrf.map(str::to_string),
             sources: vec![],
             targets: vec![],
         }
         .render()
         .unwrap_or_else(|e| format!("template error: {e}"));
     };
-    let count = |want: Status| r.sources.iter().filter(|s| s.status.status == want).count();
     let (_, banner_icon, banner_class) = look(r.status);
-    let banner = if r.status == Status::Ok {
-        format!(
-            "all OK ({})",
-            crate::policy::count(r.sources.len() as u32, "source", "sources")
-        )
-    } else {
-        [
-            Status::Critical,
-            Status::Unknown,
-            Status::Warning,
-            Status::Ok,
-        ]
-        .iter()
-        .filter(|s| count(**s) > 0)
-        .map(|s| format!("{} {}", count(*s), look(*s).0))
-        .collect::<Vec<_>>()
-        .join(", ")
-    };
     let rule = &r.rule;
     let sources = r
         .sources
@@ -179,9 +309,7 @@ pub fn render(
         .map(|s| {
             let (word, icon, class) = look(s.status.status);
             let newest = s.newest.as_ref();
-            let cells = newest
-                .map(|n| cells_of(r, n, now, &time))
-                .unwrap_or_default();
+            let runs = runs_of(v.runs, &s.status.source);
             SourceRow {
                 name: s.status.source.clone(),
                 word,
@@ -191,7 +319,6 @@ pub fn render(
                 newest: newest
                     .map(|n| format!("{} ({} old)", n.id, age(n.age_seconds)))
                     .unwrap_or_else(|| "none".into()),
-                newest_id: newest.map(|n| n.id.clone()).unwrap_or_default(),
                 compliant: s
                     .last_success
                     .as_ref()
@@ -228,16 +355,19 @@ pub fn render(
                             if d.ok { "✔ ok" } else { "✖ FAILED" },
                             d.id,
                             d.target,
-                            time(d.at),
+                            page_time(d.at, zone),
                             d.duration_seconds
                         )
                     })
                     .unwrap_or_else(|| "never".into()),
-                next_run: next
+                last_run: last_run(&runs, zone),
+                next_run: v
+                    .next
                     .get(&format!("backup {}", s.status.source))
-                    .map(|t| time(*t))
+                    .map(|t| page_time(*t, zone))
                     .unwrap_or_else(|| "not scheduled here".into()),
-                cells,
+                matrix: matrix(r, s, now, zone),
+                chart: chart::history(&s.status.source, &runs, now, DAYS, zone),
             }
         })
         .collect();
@@ -254,27 +384,23 @@ pub fn render(
                 (Some(e), false) => format!("✖ unreachable: {e}"),
             },
             class: if t.up { "verified" } else { "missing" },
+            free: t
+                .free_bytes
+                .map(bytes)
+                .unwrap_or_else(|| "not told by the store".into()),
         })
         .collect();
     Page {
-        banner,
+        banner: banner_of(r),
         banner_class,
         banner_icon,
-        rule: format!(
-            "{} copies, {} media, {} offsite{}; newest compliant backup younger than {}",
-            rule.copies,
-            rule.media,
-            rule.offsite,
-            if rule.immutable > 0 {
-                format!(", {} immutable", rule.immutable)
-            } else {
-                String::new()
-            },
-            age(r.max_age_seconds)
-        ),
-        checked: time(r.checked_at),
+        rule: rule_of(r),
+        checked: page_time(r.checked_at, zone),
         zone: zone.name(),
         empty: "No source to show.".into(),
+        refresh: v.flash.is_empty(),
+        flash: v.flash.to_string(),
+        csrf: v.csrf.map(str::to_string),
         sources,
         targets,
     }
@@ -282,28 +408,22 @@ pub fn render(
     .unwrap_or_else(|e| format!("template error: {e}"))
 }
 
-/// `/source/{name}`: one source from the last check, with the commands that restore its
-/// newest backup (with pbx321, and from an fs copy with stock `age` and `zstd`). `None` for
-/// a source the report does not have.
-pub fn render_source(
-    report: Option<&CheckReport>,
-    cfg: Option<&crate::config::Config>,
-    name: &str,
-    zone: &Zone,
-    now: DateTime<Utc>,
-) -> Option<String> {
-    let r = report?;
+/// `/source/{name}`: one source from the last check — the commands that restore its newest
+/// backup (with pbx321, and from an fs copy with stock `age` and `zstd`), the copy matrix,
+/// the chart, the recent runs and every backup with why it is kept. `None` for a source
+/// the report does not have.
+pub fn render_source(v: &View, name: &str) -> Option<String> {
+    let zone = v.zone;
+    let now = v.now;
+    let r = v.report?;
     let s = r.sources.iter().find(|s| s.status.source == name)?;
     let (word, icon, class) = look(s.status.status);
-    let time = |t: DateTime<Utc>| local_text(t, zone).replace('T', " ");
     let newest = s.newest.as_ref();
-    let cells = newest
-        .map(|n| cells_of(r, n, now, &time))
-        .unwrap_or_default();
     let mut commands = String::new();
     let mut stock = String::new();
     if let Some(n) = newest {
-        let config = cfg
+        let config = v
+            .config
             .map(|c| format!("--config {} ", c.path.display()))
             .unwrap_or_default();
         commands = format!(
@@ -315,7 +435,7 @@ pub fn render_source(
             .iter()
             .find_map(|c| c.manifest.as_ref())
             .map(|m| m.plain.sha256.clone());
-        let fs = cfg.and_then(|c| {
+        let fs = v.config.and_then(|c| {
             n.copies
                 .iter()
                 .filter(|c| c.is_verified())
@@ -335,18 +455,67 @@ pub fn render_source(
             );
         }
     }
+    let runs = runs_of(v.runs, name);
+    let targets = r.targets.len();
     SourcePage {
         name: name.to_string(),
         word,
         icon,
         class,
         reasons: s.status.reasons.clone(),
-        checked: time(r.checked_at),
+        checked: page_time(r.checked_at, zone),
         zone: zone.name(),
         newest: newest
             .map(|n| format!("{} ({} old)", n.id, age(n.age_seconds)))
             .unwrap_or_else(|| "none".into()),
-        cells,
+        matrix: matrix(r, s, now, zone),
+        chart: chart::history(name, &runs, now, DAYS, zone),
+        runs: runs
+            .iter()
+            .rev()
+            .take(50)
+            .map(|run| {
+                let (result, icon, class) = run_look(run.result);
+                RunRow {
+                    when: page_time(run.at, zone),
+                    result,
+                    icon,
+                    class,
+                    id: run.id.clone().unwrap_or_else(|| "—".into()),
+                    size: run.sealed_bytes.map(bytes).unwrap_or_else(|| "—".into()),
+                    took: run
+                        .seconds
+                        .map(|s| format!("{s:.1} s"))
+                        .unwrap_or_else(|| "—".into()),
+                    errors: run.errors.join("; "),
+                }
+            })
+            .collect(),
+        backups: s
+            .backups
+            .iter()
+            .map(|b| BackupLine {
+                id: b.id.clone(),
+                when: page_time(b.created_at, zone),
+                size: b
+                    .sealed_bytes
+                    .map(bytes)
+                    .unwrap_or_else(|| "not read".into()),
+                copies: format!("{} of {targets} targets", b.verified),
+                class: if b.verified == 0 {
+                    "missing"
+                } else if b.verified < r.rule.copies as usize {
+                    "degraded"
+                } else {
+                    "verified"
+                },
+                kept: if b.kept.is_empty() {
+                    "—".into()
+                } else {
+                    b.kept.clone()
+                },
+            })
+            .collect(),
         commands,
         stock,
     }
@@ -360,7 +529,16 @@ mod tests {
 
     #[test]
     fn before_any_check_the_page_says_what_to_configure() {
-        let html = render(None, &BTreeMap::new(), &Zone::Utc, Utc::now());
+        let html = render(&View {
+            report: None,
+            config: None,
+            next: &BTreeMap::new(),
+            zone: &Zone::Utc,
+            now: Utc::now(),
+            runs: &[],
+            csrf: None,
+            flash: "",
+        });
         assert!(html.starts_with("<!doctype html>"));
         assert!(html.contains("no check has run yet"));
         assert!(
@@ -370,5 +548,26 @@ mod tests {
         );
         assert!(html.contains("times in UTC"));
         assert!(!html.contains("<script"), "no JavaScript");
+        assert!(!html.contains("<form"), "read-only by default: no buttons");
+    }
+
+    #[test]
+    fn with_actions_allowed_the_buttons_carry_the_csrf_token() {
+        let html = render(&View {
+            report: None,
+            config: None,
+            next: &BTreeMap::new(),
+            zone: &Zone::Utc,
+            now: Utc::now(),
+            runs: &[],
+            csrf: Some("0123abcd"),
+            flash: "A check is queued",
+        });
+        assert!(html.contains("<form class=\"inline\" method=\"post\" action=\"/actions/check\"><input type=\"hidden\" name=\"csrf\" value=\"0123abcd\">"), "{html}");
+        assert!(html.contains("role=\"alert\">A check is queued"));
+        assert!(
+            !html.contains("http-equiv=\"refresh\""),
+            "no refresh that would repeat the message"
+        );
     }
 }

@@ -72,6 +72,10 @@ pub fn render(r: &CheckReport) -> String {
         "Copies of the newest backup the store confirms immutable.",
     );
     let up = fam("pbx321_target_up", "Whether the target could be listed.");
+    let free = fam(
+        "pbx321_target_free_bytes",
+        "Free space on the target, where the store tells (local disk, SFTP).",
+    );
     let pending = fam(
         "pbx321_spool_pending",
         "Backups sealed in the spool that some target still lacks (the next backup run completes them).",
@@ -204,6 +208,11 @@ pub fn render(r: &CheckReport) -> String {
             format!("target=\"{}\"", esc(&t.target)),
             f64::from(u8::from(t.up)),
         ));
+        if let Some(b) = t.free_bytes {
+            families[free]
+                .samples
+                .push((format!("target=\"{}\"", esc(&t.target)), b as f64));
+        }
     }
 
     let mut out = String::new();

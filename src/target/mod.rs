@@ -268,6 +268,12 @@ pub trait Target: Send + Sync {
         Placement::default()
     }
 
+    /// Free bytes where the store tells (a local file system, an SFTP server with the
+    /// statvfs extension); `None` where it does not (object stores, WebDAV).
+    async fn free_space(&self) -> Option<u64> {
+        None
+    }
+
     /// Writes `bytes` under `path`, reads them back and deletes them: whether this target
     /// works now, end to end (`config check --online`). Not retried: the answer is for now.
     async fn probe(&self, path: &str, bytes: &[u8]) -> Result<(), TargetError> {

@@ -495,6 +495,16 @@ impl Target for OpendalTarget {
         self.local_placement()
     }
 
+    async fn free_space(&self) -> Option<u64> {
+        let root = self.local_root.as_ref()?;
+        let existing = root.ancestors().find(|p| p.exists())?.to_path_buf();
+        tokio::task::spawn_blocking(move || rustix::fs::statvfs(&existing).ok())
+            .await
+            .ok()
+            .flatten()
+            .map(|v| v.f_bavail.saturating_mul(v.f_frsize.max(1)))
+    }
+
     async fn delete(&self, path: &str) -> Result<(), TargetError> {
         match self.op()?.delete(path).await {
             Ok(()) => Ok(()),

@@ -133,6 +133,10 @@ impl Target for Retry {
         self.inner.placement().await
     }
 
+    async fn free_space(&self) -> Option<u64> {
+        self.inner.free_space().await
+    }
+
     async fn probe(&self, path: &str, bytes: &[u8]) -> Result<(), TargetError> {
         self.inner.probe(path, bytes).await
     }

@@ -360,6 +360,20 @@ impl Target for SftpTarget {
         };
         super::host_placement(&host, port).await
     }
+
+    async fn free_space(&self) -> Option<u64> {
+        let root = self.full("");
+        self.with(|sftp| async move {
+            let v = sftp
+                .fs()
+                .statvfs(&root)
+                .await
+                .map_err(|e| self.err("statvfs", "", e))?;
+            Ok(v.bavail.saturating_mul(v.frsize.max(1)))
+        })
+        .await
+        .ok()
+    }
 }
 
 /// An SFTP modification time.

@@ -16,6 +16,7 @@
 //! - `package`: the Debian package built with cargo-deb, installed, reinstalled, purged.
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
 //! - `sources`: the command source (3CXBackupCmd).
+//! - `statuspage`: the daemon's status page in headless Chromium, and its buttons.
 //! - `tamper`: forged, divergent and future-dated copies; signatures and ssh-keygen.
 //! - `threecx`, `emulator`: the 3CX V20 XAPI and V18 console API sources against an
 //!   emulator with faults (plain HTTP and HTTPS with a private CA).
@@ -40,5 +41,6 @@ mod package;
 mod s3;
 mod servers;
 mod sources;
+mod statuspage;
 mod tamper;
 mod threecx;

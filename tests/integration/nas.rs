@@ -361,3 +361,31 @@ fn a_nas_rebooting_during_check_is_a_warning_until_max_age() {
     dav.restart();
     assert_eq!(code(&env.pbx321(&["check"])), 0, "the NAS is back");
 }
+
+/// The status page's free space: the SFTP server tells it (statvfs@openssh.com), and it is
+/// the free space of the file system the server writes to; WebDAV does not tell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_tells_its_free_space_and_webdav_does_not() {
+    let sshd = Sshd::start();
+    let scratch = tempfile::tempdir().unwrap();
+    let t = SftpTarget::new("nas", props(), sftp_config(&sshd, sshd.known_hosts()));
+    std::fs::write(scratch.path().join("p"), b"x").unwrap();
+    t.put(
+        "hq/x.manifest.json",
+        &Payload::file(scratch.path().join("p"), 1),
+    )
+    .await
+    .unwrap();
+    let told = t.free_space().await.expect("sshd answers statvfs");
+    let v = rustix::fs::statvfs(sshd.root()).unwrap();
+    let here = v.f_bavail * v.f_frsize;
+    let diff = told.abs_diff(here);
+    assert!(
+        diff < 512 * 1024 * 1024,
+        "the server's {told} vs the file system's {here}"
+    );
+    let dav = Rclone::start();
+    let (cfg, pw) = dav_config(&dav, DAV_PASS);
+    let w = WebdavTarget::new("dav", props(), cfg, pw).unwrap();
+    assert_eq!(w.free_space().await, None);
+}

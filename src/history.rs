@@ -1,0 +1,217 @@
+//! The run history: one JSON line per source per backup run in `state_dir/runs.jsonl`
+//! (written by `backup`, from cron or the daemon), read back for the status page's chart
+//! and its list of recent runs.
+//!
+//! The file is bounded: when it grows past [`COMPACT_AT`] bytes, lines older than
+//! [`KEEP_DAYS`] days are dropped (rewritten atomically, under the run lock that `backup`
+//! holds). A line that does not parse is skipped, never fatal.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+
+use crate::state::StateDir;
+
+pub const FILE: &str = "runs.jsonl";
+/// Past this size the file is compacted.
+pub const COMPACT_AT: u64 = 8 * 1024 * 1024;
+/// What compaction keeps.
+pub const KEEP_DAYS: i64 = 40;
+/// The largest file read back whole; a larger one (compaction failing) is read from its
+/// tail.
+const READ_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// One source's run, as the page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub at: DateTime<Utc>,
+    pub source: String,
+    /// `ok` (the rule met), `degraded` (stored, the rule not met) or `failed`.
+    pub result: &'static str,
+    pub id: Option<String>,
+    pub sealed_bytes: Option<u64>,
+    /// How long the source's run took (absent in lines from before version 0.6).
+    pub seconds: Option<f64>,
+    /// The run's error, or the targets' errors ("nas: timed out").
+    pub errors: Vec<String>,
+}
+
+/// Parses the history's lines, skipping any that do not parse.
+pub fn parse(text: &str) -> Vec<RunRecord> {
+    text.lines().filter_map(parse_line).collect()
+}
+
+fn parse_line(line: &str) -> Option<RunRecord> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    let at = v.get("at")?.as_str()?.parse::<DateTime<Utc>>().ok()?;
+    let source = v.get("source")?.as_str()?.to_string();
+    let mut errors: Vec<String> = Vec::new();
+    if let Some(e) = v.get("error").and_then(Value::as_str) {
+        errors.push(e.to_string());
+    }
+    for t in v
+        .get("targets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(name), Some(e)) = (
+            t.get("target").and_then(Value::as_str),
+            t.get("error").and_then(Value::as_str),
+        ) {
+            errors.push(format!("{name}: {e}"));
+        }
+    }
+    let verdict = v.get("verdict");
+    let ok = verdict
+        .and_then(|v| v.get("ok"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let copies = verdict
+        .and_then(|v| v.get("copies"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let result = match v.get("result").and_then(Value::as_str) {
+        Some("stored") if ok => "ok",
+        Some("stored") if copies > 0 => "degraded",
+        _ => "failed",
+    };
+    Some(RunRecord {
+        at,
+        source,
+        result,
+        id: v.get("id").and_then(Value::as_str).map(str::to_string),
+        sealed_bytes: v.get("sealed_bytes").and_then(Value::as_u64),
+        seconds: v.get("seconds").and_then(Value::as_f64),
+        errors,
+    })
+}
+
+/// The runs of `source` (every source: `None`) since `since`, oldest first. A history that
+/// cannot be read is empty (logged).
+pub fn load(state: &StateDir, source: Option<&str>, since: DateTime<Utc>) -> Vec<RunRecord> {
+    let text = match state.read_tail(FILE, READ_LIMIT) {
+        Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(None) => return Vec::new(),
+        Err(e) => {
+            tracing::warn!("run history not read: {e}");
+            return Vec::new();
+        }
+    };
+    let mut runs: Vec<RunRecord> = parse(&text)
+        .into_iter()
+        .filter(|r| r.at >= since && source.is_none_or(|s| r.source == s))
+        .collect();
+    runs.sort_by_key(|r| r.at);
+    runs
+}
+
+/// The lines to keep when compacting at `now`: those younger than [`KEEP_DAYS`] (and any
+/// whose time cannot be read, so nothing unknown is dropped).
+pub fn keep(text: &str, now: DateTime<Utc>) -> String {
+    let cutoff = now - TimeDelta::days(KEEP_DAYS);
+    let mut out = String::with_capacity(text.len() / 2);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let old = serde_json::from_str::<Value>(line)
+            .ok()
+            .and_then(|v| v.get("at")?.as_str()?.parse::<DateTime<Utc>>().ok())
+            .is_some_and(|at| at < cutoff);
+        if !old {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Compacts the file when it is larger than [`COMPACT_AT`]. Call under the run lock.
+pub fn compact(state: &StateDir, now: DateTime<Utc>) {
+    let big = std::fs::metadata(state.path(FILE)).is_ok_and(|m| m.len() > COMPACT_AT);
+    if !big {
+        return;
+    }
+    let text = match state.read_tail(FILE, READ_LIMIT) {
+        Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        _ => return,
+    };
+    if let Err(e) = state.write(FILE, keep(&text, now).as_bytes()) {
+        tracing::warn!("run history not compacted: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_become_runs_with_their_result_and_errors() {
+        let text = concat!(
+            r#"{"at":"2026-11-20T02:30:00Z","source":"hq","result":"stored","id":"hq-1","sealed_bytes":1000,"seconds":2.5,"verdict":{"ok":true,"copies":3},"targets":[]}"#,
+            "\n",
+            r#"{"at":"2026-11-21T02:30:00Z","source":"hq","result":"stored","id":"hq-2","sealed_bytes":1000,"verdict":{"ok":false,"copies":2},"targets":[{"target":"nas","outcome":"failed","error":"timed out"}]}"#,
+            "\n",
+            "not json\n",
+            r#"{"at":"2026-11-22T02:30:00Z","source":"hq","result":"failed","error":"3CX said 401"}"#,
+            "\n"
+        );
+        let runs = parse(text);
+        assert_eq!(runs.len(), 3, "the bad line is skipped");
+        assert_eq!(runs[0].result, "ok");
+        assert_eq!(runs[0].seconds, Some(2.5));
+        assert_eq!(runs[1].result, "degraded");
+        assert_eq!(runs[1].errors, vec!["nas: timed out".to_string()]);
+        assert_eq!(runs[1].seconds, None);
+        assert_eq!(runs[2].result, "failed");
+        assert_eq!(runs[2].errors, vec!["3CX said 401".to_string()]);
+    }
+
+    #[test]
+    fn compaction_keeps_forty_days_and_what_it_cannot_date() {
+        let now: DateTime<Utc> = "2026-11-25T00:00:00Z".parse().unwrap();
+        let text = concat!(
+            r#"{"at":"2026-09-01T00:00:00Z","source":"hq","result":"failed"}"#,
+            "\n",
+            r#"{"at":"2026-11-01T00:00:00Z","source":"hq","result":"failed"}"#,
+            "\n",
+            "garbage\n"
+        );
+        let kept = keep(text, now);
+        assert!(!kept.contains("2026-09-01"));
+        assert!(kept.contains("2026-11-01"));
+        assert!(kept.contains("garbage"));
+    }
+
+    #[test]
+    fn a_file_past_the_limit_is_compacted_and_a_small_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(&dir.path().join("state"));
+        let now: DateTime<Utc> = "2026-11-25T00:00:00Z".parse().unwrap();
+        let old = format!(
+            "{{\"at\":\"2026-01-01T00:00:00Z\",\"source\":\"hq\",\"result\":\"failed\",\"error\":\"{}\"}}\n",
+            "x".repeat(1000)
+        );
+        state.append(FILE, old.as_bytes()).unwrap();
+        compact(&state, now);
+        assert_eq!(
+            load(&state, None, now - TimeDelta::days(400)).len(),
+            1,
+            "small: kept"
+        );
+        for _ in 0..(COMPACT_AT as usize / old.len() + 1) {
+            state.append(FILE, old.as_bytes()).unwrap();
+        }
+        state
+            .append(
+                FILE,
+                b"{\"at\":\"2026-11-24T00:00:00Z\",\"source\":\"hq\",\"result\":\"failed\"}\n",
+            )
+            .unwrap();
+        compact(&state, now);
+        let runs = load(&state, None, now - TimeDelta::days(400));
+        assert_eq!(runs.len(), 1, "only the recent line is left");
+        assert!(std::fs::metadata(state.path(FILE)).unwrap().len() < 1000);
+        assert_eq!(
+            load(&state, Some("branch"), now - TimeDelta::days(400)),
+            vec![]
+        );
+    }
+}
