@@ -75,6 +75,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         deep: args.deep,
         all: args.all,
         identity: args.identity.clone(),
+        readiness: false,
     };
     let report = check::run(ctx, &opts)
         .await

@@ -16,6 +16,7 @@ mod daemon;
 mod install;
 mod keygen;
 mod list;
+mod plan;
 mod prune;
 mod repair;
 mod restore;
@@ -90,6 +91,7 @@ pub enum Command {
     Prune(prune::Args),
     Repair(repair::Args),
     Schedule(schedule::Args),
+    Plan(plan::Args),
     Daemon(daemon::Args),
     Keygen(keygen::Args),
     /// Configuration helpers
@@ -130,6 +132,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Prune(a) => prune::run(config_path, a).await,
         Command::Repair(a) => repair::run(config_path, a).await,
         Command::Schedule(a) => schedule::run(config_path, a).await,
+        Command::Plan(a) => plan::run(config_path, a).await,
         Command::Daemon(a) => daemon::run(config_path, a).await,
         Command::Keygen(a) => keygen::run(a),
         Command::Config(c) => config_cmd::run(config_path, c).await,

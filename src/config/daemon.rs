@@ -127,6 +127,8 @@ pub struct Schedule {
     pub drill: Option<CronSpec>,
     pub prune: Option<CronSpec>,
     pub repair: Option<CronSpec>,
+    /// When the daemon writes the runbook to `[plan] write_to`.
+    pub plan: Option<CronSpec>,
     /// The age identity a scheduled drill decrypts with.
     pub identity: Option<PathBuf>,
 }
@@ -213,6 +215,7 @@ pub(super) struct RawSchedule {
     drill: Option<Spanned<String>>,
     prune: Option<Spanned<String>>,
     repair: Option<Spanned<String>>,
+    plan: Option<Spanned<String>>,
     identity: Option<PathBuf>,
 }
 
@@ -356,6 +359,7 @@ impl Cx<'_> {
             drill: cron(&raw.drill, "drill"),
             prune: cron(&raw.prune, "prune"),
             repair: cron(&raw.repair, "repair"),
+            plan: cron(&raw.plan, "plan"),
             identity: raw.identity.map(|p| base.join(p)),
         };
         if let (Some(d), None) = (&raw.drill, &s.identity) {

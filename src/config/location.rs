@@ -182,6 +182,60 @@ fn s3(s: &str, bucket: &str, path: &str, query: &str) -> Result<TargetKind, Stri
     Ok(TargetKind::S3(t))
 }
 
+/// The `--from` location of a configured target: what to type on a bare machine to reach
+/// it without the config (the inverse of [`parse`]; secrets never appear).
+pub fn location_of(kind: &TargetKind) -> String {
+    match kind {
+        TargetKind::Fs(f) => f.path.display().to_string(),
+        TargetKind::Sftp(s) => {
+            let authority = s.endpoint.trim_start_matches("ssh://");
+            format!("sftp://{authority}/{}", s.path.trim_start_matches('/'))
+        }
+        TargetKind::Webdav(w) => {
+            let (scheme, host) = w
+                .endpoint
+                .split_once("://")
+                .unwrap_or(("https", &w.endpoint));
+            let user = w
+                .username
+                .as_ref()
+                .map(|u| format!("{u}@"))
+                .unwrap_or_default();
+            format!(
+                "webdav+{scheme}://{user}{host}/{}",
+                w.path.trim_start_matches('/')
+            )
+        }
+        TargetKind::S3(s) => {
+            let mut q = Vec::new();
+            if let Some(r) = &s.region {
+                q.push(format!("region={r}"));
+            }
+            if let Some(e) = &s.endpoint {
+                q.push(format!("endpoint={e}"));
+            }
+            if s.path_style {
+                q.push("path_style=true".into());
+            }
+            let prefix = s.prefix.trim_end_matches('/');
+            format!(
+                "s3://{}{}{}",
+                s.bucket,
+                if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{prefix}")
+                },
+                if q.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", q.join("&"))
+                }
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +307,22 @@ mod tests {
         assert!(parse("s3://b?color=red").is_err());
         assert!(parse("ftp://x/y").unwrap_err().contains("unknown scheme"));
         assert!(is_location("./x") && is_location("s3://b") && !is_location("usb"));
+    }
+
+    #[test]
+    fn a_location_written_back_parses_to_the_same_target() {
+        for loc in [
+            "/mnt/usb/pbx321",
+            "sftp://backup@nas.lan:22/volume1/pbx321",
+            "webdav+https://backup@nas.lan:5006/pbx321",
+            "s3://acme-pbx-backups/pbx321?region=eu-central-1",
+            "s3://b?region=eu-west-1&endpoint=http://127.0.0.1:9000&path_style=true",
+        ] {
+            let t = parse(loc).unwrap();
+            let back = location_of(&t.kind);
+            let again = parse(&back).unwrap();
+            assert_eq!(location_of(&again.kind), back, "{loc} -> {back}");
+            assert_eq!(back, loc, "{loc}");
+        }
     }
 }

@@ -29,7 +29,10 @@ pub use crate::secret::Secret;
 pub use daemon::{CronSpec, Daemon, Event, Notifier, NotifyKind, Schedule, Shard, parse_cron};
 pub use encryption::{Encryption, check_recipient};
 pub use endpoint::{http_host_port, is_loopback_host, ssh_host_port};
-pub use location::{LocationOptions, WEBDAV_PASSWORD_VAR, is_location, parse_location};
+pub use location::{
+    LocationOptions, WEBDAV_PASSWORD_VAR, is_location, location_of, parse_location,
+};
+pub use plan::{DECLARED_ITEMS, Declared, ITEMS as READINESS_ITEMS, Plan};
 pub use policy::Policy;
 pub use retention::{Retention, Rules, Zone};
 pub use signing::Signing;
@@ -41,6 +44,7 @@ mod duration;
 mod encryption;
 mod endpoint;
 mod location;
+mod plan;
 mod policy;
 mod retention;
 mod signing;
@@ -84,6 +88,8 @@ pub struct Config {
     pub schedule: Schedule,
     /// Whom to tell about backups, drills and checks.
     pub notify: Vec<Notifier>,
+    /// The response plan: readiness rules, declared measures, the runbook.
+    pub plan: Plan,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
     /// Every secret referred to, with its line.
@@ -149,6 +155,7 @@ const TOP_KEYS: &[&str] = &[
     "daemon",
     "schedule",
     "notify",
+    "plan",
     "source",
     "target",
 ];
@@ -238,6 +245,31 @@ impl Config {
             .and_then(|v| cx.section::<daemon::RawSchedule>(v, "[schedule] "))
             .map(|raw| cx.schedule(raw.into_inner(), base))
             .unwrap_or_default();
+        let plan = match get("plan") {
+            Some(v) => cx
+                .section::<plan::RawPlan>(v, "[plan] ")
+                .map(|raw| {
+                    let span = raw.span();
+                    cx.plan(raw.into_inner(), base, span)
+                })
+                .unwrap_or_default(),
+            None => Plan::default(),
+        };
+        if let (Some(w), None) = (&plan.write_to, &schedule.plan) {
+            cx.problem(
+                get("plan").map(|p| p.span()),
+                format!(
+                    "[plan] write_to = {:?} needs [schedule] plan = \"0 6 * * *\" (when the daemon writes it)",
+                    w.display()
+                ),
+            );
+        }
+        if schedule.plan.is_some() && plan.write_to.is_none() {
+            cx.problem(
+                get("schedule").map(|p| p.span()),
+                "[schedule] plan needs [plan] write_to = \"/mnt/share/pbx-runbook.html\" (where the daemon writes the runbook)",
+            );
+        }
         let notify_tables = cx.array(get("notify"), "notify");
         let notify = cx.notifiers(&notify_tables, base);
         let source_tables = cx.array(get("source"), "source");
@@ -276,6 +308,7 @@ impl Config {
                 daemon,
                 schedule,
                 notify,
+                plan,
                 sources,
                 targets,
                 secrets: cx.secrets,
@@ -312,6 +345,7 @@ impl Config {
             daemon: Daemon::default(),
             schedule: Schedule::default(),
             notify: Vec::new(),
+            plan: Plan::default(),
             sources: Vec::new(),
             targets,
             secrets: Vec::new(),
@@ -756,6 +790,52 @@ location = "offsite"
         let p = problems(text);
         assert_eq!(p.len(), 1, "{p:?}");
         (p[0].line, p[0].message.clone())
+    }
+
+    #[test]
+    fn a_plan_with_declared_measures_and_thresholds() {
+        let text = good().replace(
+            "[[source]]",
+            "[plan]\nowner = \"IT on-call\"\nkey_custody = \"the safe\"\naffects_status = true\nskip = [\"sms\"]\nmax_update_age = \"90days\"\nmin_free_disk_percent = 5\nwrite_to = \"/mnt/share/runbook.html\"\n[[plan.declared]]\nid = \"alternate_wan\"\nwhat = \"4G router\"\nprovider = \"Vodafone\"\nlast_tested = \"2026-10-01\"\n[schedule]\nplan = \"0 6 * * *\"\n[[source]]",
+        );
+        let c = Config::parse(&text, Path::new("/etc/pbx321/config.toml")).unwrap();
+        assert!(c.plan.configured && c.plan.affects_status);
+        assert_eq!(c.plan.owner.as_deref(), Some("IT on-call"));
+        assert_eq!(c.plan.skip, vec!["sms".to_string()]);
+        assert_eq!(c.plan.max_update_age, Duration::from_secs(90 * 86400));
+        assert_eq!(c.plan.min_free_disk_percent, 5);
+        assert_eq!(
+            c.plan.write_to.as_deref(),
+            Some(Path::new("/mnt/share/runbook.html"))
+        );
+        let d = c.plan.declared("alternate_wan").unwrap();
+        assert_eq!(d.last_tested, Some("2026-10-01".parse().unwrap()));
+        assert!(c.schedule.plan.is_some());
+        // Without [plan]: not configured, the defaults.
+        let c = Config::parse(&good(), Path::new("/etc/pbx321/config.toml")).unwrap();
+        assert!(!c.plan.configured && !c.plan.affects_status);
+    }
+
+    #[test]
+    fn a_bad_plan_is_reported_by_line() {
+        let text = good().replace(
+            "[[source]]",
+            "[plan]\nskip = [\"wan\"]\nmin_free_disk_percent = 120\nwrite_to = \"runbook.html\"\n[[plan.declared]]\nid = \"alternate_wan\"\nwhat = \"4G\"\nlast_tested = \"October\"\n[[plan.declared]]\nid = \"coffee\"\nwhat = \"the machine\"\n[[source]]",
+        );
+        let p = problems(&text);
+        let text_of = |needle: &str| {
+            p.iter()
+                .find(|x| x.message.contains(needle))
+                .unwrap_or_else(|| panic!("{needle} in {p:?}"))
+        };
+        assert_eq!(
+            text_of("skip: \"wan\" is not a readiness item").line,
+            Some(10)
+        );
+        assert_eq!(text_of("min_free_disk_percent = 120").line, Some(11));
+        assert!(text_of("write_to").message.contains("[schedule] plan"));
+        assert_eq!(text_of("last_tested = \"October\"").line, Some(16));
+        assert_eq!(text_of("id = \"coffee\"").line, Some(18));
     }
 
     #[test]

@@ -188,6 +188,7 @@ pub fn action_job(kind: JobKind) -> Option<Job> {
         JobKind::Drill => "drill".into(),
         JobKind::Prune => "prune".into(),
         JobKind::Repair => "repair".into(),
+        JobKind::Plan => "plan".into(),
     };
     Some(Job {
         name,
@@ -511,6 +512,10 @@ impl Ops {
             JobKind::Repair => repair::run(ctx, &repair::RepairOptions::default())
                 .await
                 .map(|r| format!("repair: {} still pending", r.pending()))
+                .map_err(|e| e.to_string()),
+            JobKind::Plan => crate::ops::plan::write_runbook(ctx)
+                .await
+                .map(|p| format!("plan: runbook written to {}", p.display()))
                 .map_err(|e| e.to_string()),
             JobKind::Backup(_) => Ok(String::new()),
         };

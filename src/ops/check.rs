@@ -41,6 +41,8 @@ pub struct CheckOptions {
     pub all: bool,
     /// With `deep`: also decrypt the newest backup and check its zip (the restore drill).
     pub identity: Option<PathBuf>,
+    /// Judge the response plan's readiness too (always with `[plan]` in the config).
+    pub readiness: bool,
 }
 
 /// Gathers and judges.
@@ -93,6 +95,12 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         repairs_pending.insert(n.clone(), pending);
         kept.insert(n.clone(), why);
     }
+    let readiness = opts.readiness || ctx.config.plan.configured;
+    let pbx = if readiness {
+        super::plan::pbx_facts(ctx, &names).await
+    } else {
+        BTreeMap::new()
+    };
     Ok(CheckFacts {
         sources: names,
         catalog: cat,
@@ -106,6 +114,9 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         notify_failures_total: crate::notify::Memory::load(&ctx.state).failures_total,
         free_bytes: free_space(ctx).await,
         kept,
+        readiness,
+        pbx,
+        plan: ctx.config.plan.clone(),
     })
 }
 

@@ -174,6 +174,7 @@ pub mod check;
 pub mod config_check;
 pub mod keygen;
 pub mod list;
+pub mod plan;
 pub mod prune;
 pub mod repair;
 pub mod restore;

@@ -40,6 +40,12 @@ pub struct CheckFacts {
     /// Per source, per backup id: why retention keeps it (or what prune would do), per
     /// target, as one line of text.
     pub kept: BTreeMap<String, BTreeMap<String, String>>,
+    /// Judge readiness (the response plan) too.
+    pub readiness: bool,
+    /// Per 3CX V20 source: what the PBX told about itself.
+    pub pbx: BTreeMap<String, crate::facts::pbx::PbxFacts>,
+    /// `[plan]`: thresholds, declared measures, whether readiness affects the status.
+    pub plan: crate::config::Plan,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +86,9 @@ pub struct SourceCheck {
     /// long).
     #[serde(skip)]
     pub backups: Vec<BackupRow>,
+    /// The response plan's items (with `[plan]`, or `pbx321 plan`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub readiness: Vec<super::readiness::Item>,
     /// Copies retention keeps that a reachable target lacks; `pbx321 repair` (or the next
     /// backup) writes them.
     pub repair_pending: usize,
@@ -217,7 +226,39 @@ fn judge_source(
             .collect(),
         drill: f.drills.get(name).cloned(),
     };
-    let status = source_status(&facts, policy, now);
+    let mut status = source_status(&facts, policy, now);
+    let readiness = if f.readiness {
+        let counts = cat
+            .of_source(name)
+            .rfind(|b| !b.in_future)
+            .map(|b| {
+                let v = evaluate(&verified_facts(cat, b, now), rule);
+                format!(
+                    "{} of {} copies, {} of {} media, {} of {} offsite",
+                    v.copies, rule.copies, v.media, rule.media, v.offsite, rule.offsite
+                )
+            })
+            .unwrap_or_else(|| "no copy".into());
+        let backups = super::readiness::BackupsFact {
+            status: status.status,
+            reasons: status.reasons.clone(),
+            counts,
+        };
+        super::readiness::judge(f.pbx.get(name), Some(&backups), &f.plan, now)
+    } else {
+        Vec::new()
+    };
+    if f.plan.affects_status {
+        for i in readiness.iter().filter(|i| i.id != "backups") {
+            let s = i.status.status();
+            if s != Status::Ok {
+                status.status = super::status::worst([status.status, s]);
+                status
+                    .reasons
+                    .push(format!("readiness {}: {}", i.id, i.summary));
+            }
+        }
+    }
     let summary = |b: &BackupEntry| BackupSummary {
         id: b.id.clone(),
         created_at: b.created_at,
@@ -275,6 +316,7 @@ fn judge_source(
         .collect();
     SourceCheck {
         status,
+        readiness,
         backups,
         newest,
         last_success,

@@ -24,6 +24,8 @@ pub enum JobKind {
     Drill,
     Prune,
     Repair,
+    /// Writes the runbook to `[plan] write_to`.
+    Plan,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +58,7 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
         ("drill", JobKind::Drill, &sch.drill),
         ("prune", JobKind::Prune, &sch.prune),
         ("repair", JobKind::Repair, &sch.repair),
+        ("plan", JobKind::Plan, &sch.plan),
     ] {
         if let Some(spec) = spec {
             out.push(Job {

@@ -174,6 +174,38 @@ fn verdict_line(v: &Verdict, rule: &Rule) -> String {
     line
 }
 
+/// The readiness items of every source (`pbx321 plan`).
+pub fn readiness(r: &CheckReport) -> String {
+    let mut s = String::new();
+    for src in &r.sources {
+        let _ = writeln!(
+            s,
+            "{}: backups {}",
+            src.status.source,
+            src.status.status.label()
+        );
+        readiness_lines(&mut s, src);
+        s.push('\n');
+    }
+    s
+}
+
+fn readiness_lines(s: &mut String, src: &crate::policy::check::SourceCheck) {
+    for i in &src.readiness {
+        let _ = writeln!(
+            s,
+            "  {} {:<9} {:<21} {}",
+            i.status.icon(),
+            i.status.word(),
+            i.id,
+            i.summary
+        );
+        if !i.fix.is_empty() {
+            let _ = writeln!(s, "{:35}→ {}", "", i.fix);
+        }
+    }
+}
+
 pub fn check(r: &CheckReport) -> String {
     let mut s = String::new();
     let denied: Vec<&str> = r
@@ -246,6 +278,10 @@ pub fn check(r: &CheckReport) -> String {
                 age((r.checked_at - o.created_at).num_seconds().max(0) as u64),
                 n.id
             );
+        }
+        if !src.readiness.is_empty() {
+            let _ = writeln!(s, "  readiness:");
+            readiness_lines(&mut s, src);
         }
         if src.repair_pending > 0 {
             let _ = writeln!(

@@ -106,6 +106,22 @@ pub fn render(r: &CheckReport) -> String {
                 );
             }
         }
+        for i in s.readiness.iter().filter(|i| {
+            i.id != "backups"
+                && !matches!(
+                    i.status,
+                    crate::policy::readiness::Level::Ok | crate::policy::readiness::Level::Declared
+                )
+        }) {
+            let _ = writeln!(
+                out,
+                "{}: readiness {} {}: {}",
+                s.status.source,
+                i.id,
+                i.status.word().to_uppercase(),
+                i.summary
+            );
+        }
     }
     out
 }

@@ -72,6 +72,10 @@ pub fn render(r: &CheckReport) -> String {
         "Copies of the newest backup the store confirms immutable.",
     );
     let up = fam("pbx321_target_up", "Whether the target could be listed.");
+    let readiness = fam(
+        "pbx321_readiness",
+        "The response plan's items per source: 0 ok (or declared, or information), 1 warning, 2 critical, 3 unknown.",
+    );
     let free = fam(
         "pbx321_target_free_bytes",
         "Free space on the target, where the store tells (local disk, SFTP).",
@@ -123,6 +127,12 @@ pub fn render(r: &CheckReport) -> String {
         families[repair_pending]
             .samples
             .push((src.clone(), s.repair_pending as f64));
+        for i in &s.readiness {
+            families[readiness].samples.push((
+                format!("{src},item=\"{}\"", i.id),
+                f64::from(i.status.metric()),
+            ));
+        }
         for (t, n) in &s.history.per_target {
             families[backups]
                 .samples

@@ -26,6 +26,9 @@ pub enum SourceError {
     Unavailable(String),
     #[error("{0}")]
     NoBackup(String),
+    /// The PBX answered 403: the credentials may not do or read this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{what}: {source}")]
@@ -53,6 +56,12 @@ pub trait Source: Send + Sync {
     /// (`config check --online`): what was found, in words.
     async fn probe(&self) -> Result<String, SourceError> {
         Ok("nothing to probe".into())
+    }
+
+    /// What the PBX tells about its own readiness (3CX V20 through XAPI, read-only);
+    /// `None` for sources that cannot tell (folder, command, V18).
+    async fn readiness(&self) -> Option<crate::facts::pbx::PbxFacts> {
+        None
     }
 }
 

@@ -188,7 +188,10 @@ impl PbxHttp {
                     return Err(self.fail(path, format!("HTTP 401 {unauthorized}")));
                 }
                 StatusCode::FORBIDDEN => {
-                    return Err(self.fail(path, format!("HTTP 403: {forbidden}")));
+                    return Err(SourceError::Forbidden(format!(
+                        "source {}: {path} {}: HTTP 403: {forbidden}",
+                        self.name, self.url
+                    )));
                 }
                 s if !s.is_success() => return Err(self.status_error(path, resp).await),
                 _ => return Ok(resp),

@@ -198,6 +198,51 @@ impl ThreeCx {
     }
 }
 
+/// Why an endpoint could not be read, for readiness (a 403 told apart).
+fn unreadable(e: &SourceError) -> crate::facts::pbx::Unreadable {
+    crate::facts::pbx::Unreadable {
+        forbidden: matches!(e, SourceError::Forbidden(_)),
+        why: e.to_string(),
+    }
+}
+
+impl ThreeCx {
+    /// `GET path` as `T` (an OData function's answer may be wrapped in `value`).
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+    ) -> crate::facts::pbx::Fetched<T> {
+        let resp = self
+            .api(http, Method::GET, path, None)
+            .await
+            .map_err(|e| unreadable(&e))?;
+        let v: serde_json::Value = self
+            .http
+            .json(path, resp)
+            .await
+            .map_err(|e| unreadable(&e))?;
+        let inner = match v.get("value") {
+            Some(x) if x.is_object() => x.clone(),
+            _ => v,
+        };
+        serde_json::from_value(inner).map_err(|e| crate::facts::pbx::Unreadable {
+            forbidden: false,
+            why: format!("unexpected answer from {path}: {e}"),
+        })
+    }
+
+    /// `GET path` as an OData collection (`{"value": [...]}`).
+    async fn read_list<T: serde::de::DeserializeOwned>(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+    ) -> crate::facts::pbx::Fetched<Vec<T>> {
+        let list: ODataList<T> = self.read(http, path).await?;
+        Ok(list.value)
+    }
+}
+
 /// `/xapi/v1/Backups('<name>')`: the name is data inside an OData string literal (a quote
 /// doubled) and a URL path (reserved characters escaped), never part of the path's syntax.
 fn backup_path(name: &str) -> String {
@@ -243,6 +288,49 @@ impl Source for ThreeCx {
             .unwrap_or_else(|| format!("{}/Pbx.Download()", backup_path(&origin.name)));
         self.links.lock().await.push((origin.name.clone(), link));
         Ok(origin)
+    }
+
+    /// The readiness facts: eight read-only XAPI calls at once, with the same token.
+    async fn readiness(&self) -> Option<crate::facts::pbx::PbxFacts> {
+        use crate::facts::pbx::PbxFacts;
+        let http = match self.http.client() {
+            Ok(h) => h,
+            Err(e) => {
+                let u = unreadable(&e);
+                return Some(PbxFacts {
+                    system: Err(u.clone()),
+                    health: Err(u.clone()),
+                    trunks: Err(u.clone()),
+                    outbound_rules: Err(u.clone()),
+                    website_links: Err(u.clone()),
+                    backup_settings: Err(u.clone()),
+                    backup_repository: Err(u.clone()),
+                    failover: Err(u),
+                });
+            }
+        };
+        // One token first, so the eight calls share it.
+        let _ = self.credential(&http, false).await;
+        let (system, health, trunks, outbound_rules, website_links, settings, repository, failover) = futures::join!(
+            self.read::<crate::facts::pbx::SystemStatus>(&http, "/xapi/v1/SystemStatus"),
+            self.read(&http, "/xapi/v1/SystemStatus/Pbx.SystemHealthStatus()"),
+            self.read_list(&http, "/xapi/v1/Trunks?$expand=Gateway"),
+            self.read_list(&http, "/xapi/v1/OutboundRules"),
+            self.read_list(&http, "/xapi/v1/WebsiteLinks"),
+            self.read(&http, "/xapi/v1/Backups/Pbx.GetBackupSettings()"),
+            self.read(&http, "/xapi/v1/Backups/Pbx.GetBackupRepositorySettings()"),
+            self.read(&http, "/xapi/v1/Backups/Pbx.GetBackupFailoverSettings()"),
+        );
+        Some(PbxFacts {
+            system,
+            health,
+            trunks,
+            outbound_rules,
+            website_links,
+            backup_settings: settings,
+            backup_repository: repository,
+            failover,
+        })
     }
 
     /// Logs in and lists the PBX's backups; creates nothing.

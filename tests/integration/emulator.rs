@@ -48,6 +48,21 @@ pub struct Faults {
     pub foreign_link: bool,
 }
 
+/// The PBX's own readiness, as XAPI reports it (SystemStatus, Trunks, OutboundRules, …).
+/// Default: a ready PBX.
+#[derive(Default, Clone)]
+pub struct Readiness {
+    /// One trunk, a rule without a second route, no website link, automatic updates off,
+    /// 3CX's own backups local and unencrypted, phones on unsupported firmware.
+    pub fragile: bool,
+    /// (ready) the second trunk is offline.
+    pub trunk_offline: bool,
+    /// (ready) both trunks register to one provider.
+    pub one_provider: bool,
+    /// `GET Trunks` answers 403 (the API client's role may not read it).
+    pub forbid_trunks: bool,
+}
+
 pub struct Backup {
     pub name: String,
     pub created: DateTime<Utc>,
@@ -59,6 +74,7 @@ pub struct Backup {
 #[derive(Default)]
 pub struct State {
     pub faults: Faults,
+    pub readiness: Readiness,
     pub backups: Vec<Backup>,
     /// Tokens issued (V20) or logins accepted (V18).
     pub tokens_issued: u32,
@@ -349,6 +365,12 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
                 .collect();
             json(StatusCode::OK, serde_json::json!({ "value": value }))
         }
+        (Method::GET, p) if readiness_answer(&s.readiness, p).is_some() => {
+            match readiness_answer(&s.readiness, p) {
+                Some(Ok(v)) => json(StatusCode::OK, v),
+                _ => xapi_error(StatusCode::FORBIDDEN, "Forbidden"),
+            }
+        }
         (Method::GET, p) if p.starts_with("/download/") => {
             download(&s, p.trim_start_matches("/download/"))
         }
@@ -365,6 +387,104 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
         }
         _ => xapi_error(StatusCode::NOT_FOUND, "no such endpoint"),
     }
+}
+
+/// The answer of a readiness endpoint (`Err`: 403), `None` for other paths.
+fn readiness_answer(r: &Readiness, path: &str) -> Option<Result<serde_json::Value, ()>> {
+    use serde_json::json;
+    let now = Utc::now();
+    let fragile = r.fragile;
+    let v = match path {
+        "/xapi/v1/SystemStatus" => json!({
+            "Id": 1, "FQDN": "hq.3cx.example", "Version": "20.0.9.1200",
+            "AutoUpdateEnabled": !fragile,
+            "LastSuccessfulUpdate": (now - chrono::Duration::days(if fragile { 200 } else { 12 })).to_rfc3339(),
+            "LastCheckForUpdates": (now - chrono::Duration::days(1)).to_rfc3339(),
+            "HasNotRunningServices": false,
+            "LicenseActive": true,
+            "MaintenanceExpiresAt": (now + chrono::Duration::days(300)).to_rfc3339(),
+            "FreeDiskSpace": 40_000_000_000u64, "TotalDiskSpace": 100_000_000_000u64,
+            "TrunksRegistered": 1, "TrunksTotal": 2, "CallsActive": 0,
+        }),
+        "/xapi/v1/SystemStatus/Pbx.SystemHealthStatus()" => json!({
+            "Id": 1, "Firewall": true, "Phones": !fragile, "Trunks": true,
+            "UnsupportedFirmwaresCount": if fragile { 2 } else { 0 }, "CustomTemplatesCount": 0,
+        }),
+        "/xapi/v1/Trunks" => {
+            if r.forbid_trunks {
+                return Some(Err(()));
+            }
+            let trunk = |id: i64, name: &str, host: &str, online: bool, sms: bool| {
+                json!({"Id": id, "Number": format!("1000{id}"), "IsOnline": online,
+                    "Gateway": {"Id": id, "Name": name, "Host": host, "Port": 5060},
+                    "Messaging": {"Enabled": sms, "Provider": "Generic"}})
+            };
+            let value = if fragile {
+                vec![trunk(1, "Vodafone", "sip.vodafone.example", true, false)]
+            } else {
+                vec![
+                    trunk(1, "Vodafone", "sip.vodafone.example", true, true),
+                    if r.one_provider {
+                        trunk(
+                            2,
+                            "Vodafone backup",
+                            "sip.vodafone.example",
+                            !r.trunk_offline,
+                            false,
+                        )
+                    } else {
+                        trunk(
+                            2,
+                            "Telefonica",
+                            "sip.telefonica.example",
+                            !r.trunk_offline,
+                            false,
+                        )
+                    },
+                ]
+            };
+            json!({ "value": value })
+        }
+        "/xapi/v1/OutboundRules" => {
+            let route = |id: i64| json!({"TrunkId": id, "TrunkName": format!("Trunk {id}"), "StripDigits": 0});
+            let mut value = vec![
+                json!({"Id": 1, "Name": "Emergency", "EmergencyRule": true, "Priority": 0, "Routes": [route(1)]}),
+            ];
+            if fragile {
+                value.push(json!({"Id": 2, "Name": "National", "EmergencyRule": false, "Priority": 1, "Routes": [route(1)]}));
+                value.push(json!({"Id": 3, "Name": "Mobile", "EmergencyRule": false, "Priority": 2, "Routes": [route(1), route(1)]}));
+            } else {
+                value.push(json!({"Id": 2, "Name": "National", "EmergencyRule": false, "Priority": 1, "Routes": [route(1), route(2)]}));
+            }
+            json!({ "value": value })
+        }
+        "/xapi/v1/WebsiteLinks" => {
+            let value = if fragile {
+                vec![]
+            } else {
+                vec![
+                    json!({"Id": 1, "Link": "hq-support", "Name": "Support", "ChatEnabled": true,
+                    "CallsEnabled": true, "MeetingEnabled": false, "Hidden": false,
+                    "Website": ["https://www.example.com"]}),
+                ]
+            };
+            json!({ "value": value })
+        }
+        "/xapi/v1/Backups/Pbx.GetBackupSettings()" => json!({
+            "ScheduleEnabled": true, "Rotation": 5,
+            "Contents": {"EncryptBackup": !fragile, "CallHistory": true, "Recordings": false},
+        }),
+        "/xapi/v1/Backups/Pbx.GetBackupRepositorySettings()" => json!({
+            "Location": {"FileSystemType": if fragile { "Local" } else { "Sftp" },
+                "SftpPath": if fragile { "" } else { "sftp://nas.example/3cx" }},
+        }),
+        "/xapi/v1/Backups/Pbx.GetBackupFailoverSettings()" => json!({
+            "Enabled": !fragile, "Mode": "Active", "RemoteServer": if fragile { "" } else { "10.0.0.9" },
+            "Interval": 60, "TestSIPServer": true, "TestTunnel": false, "TestWebServer": true,
+        }),
+        _ => return None,
+    };
+    Some(Ok(v))
 }
 
 /// A 503 or 429 while a burst of them lasts.

@@ -13,6 +13,7 @@
 //! - `fanout`: isolation, retries and independence of targets, in process.
 //! - `monitoring`: `check --deep`, the restore drill, Nagios and Prometheus output.
 //! - `nas`: SFTP against a real sshd, WebDAV against rclone, and `require_mount`.
+//! - `plan`: readiness against the 3CX emulator's scenarios, the runbook (golden files, PDF).
 //! - `package`: the Debian package built with cargo-deb, installed, reinstalled, purged.
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
 //! - `sources`: the command source (3CXBackupCmd).
@@ -38,6 +39,7 @@ mod monitoring;
 mod nas;
 mod notify;
 mod package;
+mod plan;
 mod s3;
 mod servers;
 mod sources;

@@ -38,3 +38,5 @@ pub struct DrillFact {
     pub duration_seconds: f64,
     pub error: Option<String>,
 }
+
+pub mod pbx;
