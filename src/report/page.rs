@@ -85,6 +85,8 @@ struct SourceRow {
     drill: String,
     last_run: String,
     next_run: String,
+    /// The response plan's items that are not ok (empty: none judged, or all ok).
+    readiness: String,
     matrix: Matrix,
     chart: String,
 }
@@ -242,6 +244,27 @@ fn last_run(runs: &[RunRecord], zone: &Zone) -> String {
     s
 }
 
+/// "▲ web_channels: no live chat…; ✖ services: …", or "✔ every item ok or declared".
+fn readiness_text(s: &SourceCheck) -> String {
+    use crate::policy::readiness::Level;
+    if s.readiness.is_empty() {
+        return String::new();
+    }
+    let open: Vec<String> = s
+        .readiness
+        .iter()
+        .filter(|i| {
+            i.id != "backups" && !matches!(i.status, Level::Ok | Level::Declared | Level::Info)
+        })
+        .map(|i| format!("{} {}: {}", i.status.icon(), i.id, i.summary))
+        .collect();
+    if open.is_empty() {
+        "✔ every item ok or declared".into()
+    } else {
+        open.join("; ")
+    }
+}
+
 fn banner_of(r: &CheckReport) -> String {
     let count = |want: Status| r.sources.iter().filter(|s| s.status.status == want).count();
     if r.status == Status::Ok {
@@ -366,6 +389,7 @@ pub fn render(v: &View) -> String {
                     .get(&format!("backup {}", s.status.source))
                     .map(|t| page_time(*t, zone))
                     .unwrap_or_else(|| "not scheduled here".into()),
+                readiness: readiness_text(s),
                 matrix: matrix(r, s, now, zone),
                 chart: chart::history(&s.status.source, &runs, now, DAYS, zone),
             }

@@ -196,6 +196,7 @@ fn plan_rates_every_item_against_each_scenario() {
     );
     let out = env.pbx321(&["plan", "pbx"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_no_secret(&out);
     let text = stdout(&out);
     assert!(text.contains("? unknown   sip_trunk_redundancy"), "{text}");
     assert!(text.contains("System Owner"), "{text}");
@@ -395,7 +396,7 @@ fn the_html_runbook_prints_to_pdf_and_the_daemon_writes_it() {
         },
         &declared(10).replacen("{ owner", "{ write_to = \"runbook.html\", owner", 1),
         &format!(
-            "daemon = {{ listen = \"127.0.0.1:{port}\" }}\nschedule = {{ plan = \"*/2 * * * * *\" }}\n"
+            "daemon = {{ listen = \"127.0.0.1:{port}\" }}\nschedule = {{ plan = \"*/2 * * * * *\", check = \"*/2 * * * * *\" }}\n"
         ),
     );
     assert_eq!(code(&env.pbx321(&["backup"])), 0);
@@ -467,6 +468,10 @@ fn the_html_runbook_prints_to_pdf_and_the_daemon_writes_it() {
     while !written.exists() && std::time::Instant::now() < until {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // The status page shows what the plan lacks.
+    crate::daemon::wait_for("readiness on the status page", 60, || {
+        crate::daemon::http_get(port, "/").1.contains("▲ web_channels: no live chat")
+    });
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&written).expect("the daemon wrote the runbook");
