@@ -12,7 +12,7 @@ use tokio::io::AsyncRead;
 pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// Size of the buffered reads of a bridged stream.
-const BUF: usize = 256 * 1024;
+const BUF: usize = 1024 * 1024;
 
 /// Runs `f` on a blocking thread with `reader` as a buffered synchronous reader, and
 /// returns its result. Must be called from within the runtime.

@@ -78,6 +78,7 @@ pub struct SourceRun {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "result", rename_all = "kebab-case")]
+#[allow(clippy::large_enum_variant)] // one per source per run: boxing buys nothing
 pub enum RunResult {
     Stored {
         id: String,
@@ -91,6 +92,10 @@ pub enum RunResult {
         /// Times another writer held the chosen id and a new one was taken.
         #[serde(skip_serializing_if = "is_zero")]
         id_conflicts: u32,
+        /// Seconds from the start of the source's run (pull and seal included) until the
+        /// first copy was committed; absent when none was written by this run.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        first_copy_seconds: Option<f64>,
     },
     Failed {
         error: String,
@@ -371,6 +376,7 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
         let verdict = verdict_of(run, &results, name, &m.id).await;
         src.stored(&origin, verdict.ok).await;
         return Ok(RunResult::Stored {
+            first_copy_seconds: None,
             id: m.id.clone(),
             already_stored: true,
             origin: m.origin.clone(),
@@ -383,9 +389,19 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
     }
 
     let created = free_id_time(run.spool, &taken_ids(run.listings, name), name, (run.now)())?;
+    let started = std::time::Instant::now();
     let m = seal_into_spool(run, src, name, &origin, created).await?;
     src.sealed(&origin).await;
+    let sealed_after = started.elapsed().as_secs_f64();
     let (m, results, id_conflicts) = fan_out_new(run, m).await?;
+    let first_copy_seconds = results
+        .iter()
+        .filter_map(|r| match r.outcome {
+            Outcome::Written { seconds, .. } => Some(seconds),
+            _ => None,
+        })
+        .reduce(f64::min)
+        .map(|s| ((sealed_after + s) * 1000.0).round() / 1000.0);
     let verdict = verdict_of(run, &results, name, &m.id).await;
     if results.iter().all(|r| r.outcome.has_copy()) {
         run.spool.discard(&m.id);
@@ -402,6 +418,7 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
         targets: results,
         verdict,
         id_conflicts,
+        first_copy_seconds,
     })
 }
 

@@ -138,6 +138,10 @@ async fn a_backup_is_named_by_the_clock_and_lands_on_every_target() {
     h.pbx_writes(1);
     let r = h.backup().await;
     assert_eq!(stored(&r), ("hq-20261125T030000Z", false, true));
+    assert!(
+        matches!(&r.sources[0].result, RunResult::Stored { first_copy_seconds: Some(s), .. } if *s >= 0.0),
+        "the time to the first committed copy is reported"
+    );
     for t in &h.targets {
         let mut paths: Vec<String> = t
             .list("")

@@ -103,6 +103,7 @@ pub fn backup(r: &BackupReport) -> String {
                 targets,
                 verdict,
                 id_conflicts,
+                first_copy_seconds,
             } => {
                 let what = if *already_stored {
                     "already stored as"
@@ -117,6 +118,9 @@ pub fn backup(r: &BackupReport) -> String {
                     bytes(*plain_bytes),
                     bytes(*sealed_bytes)
                 );
+                if let Some(t) = first_copy_seconds {
+                    let _ = writeln!(s, "  first copy committed {t:.1}s after the start");
+                }
                 if *id_conflicts > 0 {
                     let _ = writeln!(
                         s,

@@ -222,3 +222,116 @@ async fn finding_8_a_cancelled_fan_out_stops_every_upload() {
         "nothing was written after the cancellation"
     );
 }
+
+/// A target that takes its payload at 10 MiB/s (a slow uplink), then stores it in memory.
+struct Throttled {
+    inner: MemoryTarget,
+}
+
+#[async_trait]
+impl Target for Throttled {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn properties(&self) -> &Properties {
+        self.inner.properties()
+    }
+    async fn put(&self, path: &str, payload: &Payload) -> Result<(), TargetError> {
+        use tokio::io::AsyncReadExt;
+        let mut r = payload.open().await.unwrap();
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = r.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            // 1 MiB per 100 ms: 10 MiB/s.
+            tokio::time::sleep(Duration::from_millis(100 * n as u64 / (1 << 20) as u64)).await;
+        }
+        self.inner
+            .put(path, &Payload::Bytes(Bytes::from(all)))
+            .await
+    }
+    async fn stat(&self, path: &str) -> Result<ObjectMeta, TargetError> {
+        self.inner.stat(path).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
+        self.inner.list(prefix).await
+    }
+    async fn read(&self, path: &str) -> Result<Reader, TargetError> {
+        self.inner.read(path).await
+    }
+    async fn delete(&self, path: &str) -> Result<(), TargetError> {
+        self.inner.delete(path).await
+    }
+}
+
+/// A target throttled to 10 MiB/s does not delay the two local disks' commits: both hold
+/// their whole copy (manifest last) while the slow one is still taking its first half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_throttled_to_10_mib_s_does_not_delay_the_others() {
+    use pbx321::target::opendal::OpendalTarget;
+    let scratch = tempfile::tempdir().unwrap();
+    let data = crate::helpers::noise(9, 30 << 20);
+    let spool = scratch.path().join("spool.age");
+    std::fs::write(&spool, &data).unwrap();
+    let u = Upload {
+        artifact_path: "hq/hq-20261125T000000Z.zip.zst.age".into(),
+        artifact: Payload::file(spool, data.len() as u64),
+        signature: None,
+        manifest_path: "hq/hq-20261125T000000Z.manifest.json".into(),
+        manifest: Bytes::from_static(b"{}"),
+    };
+    let slow = Arc::new(Throttled {
+        inner: MemoryTarget::new("slow", props()),
+    });
+    let disk = |n: &str| {
+        let dir = scratch.path().join(n);
+        Arc::new(
+            OpendalTarget::fs(n, props(), &dir, false, pbx321::share::Share::default()).unwrap(),
+        )
+    };
+    let (a, b) = (disk("a"), disk("b"));
+    let targets: Vec<Arc<dyn Target>> = vec![slow.clone(), a.clone(), b.clone()];
+    let run = tokio::spawn({
+        let u = u.clone();
+        async move { fan_out(&targets, &u, &pbx321::progress::Progress::hidden()).await }
+    });
+    let started = std::time::Instant::now();
+    let mut both = false;
+    while !run.is_finished() {
+        if a.stat(&u.manifest_path).await.is_ok() && b.stat(&u.manifest_path).await.is_ok() {
+            both = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        both,
+        "both disks committed before the throttled target finished"
+    );
+    assert!(
+        slow.stat(&u.artifact_path).await.is_err(),
+        "the throttled copy (3 s at 10 MiB/s) is still under way after {:?}",
+        started.elapsed()
+    );
+    for t in [&a, &b] {
+        assert_eq!(
+            t.stat(&u.artifact_path).await.unwrap().size,
+            data.len() as u64
+        );
+    }
+    let results = run.await.unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r.outcome, Outcome::Written { .. })),
+        "{results:?}"
+    );
+    assert_eq!(
+        slow.stat(&u.artifact_path).await.unwrap().size,
+        data.len() as u64
+    );
+}

@@ -132,11 +132,17 @@ fn sigkill_at_24_points_never_counts_a_partial_and_the_next_run_cleans_up() {
     const SIZE: usize = 24 * 1024 * 1024;
     let env = TestEnv::new();
     let spawn = || env.spawn_backup();
-    // How long an uninterrupted run of this size takes here.
-    env.put_backup("3CXScheduledBackup.zip", 1000, SIZE);
-    let started = Instant::now();
-    assert!(spawn().wait().unwrap().success());
-    let whole = started.elapsed();
+    // How long an uninterrupted run of this size takes here: the fastest of three (a first
+    // run on a cold cache, or one slowed by other work on the machine, would put the kill
+    // points after the end of the runs).
+    let mut whole = Duration::MAX;
+    for seed in [997, 998, 1000] {
+        env.put_backup("3CXScheduledBackup.zip", seed, SIZE);
+        let started = Instant::now();
+        assert!(spawn().wait().unwrap().success());
+        whole = whole.min(started.elapsed());
+        std::thread::sleep(Duration::from_millis(1100));
+    }
 
     let mut killed_mid_run = 0;
     for i in 0..POINTS {

@@ -470,7 +470,9 @@ fn the_html_runbook_prints_to_pdf_and_the_daemon_writes_it() {
     }
     // The status page shows what the plan lacks.
     crate::daemon::wait_for("readiness on the status page", 60, || {
-        crate::daemon::http_get(port, "/").1.contains("▲ web_channels: no live chat")
+        crate::daemon::http_get(port, "/")
+            .1
+            .contains("▲ web_channels: no live chat")
     });
     let _ = child.kill();
     let _ = child.wait();
