@@ -30,7 +30,7 @@ use crate::sign::{Signer, Trust};
 use crate::source::{Source, SourceError};
 use crate::spool::{Pending, Spool};
 use crate::state::StateDir;
-use crate::target::Target;
+use crate::target::{Staged, Target};
 
 /// Ids tried before giving up on finding a free one (one second apart).
 const ID_TRIES: u32 = 600;
@@ -390,10 +390,10 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
 
     let created = free_id_time(run.spool, &taken_ids(run.listings, name), name, (run.now)())?;
     let started = std::time::Instant::now();
-    let m = seal_into_spool(run, src, name, &origin, created).await?;
+    let (m, staged) = seal_into_spool(run, src, name, &origin, created).await?;
     src.sealed(&origin).await;
     let sealed_after = started.elapsed().as_secs_f64();
-    let (m, results, id_conflicts) = fan_out_new(run, m).await?;
+    let (m, results, id_conflicts) = fan_out_new(run, m, staged).await?;
     let first_copy_seconds = results
         .iter()
         .filter_map(|r| match r.outcome {
@@ -428,11 +428,28 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
 async fn fan_out_new(
     run: &Run<'_>,
     mut m: Manifest,
+    staged: Vec<Staged>,
 ) -> Result<(Manifest, Vec<TargetResult>, u32), OpError> {
     let mut conflicts = 0;
+    let mut staged = Some(staged);
     loop {
-        let upload = run.upload(&m, run.spool.artifact(&m.id))?;
+        let mut upload = match run.upload(&m, run.spool.artifact(&m.id)) {
+            Ok(u) => u,
+            Err(e) => {
+                for s in staged.take().unwrap_or_default() {
+                    let _ = std::fs::remove_file(&s.file);
+                }
+                return Err(e);
+            }
+        };
+        // The copies staged while sealing are for this first id only.
+        upload.artifact = upload
+            .artifact
+            .with_staged(staged.take().unwrap_or_default());
         let results = fanout::fan_out(run.targets, &upload, run.progress).await;
+        for s in upload.artifact.untaken_staged() {
+            let _ = std::fs::remove_file(&s.file);
+        }
         let conflicted = results
             .iter()
             .any(|r| matches!(r.outcome, Outcome::Conflict { .. }));
@@ -595,8 +612,9 @@ async fn seal_into_spool(
     name: &str,
     origin: &Origin,
     created: DateTime<Utc>,
-) -> Result<Manifest, OpError> {
+) -> Result<(Manifest, Vec<Staged>), OpError> {
     let id = manifest::backup_id(name, created);
+    let tees = stage_copies(run.targets, run.spool, &manifest::artifact_path(name, &id)).await;
     let bar = run
         .progress
         .bytes(&format!("{name}: pull + seal"), Some(origin.size));
@@ -606,18 +624,35 @@ async fn seal_into_spool(
         "cannot create the spool file in {}",
         run.spool.dir().display()
     )))?;
+    let all_tees: Vec<PathBuf> = tees.iter().map(|t| t.copy.file.clone()).collect();
+    let remove_tees = || {
+        for f in &all_tees {
+            let _ = std::fs::remove_file(f);
+        }
+    };
     let sealed = crate::stream::blocking(reader, {
         let (partial, source, origin_name) =
             (partial.clone(), name.to_string(), origin.name.clone());
-        move |input| seal_file(input, file, partial, &recipients, &source, &origin_name)
+        move |input| {
+            seal_file(
+                input,
+                file,
+                partial,
+                tees,
+                &recipients,
+                &source,
+                &origin_name,
+            )
+        }
     })
     .await
     .map_err(|e| OpError::Failed(format!("seal task failed: {e}")))
     .and_then(|r| r);
     bar.finish_and_clear();
-    let (digests, pbx_encrypted) = match sealed {
+    let (digests, pbx_encrypted, staged) = match sealed {
         Ok(d) if d.0.plain_bytes == origin.size => d,
-        Ok((d, _)) => {
+        Ok((d, _, _)) => {
+            remove_tees();
             run.spool.discard(&id);
             return Err(OpError::Source(SourceError::Unavailable(format!(
                 "source {name}: {} changed while it was read ({} bytes read, {} expected); nothing was stored, run again",
@@ -625,10 +660,21 @@ async fn seal_into_spool(
             ))));
         }
         Err(e) => {
+            remove_tees();
             run.spool.discard(&id);
             return Err(e);
         }
     };
+    // A staged copy counts only whole: as long as the sealed file.
+    let mut whole = Vec::new();
+    for (copy, n) in staged {
+        if n == digests.sealed_bytes {
+            whole.push(copy);
+        } else {
+            let _ = std::fs::remove_file(&copy.file);
+        }
+    }
+    let staged = whole;
     run.spool.commit(&id).map_err(io_error(format!(
         "cannot commit the spool file {}",
         partial.display()
@@ -655,8 +701,8 @@ async fn seal_into_spool(
             run.spool.dir().display()
         ))(e));
     }
-    tracing::debug!(source = %name, plain = m.plain.bytes, sealed = m.sealed.bytes, "sealed into the spool");
-    Ok(m)
+    tracing::debug!(source = %name, plain = m.plain.bytes, sealed = m.sealed.bytes, staged = staged.len(), "sealed into the spool");
+    Ok((m, staged))
 }
 
 /// The blocking part of the seal: the source's bytes through the zip check and the seal
@@ -665,11 +711,19 @@ fn seal_file(
     input: impl std::io::Read + Send,
     file: std::fs::File,
     path: PathBuf,
+    tees: Vec<Tee>,
     recipients: &seal::Recipients,
     source: &str,
     origin_name: &str,
-) -> Result<(seal::Digests, bool), OpError> {
-    let out = std::io::BufWriter::with_capacity(1024 * 1024, SpoolWriter { file, path });
+) -> Result<Sealed, OpError> {
+    let out = std::io::BufWriter::with_capacity(
+        1024 * 1024,
+        SpoolWriter {
+            file,
+            path,
+            tees: tees.into_iter().map(Tee::start).collect(),
+        },
+    );
     let (input, check) =
         crate::zipcheck::checked_reader(input).map_err(io_error("cannot start the zip check"))?;
     let (digests, out) = seal::seal(input, out, recipients, zstd_threads())?;
@@ -678,6 +732,15 @@ fn seal_file(
             "zip check thread panicked",
         )))
     });
+    let mut w = out
+        .into_inner()
+        .map_err(|e| OpError::Seal(seal::SealError::Io(e.into_error())))?;
+    let staged = w.finish_tees();
+    let discard = |staged: &[(Staged, u64)]| {
+        for (s, _) in staged {
+            let _ = std::fs::remove_file(&s.file);
+        }
+    };
     let pbx_encrypted = match zip {
         Ok(summary) => summary.encrypted,
         Err(crate::zipcheck::ZipCheckError::Unsupported(why)) => {
@@ -685,17 +748,115 @@ fn seal_file(
             false
         }
         Err(e) => {
+            discard(&staged);
             return Err(OpError::Source(SourceError::Invalid(format!(
                 "source {source}: {origin_name} is not a readable 3CX backup ({e}); nothing was stored"
             ))));
         }
     };
-    let mut w = out
-        .into_inner()
-        .map_err(|e| OpError::Seal(seal::SealError::Io(e.into_error())))?;
-    w.sync()
-        .map_err(|e| OpError::Seal(seal::SealError::Io(e)))?;
-    Ok((digests, pbx_encrypted))
+    if let Err(e) = w.sync() {
+        discard(&staged);
+        return Err(OpError::Seal(seal::SealError::Io(e)));
+    }
+    Ok((digests, pbx_encrypted, staged))
+}
+
+/// What the seal made: the digests, whether the PBX encrypted the zip, and the copies
+/// staged on the way with the bytes each got.
+type Sealed = (seal::Digests, bool, Vec<(Staged, u64)>);
+
+/// Chunks in flight to one staged copy: a target slower than the seal falls behind by this
+/// much, then it is dropped and copies from the spool afterwards.
+const TEE_IN_FLIGHT: usize = 4;
+/// How long the seal waits for a staged copy that lags, per chunk, before dropping it.
+const TEE_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A copy written while sealing, to a local-disk target's partial file (see
+/// [`stage_copies`]): what the seal writes to the spool is handed to its own thread, which
+/// writes it there. The seal never waits for it: when the thread falls behind, the copy is
+/// abandoned (its file removed) and the target copies from the spool later, as any other.
+struct Tee {
+    copy: Staged,
+    file: std::fs::File,
+}
+
+struct RunningTee {
+    copy: Staged,
+    tx: Option<std::sync::mpsc::SyncSender<TeeMsg>>,
+    handle: Option<std::thread::JoinHandle<std::io::Result<u64>>>,
+}
+
+enum TeeMsg {
+    Data(bytes::Bytes),
+    /// Everything was sent (a closed channel without it means abandoned).
+    End,
+}
+
+impl Tee {
+    fn start(self) -> RunningTee {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<TeeMsg>(TEE_IN_FLIGHT);
+        let mut file = self.file;
+        let handle = std::thread::Builder::new()
+            .name("pbx321-tee".into())
+            .spawn(move || {
+                use std::io::Write;
+                let mut n = 0u64;
+                for m in rx {
+                    match m {
+                        TeeMsg::Data(b) => {
+                            file.write_all(&b)?;
+                            n += b.len() as u64;
+                        }
+                        TeeMsg::End => return Ok(n),
+                    }
+                }
+                Err(std::io::Error::other("abandoned"))
+            })
+            .ok();
+        RunningTee {
+            tx: handle.as_ref().map(|_| tx),
+            handle,
+            copy: self.copy,
+        }
+    }
+}
+
+impl RunningTee {
+    fn abandon(&mut self, why: &str) {
+        if self.tx.take().is_some() {
+            tracing::debug!(target_name = %self.copy.target, "{why}: this target copies from the spool after the seal");
+        }
+    }
+}
+
+/// Opens a staged copy on every local-disk target but the first on the spool's own file
+/// system (that one takes the spool file itself, by a hard link).
+async fn stage_copies(targets: &[Arc<dyn Target>], spool: &Spool, path: &str) -> Vec<Tee> {
+    use std::os::unix::fs::MetadataExt;
+    let spool_dev = std::fs::metadata(spool.dir()).ok().map(|m| m.dev());
+    let mut linked = false;
+    let mut out = Vec::new();
+    for t in targets {
+        let dev = t.local_device();
+        if dev.is_none() {
+            continue;
+        }
+        if !linked && dev == spool_dev {
+            linked = true;
+            continue;
+        }
+        if let Some((file, at)) = t.stage(path).await {
+            out.push(Tee {
+                copy: Staged {
+                    target: t.name().to_string(),
+                    path: path.to_string(),
+                    file: at,
+                },
+                file,
+            });
+        }
+    }
+    out
 }
 
 /// The spool file, whose errors name it: a full state directory must be told apart from a
@@ -703,6 +864,7 @@ fn seal_file(
 struct SpoolWriter {
     file: std::fs::File,
     path: PathBuf,
+    tees: Vec<RunningTee>,
 }
 
 impl SpoolWriter {
@@ -720,11 +882,69 @@ impl SpoolWriter {
     fn sync(&mut self) -> std::io::Result<()> {
         self.file.sync_all().map_err(|e| self.named(e))
     }
+
+    /// Ends the staged copies: (copy, bytes written) of each that kept up; the files of
+    /// the others are removed.
+    fn finish_tees(&mut self) -> Vec<(Staged, u64)> {
+        let mut out = Vec::new();
+        for mut t in std::mem::take(&mut self.tees) {
+            let ended =
+                t.tx.take()
+                    .is_some_and(|tx| tx.try_send(TeeMsg::End).is_ok());
+            let result = t.handle.take().map(|h| h.join());
+            match (ended, result) {
+                (true, Some(Ok(Ok(n)))) => out.push((t.copy, n)),
+                _ => {
+                    let _ = std::fs::remove_file(&t.copy.file);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for SpoolWriter {
+    fn drop(&mut self) {
+        // A seal that failed: the staged copies are not copies.
+        for t in self.finish_tees() {
+            let _ = std::fs::remove_file(&t.0.file);
+        }
+    }
 }
 
 impl std::io::Write for SpoolWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.file.write(buf).map_err(|e| self.named(e))
+        let n = self.file.write(buf).map_err(|e| self.named(e))?;
+        if n > 0 && !self.tees.is_empty() {
+            let chunk = bytes::Bytes::copy_from_slice(&buf[..n]);
+            for t in &mut self.tees {
+                let Some(tx) = &t.tx else { continue };
+                // A moment's lag is waited for (TEE_GRACE, once per chunk at most); a
+                // target that stays behind is dropped.
+                let mut msg = TeeMsg::Data(chunk.clone());
+                let deadline = std::time::Instant::now() + TEE_GRACE;
+                loop {
+                    match tx.try_send(msg) {
+                        Ok(()) => break,
+                        Err(std::sync::mpsc::TrySendError::Full(m))
+                            if std::time::Instant::now() < deadline =>
+                        {
+                            msg = m;
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                            t.abandon("slower than the seal");
+                            break;
+                        }
+                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                            t.abandon("could not write its staged copy");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -781,5 +1001,86 @@ fn record_history(state: &StateDir, run: &SourceRun, at: DateTime<Utc>, seconds:
     line.push(b'\n');
     if let Err(e) = state.append("runs.jsonl", &line) {
         tracing::warn!("run history not recorded: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tee_tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn writer(dir: &std::path::Path, tees: Vec<RunningTee>) -> SpoolWriter {
+        let path = dir.join("spool");
+        SpoolWriter {
+            file: std::fs::File::create(&path).unwrap(),
+            path,
+            tees,
+        }
+    }
+
+    fn copy(dir: &std::path::Path, name: &str) -> Staged {
+        Staged {
+            target: name.into(),
+            path: "hq/x.zip.zst.age".into(),
+            file: dir.join(name),
+        }
+    }
+
+    /// A staged copy gets every byte the spool gets; a stalled one is dropped without ever
+    /// making the seal wait, and its file is removed.
+    #[test]
+    fn a_staged_copy_follows_the_spool_and_a_stalled_one_never_holds_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = Tee {
+            copy: copy(dir.path(), "good"),
+            file: std::fs::File::create(dir.path().join("good")).unwrap(),
+        }
+        .start();
+        // A target that takes nothing: its thread never runs (no handle), its queue fills.
+        let (tx, _rx) = std::sync::mpsc::sync_channel(TEE_IN_FLIGHT);
+        std::fs::write(dir.path().join("stalled"), b"").unwrap();
+        let stalled = RunningTee {
+            copy: copy(dir.path(), "stalled"),
+            tx: Some(tx),
+            handle: None,
+        };
+        let mut w = writer(dir.path(), vec![good, stalled]);
+        let data = vec![7u8; 64 * 1024];
+        let started = std::time::Instant::now();
+        for _ in 0..(TEE_IN_FLIGHT * 8) {
+            w.write_all(&data).unwrap();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "writes never waited for the stalled copy"
+        );
+        let staged = w.finish_tees();
+        assert_eq!(staged.len(), 1, "only the copy that kept up");
+        assert_eq!(staged[0].0.target, "good");
+        assert_eq!(staged[0].1, (data.len() * TEE_IN_FLIGHT * 8) as u64);
+        assert_eq!(
+            std::fs::read(dir.path().join("good")).unwrap(),
+            std::fs::read(dir.path().join("spool")).unwrap()
+        );
+        assert!(
+            !dir.path().join("stalled").exists(),
+            "the dropped copy is removed"
+        );
+    }
+
+    /// A seal that fails leaves no staged copy behind.
+    #[test]
+    fn a_failed_seal_removes_its_staged_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tee {
+            copy: copy(dir.path(), "c"),
+            file: std::fs::File::create(dir.path().join("c")).unwrap(),
+        }
+        .start();
+        let mut w = writer(dir.path(), vec![t]);
+        w.write_all(b"half a backup").unwrap();
+        drop(w);
+        assert!(!dir.path().join("c").exists());
     }
 }

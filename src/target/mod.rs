@@ -104,12 +104,26 @@ pub enum Payload {
         sha256: Option<String>,
         /// Counts the bytes a target has taken (a progress bar; hidden unless on a terminal).
         progress: indicatif::ProgressBar,
+        /// Copies written while the file was sealed, each already whole and fsynced under
+        /// its target's partial name: (target, object path, file). A target takes its own
+        /// once, by renaming it, instead of copying the file again.
+        staged: Arc<std::sync::Mutex<Vec<Staged>>>,
     },
     /// Small objects (manifests).
     Bytes(Bytes),
 }
 
 pub use crate::stream::Reader;
+
+/// A copy written beside the spool while sealing (see [`Payload::File`]'s `staged`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staged {
+    pub target: String,
+    /// The object it is a copy for.
+    pub path: String,
+    /// The whole, fsynced file under the target's partial name.
+    pub file: PathBuf,
+}
 
 impl Payload {
     /// A finished, fsynced local file that will not change while targets read it.
@@ -120,6 +134,38 @@ impl Payload {
             adopted: Arc::new(AtomicBool::new(false)),
             sha256: None,
             progress: indicatif::ProgressBar::hidden(),
+            staged: Arc::default(),
+        }
+    }
+
+    /// The same payload with copies staged while sealing.
+    pub fn with_staged(self, copies: Vec<Staged>) -> Payload {
+        if let Payload::File { staged, .. } = &self {
+            let mut s = staged.lock().unwrap_or_else(|e| e.into_inner());
+            s.extend(copies);
+        }
+        self
+    }
+
+    /// Takes the staged copy of `path` for `target`, if there is one (once).
+    pub fn take_staged(&self, target: &str, path: &str) -> Option<PathBuf> {
+        let Payload::File { staged, .. } = self else {
+            return None;
+        };
+        let mut s = staged.lock().unwrap_or_else(|e| e.into_inner());
+        let i = s
+            .iter()
+            .position(|c| c.target == target && c.path == path)?;
+        Some(s.remove(i).file)
+    }
+
+    /// The staged copies no target took (to remove).
+    pub fn untaken_staged(&self) -> Vec<Staged> {
+        match self {
+            Payload::File { staged, .. } => {
+                std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()))
+            }
+            Payload::Bytes(_) => Vec::new(),
         }
     }
 
@@ -131,6 +177,7 @@ impl Payload {
                 len,
                 adopted,
                 sha256,
+                staged,
                 ..
             } => Payload::File {
                 path: path.clone(),
@@ -138,6 +185,7 @@ impl Payload {
                 adopted: Arc::clone(adopted),
                 sha256: sha256.clone(),
                 progress: bar,
+                staged: Arc::clone(staged),
             },
             Payload::Bytes(b) => Payload::Bytes(b.clone()),
         }
@@ -162,6 +210,7 @@ impl Payload {
                 len,
                 adopted,
                 progress,
+                staged,
                 ..
             } => Payload::File {
                 path,
@@ -169,6 +218,7 @@ impl Payload {
                 adopted,
                 sha256: Some(sha256),
                 progress,
+                staged,
             },
             other => other,
         }
@@ -266,6 +316,18 @@ pub trait Target: Send + Sync {
     /// copies honestly. Unknown by default.
     async fn placement(&self) -> Placement {
         Placement::default()
+    }
+
+    /// Starts a copy of the object `path` to be written while the payload is still being
+    /// made: a new, empty file under the target's partial name, on local disk only. `None`
+    /// where the target cannot (not local, not mounted, the object exists).
+    async fn stage(&self, _path: &str) -> Option<(std::fs::File, PathBuf)> {
+        None
+    }
+
+    /// The device of the local file system the target writes to (local disk only).
+    fn local_device(&self) -> Option<u64> {
+        None
     }
 
     /// Free bytes where the store tells (a local file system, an SFTP server with the

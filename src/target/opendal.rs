@@ -203,7 +203,7 @@ impl OpendalTarget {
         })
         .await
         .map_err(|e| TargetError::Permanent(format!("target {name}: copy task: {e}")))?
-        .map_err(|e| io_err(&self.name, "write", &e))?;
+        .map_err(|e| io_err(&self.name, &format!("write {}", partial.display()), &e))?;
         if copied != len {
             let _ = std::fs::remove_file(&partial);
             return Err(TargetError::Permanent(format!(
@@ -455,12 +455,29 @@ impl Target for OpendalTarget {
             )));
         }
         self.prepare_local_dir(path)?;
-        if self.adopt(path, payload)? {
+        let tmp = super::partial_name(path);
+        let staged = match (&self.local_root, payload.take_staged(&self.name, path)) {
+            (Some(root), Some(file)) if file == root.join(&tmp) => {
+                let whole = std::fs::metadata(&file).is_ok_and(|m| m.len() == payload.len());
+                if !whole {
+                    let _ = std::fs::remove_file(&file);
+                }
+                whole
+            }
+            (_, Some(file)) => {
+                let _ = std::fs::remove_file(&file);
+                false
+            }
+            _ => false,
+        };
+        if staged {
+            payload.taken(payload.len(), Some(payload.len()));
+        } else if self.adopt(path, payload)? {
             self.sync_local_dir(path);
             return Ok(());
+        } else {
+            self.write_partial(&tmp, payload).await?;
         }
-        let tmp = super::partial_name(path);
-        self.write_partial(&tmp, payload).await?;
         let committed = async {
             self.finish_local(&tmp)?;
             self.rename_no_replace(&tmp, path).await
@@ -566,6 +583,32 @@ impl Target for OpendalTarget {
 
     async fn placement(&self) -> Placement {
         self.local_placement()
+    }
+
+    async fn stage(&self, path: &str) -> Option<(std::fs::File, PathBuf)> {
+        let root = self.local_root.as_ref()?;
+        self.check_mounted().ok()?;
+        if self.exists(path).await.ok()? {
+            return None;
+        }
+        self.prepare_local_dir(path).ok()?;
+        let file = root.join(super::partial_name(path));
+        let _ = std::fs::remove_file(&file);
+        let f = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .ok()?;
+        Some((f, file))
+    }
+
+    fn local_device(&self) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let root = self.local_root.as_ref()?;
+        root.ancestors()
+            .find_map(|d| std::fs::metadata(d).ok())
+            .map(|m| m.dev())
     }
 
     async fn free_space(&self) -> Option<u64> {

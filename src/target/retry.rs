@@ -137,6 +137,14 @@ impl Target for Retry {
         self.inner.free_space().await
     }
 
+    async fn stage(&self, path: &str) -> Option<(std::fs::File, std::path::PathBuf)> {
+        self.inner.stage(path).await
+    }
+
+    fn local_device(&self) -> Option<u64> {
+        self.inner.local_device()
+    }
+
     async fn probe(&self, path: &str, bytes: &[u8]) -> Result<(), TargetError> {
         self.inner.probe(path, bytes).await
     }

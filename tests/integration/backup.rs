@@ -597,3 +597,47 @@ fn the_readme_quickstart_runs_and_restores() {
             == std::fs::read(examples.join("sample-backups/3CXScheduledBackup.zip")).unwrap()
     );
 }
+
+/// The copies written while sealing: every local-disk target gets its own whole copy (the
+/// first on the spool's file system takes the spool file itself), nothing partial is left,
+/// and each copy restores alone.
+#[test]
+fn copies_staged_while_sealing_are_whole_and_separate() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    let original = env.put_backup("3CXScheduledBackup.zip", 31, 3 * 1024 * 1024);
+    let out = env.pbx321(&["-vv", "backup"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("staged=2") || stderr(&out).contains("staged: 2"),
+        "two copies were written during the seal: {}",
+        stderr(&out)
+    );
+    let inodes: Vec<u64> = ["local", "usb", "away"]
+        .iter()
+        .map(|t| {
+            let a = env.artifacts(t);
+            assert_eq!(a.len(), 1, "{t}");
+            std::fs::metadata(env.target_dir(t).join(&a[0]))
+                .unwrap()
+                .ino()
+        })
+        .collect();
+    assert!(
+        inodes[0] != inodes[1] && inodes[1] != inodes[2] && inodes[0] != inodes[2],
+        "three copies, not three names of one: {inodes:?}"
+    );
+    for t in ["local", "usb", "away"] {
+        assert!(
+            !env.files_under(&env.target_dir(t))
+                .iter()
+                .any(|f| f.ends_with(".partial")),
+            "{t}"
+        );
+        let to = env.path().join(format!("{t}.zip"));
+        assert_eq!(code(&env.restore(&to, &["--from", t])), 0);
+        assert_eq!(std::fs::read(&to).unwrap(), original, "{t}");
+    }
+    let out = env.pbx321(&["check", "--deep"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}
