@@ -82,7 +82,7 @@ PY
 
 parts=${BENCH_PARTS:-"backup check s3 repair fleet"}
 [[ " $parts " == *" backup "* ]] || sizes=""
-[ -z "$sizes" ] || printf '%-6s %12s %12s %8s %14s %10s %12s %12s %8s\n' size baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS nosync_ratio first_copy_s restore_ratio deep_ratio
+[ -z "$sizes" ] || printf '%-6s %12s %12s %8s %14s %10s %12s %12s %12s %8s\n' size baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS nosync_ratio first_copy_s restore_ratio restore_sync deep_ratio
 for gib in $sizes; do
   src="$work/src"; rm -rf "$src" "$work"/t* "$work"/state "$work"/base*; mkdir -p "$src"
   gen_zip "$gib" "$src/3CXScheduledBackup.zip"
@@ -148,7 +148,9 @@ TOML
   t6=$(date +%s.%N)
   age -d -i "$work/key.txt" "$art" | zstd -q -d >"$work/base.zip"
   t7=$(date +%s.%N)
-  rm -f "$work/base.zip"
+  sync
+  t7s=$(date +%s.%N)
+  rm -f "$work/base.zip"; sync
   t8=$(date +%s.%N)
   "$bin" --config "$work/config.toml" restore --source bench --from t1 --to "$work/restored.zip" \
     --identity "$work/key.txt" >/dev/null 2>&1
@@ -163,20 +165,21 @@ TOML
   "$bin" --config "$work/config.toml" check --deep --format json >/dev/null || true
   t12=$(date +%s.%N)
 
-  python3 - "$bytes" "$t0" "$t1" "$t2" "$t3" "$rss_kib" "$gib" "$t4" "$t5" "$first" "$t6" "$t7" "$t8" "$t9" "$t10" "$t11" "$t12" <<'PY'
+  python3 - "$bytes" "$t0" "$t1" "$t2" "$t3" "$rss_kib" "$gib" "$t4" "$t5" "$first" "$t6" "$t7" "$t8" "$t9" "$t10" "$t11" "$t12" "$t7s" <<'PY'
 import sys
 a = sys.argv[1:]
 b, t0, t1, t2, t3, rss, gib = a[:7]
-t4, t5, first, t6, t7, t8, t9, t10, t11, t12 = a[7:]
+t4, t5, first, t6, t7, t8, t9, t10, t11, t12, t7s = a[7:]
 f = float
 b = int(b); base = b / (f(t1) - f(t0)) / 2**20; ours = b / (f(t3) - f(t2)) / 2**20
 nosync = b / (f(t5) - f(t4)) / 2**20
 restore = (f(t7) - f(t6)) / (f(t9) - f(t8))
+restore_sync = (f(t7s) - f(t6)) / (f(t9) - f(t8))
 deep = (f(t11) - f(t10)) / (f(t12) - f(t11))
-print(f"{gib+'GiB':<6} {base:12.1f} {ours:12.1f} {ours/base:8.2f} {int(rss)/1024:11.1f} MiB {ours/nosync:10.2f} {f(first):12.2f} {restore:12.2f} {deep:8.2f}")
+print(f"{gib+'GiB':<6} {base:12.1f} {ours:12.1f} {ours/base:8.2f} {int(rss)/1024:11.1f} MiB {ours/nosync:10.2f} {f(first):12.2f} {restore:12.2f} {restore_sync:12.2f} {deep:8.2f}")
 PY
 done
-[ -z "$sizes" ] || echo "ratio: backup vs the durable pipeline (zstd | age | tee a b > c; sync), goal >= 1.0; nosync_ratio: vs the same without sync, goal >= 0.9; restore_ratio: age -d | zstd -d time / pbx321 restore time, goal >= 0.95; deep_ratio: sha256sum of the 3 copies / pbx321 check --deep, goal >= 0.9; first_copy_s: seconds from start to the first committed copy"
+[ -z "$sizes" ] || echo "ratio: backup vs the durable pipeline (zstd | age | tee a b > c; sync), goal >= 1.0; nosync_ratio: vs the same without sync, goal >= 0.9; restore_ratio: age -d | zstd -d time / pbx321 restore time, goal >= 0.95 (restore_sync: the same with sync after the pipeline, as pbx321 fsyncs the zip); deep_ratio: sha256sum of the 3 copies / pbx321 check --deep, goal >= 0.9; first_copy_s: seconds from start to the first committed copy"
 
 if [[ " $parts " == *" check "* ]]; then
   cdir="$work/check"; rm -rf "$cdir"; mkdir -p "$cdir"

@@ -35,6 +35,7 @@ pub mod daemon;
 pub mod error;
 pub mod facts;
 pub mod fanout;
+pub mod flush;
 pub mod history;
 pub mod manifest;
 pub mod notify;

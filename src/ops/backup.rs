@@ -719,7 +719,7 @@ fn seal_file(
     let out = std::io::BufWriter::with_capacity(
         1024 * 1024,
         SpoolWriter {
-            file,
+            file: crate::flush::EarlyFlush::new(file),
             path,
             tees: tees.into_iter().map(Tee::start).collect(),
         },
@@ -795,7 +795,7 @@ enum TeeMsg {
 impl Tee {
     fn start(self) -> RunningTee {
         let (tx, rx) = std::sync::mpsc::sync_channel::<TeeMsg>(TEE_IN_FLIGHT);
-        let mut file = self.file;
+        let mut file = crate::flush::EarlyFlush::new(self.file);
         let handle = std::thread::Builder::new()
             .name("pbx321-tee".into())
             .spawn(move || {
@@ -862,7 +862,7 @@ async fn stage_copies(targets: &[Arc<dyn Target>], spool: &Spool, path: &str) ->
 /// The spool file, whose errors name it: a full state directory must be told apart from a
 /// source that failed mid-read.
 struct SpoolWriter {
-    file: std::fs::File,
+    file: crate::flush::EarlyFlush,
     path: PathBuf,
     tees: Vec<RunningTee>,
 }
@@ -1013,7 +1013,7 @@ mod tee_tests {
     fn writer(dir: &std::path::Path, tees: Vec<RunningTee>) -> SpoolWriter {
         let path = dir.join("spool");
         SpoolWriter {
-            file: std::fs::File::create(&path).unwrap(),
+            file: crate::flush::EarlyFlush::new(std::fs::File::create(&path).unwrap()),
             path,
             tees,
         }

@@ -245,7 +245,12 @@ async fn restore_from(
     let out = PlainFile::create(to)
         .map_err(|e| format!("cannot write in the directory of {}: {e}", to.display()))?;
     let d = crate::stream::blocking(reader, move |input| {
-        let w = std::io::BufWriter::with_capacity(1024 * 1024, out.file());
+        let early = out
+            .file()
+            .try_clone()
+            .map(crate::flush::EarlyFlush::new)
+            .map_err(|e| e.to_string())?;
+        let w = std::io::BufWriter::with_capacity(1024 * 1024, early);
         let (d, w) = seal::unseal(input, w, &identities).map_err(|e| e.to_string())?;
         w.into_inner().map_err(|e| e.to_string())?;
         Ok::<_, String>((d, out))
