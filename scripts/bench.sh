@@ -306,7 +306,8 @@ SSHD
   echo "[127.0.0.1]:$sport $(cut -d' ' -f1,2 "$sshd_dir/host_key.pub")" >"$sshd_dir/known_hosts"
   user=${USER:-$(id -un)}
   printf '%-14s %14s %14s %8s %14s\n' repair baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS
-  for gib in ${BENCH_REPAIR_GIB:-"1 4"}; do
+  repair_sizes=${BENCH_REPAIR_GIB:-"1 4"}
+  for gib in $repair_sizes; do
     r="$work/repair"; rm -rf "$r"; mkdir -p "$r/src"
     gen_zip "$gib" "$r/src/3CXScheduledBackup.zip"
     .venv/bin/python -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:$port').create_bucket(Bucket='repair')"

@@ -562,7 +562,9 @@ impl Target for OpendalTarget {
             }
             let mut f = f;
             f.set_max_buf_size(LOCAL_READ);
-            return Ok(Box::new(f));
+            // Buffered here, so that a reader asking for small pieces (tokio's copy asks
+            // for 8 KiB) still costs one blocking read per LOCAL_READ bytes.
+            return Ok(Box::new(tokio::io::BufReader::with_capacity(LOCAL_READ, f)));
         }
         // OpenDAL opens lazily; stat first so a missing object is NotFound here, not an I/O
         // error in the middle of the stream.
