@@ -176,6 +176,28 @@ fn plan_rates_every_item_against_each_scenario() {
             "{name}"
         );
         // Read-only: no write call reached the PBX.
+        // `check` (with [plan]) rates every item the same way.
+        let out = env.pbx321(&["check", "--format", "json"]);
+        assert_no_secret(&out);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let checked: BTreeMap<String, String> = v["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["source"] == "pbx")
+            .unwrap()["readiness"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["id"] != "backups")
+            .map(|i| {
+                (
+                    i["id"].as_str().unwrap().to_string(),
+                    i["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(checked, expected, "{name}: check");
         let requests = pbx.state.lock().unwrap().requests.clone();
         assert!(
             requests
