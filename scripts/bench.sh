@@ -21,9 +21,10 @@
 # (moto) against boto3's upload_file, and S3 → SFTP (a local sshd) against boto3's
 # download_file + sftp put, with pbx321's peak RSS (goal <= 64 MiB), for each size in
 # BENCH_REPAIR_GIB (default "1 4").
-# Then a fleet: one `pbx321 backup` of 200 small folder sources to 3 fs targets with
-# [daemon] max_concurrent = 8 (the daemon's code path), against a shell loop sealing each
-# with zstd | age | tee; total time and pbx321's peak RSS.
+# Then a fleet: one `pbx321 backup` of 200 folder sources of 10 MiB each (BENCH_FLEET,
+# BENCH_FLEET_MIB) to 3 fs targets with [daemon] max_concurrent = 4 (BENCH_FLEET_CONCURRENCY;
+# the daemon's code path), against a shell loop sealing each with zstd | age | tee; total
+# time and pbx321's peak RSS.
 # BENCH_PARTS="backup check s3 repair fleet" selects the parts. These are measurements, not tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -406,15 +407,15 @@ fi
 if [[ " $parts " == *" fleet "* ]]; then
   n=${BENCH_FLEET:-200}
   f="$work/fleet"; rm -rf "$f"; mkdir -p "$f"
-  python3 - "$f" "$n" "$recipient" <<'PY'
+  python3 - "$f" "$n" "$recipient" "${BENCH_FLEET_CONCURRENCY:-4}" "${BENCH_FLEET_MIB:-10}" <<'PY'
 import os, sys, zipfile
-root, n, recipient = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-cfg = [f'state_dir = "state"\n[daemon]\nmax_concurrent = 8\n[encryption]\nrecipients = ["{recipient}"]\n[policy]\ncopies = 3\nmedia = 2\noffsite = 1\n']
+root, n, recipient, conc, mib = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+cfg = [f'state_dir = "state"\n[daemon]\nmax_concurrent = {conc}\n[encryption]\nrecipients = ["{recipient}"]\n[policy]\ncopies = 3\nmedia = 2\noffsite = 1\n']
 for i in range(n):
     d = os.path.join(root, "src", f"pbx{i:03d}"); os.makedirs(d)
     with zipfile.ZipFile(os.path.join(d, "3CXScheduledBackup.zip"), "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("3CXPhoneSystemDb.xml", b"<PhoneSystem>" + b"<Ext n='1'/>" * 20000 + b"</PhoneSystem>")
-        z.writestr("Recordings/a.wav", os.urandom(200_000))
+        z.writestr(zipfile.ZipInfo("Recordings/a.wav"), os.urandom(mib << 20), zipfile.ZIP_STORED)
     cfg.append(f'[[source]]\nname = "pbx{i:03d}"\ntype = "folder"\npath = "src/pbx{i:03d}"\nsettle = "0s"\n')
 for t, medium, loc in [("t1", "disk", "onsite"), ("t2", "removable", "onsite"), ("t3", "disk", "offsite")]:
     cfg.append(f'[[target]]\nname = "{t}"\ntype = "fs"\npath = "{t}"\nmedium = "{medium}"\nlocation = "{loc}"\ntrust_labels = true\n')
