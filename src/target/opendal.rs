@@ -40,6 +40,17 @@ pub struct OpendalTarget {
     shared_tree: std::sync::OnceLock<()>,
 }
 
+/// `file` relative to `root`, when it is a partial file of `path` beside it (what
+/// [`Target::stage`] made): same directory, `path`'s name, the partial suffix.
+fn staged_partial(root: &Path, path: &str, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(root).ok()?.to_str()?.to_string();
+    let is_partial = rel
+        .strip_prefix(path)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|rest| rest.ends_with(crate::manifest::PARTIAL_SUFFIX) && !rest.contains('/'));
+    is_partial.then_some(rel)
+}
+
 /// The read-ahead of a local file: one blocking read per this many bytes.
 const LOCAL_READ: usize = 4 << 20;
 
@@ -455,22 +466,34 @@ impl Target for OpendalTarget {
             )));
         }
         self.prepare_local_dir(path)?;
-        let tmp = super::partial_name(path);
+        let mut tmp = super::partial_name(path);
+        // A copy staged while sealing is this run's own partial file of `path` (its unique
+        // name: another writer sharing the target never has the same one).
         let staged = match (&self.local_root, payload.take_staged(&self.name, path)) {
-            (Some(root), Some(file)) if file == root.join(&tmp) => {
-                let whole = std::fs::metadata(&file).is_ok_and(|m| m.len() == payload.len());
-                if !whole {
-                    let _ = std::fs::remove_file(&file);
+            (Some(root), Some(file)) => {
+                let own = staged_partial(root, path, &file);
+                let whole = own.is_some()
+                    && std::fs::symlink_metadata(&file)
+                        .is_ok_and(|m| m.is_file() && m.len() == payload.len());
+                match (own, whole) {
+                    (Some(rel), true) => {
+                        tmp = rel;
+                        true
+                    }
+                    _ => {
+                        let _ = std::fs::remove_file(&file);
+                        false
+                    }
                 }
-                whole
             }
-            (_, Some(file)) => {
+            (None, Some(file)) => {
                 let _ = std::fs::remove_file(&file);
                 false
             }
-            _ => false,
+            (_, None) => false,
         };
         if staged {
+            tracing::debug!(target_name = %self.name, path, "committing the copy staged while sealing");
             payload.taken(payload.len(), Some(payload.len()));
         } else if self.adopt(path, payload)? {
             self.sync_local_dir(path);

@@ -613,6 +613,14 @@ fn copies_staged_while_sealing_are_whole_and_separate() {
         "two copies were written during the seal: {}",
         stderr(&out)
     );
+    assert_eq!(
+        stderr(&out)
+            .matches("committing the copy staged while sealing")
+            .count(),
+        2,
+        "and both were committed as the copies of usb and away: {}",
+        stderr(&out)
+    );
     let inodes: Vec<u64> = ["local", "usb", "away"]
         .iter()
         .map(|t| {
