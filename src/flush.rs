@@ -41,10 +41,6 @@ impl EarlyFlush {
         }
     }
 
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-
     /// Stops the side thread and fsyncs the file (data and metadata).
     pub fn sync_all(&mut self) -> io::Result<()> {
         self.stop();

@@ -183,14 +183,8 @@ impl StateDir {
     /// The whole of a state file, `None` when it does not exist.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
         let path = self.path(name);
-        let mut f = match File::options()
-            .read(true)
-            .custom_flags(no_follow())
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io("cannot read", &path)(e)),
+        let Some(mut f) = open_existing(&path)? else {
+            return Ok(None);
         };
         let mut out = Vec::new();
         f.read_to_end(&mut out).map_err(io("cannot read", &path))?;
@@ -202,14 +196,8 @@ impl StateDir {
     pub fn read_tail(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, StateError> {
         use std::io::{Seek, SeekFrom};
         let path = self.path(name);
-        let mut f = match File::options()
-            .read(true)
-            .custom_flags(no_follow())
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io("cannot read", &path)(e)),
+        let Some(mut f) = open_existing(&path)? else {
+            return Ok(None);
         };
         let len = f.metadata().map_err(io("cannot read", &path))?.len();
         let cut = len > limit;
@@ -270,6 +258,19 @@ impl StateDir {
             .map_err(io("cannot open", &path))?;
         f.write_all(line).map_err(io("cannot append to", &path))?;
         self.share_file(&path)
+    }
+}
+
+/// A state file opened for reading without following a link; `None` when it does not exist.
+fn open_existing(path: &Path) -> Result<Option<File>, StateError> {
+    match File::options()
+        .read(true)
+        .custom_flags(no_follow())
+        .open(path)
+    {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("cannot read", path)(e)),
     }
 }
 

@@ -368,7 +368,7 @@ async fn action_backup(
     if let Some(r) = refuse_action(&app, &headers, &form) {
         return r;
     }
-    let job = {
+    let kind = {
         let st = super::lock(&app.status);
         let cfg = st.config.as_ref();
         let src = form.source.as_deref().unwrap_or_default();
@@ -382,15 +382,9 @@ async fn action_backup(
             )
                 .into_response();
         }
-        super::action_job(JobKind::Backup(src.to_string()))
+        JobKind::Backup(src.to_string())
     };
-    match job.map(|j| app.actions.try_send(j).is_ok()) {
-        Some(true) => {
-            tracing::info!(source = ?form.source, "back up now: queued from the status page");
-            queued("backup", form.source.as_deref())
-        }
-        _ => busy(),
-    }
+    enqueue(&app, kind, "backup", form.source.as_deref())
 }
 
 async fn action_check(
@@ -401,10 +395,15 @@ async fn action_check(
     if let Some(r) = refuse_action(&app, &headers, &form) {
         return r;
     }
-    match super::action_job(JobKind::Check).map(|j| app.actions.try_send(j).is_ok()) {
+    enqueue(&app, JobKind::Check, "check", None)
+}
+
+/// Queues a run asked for on the page; 303 back to the page, or 503 when the queue is full.
+fn enqueue(app: &App, kind: JobKind, what: &str, source: Option<&str>) -> Response {
+    match super::action_job(kind).map(|j| app.actions.try_send(j).is_ok()) {
         Some(true) => {
-            tracing::info!("check now: queued from the status page");
-            queued("check", None)
+            tracing::info!(?source, "{what} now: queued from the status page");
+            queued(what, source)
         }
         _ => busy(),
     }

@@ -227,12 +227,22 @@ fn judge_source(
         drill: f.drills.get(name).cloned(),
     };
     let mut status = source_status(&facts, policy, now);
+    let newest = cat
+        .of_source(name)
+        .rfind(|b| !b.in_future)
+        .map(|b| NewestBackup {
+            id: b.id.clone(),
+            created_at: b.created_at,
+            age_seconds: (now - b.created_at).num_seconds().max(0) as u64,
+            plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
+            verdict: evaluate(&verified_facts(cat, b, now), rule),
+            copies: b.copies.clone(),
+        });
     let readiness = if f.readiness {
-        let counts = cat
-            .of_source(name)
-            .rfind(|b| !b.in_future)
-            .map(|b| {
-                let v = evaluate(&verified_facts(cat, b, now), rule);
+        let counts = newest
+            .as_ref()
+            .map(|n| {
+                let v = &n.verdict;
                 format!(
                     "{} of {} copies, {} of {} media, {} of {} offsite",
                     v.copies, rule.copies, v.media, rule.media, v.offsite, rule.offsite
@@ -269,17 +279,6 @@ fn judge_source(
         .as_ref()
         .and_then(|id| cat.backups.get(&(name.to_string(), id.clone())))
         .map(summary);
-    let newest = cat
-        .of_source(name)
-        .rfind(|b| !b.in_future)
-        .map(|b| NewestBackup {
-            id: b.id.clone(),
-            created_at: b.created_at,
-            age_seconds: (now - b.created_at).num_seconds().max(0) as u64,
-            plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
-            verdict: evaluate(&verified_facts(cat, b, now), rule),
-            copies: b.copies.clone(),
-        });
     let listed: Vec<&BackupEntry> = cat.of_source(name).filter(|b| !b.in_future).collect();
     let mut per_target: BTreeMap<String, usize> = cat
         .targets

@@ -27,7 +27,7 @@ fn esc(s: &str) -> String {
 }
 
 /// One line that says what the chart shows.
-pub fn summary(source: &str, runs: &[RunRecord], days: i64) -> String {
+pub fn summary(source: &str, runs: &[&RunRecord], days: i64) -> String {
     let failed = runs.iter().filter(|r| r.result == "failed").count();
     let degraded = runs.iter().filter(|r| r.result == "degraded").count();
     let mut s = format!(
@@ -79,11 +79,7 @@ pub fn history(
         .filter_map(|r| r.seconds)
         .fold(0.0_f64, f64::max)
         .max(0.001);
-    let title = summary(
-        source,
-        &runs.iter().map(|r| (*r).clone()).collect::<Vec<_>>(),
-        days,
-    );
+    let title = summary(source, &runs, days);
     let mut svg = String::new();
     let _ = write!(
         svg,

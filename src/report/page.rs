@@ -551,18 +551,22 @@ pub fn render_source(v: &View, name: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn before_any_check_the_page_says_what_to_configure() {
-        let html = render(&View {
+    fn before_any_check(csrf: Option<&str>, flash: &str) -> String {
+        render(&View {
             report: None,
             config: None,
             next: &BTreeMap::new(),
             zone: &Zone::Utc,
             now: Utc::now(),
             runs: &[],
-            csrf: None,
-            flash: "",
-        });
+            csrf,
+            flash,
+        })
+    }
+
+    #[test]
+    fn before_any_check_the_page_says_what_to_configure() {
+        let html = before_any_check(None, "");
         assert!(html.starts_with("<!doctype html>"));
         assert!(html.contains("no check has run yet"));
         assert!(
@@ -577,16 +581,7 @@ mod tests {
 
     #[test]
     fn with_actions_allowed_the_buttons_carry_the_csrf_token() {
-        let html = render(&View {
-            report: None,
-            config: None,
-            next: &BTreeMap::new(),
-            zone: &Zone::Utc,
-            now: Utc::now(),
-            runs: &[],
-            csrf: Some("0123abcd"),
-            flash: "A check is queued",
-        });
+        let html = before_any_check(Some("0123abcd"), "A check is queued");
         assert!(html.contains("<form class=\"inline\" method=\"post\" action=\"/actions/check\"><input type=\"hidden\" name=\"csrf\" value=\"0123abcd\">"), "{html}");
         assert!(html.contains("role=\"alert\">A check is queued"));
         assert!(

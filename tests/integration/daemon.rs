@@ -62,15 +62,29 @@ fn bad_schedules_and_notifiers_are_reported_with_their_lines() {
     }
 }
 
-/// GET `path` on loopback `port`: (status, body).
-pub(crate) fn http_get(port: u16, path: &str) -> (u16, String) {
+/// One HTTP/1.1 request on loopback `port` with extra header lines and a body: (status,
+/// the whole response, headers included).
+pub(crate) fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &str,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    if !body.is_empty() {
+        head.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    write!(s, "{head}Connection: close\r\n\r\n{body}").unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let status = text
@@ -79,6 +93,12 @@ pub(crate) fn http_get(port: u16, path: &str) -> (u16, String) {
         .unwrap_or("0")
         .parse()
         .unwrap_or(0);
+    (status, text)
+}
+
+/// GET `path` on loopback `port`: (status, body).
+pub(crate) fn http_get(port: u16, path: &str) -> (u16, String) {
+    let (status, text) = http_request(port, "GET", path, &[], "");
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())

@@ -6,11 +6,11 @@
 //! With `PBX321_SCREENSHOTS_DIR` set, the screenshots are copied there
 //! (`scripts/screenshots.sh` regenerates docs/status-page.md's pictures this way).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::daemon::{http_get, wait_for};
+use crate::daemon::{http_get, http_request, wait_for};
 use crate::helpers::{TestEnv, code, stderr};
 
 /// `chromium --headless` with what it needs to run as root in a container.
@@ -80,27 +80,11 @@ fn screenshot(profile: &Path, url: &str, width: u32, height: u32, to: &Path) {
     );
 }
 
-/// POST a form on loopback: (status, the whole response).
+/// POST a form on loopback (with an `Origin`, as a browser sends): (status, the whole
+/// response).
 fn http_post(port: u16, path: &str, body: &str, origin: Option<&str>) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let origin = origin
-        .map(|o| format!("Origin: {o}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{origin}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("0")
-        .parse()
-        .unwrap_or(0);
-    (status, text)
+    let headers: Vec<String> = origin.map(|o| format!("Origin: {o}")).into_iter().collect();
+    http_request(port, "POST", path, &headers, body)
 }
 
 /// The text of the `<section>` of `source` in the page.
@@ -378,24 +362,11 @@ fn a_three_source_fleet_in_a_headless_browser() {
 
 /// GET with an `Authorization` header: (status, the whole response).
 fn http_get_auth(port: u16, path: &str, auth: Option<&str>) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let auth = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("0")
-        .parse()
-        .unwrap_or(0);
-    (status, text)
+    let headers: Vec<String> = auth
+        .map(|a| format!("Authorization: {a}"))
+        .into_iter()
+        .collect();
+    http_request(port, "GET", path, &headers, "")
 }
 
 /// With an auth_token, a browser is asked for it (HTTP Basic, the token as the password)
@@ -462,15 +433,14 @@ fn the_token_protects_the_page_and_actions_are_off_by_default() {
     );
     // A forged POST: no token → 401; with the token, actions are off → 403.
     assert_eq!(http_post(port, "/actions/check", "csrf=x", None).0, 401);
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "POST /actions/check HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer page-token-7\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 6\r\nConnection: close\r\n\r\ncsrf=x"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    let (status, text) = http_request(
+        port,
+        "POST",
+        "/actions/check",
+        &["Authorization: Bearer page-token-7".to_string()],
+        "csrf=x",
+    );
+    assert_eq!(status, 403, "{text}");
     assert!(text.contains("allow_actions = true"), "{text}");
     let _ = child.kill();
     let _ = child.wait();
