@@ -24,7 +24,8 @@ use chrono::{DateTime, Utc};
 
 use crate::manifest::{self, Manifest};
 use crate::state::{StateDir, StateError, TEMP_PREFIX};
-use crate::target::Target;
+use crate::target::parts::PartHasher;
+use crate::target::{PartHashes, Target};
 
 /// A sealed backup in the spool, with the manifest that describes it.
 #[derive(Debug, Clone)]
@@ -252,22 +253,32 @@ impl Spool {
     /// Makes sure the spool holds the sealed bytes `m` describes, described by `m`: the kept
     /// file if its size and sha256 match, else a download of the first verified copy in
     /// `from` that matches. Returns the sealed file. Never pulls from the PBX.
-    pub async fn ensure(&self, m: &Manifest, from: &[Arc<dyn Target>]) -> Result<PathBuf, String> {
+    ///
+    /// The check reads the file once, also hashing it into parts of each of `part_sizes`
+    /// (for the targets that upload in parts), which are returned with its path.
+    pub async fn ensure(
+        &self,
+        m: &Manifest,
+        from: &[Arc<dyn Target>],
+        part_sizes: &[u64],
+    ) -> Result<(PathBuf, Vec<PartHashes>), String> {
         let file = self.artifact(&m.id);
         if let Ok(f) = File::open(&file) {
-            let digest = crate::stream::digest_file(f).await;
-            if matches!(digest, Ok((n, ref sha)) if m.verify_sealed(n, sha).is_ok()) {
+            let digest = digest_with_parts(f, part_sizes).await;
+            if let Ok((n, sha, parts)) = digest
+                && m.verify_sealed(n, &sha).is_ok()
+            {
                 self.describe(m)
                     .map_err(|e| format!("cannot describe {}: {e}", file.display()))?;
-                return Ok(file);
+                return Ok((file, parts));
             }
             tracing::warn!(file = %file.display(), "the spool file does not match its manifest; fetching a verified copy instead");
             self.discard(&m.id);
         }
         let mut last = String::from("no target holds a verified copy");
         for t in from {
-            match self.fetch(t.as_ref(), m).await {
-                Ok(()) => return Ok(file),
+            match self.fetch(t.as_ref(), m, part_sizes).await {
+                Ok(parts) => return Ok((file, parts)),
                 Err(e) => last = e,
             }
             self.discard(&m.id);
@@ -275,8 +286,14 @@ impl Spool {
         Err(last)
     }
 
-    /// Downloads the copy of `m` on `t` into the spool, checks it against `m`, commits it.
-    async fn fetch(&self, t: &dyn Target, m: &Manifest) -> Result<(), String> {
+    /// Downloads the copy of `m` on `t` into the spool, checks it against `m`, commits it;
+    /// returns its part hashes for `part_sizes`.
+    async fn fetch(
+        &self,
+        t: &dyn Target,
+        m: &Manifest,
+        part_sizes: &[u64],
+    ) -> Result<Vec<PartHashes>, String> {
         use tokio::io::AsyncWriteExt;
         let path = manifest::artifact_path(&m.source, &m.id);
         let mut reader = t.read(&path).await.map_err(|e| e.to_string())?;
@@ -301,7 +318,7 @@ impl Spool {
             .await
             .map_err(|e| format!("{}: {e}", partial.display()))?;
         let f = File::open(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
-        let (bytes, sha) = crate::stream::digest_file(f)
+        let (bytes, sha, parts) = digest_with_parts(f, part_sizes)
             .await
             .map_err(|e| format!("{}: {e}", partial.display()))?;
         m.verify_sealed(bytes, &sha)
@@ -309,7 +326,8 @@ impl Spool {
         self.commit(&m.id)
             .map_err(|e| format!("{}: {e}", partial.display()))?;
         self.describe(m)
-            .map_err(|e| format!("cannot describe {}: {e}", partial.display()))
+            .map_err(|e| format!("cannot describe {}: {e}", partial.display()))?;
+        Ok(parts)
     }
 
     /// File names in the spool that are valid UTF-8; a missing spool is empty.
@@ -323,6 +341,47 @@ impl Spool {
             .filter_map(|e| e.file_name().into_string().ok())
             .collect()
     }
+}
+
+/// (length, sha256, part hashes for each of `part_sizes`) of a local file, read once on a
+/// blocking thread.
+async fn digest_with_parts(
+    file: File,
+    part_sizes: &[u64],
+) -> io::Result<(u64, String, Vec<PartHashes>)> {
+    let mut parts: Vec<PartHasher> = part_sizes.iter().map(|&s| PartHasher::new(s)).collect();
+    if parts.is_empty() {
+        let (n, sha) = crate::stream::digest_file(file).await?;
+        return Ok((n, sha, Vec::new()));
+    }
+    tokio::task::spawn_blocking(move || {
+        use sha2::{Digest, Sha256};
+        use std::io::Read;
+        let mut file = file;
+        let mut whole = Sha256::new();
+        let mut buf = vec![0u8; 1024 * 1024];
+        let mut n = 0u64;
+        loop {
+            let got = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            whole.update(&buf[..got]);
+            for p in &mut parts {
+                p.update(&buf[..got]);
+            }
+            n += got as u64;
+        }
+        Ok((
+            n,
+            hex::encode(whole.finalize()),
+            parts.into_iter().map(PartHasher::finish).collect(),
+        ))
+    })
+    .await
+    .map_err(|e| io::Error::other(format!("a blocking task failed: {e}")))?
 }
 
 #[cfg(test)]
@@ -395,6 +454,51 @@ mod tests {
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].id, good.id);
         assert_eq!(spool.pending_ids(), vec![good.id.clone()]);
+    }
+
+    /// `ensure` reads the file once for its check and hashes its parts on the way, both
+    /// from the spool and after fetching a copy from a target.
+    #[tokio::test]
+    async fn ensure_hashes_the_parts_while_it_checks() {
+        use crate::config::{Location, Medium};
+        use crate::target::memory::MemoryTarget;
+        use crate::target::{Payload, Properties};
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::open(&StateDir::new(tmp.path())).unwrap();
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let m = manifest("hq", at(1), &bytes);
+        let expect = |size: u64| {
+            let mut h = PartHasher::new(size);
+            h.update(&bytes);
+            h.finish()
+        };
+        seal(&spool, &m, &bytes);
+        let (file, parts) = spool.ensure(&m, &[], &[65_536, 100_000]).await.unwrap();
+        assert_eq!(file, spool.artifact(&m.id));
+        assert_eq!(parts, vec![expect(65_536), expect(100_000)]);
+        assert!(spool.ensure(&m, &[], &[]).await.unwrap().1.is_empty());
+
+        // Gone from the spool: fetched from a target, checked, hashed.
+        spool.discard(&m.id);
+        let t = MemoryTarget::new(
+            "local",
+            Properties {
+                medium: Medium::Disk,
+                location: Location::Onsite,
+                immutable_capable: false,
+                declared: false,
+            },
+        );
+        t.put(
+            &manifest::artifact_path("hq", &m.id),
+            &Payload::Bytes(bytes.clone().into()),
+        )
+        .await
+        .unwrap();
+        let from: Vec<Arc<dyn Target>> = vec![Arc::new(t)];
+        let (file, parts) = spool.ensure(&m, &from, &[65_536]).await.unwrap();
+        assert_eq!(std::fs::read(file).unwrap(), bytes);
+        assert_eq!(parts, vec![expect(65_536)]);
     }
 
     #[test]

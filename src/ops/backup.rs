@@ -30,7 +30,8 @@ use crate::sign::{Signer, Trust};
 use crate::source::{Source, SourceError};
 use crate::spool::{Pending, Spool};
 use crate::state::StateDir;
-use crate::target::{Staged, Target};
+use crate::target::parts::PartHasher;
+use crate::target::{PartHashes, Staged, Target};
 
 /// Ids tried before giving up on finding a free one (one second apart).
 const ID_TRIES: u32 = 600;
@@ -340,8 +341,14 @@ async fn fill(
     if !missing.is_empty() {
         tracing::info!(id = %m.id, missing = missing.len(), "completing the targets that lack this backup");
         let have: Vec<Arc<dyn Target>> = run.targets.iter().filter(|t| has(t)).cloned().collect();
-        let upload = match run.spool.ensure(m, &have).await {
-            Ok(file) => run.upload(m, file).map_err(|e| e.to_string()),
+        let upload = match run.spool.ensure(m, &have, &part_sizes(&missing)).await {
+            Ok((file, parts)) => run
+                .upload(m, file)
+                .map(|mut u| {
+                    u.artifact = u.artifact.with_part_hashes(parts);
+                    u
+                })
+                .map_err(|e| e.to_string()),
             Err(e) => Err(format!("no verified copy to complete from: {e}")),
         };
         match upload {
@@ -390,10 +397,10 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
 
     let created = free_id_time(run.spool, &taken_ids(run.listings, name), name, (run.now)())?;
     let started = std::time::Instant::now();
-    let (m, staged) = seal_into_spool(run, src, name, &origin, created).await?;
+    let (m, made) = seal_into_spool(run, src, name, &origin, created).await?;
     src.sealed(&origin).await;
     let sealed_after = started.elapsed().as_secs_f64();
-    let (m, results, id_conflicts) = fan_out_new(run, m, staged).await?;
+    let (m, results, id_conflicts) = fan_out_new(run, m, made).await?;
     let first_copy_seconds = results
         .iter()
         .filter_map(|r| match r.outcome {
@@ -428,10 +435,10 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
 async fn fan_out_new(
     run: &Run<'_>,
     mut m: Manifest,
-    staged: Vec<Staged>,
+    made: Made,
 ) -> Result<(Manifest, Vec<TargetResult>, u32), OpError> {
     let mut conflicts = 0;
-    let mut staged = Some(staged);
+    let mut staged = Some(made.staged);
     loop {
         let mut upload = match run.upload(&m, run.spool.artifact(&m.id)) {
             Ok(u) => u,
@@ -443,9 +450,11 @@ async fn fan_out_new(
             }
         };
         // The copies staged while sealing are for this first id only.
+        // The part hashes are of the bytes, whatever their id.
         upload.artifact = upload
             .artifact
-            .with_staged(staged.take().unwrap_or_default());
+            .with_staged(staged.take().unwrap_or_default())
+            .with_part_hashes(made.parts.clone());
         let results = fanout::fan_out(run.targets, &upload, run.progress).await;
         for s in upload.artifact.untaken_staged() {
             let _ = std::fs::remove_file(&s.file);
@@ -612,9 +621,10 @@ async fn seal_into_spool(
     name: &str,
     origin: &Origin,
     created: DateTime<Utc>,
-) -> Result<(Manifest, Vec<Staged>), OpError> {
+) -> Result<(Manifest, Made), OpError> {
     let id = manifest::backup_id(name, created);
-    let tees = stage_copies(run.targets, run.spool, &manifest::artifact_path(name, &id)).await;
+    let mut tees = stage_copies(run.targets, run.spool, &manifest::artifact_path(name, &id)).await;
+    tees.extend(part_hashers(run.targets));
     let bar = run
         .progress
         .bytes(&format!("{name}: pull + seal"), Some(origin.size));
@@ -624,7 +634,7 @@ async fn seal_into_spool(
         "cannot create the spool file in {}",
         run.spool.dir().display()
     )))?;
-    let all_tees: Vec<PathBuf> = tees.iter().map(|t| t.copy.file.clone()).collect();
+    let all_tees: Vec<PathBuf> = tees.iter().filter_map(Tee::file).collect();
     let remove_tees = || {
         for f in &all_tees {
             let _ = std::fs::remove_file(f);
@@ -649,9 +659,9 @@ async fn seal_into_spool(
     .map_err(|e| OpError::Failed(format!("seal task failed: {e}")))
     .and_then(|r| r);
     bar.finish_and_clear();
-    let (digests, pbx_encrypted, staged) = match sealed {
+    let (digests, pbx_encrypted, staged, parts) = match sealed {
         Ok(d) if d.0.plain_bytes == origin.size => d,
-        Ok((d, _, _)) => {
+        Ok((d, ..)) => {
             remove_tees();
             run.spool.discard(&id);
             return Err(OpError::Source(SourceError::Unavailable(format!(
@@ -674,7 +684,13 @@ async fn seal_into_spool(
             let _ = std::fs::remove_file(&copy.file);
         }
     }
-    let staged = whole;
+    let made = Made {
+        staged: whole,
+        parts: parts
+            .into_iter()
+            .filter(|p| p.len == digests.sealed_bytes)
+            .collect(),
+    };
     run.spool.commit(&id).map_err(io_error(format!(
         "cannot commit the spool file {}",
         partial.display()
@@ -701,8 +717,8 @@ async fn seal_into_spool(
             run.spool.dir().display()
         ))(e));
     }
-    tracing::debug!(source = %name, plain = m.plain.bytes, sealed = m.sealed.bytes, staged = staged.len(), "sealed into the spool");
-    Ok((m, staged))
+    tracing::debug!(source = %name, plain = m.plain.bytes, sealed = m.sealed.bytes, staged = made.staged.len(), part_hashes = made.parts.len(), "sealed into the spool");
+    Ok((m, made))
 }
 
 /// The blocking part of the seal: the source's bytes through the zip check and the seal
@@ -735,7 +751,7 @@ fn seal_file(
     let mut w = out
         .into_inner()
         .map_err(|e| OpError::Seal(seal::SealError::Io(e.into_error())))?;
-    let staged = w.finish_tees();
+    let (staged, parts) = w.finish_tees();
     let discard = |staged: &[(Staged, u64)]| {
         for (s, _) in staged {
             let _ = std::fs::remove_file(&s.file);
@@ -758,12 +774,19 @@ fn seal_file(
         discard(&staged);
         return Err(OpError::Seal(seal::SealError::Io(e)));
     }
-    Ok((digests, pbx_encrypted, staged))
+    Ok((digests, pbx_encrypted, staged, parts))
 }
 
-/// What the seal made: the digests, whether the PBX encrypted the zip, and the copies
-/// staged on the way with the bytes each got.
-type Sealed = (seal::Digests, bool, Vec<(Staged, u64)>);
+/// What the seal made: the digests, whether the PBX encrypted the zip, the copies staged
+/// on the way with the bytes each got, and the part hashes that kept up.
+type Sealed = (seal::Digests, bool, Vec<(Staged, u64)>, Vec<PartHashes>);
+
+/// What the seal made beside the spool file, for the fan-out: whole staged copies and the
+/// part hashes of the sealed stream.
+struct Made {
+    staged: Vec<Staged>,
+    parts: Vec<PartHashes>,
+}
 
 /// Chunks in flight to one staged copy: a target slower than the seal falls behind by this
 /// much, then it is dropped and copies from the spool afterwards.
@@ -771,19 +794,27 @@ const TEE_IN_FLIGHT: usize = 4;
 /// How long the seal waits for a staged copy that lags, per chunk, before dropping it.
 const TEE_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// A copy written while sealing, to a local-disk target's partial file (see
-/// [`stage_copies`]): what the seal writes to the spool is handed to its own thread, which
-/// writes it there. The seal never waits for it: when the thread falls behind, the copy is
-/// abandoned (its file removed) and the target copies from the spool later, as any other.
-struct Tee {
-    copy: Staged,
-    file: std::fs::File,
+/// What the seal writes to the spool is also handed, chunk by chunk, to one thread per
+/// tee, which either writes it to a local-disk target's partial file (a staged copy, see
+/// [`stage_copies`]) or hashes it into an S3 target's parts (see [`part_hashers`]). The
+/// seal never waits for a tee: one that falls behind is abandoned (a staged copy's file
+/// removed), and its target copies from the spool, or hashes its parts, afterwards.
+enum Tee {
+    Copy(Staged, std::fs::File),
+    Parts(u64),
+}
+
+/// What a tee's thread made.
+enum TeeDone {
+    Written(u64),
+    Hashed(PartHashes),
 }
 
 struct RunningTee {
-    copy: Staged,
+    /// The staged copy, for a copy tee.
+    copy: Option<Staged>,
     tx: Option<std::sync::mpsc::SyncSender<TeeMsg>>,
-    handle: Option<std::thread::JoinHandle<std::io::Result<u64>>>,
+    handle: Option<std::thread::JoinHandle<std::io::Result<TeeDone>>>,
 }
 
 enum TeeMsg {
@@ -793,30 +824,59 @@ enum TeeMsg {
 }
 
 impl Tee {
+    /// The staged copy's file, for a copy tee.
+    fn file(&self) -> Option<PathBuf> {
+        match self {
+            Tee::Copy(copy, _) => Some(copy.file.clone()),
+            Tee::Parts(_) => None,
+        }
+    }
+
     fn start(self) -> RunningTee {
         let (tx, rx) = std::sync::mpsc::sync_channel::<TeeMsg>(TEE_IN_FLIGHT);
-        let mut file = crate::flush::EarlyFlush::new(self.file);
-        let handle = std::thread::Builder::new()
-            .name("pbx321-tee".into())
-            .spawn(move || {
-                use std::io::Write;
-                let mut n = 0u64;
-                for m in rx {
-                    match m {
-                        TeeMsg::Data(b) => {
-                            file.write_all(&b)?;
-                            n += b.len() as u64;
+        let (copy, spawned) = match self {
+            Tee::Copy(copy, file) => {
+                let mut file = crate::flush::EarlyFlush::new(file);
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("pbx321-tee".into())
+                        .spawn(move || {
+                            use std::io::Write;
+                            let mut n = 0u64;
+                            for m in rx {
+                                match m {
+                                    TeeMsg::Data(b) => {
+                                        file.write_all(&b)?;
+                                        n += b.len() as u64;
+                                    }
+                                    TeeMsg::End => return Ok(TeeDone::Written(n)),
+                                }
+                            }
+                            Err(std::io::Error::other("abandoned"))
+                        });
+                (Some(copy), spawned)
+            }
+            Tee::Parts(size) => {
+                let mut hasher = PartHasher::new(size);
+                let spawned = std::thread::Builder::new()
+                    .name("pbx321-parts".into())
+                    .spawn(move || {
+                        for m in rx {
+                            match m {
+                                TeeMsg::Data(b) => hasher.update(&b),
+                                TeeMsg::End => return Ok(TeeDone::Hashed(hasher.finish())),
+                            }
                         }
-                        TeeMsg::End => return Ok(n),
-                    }
-                }
-                Err(std::io::Error::other("abandoned"))
-            })
-            .ok();
+                        Err(std::io::Error::other("abandoned"))
+                    });
+                (None, spawned)
+            }
+        };
+        let handle = spawned.ok();
         RunningTee {
             tx: handle.as_ref().map(|_| tx),
             handle,
-            copy: self.copy,
+            copy,
         }
     }
 }
@@ -824,9 +884,32 @@ impl Tee {
 impl RunningTee {
     fn abandon(&mut self, why: &str) {
         if self.tx.take().is_some() {
-            tracing::debug!(target_name = %self.copy.target, "{why}: this target copies from the spool after the seal");
+            match &self.copy {
+                Some(c) => {
+                    tracing::debug!(target_name = %c.target, "{why}: this target copies from the spool after the seal")
+                }
+                None => {
+                    tracing::debug!("{why}: part hashes are made from the spool during the upload")
+                }
+            }
         }
     }
+}
+
+/// One part hasher per part size of the targets that upload in parts (S3).
+fn part_hashers(targets: &[Arc<dyn Target>]) -> Vec<Tee> {
+    part_sizes(targets).into_iter().map(Tee::Parts).collect()
+}
+
+/// The distinct part sizes of the targets that upload in parts (S3).
+pub(crate) fn part_sizes(targets: &[Arc<dyn Target>]) -> Vec<u64> {
+    let mut sizes: Vec<u64> = targets
+        .iter()
+        .filter_map(|t| t.hashed_part_size())
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
 }
 
 /// Opens a staged copy on every local-disk target but the first on the spool's own file
@@ -846,14 +929,12 @@ async fn stage_copies(targets: &[Arc<dyn Target>], spool: &Spool, path: &str) ->
             continue;
         }
         if let Some((file, at)) = t.stage(path).await {
-            out.push(Tee {
-                copy: Staged {
-                    target: t.name().to_string(),
-                    path: path.to_string(),
-                    file: at,
-                },
-                file,
-            });
+            let copy = Staged {
+                target: t.name().to_string(),
+                path: path.to_string(),
+                file: at,
+            };
+            out.push(Tee::Copy(copy, file));
         }
     }
     out
@@ -883,30 +964,32 @@ impl SpoolWriter {
         self.file.sync_all().map_err(|e| self.named(e))
     }
 
-    /// Ends the staged copies: (copy, bytes written) of each that kept up; the files of
-    /// the others are removed.
-    fn finish_tees(&mut self) -> Vec<(Staged, u64)> {
-        let mut out = Vec::new();
+    /// Ends the tees: (copy, bytes written) of each staged copy that kept up (the files
+    /// of the others are removed), and the part hashes that kept up.
+    fn finish_tees(&mut self) -> (Vec<(Staged, u64)>, Vec<PartHashes>) {
+        let (mut copies, mut parts) = (Vec::new(), Vec::new());
         for mut t in std::mem::take(&mut self.tees) {
             let ended =
                 t.tx.take()
                     .is_some_and(|tx| tx.try_send(TeeMsg::End).is_ok());
             let result = t.handle.take().map(|h| h.join());
-            match (ended, result) {
-                (true, Some(Ok(Ok(n)))) => out.push((t.copy, n)),
-                _ => {
-                    let _ = std::fs::remove_file(&t.copy.file);
+            match (ended, result, t.copy) {
+                (true, Some(Ok(Ok(TeeDone::Written(n)))), Some(copy)) => copies.push((copy, n)),
+                (true, Some(Ok(Ok(TeeDone::Hashed(p)))), None) => parts.push(p),
+                (_, _, Some(copy)) => {
+                    let _ = std::fs::remove_file(&copy.file);
                 }
+                _ => {}
             }
         }
-        out
+        (copies, parts)
     }
 }
 
 impl Drop for SpoolWriter {
     fn drop(&mut self) {
         // A seal that failed: the staged copies are not copies.
-        for t in self.finish_tees() {
+        for t in self.finish_tees().0 {
             let _ = std::fs::remove_file(&t.0.file);
         }
     }
@@ -1032,16 +1115,16 @@ mod tee_tests {
     #[test]
     fn a_staged_copy_follows_the_spool_and_a_stalled_one_never_holds_it_back() {
         let dir = tempfile::tempdir().unwrap();
-        let good = Tee {
-            copy: copy(dir.path(), "good"),
-            file: std::fs::File::create(dir.path().join("good")).unwrap(),
-        }
+        let good = Tee::Copy(
+            copy(dir.path(), "good"),
+            std::fs::File::create(dir.path().join("good")).unwrap(),
+        )
         .start();
         // A target that takes nothing: its thread never runs (no handle), its queue fills.
         let (tx, _rx) = std::sync::mpsc::sync_channel(TEE_IN_FLIGHT);
         std::fs::write(dir.path().join("stalled"), b"").unwrap();
         let stalled = RunningTee {
-            copy: copy(dir.path(), "stalled"),
+            copy: Some(copy(dir.path(), "stalled")),
             tx: Some(tx),
             handle: None,
         };
@@ -1055,7 +1138,8 @@ mod tee_tests {
             started.elapsed() < std::time::Duration::from_secs(5),
             "writes never waited for the stalled copy"
         );
-        let staged = w.finish_tees();
+        let (staged, parts) = w.finish_tees();
+        assert!(parts.is_empty());
         assert_eq!(staged.len(), 1, "only the copy that kept up");
         assert_eq!(staged[0].0.target, "good");
         assert_eq!(staged[0].1, (data.len() * TEE_IN_FLIGHT * 8) as u64);
@@ -1073,14 +1157,52 @@ mod tee_tests {
     #[test]
     fn a_failed_seal_removes_its_staged_copies() {
         let dir = tempfile::tempdir().unwrap();
-        let t = Tee {
-            copy: copy(dir.path(), "c"),
-            file: std::fs::File::create(dir.path().join("c")).unwrap(),
-        }
+        let t = Tee::Copy(
+            copy(dir.path(), "c"),
+            std::fs::File::create(dir.path().join("c")).unwrap(),
+        )
         .start();
         let mut w = writer(dir.path(), vec![t]);
         w.write_all(b"half a backup").unwrap();
         drop(w);
         assert!(!dir.path().join("c").exists());
+    }
+
+    /// The part hashes made on the way are those of the spool file's parts, one set per
+    /// part size, beside a staged copy; a stalled hasher is left out.
+    #[test]
+    fn part_hashes_are_made_while_sealing() {
+        use crate::target::parts::PartHasher;
+        let dir = tempfile::tempdir().unwrap();
+        let tees = vec![
+            Tee::Parts(100_000).start(),
+            Tee::Copy(
+                copy(dir.path(), "c"),
+                std::fs::File::create(dir.path().join("c")).unwrap(),
+            )
+            .start(),
+            Tee::Parts(64 * 1024).start(),
+            RunningTee {
+                copy: None,
+                tx: Some(std::sync::mpsc::sync_channel(TEE_IN_FLIGHT).0),
+                handle: None,
+            },
+        ];
+        let mut w = writer(dir.path(), tees);
+        let data: Vec<u8> = (0..700_001u32).map(|i| (i % 253) as u8).collect();
+        for c in data.chunks(50_000) {
+            w.write_all(c).unwrap();
+        }
+        let (staged, parts) = w.finish_tees();
+        assert_eq!(staged.len(), 1);
+        assert_eq!(parts.len(), 2, "the two hashers that ran");
+        let spool = std::fs::read(dir.path().join("spool")).unwrap();
+        assert_eq!(spool, data);
+        for p in parts {
+            let mut expect = PartHasher::new(p.size);
+            expect.update(&spool);
+            assert_eq!(p, expect.finish());
+            assert_eq!(p.hashes.len() as u64, (data.len() as u64).div_ceil(p.size));
+        }
     }
 }

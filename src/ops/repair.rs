@@ -407,7 +407,11 @@ async fn repair_one(
         }
     };
     // The sealed bytes, in the spool, checked against the signed manifest.
-    let file = match spool.ensure(&m, &sources).await {
+    let targets: Vec<Arc<dyn Target>> = todo.iter().map(|n| Arc::clone(&n.target)).collect();
+    let (file, parts) = match spool
+        .ensure(&m, &sources, &super::backup::part_sizes(&targets))
+        .await
+    {
         Ok(f) => f,
         Err(e) => {
             out.extend(
@@ -430,7 +434,8 @@ async fn repair_one(
     }
     let upload = Upload {
         artifact_path: manifest::artifact_path(source, id),
-        artifact: Payload::file_with_sha256(file, m.sealed.bytes, m.sealed.sha256.clone()),
+        artifact: Payload::file_with_sha256(file, m.sealed.bytes, m.sealed.sha256.clone())
+            .with_part_hashes(parts),
         signature: signature.map(|s| (manifest::signature_path(source, id), s)),
         manifest_path: manifest::manifest_path(source, id),
         manifest: manifest_bytes.clone(),

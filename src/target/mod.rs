@@ -38,6 +38,7 @@ pub use crate::facts::Placement;
 
 pub mod memory;
 pub mod opendal;
+pub mod parts;
 pub mod retry;
 pub mod s3;
 pub mod sftp;
@@ -55,6 +56,7 @@ pub struct Properties {
 }
 
 pub use crate::facts::ObjectMeta;
+pub use parts::PartHashes;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TargetError {
@@ -108,6 +110,8 @@ pub enum Payload {
         /// its target's partial name: (target, object path, file). A target takes its own
         /// once, by renaming it, instead of copying the file again.
         staged: Arc<std::sync::Mutex<Vec<Staged>>>,
+        /// SHA-256 of each part of the file, made while it was written (see [`parts`]).
+        parts: Arc<Vec<PartHashes>>,
     },
     /// Small objects (manifests).
     Bytes(Bytes),
@@ -135,6 +139,42 @@ impl Payload {
             sha256: None,
             progress: indicatif::ProgressBar::hidden(),
             staged: Arc::default(),
+            parts: Arc::default(),
+        }
+    }
+
+    /// The same payload with the part hashes made while it was written.
+    pub fn with_part_hashes(self, hashes: Vec<PartHashes>) -> Payload {
+        match self {
+            Payload::File {
+                path,
+                len,
+                adopted,
+                sha256,
+                progress,
+                staged,
+                ..
+            } => Payload::File {
+                path,
+                len,
+                adopted,
+                sha256,
+                progress,
+                staged,
+                parts: Arc::new(hashes),
+            },
+            other => other,
+        }
+    }
+
+    /// The SHA-256 of part `number` (1-based) of `size`-byte parts, when it was made while
+    /// the file was written.
+    pub fn part_hash(&self, size: u64, number: u64) -> Option<[u8; 32]> {
+        match self {
+            Payload::File { parts, len, .. } => {
+                parts.iter().find_map(|p| p.get(size, *len, number))
+            }
+            Payload::Bytes(_) => None,
         }
     }
 
@@ -178,6 +218,7 @@ impl Payload {
                 adopted,
                 sha256,
                 staged,
+                parts,
                 ..
             } => Payload::File {
                 path: path.clone(),
@@ -186,6 +227,7 @@ impl Payload {
                 sha256: sha256.clone(),
                 progress: bar,
                 staged: Arc::clone(staged),
+                parts: Arc::clone(parts),
             },
             Payload::Bytes(b) => Payload::Bytes(b.clone()),
         }
@@ -211,6 +253,7 @@ impl Payload {
                 adopted,
                 progress,
                 staged,
+                parts,
                 ..
             } => Payload::File {
                 path,
@@ -219,6 +262,7 @@ impl Payload {
                 sha256: Some(sha256),
                 progress,
                 staged,
+                parts,
             },
             other => other,
         }
@@ -327,6 +371,12 @@ pub trait Target: Send + Sync {
 
     /// The device of the local file system the target writes to (local disk only).
     fn local_device(&self) -> Option<u64> {
+        None
+    }
+
+    /// The part size of the multipart uploads this target would make, for which the
+    /// payload's part hashes are worth making while it is written (S3 only).
+    fn hashed_part_size(&self) -> Option<u64> {
         None
     }
 

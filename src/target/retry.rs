@@ -145,6 +145,10 @@ impl Target for Retry {
         self.inner.local_device()
     }
 
+    fn hashed_part_size(&self) -> Option<u64> {
+        self.inner.hashed_part_size()
+    }
+
     async fn probe(&self, path: &str, bytes: &[u8]) -> Result<(), TargetError> {
         self.inner.probe(path, bytes).await
     }

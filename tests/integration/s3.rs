@@ -138,6 +138,64 @@ async fn an_object_larger_than_two_parts() {
     assert!(read_all(t.as_ref(), "hq/big.zip.zst.age").await == data);
 }
 
+/// Parts go up with the hashes made while the spool file was written (the seal's), so each
+/// part is read once, and a spool file that changed since is refused by the store rather
+/// than stored as a copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_carry_the_hashes_made_while_writing_and_a_changed_spool_is_refused() {
+    use pbx321::target::parts::PartHasher;
+    let bench = Bench::new("hashed").await;
+    let (moto, proxy, scratch) = (&bench.moto, &bench.proxy, &bench.scratch);
+    let t = bench.target("hashed").await;
+    assert_eq!(t.hashed_part_size(), Some(5 * 1024 * 1024));
+    let (data, payload) = spool(scratch.path(), 11 * 1024 * 1024 + 3);
+    let hashes = |bytes: &[u8]| {
+        let mut h = PartHasher::new(5 * 1024 * 1024);
+        h.update(bytes);
+        vec![h.finish()]
+    };
+    let payload = payload.with_part_hashes(hashes(&data));
+    t.put("hq/a.zip.zst.age", &payload).await.unwrap();
+    assert!(read_all(t.as_ref(), "hq/a.zip.zst.age").await == data);
+    assert_eq!(proxy.count("PUT", "partNumber="), 3);
+
+    // The spool file changes after the seal: one byte of its second part flips.
+    let (mut other, changed) = spool(scratch.path(), 10 * 1024 * 1024 + 9);
+    let sealed = hashes(&other);
+    other[6 * 1024 * 1024] ^= 1;
+    let Payload::File { path, .. } = &changed else {
+        unreachable!()
+    };
+    std::fs::write(path, &other).unwrap();
+    let err = t
+        .put("hq/b.zip.zst.age", &changed.with_part_hashes(sealed))
+        .await
+        .expect_err("the store refuses a part that is not what was sealed");
+    // Real S3 refuses part 2 (BadDigest); moto takes it, and the whole object's hash,
+    // read back, tells.
+    assert!(
+        err.to_string().contains("part 2") || err.to_string().contains("differs from"),
+        "{err}"
+    );
+    assert!(matches!(
+        t.stat("hq/b.zip.zst.age").await,
+        Err(TargetError::NotFound(_))
+    ));
+    assert_eq!(incomplete_uploads(moto, "hashed").await, 0);
+
+    // Hashes for another part size or length are not used: the part is hashed as read.
+    let (data, plain) = spool(scratch.path(), 10 * 1024 * 1024 + 1);
+    let mut wrong = PartHasher::new(4 * 1024 * 1024);
+    wrong.update(&data);
+    t.put(
+        "hq/c.zip.zst.age",
+        &plain.with_part_hashes(vec![wrong.finish()]),
+    )
+    .await
+    .unwrap();
+    assert!(read_all(t.as_ref(), "hq/c.zip.zst.age").await == data);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_lock_is_written_read_back_and_enforced() {
     let moto = Moto::start();
@@ -292,10 +350,15 @@ fn backup_to_fs_and_s3_restores_from_s3_alone_with_an_immutable_copy() {
     env.env = vec![
         ("PBX321_TEST_KEY_ID".into(), "testing".into()),
         ("PBX321_TEST_SECRET".into(), "very-secret-value".into()),
+        ("PBX321_LOG".into(), "pbx321=debug".into()),
     ];
     let original = env.put_backup("3CXScheduledBackup.zip", 60, 12 * 1024 * 1024);
     let backup_out = env.pbx321(&["backup"]);
     assert_eq!(code(&backup_out), 0, "3-2-1-1 holds");
+    // The seal hashed the S3 parts on the way, and the upload sent those hashes.
+    let log = stderr(&backup_out);
+    assert!(log.contains("part_hashes=1"), "{log}");
+    assert!(log.contains("hashed_while_written=true"), "{log}");
     assert!(
         stdout(&backup_out).contains("1 immutable"),
         "{}",
