@@ -25,7 +25,7 @@
 # Then a fleet: one `pbx321 backup` of 200 folder sources of 10 MiB each (BENCH_FLEET,
 # BENCH_FLEET_MIB) to 3 fs targets with [daemon] max_concurrent = 4 (BENCH_FLEET_CONCURRENCY;
 # the daemon's code path), against a shell loop sealing each with zstd | age | tee; total
-# time and pbx321's peak RSS.
+# time and pbx321's peak RSS, also with MALLOC_ARENA_MAX=2 (as the systemd units set).
 # BENCH_PARTS="backup check s3 repair fleet" selects the parts. These are measurements, not tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -446,5 +446,12 @@ PY
   t3=$(date +%s.%N)
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-fleet.txt")
   ok=$(find "$f/t3" -name '*.manifest.json' | wc -l)
-  python3 -c "base=$t1-$t0; ours=$t3-$t2; print(f'fleet: {$n} sources x 3 targets: shell loop {base:.1f}s, pbx321 backup {ours:.1f}s (ratio {ours/base:.2f}; {$ok} backups on t3), peak RSS {$rss/1024:.1f} MiB')"
+  # Again with two malloc arenas, as the systemd units and the container image set.
+  rm -rf "$f"/state "$f"/t1 "$f"/t2 "$f"/t3; sync
+  t4=$(date +%s.%N)
+  MALLOC_ARENA_MAX=2 /usr/bin/time -v -o "$work/time-fleet.txt" "$bin" --config "$f/config.toml" backup >/dev/null || true
+  sync
+  t5=$(date +%s.%N)
+  rss2=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-fleet.txt")
+  python3 -c "base=$t1-$t0; ours=$t3-$t2; a2=$t5-$t4; print(f'fleet: {$n} sources x 3 targets: shell loop {base:.1f}s, pbx321 backup {ours:.1f}s (ratio {ours/base:.2f}; {$ok} backups on t3), peak RSS {$rss/1024:.1f} MiB; with MALLOC_ARENA_MAX=2: {a2:.1f}s, peak RSS {$rss2/1024:.1f} MiB')"
 fi
