@@ -972,9 +972,11 @@ impl SpoolWriter {
     fn finish_tees(&mut self) -> (Vec<(Staged, u64)>, Vec<PartHashes>) {
         let (mut copies, mut parts) = (Vec::new(), Vec::new());
         for mut t in std::mem::take(&mut self.tees) {
+            // A tee a few chunks behind gets the grace to take the end too (trying once
+            // dropped a copy that was only a moment behind).
             let ended =
                 t.tx.take()
-                    .is_some_and(|tx| tx.try_send(TeeMsg::End).is_ok());
+                    .is_some_and(|tx| send_within(&tx, TeeMsg::End, self.grace).is_ok());
             let result = t.handle.take().map(|h| h.join());
             match (ended, result, t.copy) {
                 (true, Some(Ok(Ok(TeeDone::Written(n)))), Some(copy)) => copies.push((copy, n)),
@@ -1007,26 +1009,8 @@ impl std::io::Write for SpoolWriter {
                 let Some(tx) = &t.tx else { continue };
                 // A moment's lag is waited for (the grace, once per chunk at most); a
                 // target that stays behind is dropped.
-                let mut msg = TeeMsg::Data(chunk.clone());
-                let deadline = std::time::Instant::now() + self.grace;
-                loop {
-                    match tx.try_send(msg) {
-                        Ok(()) => break,
-                        Err(std::sync::mpsc::TrySendError::Full(m))
-                            if std::time::Instant::now() < deadline =>
-                        {
-                            msg = m;
-                            std::thread::sleep(std::time::Duration::from_millis(1));
-                        }
-                        Err(std::sync::mpsc::TrySendError::Full(_)) => {
-                            t.abandon("slower than the seal");
-                            break;
-                        }
-                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                            t.abandon("could not write its staged copy");
-                            break;
-                        }
-                    }
+                if let Err(why) = send_within(tx, TeeMsg::Data(chunk.clone()), self.grace) {
+                    t.abandon(why);
                 }
             }
         }
@@ -1035,6 +1019,29 @@ impl std::io::Write for SpoolWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush().map_err(|e| self.named(e))
+    }
+}
+
+/// Queues `msg` for a tee, waiting up to `grace` while its queue is full; `Err` says why it
+/// could not (the tee is then dropped).
+fn send_within(
+    tx: &std::sync::mpsc::SyncSender<TeeMsg>,
+    mut msg: TeeMsg,
+    grace: std::time::Duration,
+) -> Result<(), &'static str> {
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => return Ok(()),
+            Err(std::sync::mpsc::TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
+                msg = m;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(std::sync::mpsc::TrySendError::Full(_)) => return Err("slower than the seal"),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                return Err("could not write its staged copy");
+            }
+        }
     }
 }
 

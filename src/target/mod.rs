@@ -144,27 +144,11 @@ impl Payload {
     }
 
     /// The same payload with the part hashes made while it was written.
-    pub fn with_part_hashes(self, hashes: Vec<PartHashes>) -> Payload {
-        match self {
-            Payload::File {
-                path,
-                len,
-                adopted,
-                sha256,
-                progress,
-                staged,
-                ..
-            } => Payload::File {
-                path,
-                len,
-                adopted,
-                sha256,
-                progress,
-                staged,
-                parts: Arc::new(hashes),
-            },
-            other => other,
+    pub fn with_part_hashes(mut self, hashes: Vec<PartHashes>) -> Payload {
+        if let Payload::File { parts, .. } = &mut self {
+            *parts = Arc::new(hashes);
         }
+        self
     }
 
     /// The SHA-256 of part `number` (1-based) of `size`-byte parts, when it was made while
@@ -246,26 +230,11 @@ impl Payload {
 
     /// A file payload whose sha256 is known (the spool: its manifest says it).
     pub fn file_with_sha256(path: PathBuf, len: u64, sha256: String) -> Payload {
-        match Payload::file(path, len) {
-            Payload::File {
-                path,
-                len,
-                adopted,
-                progress,
-                staged,
-                parts,
-                ..
-            } => Payload::File {
-                path,
-                len,
-                adopted,
-                sha256: Some(sha256),
-                progress,
-                staged,
-                parts,
-            },
-            other => other,
+        let mut p = Payload::file(path, len);
+        if let Payload::File { sha256: known, .. } = &mut p {
+            *known = Some(sha256);
         }
+        p
     }
 
     /// Claims the right to take the file itself as a copy; true for the first caller only.
