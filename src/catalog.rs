@@ -1,28 +1,60 @@
-//! What the targets hold, as an index: pure data and pure functions, no I/O.
+//! What the targets hold, and the one judgement of which copies count: pure data and pure
+//! functions, no I/O.
 //!
 //! The targets are the catalog. `ops::catalog` lists them and reads manifests and their
 //! signatures; this module turns what was listed and read into [`Catalog`]: every backup,
-//! and per target the state of its copy — verified (or unsigned, from before signing),
-//! missing, corrupt, forged (a signature missing, wrong or by a key not trusted), divergent
-//! (a validly signed manifest that disagrees with the other targets'), or unreachable (with
-//! the error and when it was last verified). A backup dated in the future is not a backup.
+//! and per target what was found of its copy ([`Found`]). [`Catalog::judge`] then decides,
+//! for every copy of every backup, whether it counts and why not ([`CopyState`], typed
+//! reasons), with the time passed in. Every operation — `list`, `check`, `restore`, `prune`,
+//! `repair`, `backup`'s id choice, the status page — takes its answer from that one
+//! judgement and re-derives none of it:
+//!
+//! - a copy counts when its manifest parses and belongs where it lies, its signature holds
+//!   (with `[signing]`), and its artifact has the manifest's size (deep: its sha256);
+//! - copies of one backup must agree; a validly signed copy always outranks one accepted
+//!   unsigned (from before `accept_unsigned_before`), which is then divergent;
+//! - two names for one file (a directory configured twice, a hard link) are one copy;
+//! - a backup dated after `now` plus the allowed clock skew never counts and is never the
+//!   newest, signed or not ([`FutureDated`]).
+//!
 //! Nothing here trusts local state, except [`Remembered`]: when each copy was last
 //! verified, so that a target that cannot be read right now is "unverified since …", not
 //! "no backup".
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Location, Medium};
-use crate::facts::{ObjectMeta, Placement};
+use crate::facts::{FileId, ObjectKind, ObjectMeta, Placement};
 use crate::manifest::{self, Manifest, Object};
 use crate::policy::CopyFact;
-use crate::sign::{Signature, Trust};
+use crate::sign::{Forgery, Signature, Trust};
 
-/// How far in the future a backup may be dated (clock skew between hosts) and still count.
-pub const FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+/// How far in the future a backup may be dated (clock skew between hosts) and still count,
+/// unless `[policy] clock_skew` says otherwise.
+pub const FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
+
+/// The moment a catalog is judged at, and the clock skew allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    pub now: DateTime<Utc>,
+    pub skew: TimeDelta,
+}
+
+impl At {
+    pub fn new(now: DateTime<Utc>, skew: TimeDelta) -> At {
+        At { now, skew }
+    }
+
+    /// The latest time a backup may be dated and still count.
+    pub fn limit(&self) -> DateTime<Utc> {
+        self.now
+            .checked_add_signed(self.skew)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
 
 /// A target, as the rule sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,26 +93,99 @@ pub struct TargetListing {
     pub denied: bool,
 }
 
-/// One target's copy of one backup.
+/// How a manifest's signature held, for a copy whose manifest was read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signed {
+    /// Signed by a trusted key.
+    Valid,
+    /// No signature, accepted because the backup is from before `accept_unsigned_before`.
+    Unsigned,
+    /// Signatures are not checked (no `[signing]`, no `--trusted-key`).
+    NotChecked,
+}
+
+/// What reading one copy gave, before any judgement across copies: the raw fact
+/// [`Catalog::judge`] starts from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// Listed; its manifest was not read (outside what the caller asked about).
+    Unchecked,
+    /// The manifest parses and belongs where it lies, its signature holds as `Signed`
+    /// says, and the artifact beside it has its size (deep: its sha256).
+    Good(Signed),
+    /// The target answered, and the artifact (or the manifest) is not there.
+    Missing,
+    Corrupt(Corruption),
+    Forged(Forgery),
+    /// Could not be read right now.
+    Unreachable {
+        error: String,
+        last_verified: Option<DateTime<Utc>>,
+    },
+}
+
+/// Why a copy that is there is not what its manifest says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Corruption {
+    /// The manifest does not parse, or lies about its place or its names.
+    Manifest { path: String, error: String },
+    /// The artifact has another size than the manifest says.
+    Size { found: u64, expected: u64 },
+    /// Read back, the artifact's sha256 is not the manifest's (`check --deep`).
+    Sealed(manifest::Mismatch),
+}
+
+/// Copies of one backup that disagree: who holds which sealed sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    pub holders: Vec<Holding>,
+    /// This copy was accepted unsigned and disagrees with a validly signed one.
+    pub unsigned_against_signed: bool,
+}
+
+/// Targets that hold one version of a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub targets: Vec<String>,
+    pub sealed_sha256: String,
+    /// At least one of them is validly signed.
+    pub signed: bool,
+}
+
+/// One target's copy of one backup: the judgement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum CopyState {
-    /// Manifest parses, belongs where it lies, and the artifact has its size (deep: its
-    /// sha256).
+    /// Counts: manifest parses, belongs where it lies, is signed by a trusted key (or
+    /// signing is off), and the artifact has its size (deep: its sha256).
     Verified,
+    /// Counts, with a warning: no signature, from before `accept_unsigned_before`. Never a
+    /// source for repair, never preferred to a signed backup.
+    Unsigned,
     /// The target answered, and the copy is not (wholly) there: the artifact is gone.
     Missing,
-    /// The copy is there but wrong: its manifest does not parse or lies, or the artifact
-    /// does not match it.
-    Corrupt { why: String },
+    /// The copy is there but wrong.
+    Corrupt {
+        #[serde(serialize_with = "crate::report::reasons::as_text")]
+        why: Corruption,
+    },
     /// The manifest's signature is missing, wrong, or by a key that is not trusted: not a
     /// copy, never restored ("forged or damaged").
-    Forged { why: String },
-    /// Validly signed, but it disagrees with the copies of the same backup on the other
-    /// targets (another manifest, another sealed sha256): not counted.
-    Divergent { why: String },
-    /// No signature, from before `accept_unsigned_before`: counts, with a warning.
-    Unsigned,
+    Forged {
+        #[serde(serialize_with = "crate::report::reasons::as_text")]
+        why: Forgery,
+    },
+    /// It disagrees with the copies of the same backup on other targets: not counted.
+    Divergent {
+        #[serde(serialize_with = "crate::report::reasons::as_text")]
+        why: Divergence,
+    },
+    /// The backup is dated after now (plus the allowed skew): not counted, whatever its
+    /// signature.
+    Future { dated: DateTime<Utc> },
+    /// The very file another target's copy is (a directory configured twice, a link):
+    /// one copy, counted once, on the first target.
+    Duplicate { of: String },
     /// The copy could not be read right now (the target is down, a read failed). It is
     /// probably still there: `last_verified` says when it last was.
     Unreachable {
@@ -90,6 +195,13 @@ pub enum CopyState {
     },
     /// Manifest not read (outside what the caller asked about).
     Unchecked,
+}
+
+impl CopyState {
+    /// Whether a copy in this state counts.
+    pub fn counts(&self) -> bool {
+        matches!(self, CopyState::Verified | CopyState::Unsigned)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,6 +217,12 @@ pub struct CopyInfo {
     /// This target's own manifest: each copy is checked against the manifest beside it.
     #[serde(skip)]
     pub manifest: Option<Manifest>,
+    /// The artifact's file, where the store tells (local disk).
+    #[serde(skip)]
+    pub identity: Option<FileId>,
+    /// What reading it gave; [`CopyInfo::state`] is the judgement.
+    #[serde(skip)]
+    pub found: Found,
     #[serde(flatten)]
     pub state: CopyState,
 }
@@ -112,8 +230,28 @@ pub struct CopyInfo {
 impl CopyInfo {
     /// Whether this copy counts (verified, or unsigned from before signing).
     pub fn is_verified(&self) -> bool {
-        matches!(self.state, CopyState::Verified | CopyState::Unsigned)
+        self.state.counts()
     }
+
+    /// Whether it counts with a valid signature (or signatures are not checked): a copy
+    /// repair may copy from.
+    pub fn is_source(&self) -> bool {
+        self.state == CopyState::Verified
+    }
+
+    /// Counted with a trusted signature.
+    pub fn is_signed(&self) -> bool {
+        self.state == CopyState::Verified && self.found == Found::Good(Signed::Valid)
+    }
+}
+
+/// A backup dated after now (plus the skew).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FutureDated {
+    pub dated: DateTime<Utc>,
+    /// It would count but for its date (validly signed, or signatures not checked): then
+    /// this host's clock may be behind, and nothing may be pruned until it passes `dated`.
+    pub would_count: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,12 +259,12 @@ pub struct BackupEntry {
     pub source: String,
     pub id: String,
     pub created_at: DateTime<Utc>,
-    /// The first manifest that verified.
+    /// The manifest the counted copies agree on.
     pub manifest: Option<Manifest>,
     pub copies: Vec<CopyInfo>,
-    /// Dated in the future (see [`Catalog::reject_future`]): not a backup.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub in_future: bool,
+    /// Dated in the future: not a backup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub future: Option<FutureDated>,
 }
 
 impl BackupEntry {
@@ -134,6 +272,25 @@ impl BackupEntry {
         self.copies
             .iter()
             .any(|c| c.target == target && c.is_verified())
+    }
+
+    /// At least one copy counts.
+    pub fn counts(&self) -> bool {
+        self.copies.iter().any(CopyInfo::is_verified)
+    }
+
+    /// At least one counted copy carries a trusted signature.
+    pub fn signed(&self) -> bool {
+        self.copies.iter().any(CopyInfo::is_signed)
+    }
+
+    /// Dated in the future although it would otherwise count.
+    pub fn clock_suspect(&self) -> bool {
+        self.future.as_ref().is_some_and(|f| f.would_count)
+    }
+
+    pub fn in_future(&self) -> bool {
+        self.future.is_some()
     }
 
     /// Targets whose copy is corrupt.
@@ -147,9 +304,8 @@ impl BackupEntry {
         self.copies
             .iter()
             .filter_map(|c| match &c.state {
-                CopyState::Forged { why } | CopyState::Divergent { why } => {
-                    Some((c.target.clone(), why.clone()))
-                }
+                CopyState::Forged { why } => Some((c.target.clone(), why.to_string())),
+                CopyState::Divergent { why } => Some((c.target.clone(), why.to_string())),
                 _ => None,
             })
             .collect()
@@ -158,6 +314,17 @@ impl BackupEntry {
     /// Targets whose copy counts unsigned.
     pub fn unsigned(&self) -> Vec<String> {
         self.with(|s| *s == CopyState::Unsigned)
+    }
+
+    /// (target, the target whose copy it is the same file as).
+    pub fn duplicates(&self) -> Vec<(String, String)> {
+        self.copies
+            .iter()
+            .filter_map(|c| match &c.state {
+                CopyState::Duplicate { of } => Some((c.target.clone(), of.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     fn with(&self, state: impl Fn(&CopyState) -> bool) -> Vec<String> {
@@ -243,12 +410,18 @@ pub struct Catalog {
     pub backups: BTreeMap<(String, String), BackupEntry>,
     /// Targets that could not be listed, with the error.
     pub unreachable: Vec<Unreachable>,
-    /// Leftovers of interrupted writes.
+    /// Leftovers of interrupted writes: pbx321's own partial names.
     pub partials: Vec<Leftover>,
-    /// Artifacts without a manifest.
+    /// Artifacts and signatures without a manifest.
     pub orphans: Vec<Leftover>,
+    /// Objects pbx321 did not make (names it never writes): shown, never touched.
+    pub foreign: Vec<Leftover>,
+    /// Symbolic links found below a target's root: reported, never followed.
+    pub symlinks: Vec<Leftover>,
     /// Manifests to read, found by [`Catalog::index`]: (target, source, id) → artifact size.
     manifests: Vec<ManifestRef>,
+    /// The moment of the last [`Catalog::judge`], to judge again after more was read.
+    judged_at: Option<At>,
 }
 
 impl Catalog {
@@ -273,13 +446,23 @@ impl Catalog {
                     continue;
                 }
             };
-            let mut artifacts: BTreeMap<(String, String), (u64, Modified)> = BTreeMap::new();
-            let mut manifests: BTreeSet<(String, String)> = BTreeSet::new();
-            let mut signatures: BTreeMap<(String, String), Option<DateTime<Utc>>> = BTreeMap::new();
+            type Key = (String, String);
+            let mut artifacts: BTreeMap<Key, (u64, Modified, Option<FileId>)> = BTreeMap::new();
+            let mut manifests: BTreeSet<Key> = BTreeSet::new();
+            let mut signatures: BTreeMap<Key, Modified> = BTreeMap::new();
+            let leftover = |o: &ObjectMeta| Leftover {
+                target: name.clone(),
+                path: o.path.clone(),
+                modified: o.modified,
+            };
             for o in objects {
+                if o.kind == ObjectKind::Symlink {
+                    cat.symlinks.push(leftover(o));
+                    continue;
+                }
                 match manifest::classify(&o.path) {
                     Object::Artifact { source, id } => {
-                        artifacts.insert((source, id), (o.size, o.modified));
+                        artifacts.insert((source, id), (o.size, o.modified, o.identity));
                     }
                     Object::Manifest { source, id } => {
                         manifests.insert((source, id));
@@ -287,15 +470,12 @@ impl Catalog {
                     Object::Signature { source, id } => {
                         signatures.insert((source, id), o.modified);
                     }
-                    Object::Partial => cat.partials.push(Leftover {
-                        target: name.clone(),
-                        path: o.path.clone(),
-                        modified: o.modified,
-                    }),
-                    Object::Other => {}
+                    Object::Partial { .. } => cat.partials.push(leftover(o)),
+                    Object::Foreign => cat.foreign.push(leftover(o)),
                 }
             }
-            for (key, (_, modified)) in artifacts.iter().filter(|(k, _)| !manifests.contains(*k)) {
+            for (key, (_, modified, _)) in artifacts.iter().filter(|(k, _)| !manifests.contains(*k))
+            {
                 cat.orphans.push(Leftover {
                     target: name.clone(),
                     path: manifest::artifact_path(&key.0, &key.1),
@@ -314,18 +494,16 @@ impl Catalog {
                 let Some(created_at) = manifest::id_time(&source, &id) else {
                     continue;
                 };
-                let artifact_size = artifacts
-                    .get(&(source.clone(), id.clone()))
-                    .map(|(size, _)| *size);
+                let artifact = artifacts.get(&(source.clone(), id.clone()));
                 let signed = signatures.contains_key(&(source.clone(), id.clone()));
-                cat.entry(&source, &id, created_at)
-                    .copies
-                    .push(copy_of(&l.info, CopyState::Unchecked));
+                let mut copy = copy_of(&l.info, Found::Unchecked);
+                copy.identity = artifact.and_then(|a| a.2);
+                cat.entry(&source, &id, created_at).copies.push(copy);
                 cat.manifests.push(ManifestRef {
                     target: name.clone(),
                     source,
                     id,
-                    artifact_size,
+                    artifact_size: artifact.map(|a| a.0),
                     signed,
                 });
             }
@@ -342,7 +520,7 @@ impl Catalog {
                 created_at,
                 manifest: None,
                 copies: Vec::new(),
-                in_future: false,
+                future: None,
             })
     }
 
@@ -355,6 +533,9 @@ impl Catalog {
             let Some(e) = cat.backups.get_mut(&(m.source.clone(), m.id.clone())) else {
                 continue;
             };
+            if e.future.is_some() {
+                continue;
+            }
             if let Some(c) = e.copy_mut(&m.target)
                 && c.state == CopyState::Unchecked
             {
@@ -377,11 +558,8 @@ impl Catalog {
             .collect()
     }
 
-    /// Records what reading one manifest (and its signature) gave: the copy is verified if
-    /// the manifest parses, belongs where it lies, is signed by a trusted key (when `trust`
-    /// is given: signing is configured) and the artifact beside it has its size; missing if
-    /// the artifact (or the manifest) is gone; corrupt if anything disagrees; forged if the
-    /// signature does not hold; unreachable if the target could not answer.
+    /// Records what reading one manifest (and its signature) gave (see [`judge_copy`]).
+    /// [`Catalog::judge`] then decides what counts.
     pub fn record(
         &mut self,
         r: &ManifestRef,
@@ -389,109 +567,25 @@ impl Catalog {
         locked_until: Option<DateTime<Utc>>,
         trust: Option<&Trust>,
     ) {
-        let (state, own) = judge_copy(r, read, trust);
+        let (found, own) = judge_copy(r, read, trust);
         let Some(entry) = self.backups.get_mut(&(r.source.clone(), r.id.clone())) else {
             return;
         };
         if let Some(c) = entry.copy_mut(&r.target) {
-            c.state = state;
+            c.found = found;
             c.locked_until = locked_until;
             c.manifest = own;
         }
-        entry.manifest = entry
-            .copies
-            .iter()
-            .find(|c| c.is_verified())
-            .and_then(|c| c.manifest.clone());
     }
 
-    /// Copies of one backup must agree: the same manifest (so the same sealed sha256) on
-    /// every target. Where they do not, the copies that agree with the most others (ties:
-    /// the first target's) count, and the others are divergent, naming who holds what.
-    pub fn check_consensus(&mut self) {
-        for entry in self.backups.values_mut() {
-            let counted: Vec<(String, Manifest)> = entry
-                .copies
-                .iter()
-                .filter(|c| c.is_verified())
-                .filter_map(|c| Some((c.target.clone(), c.manifest.clone()?)))
-                .collect();
-            let mut groups: Vec<(Manifest, Vec<String>)> = Vec::new();
-            for (t, m) in counted {
-                match groups.iter_mut().find(|(g, _)| *g == m) {
-                    Some((_, ts)) => ts.push(t),
-                    None => groups.push((m, vec![t])),
-                }
-            }
-            if groups.len() < 2 {
-                continue;
-            }
-            let best = (0..groups.len())
-                .max_by_key(|&i| (groups[i].1.len(), std::cmp::Reverse(i)))
-                .unwrap_or(0);
-            let who = groups
-                .iter()
-                .map(|(m, ts)| {
-                    format!(
-                        "{} hold{} sealed sha256 {}",
-                        ts.join(", "),
-                        if ts.len() == 1 { "s" } else { "" },
-                        short_sha(&m.sealed.sha256)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            let keep = groups[best].0.clone();
-            for c in entry.copies.iter_mut().filter(|c| c.is_verified()) {
-                if c.manifest.as_ref() != Some(&keep) {
-                    c.state = CopyState::Divergent {
-                        why: format!("copies of this backup disagree: {who}"),
-                    };
-                }
-            }
-            entry.manifest = Some(keep);
-        }
-    }
-
-    /// A backup dated in the future (its id, or its manifest's `created_at`, more than
-    /// [`FUTURE_SKEW`] ahead of `now`) is not a backup: its copies are corrupt, so that it
-    /// can never become "the newest" or be chosen by a time.
-    pub fn reject_future(&mut self, now: DateTime<Utc>) {
-        let limit = now
-            .checked_add_signed(FUTURE_SKEW)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        for entry in self.backups.values_mut() {
-            let dated = entry
-                .copies
-                .iter()
-                .filter_map(|c| c.manifest.as_ref().map(|m| m.created_at))
-                .chain([entry.created_at])
-                .max()
-                .unwrap_or(entry.created_at);
-            if dated <= limit {
-                continue;
-            }
-            for c in &mut entry.copies {
-                c.state = CopyState::Corrupt {
-                    why: format!(
-                        "dated {} UTC, in the future: not a backup (a forged backup, or a clock far ahead)",
-                        dated.format("%Y-%m-%d %H:%M:%S")
-                    ),
-                };
-            }
-            entry.manifest = None;
-            entry.in_future = true;
-        }
-    }
-
-    /// Records what reading a verified copy back gave (`check --deep`).
+    /// Records what reading a counted copy back gave (`check --deep`), then judges again.
     pub fn record_deep(
         &mut self,
         source: &str,
         id: &str,
         target: &str,
         read: Result<(), ReadFailure>,
-        mismatch: Option<String>,
+        mismatch: Option<manifest::Mismatch>,
     ) {
         let Some(c) = self
             .backups
@@ -500,15 +594,42 @@ impl Catalog {
         else {
             return;
         };
-        c.state = match (read, mismatch) {
-            (Err(ReadFailure::NotFound(_)), _) => CopyState::Missing,
-            (Err(ReadFailure::Failed(error)), _) => CopyState::Unreachable {
-                error: format!("reading the artifact back: {error}"),
-                last_verified: None,
-            },
-            (Ok(()), Some(why)) => CopyState::Corrupt { why },
-            (Ok(()), None) => CopyState::Verified,
-        };
+        match (read, mismatch) {
+            (Err(ReadFailure::NotFound(_)), _) => c.found = Found::Missing,
+            (Err(ReadFailure::Failed(error)), _) => {
+                c.found = Found::Unreachable {
+                    error: format!("reading the artifact back: {error}"),
+                    last_verified: None,
+                }
+            }
+            (Ok(()), Some(m)) => c.found = Found::Corrupt(Corruption::Sealed(m)),
+            (Ok(()), None) => {}
+        }
+        if let Some(at) = self.judged_at {
+            self.judge(at);
+        }
+    }
+
+    /// The one judgement: for every copy of every backup, whether it counts and why not,
+    /// from what was found of it and of its siblings, at `at`. Pure, and judging again gives
+    /// the same answer (so it runs again after a deep read or a recall).
+    ///
+    /// 1. Each copy by itself: good (signed, unsigned-accepted, or unchecked signatures),
+    ///    missing, corrupt, forged, unreachable, unchecked.
+    /// 2. The same file seen on two targets (device and inode) is one copy: the later
+    ///    target's is a duplicate of the first's.
+    /// 3. Counted copies must agree on their manifest. Validly signed copies outrank any
+    ///    accepted unsigned: where some copy is signed, the version the most signed copies
+    ///    hold wins, and every copy holding another version (signed or not) is divergent.
+    ///    Without a signed copy, the version most copies hold wins (ties: the first
+    ///    target's).
+    /// 4. A backup dated after `at.limit()` — by its id, or by the `created_at` of a
+    ///    counted manifest — counts nowhere.
+    pub fn judge(&mut self, at: At) {
+        self.judged_at = Some(at);
+        for entry in self.backups.values_mut() {
+            judge_entry(entry, at);
+        }
     }
 
     /// Adds, for every target that could not be listed, the copies `remembered` says it held
@@ -530,7 +651,7 @@ impl Catalog {
                 if entry.copies.iter().all(|c| c.target != u.target) {
                     entry.copies.push(copy_of(
                         &info,
-                        CopyState::Unreachable {
+                        Found::Unreachable {
                             error: u.error.clone(),
                             last_verified: Some(*at),
                         },
@@ -540,12 +661,15 @@ impl Catalog {
         }
         for entry in self.backups.values_mut() {
             for c in &mut entry.copies {
-                if let CopyState::Unreachable { last_verified, .. } = &mut c.state
+                if let Found::Unreachable { last_verified, .. } = &mut c.found
                     && last_verified.is_none()
                 {
                     *last_verified = remembered.last_verified(&c.target, &entry.id);
                 }
             }
+        }
+        if let Some(at) = self.judged_at {
+            self.judge(at);
         }
     }
 
@@ -560,24 +684,166 @@ impl Catalog {
             .map(|(_, b)| b)
     }
 
+    /// The backups of one source that count somewhere, oldest first.
+    pub fn counted<'a>(
+        &'a self,
+        source: &'a str,
+    ) -> impl DoubleEndedIterator<Item = &'a BackupEntry> {
+        self.of_source(source).filter(|b| b.counts())
+    }
+
+    /// The backup a person gets when asking for one by time: the newest that counts, made
+    /// at or before `at` (any time when `None`). A validly signed backup is always preferred
+    /// to one that counts only unsigned, so that a backup planted in the unsigned window
+    /// can never displace a signed one.
+    pub fn pick<'a>(
+        &'a self,
+        source: &'a str,
+        at: Option<DateTime<Utc>>,
+    ) -> Option<&'a BackupEntry> {
+        let before = |b: &&BackupEntry| at.is_none_or(|t| b.created_at <= t);
+        self.counted(source)
+            .rev()
+            .filter(before)
+            .find(|b| b.signed())
+            .or_else(|| self.counted(source).rev().find(before))
+    }
+
+    /// Every id of `source` that one of pbx321's own objects carries on some target
+    /// (manifest, artifact, signature, partial): ids a new backup must not take. Names
+    /// pbx321 never writes are not looked at, so that they can never block a backup.
+    pub fn ids_in_use(&self, source: &str) -> BTreeSet<String> {
+        let mut ids: BTreeSet<String> = self.of_source(source).map(|b| b.id.clone()).collect();
+        for l in self.partials.iter().chain(&self.orphans) {
+            if let Some((s, id)) = manifest::classify(&l.path).id()
+                && s == source
+            {
+                ids.insert(id.to_string());
+            }
+        }
+        ids
+    }
+
     pub fn target(&self, name: &str) -> Option<&TargetInfo> {
         self.targets.iter().find(|t| t.target == name)
     }
 }
 
-fn short_sha(sha: &str) -> String {
-    sha.chars().take(12).collect()
+/// The judgement of one backup's copies (see [`Catalog::judge`]).
+fn judge_entry(entry: &mut BackupEntry, at: At) {
+    // 1. Each copy by itself.
+    for c in &mut entry.copies {
+        c.state = match &c.found {
+            Found::Unchecked => CopyState::Unchecked,
+            Found::Good(Signed::Unsigned) => CopyState::Unsigned,
+            Found::Good(_) => CopyState::Verified,
+            Found::Missing => CopyState::Missing,
+            Found::Corrupt(why) => CopyState::Corrupt { why: why.clone() },
+            Found::Forged(why) => CopyState::Forged { why: why.clone() },
+            Found::Unreachable {
+                error,
+                last_verified,
+            } => CopyState::Unreachable {
+                error: error.clone(),
+                last_verified: *last_verified,
+            },
+        };
+    }
+    // 2. One file is one copy.
+    let mut seen: Vec<(FileId, String)> = Vec::new();
+    for c in &mut entry.copies {
+        let Some(id) = c.identity else { continue };
+        match seen.iter().find(|(f, _)| *f == id) {
+            Some((_, first)) if c.state.counts() => {
+                c.state = CopyState::Duplicate { of: first.clone() };
+            }
+            Some(_) => {}
+            None => seen.push((id, c.target.clone())),
+        }
+    }
+    // 3. Counted copies agree; signed outranks unsigned.
+    let mut groups: Vec<(Manifest, Vec<String>, usize)> = Vec::new();
+    for c in entry.copies.iter().filter(|c| c.state.counts()) {
+        let Some(m) = &c.manifest else { continue };
+        let signed = usize::from(c.is_signed());
+        match groups.iter_mut().find(|(g, ..)| g == m) {
+            Some((_, ts, n)) => {
+                ts.push(c.target.clone());
+                *n += signed;
+            }
+            None => groups.push((m.clone(), vec![c.target.clone()], signed)),
+        }
+    }
+    let any_signed = groups.iter().any(|(.., n)| *n > 0);
+    let best = (0..groups.len()).max_by_key(|&i| {
+        let (_, ts, signed) = &groups[i];
+        (*signed, ts.len(), std::cmp::Reverse(i))
+    });
+    let keep = best.map(|i| groups[i].0.clone());
+    if groups.len() > 1
+        && let Some(keep) = &keep
+    {
+        let holders: Vec<Holding> = groups
+            .iter()
+            .map(|(m, ts, n)| Holding {
+                targets: ts.clone(),
+                sealed_sha256: m.sealed.sha256.clone(),
+                signed: *n > 0,
+            })
+            .collect();
+        for c in entry.copies.iter_mut().filter(|c| c.state.counts()) {
+            if c.manifest.as_ref() != Some(keep) {
+                let unsigned_against_signed = any_signed && c.state == CopyState::Unsigned;
+                c.state = CopyState::Divergent {
+                    why: Divergence {
+                        holders: holders.clone(),
+                        unsigned_against_signed,
+                    },
+                };
+            }
+        }
+    }
+    // 4. Not after now.
+    let dated = entry
+        .copies
+        .iter()
+        .filter(|c| c.state.counts())
+        .filter_map(|c| c.manifest.as_ref().map(|m| m.created_at))
+        .chain([entry.created_at])
+        .max()
+        .unwrap_or(entry.created_at);
+    entry.future = None;
+    if dated > at.limit() {
+        let would_count = entry.copies.iter().any(|c| c.state.counts());
+        for c in entry
+            .copies
+            .iter_mut()
+            .filter(|c| c.state.counts() || c.state == CopyState::Unchecked)
+        {
+            c.state = CopyState::Future { dated };
+        }
+        entry.future = Some(FutureDated { dated, would_count });
+    }
+    entry.manifest = entry
+        .copies
+        .iter()
+        .find(|c| c.state.counts())
+        .and_then(|c| c.manifest.clone());
 }
 
-/// The state of one copy from what was read of it (pure).
+/// What reading one copy gave (pure): good if the manifest parses, belongs where it lies,
+/// is signed by a trusted key (when `trust` is given: signing is configured) and the
+/// artifact beside it has its size; missing if the artifact (or the manifest) is gone;
+/// corrupt if anything disagrees; forged if the signature does not hold; unreachable if the
+/// target could not answer. With the manifest, where it parsed.
 pub fn judge_copy(
     r: &ManifestRef,
     read: ManifestRead,
     trust: Option<&Trust>,
-) -> (CopyState, Option<Manifest>) {
+) -> (Found, Option<Manifest>) {
     let path = r.path();
     let bytes = match read.manifest {
-        Err(ReadFailure::NotFound(_)) => return (CopyState::Missing, None),
+        Err(ReadFailure::NotFound(_)) => return (Found::Missing, None),
         Err(ReadFailure::Failed(error)) => {
             let error = format!("manifest {path} unreadable: {error}");
             return (unreachable(error), None);
@@ -587,11 +853,14 @@ pub fn judge_copy(
     let m = match Manifest::from_json(&bytes, &r.source, &r.id) {
         Ok(m) => m,
         Err(e) => {
-            let why = format!("manifest {path}: {e}");
-            return (CopyState::Corrupt { why }, None);
+            let why = Corruption::Manifest {
+                path,
+                error: e.to_string(),
+            };
+            return (Found::Corrupt(why), None);
         }
     };
-    let mut signed_ok = CopyState::Verified;
+    let mut signed = Signed::NotChecked;
     if let Some(trust) = trust {
         let sig = match read.signature {
             Some(Ok(s)) => Some(s),
@@ -602,26 +871,21 @@ pub fn judge_copy(
             }
         };
         match trust.check(&bytes, sig.as_deref(), m.created_at.max(r_time(r))) {
-            Signature::Valid { .. } => {}
-            Signature::UnsignedAccepted => signed_ok = CopyState::Unsigned,
-            Signature::Invalid(why) => {
-                let why = format!("forged or damaged: {why}");
-                return (CopyState::Forged { why }, None);
-            }
+            Signature::Valid { .. } => signed = Signed::Valid,
+            Signature::UnsignedAccepted => signed = Signed::Unsigned,
+            Signature::Invalid(why) => return (Found::Forged(why), None),
         }
     }
     match r.artifact_size {
-        None => (CopyState::Missing, Some(m)),
+        None => (Found::Missing, Some(m)),
         Some(s) if s != m.sealed.bytes => (
-            CopyState::Corrupt {
-                why: format!(
-                    "artifact has {s} bytes, the manifest says {}",
-                    m.sealed.bytes
-                ),
-            },
+            Found::Corrupt(Corruption::Size {
+                found: s,
+                expected: m.sealed.bytes,
+            }),
             Some(m),
         ),
-        Some(_) => (signed_ok, Some(m)),
+        Some(_) => (Found::Good(signed), Some(m)),
     }
 }
 
@@ -630,14 +894,14 @@ fn r_time(r: &ManifestRef) -> DateTime<Utc> {
     manifest::id_time(&r.source, &r.id).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-fn unreachable(error: String) -> CopyState {
-    CopyState::Unreachable {
+fn unreachable(error: String) -> Found {
+    Found::Unreachable {
         error,
         last_verified: None,
     }
 }
 
-fn copy_of(info: &TargetInfo, state: CopyState) -> CopyInfo {
+fn copy_of(info: &TargetInfo, found: Found) -> CopyInfo {
     CopyInfo {
         target: info.target.clone(),
         medium: info.medium,
@@ -645,7 +909,9 @@ fn copy_of(info: &TargetInfo, state: CopyState) -> CopyInfo {
         declared: info.declared,
         locked_until: None,
         manifest: None,
-        state,
+        identity: None,
+        found,
+        state: CopyState::Unchecked,
     }
 }
 

@@ -27,12 +27,14 @@
 //! - [`ops`]: backup, restore, check, list, keygen — returning typed reports.
 //! - [`report`]: human and JSON renderers of those reports.
 //! - [`error`]: the error policy.
+//! - [`escape`]: the one way text from outside (a PBX, a target, a command) is shown.
 
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod escape;
 pub mod facts;
 pub mod fanout;
 pub mod flush;

@@ -287,8 +287,8 @@ pub fn check_file_name(name: &str) -> Result<(), &'static str> {
     if name == "." || name == ".." || name.contains(['/', '\\']) {
         return Err("must be a plain file name, not a path");
     }
-    if name.chars().any(char::is_control) {
-        return Err("must not hold control characters");
+    if name.chars().any(crate::escape::is_unsafe) {
+        return Err("must not hold control characters, bidi controls or invisible characters");
     }
     Ok(())
 }
@@ -360,23 +360,52 @@ pub enum Object {
         source: String,
         id: String,
     },
-    /// An interrupted write's leftover.
-    Partial,
-    /// Not pbx321's.
-    Other,
+    /// An interrupted write's leftover: one of the above under a temporary name
+    /// (`<name>.<nonce>.partial`).
+    Partial {
+        source: String,
+        id: String,
+    },
+    /// A name pbx321 never writes: not pbx321's, never deleted, read or counted.
+    Foreign,
 }
 
-/// Classifies a target path (`source/name`). A path whose first part is not a valid source
-/// name is not pbx321's, whatever its suffix: it is never deleted, read or counted.
+impl Object {
+    /// The (source, id) a pbx321 object belongs to.
+    pub fn id(&self) -> Option<(&str, &str)> {
+        match self {
+            Object::Artifact { source, id }
+            | Object::Manifest { source, id }
+            | Object::Signature { source, id }
+            | Object::Partial { source, id } => Some((source, id)),
+            Object::Foreign => None,
+        }
+    }
+}
+
+/// Classifies a target path (`source/name`) by the names pbx321 writes, and only those: a
+/// path whose first part is not a valid source name, whose name is not exactly an id with
+/// one of pbx321's suffixes (or such a name under the temporary name
+/// `<name>.<nonce>.partial` that writes use), is foreign, whatever it looks like.
 pub fn classify(path: &str) -> Object {
     let Some((source, name)) = path.split_once('/') else {
-        return Object::Other;
+        return Object::Foreign;
     };
     if name.contains('/') || check_name(source).is_err() || check_file_name(name).is_err() {
-        return Object::Other;
+        return Object::Foreign;
     }
-    if name.ends_with(PARTIAL_SUFFIX) {
-        return Object::Partial;
+    if let Some(rest) = name.strip_suffix(PARTIAL_SUFFIX) {
+        // `<object name>.<nonce>`, the nonce as `partial_name` makes it.
+        let Some((object, nonce)) = rest.rsplit_once('.') else {
+            return Object::Foreign;
+        };
+        let nonce_ok = !nonce.is_empty()
+            && nonce.len() <= 64
+            && nonce.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        return match (nonce_ok, classify_name(source, object)) {
+            (true, Some((source, id))) => Object::Partial { source, id },
+            _ => Object::Foreign,
+        };
     }
     let parse = |suffix: &str| {
         name.strip_suffix(suffix)
@@ -390,8 +419,17 @@ pub fn classify(path: &str) -> Object {
     } else if let Some((source, id)) = parse(SIGNATURE_SUFFIX) {
         Object::Signature { source, id }
     } else {
-        Object::Other
+        Object::Foreign
     }
+}
+
+/// The (source, id) of an artifact, manifest or signature name within `source`'s directory.
+fn classify_name(source: &str, name: &str) -> Option<(String, String)> {
+    [ARTIFACT_SUFFIX, MANIFEST_SUFFIX, SIGNATURE_SUFFIX]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .filter(|id| id_time(source, id).is_some())
+        .map(|id| (source.to_string(), id.to_string()))
 }
 
 #[cfg(test)]
@@ -501,9 +539,22 @@ mod tests {
             }
         );
         assert_eq!(
-            classify("hq/hq-20260102T030405Z.zip.zst.age.x1.partial"),
-            Object::Partial
+            classify("hq/hq-20260102T030405Z.zip.zst.age.1f2-0-3a.partial"),
+            Object::Partial {
+                source: "hq".into(),
+                id: "hq-20260102T030405Z".into()
+            }
         );
+        // Only pbx321's own temporary names are its leftovers.
+        for foreign in [
+            "hq/important.db.partial",
+            "hq/hq-20260102T030405Z.zip.zst.age.partial",
+            "hq/hq-20260102T030405Z.zip.zst.age.x_y.partial",
+            "hq/hq-20260102T030405Z-x",
+            "hq/hq-20260102T030405Z.zip",
+        ] {
+            assert_eq!(classify(foreign), Object::Foreign, "{foreign}");
+        }
         assert_eq!(
             classify("hq-2/hq-2-20260102T030405Z.manifest.json.sig"),
             Object::Signature {
@@ -511,7 +562,7 @@ mod tests {
                 id: "hq-2-20260102T030405Z".into()
             }
         );
-        assert_eq!(classify("hq/notes.txt"), Object::Other);
+        assert_eq!(classify("hq/notes.txt"), Object::Foreign);
         // Names that could be paths are not pbx321's objects, whatever their suffix.
         for bad in [
             "../hq-20260102T030405Z.manifest.json",
@@ -521,9 +572,9 @@ mod tests {
             "a\\b/x.partial",
             "hq/../x.partial",
         ] {
-            assert_eq!(classify(bad), Object::Other, "{bad}");
+            assert_eq!(classify(bad), Object::Foreign, "{bad}");
         }
-        assert_eq!(classify("loose.zip.zst.age"), Object::Other);
+        assert_eq!(classify("loose.zip.zst.age"), Object::Foreign);
         assert_eq!(split_id("hq-2-20260102T030405Z"), Some(("hq-2", at)));
         assert_eq!(split_id("-20260102T030405Z"), None);
         assert_eq!(split_id("../x-20260102T030405Z"), None);

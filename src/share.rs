@@ -83,6 +83,41 @@ impl Share {
         self.fix(path, &meta, gid)
     }
 
+    /// [`Share::apply`] through an open handle (a file or directory opened beneath a
+    /// target's root, never by a path that could cross a link).
+    pub fn apply_fd(&self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+        let Some(gid) = self.gid()? else {
+            return Ok(());
+        };
+        let st = rustix::fs::fstat(fd)?;
+        if st.st_uid != rustix::process::geteuid().as_raw() {
+            return Ok(());
+        }
+        if st.st_gid != gid {
+            rustix::fs::fchown(fd, None, Some(rustix::fs::Gid::from_raw(gid))).map_err(|e| {
+                io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!(
+                        "cannot give a file to group {gid} (file_group): {e}; pbx321's user must be a member of that group"
+                    ),
+                )
+            })?;
+        }
+        let is_dir =
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
+        let want = if is_dir {
+            self.dir_mode()
+        } else {
+            self.file_mode()
+        };
+        let mode = st.st_mode & 0o7777;
+        let new = (mode & !0o070) | (want & 0o070);
+        if new != mode {
+            rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(new))?;
+        }
+        Ok(())
+    }
+
     /// Gives everything under `root` that pbx321's user owns the group and group read
     /// access (for an installation that set `file_group` after writing backups). Entries
     /// owned by anyone else and symbolic links are left alone.

@@ -185,7 +185,22 @@ pub enum Signature {
     /// No signature, and the backup is older than `accept_unsigned_before`.
     UnsignedAccepted,
     /// No signature, or one that does not verify, or by a key not trusted.
-    Invalid(String),
+    Invalid(Forgery),
+}
+
+/// Why a manifest's signature does not hold (worded in `report::reasons`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forgery {
+    /// No signature beside the manifest (and none may be missing).
+    NoSignature,
+    /// The signature file is not an SSH signature.
+    NotASignature,
+    /// An SSH signature for another purpose (its namespace, shortened).
+    Namespace(String),
+    /// Signed by a key that is not trusted (its SHA-256 fingerprint).
+    UntrustedKey(String),
+    /// The signature does not match the manifest: it changed after signing.
+    Mismatch,
 }
 
 impl Trust {
@@ -195,7 +210,7 @@ impl Trust {
         let Some(sig) = sig else {
             return match self.accept_unsigned_before {
                 Some(before) if made < before => Signature::UnsignedAccepted,
-                _ => Signature::Invalid("the manifest has no signature".into()),
+                _ => Signature::Invalid(Forgery::NoSignature),
             };
         };
         let sig = match std::str::from_utf8(sig)
@@ -203,28 +218,22 @@ impl Trust {
             .and_then(|s| SshSig::from_pem(s.trim()).ok())
         {
             Some(s) => s,
-            None => return Signature::Invalid("the signature file is not an SSH signature".into()),
+            None => return Signature::Invalid(Forgery::NotASignature),
         };
         if sig.namespace() != NAMESPACE {
-            return Signature::Invalid(format!(
-                "the signature is for {:?}, not {NAMESPACE:?}",
-                short(sig.namespace())
-            ));
+            return Signature::Invalid(Forgery::Namespace(short(sig.namespace())));
         }
         let Some(key) = self.keys.iter().find(|k| k.key_data() == sig.public_key()) else {
             let by = PublicKey::from(sig.public_key().clone());
-            return Signature::Invalid(format!(
-                "signed by a key that is not trusted ({})",
-                by.fingerprint(HashAlg::Sha256)
+            return Signature::Invalid(Forgery::UntrustedKey(
+                by.fingerprint(HashAlg::Sha256).to_string(),
             ));
         };
         match key.verify(NAMESPACE, manifest, &sig) {
             Ok(()) => Signature::Valid {
                 by: key.fingerprint(HashAlg::Sha256).to_string(),
             },
-            Err(_) => Signature::Invalid(
-                "the signature does not match the manifest (changed after signing)".into(),
-            ),
+            Err(_) => Signature::Invalid(Forgery::Mismatch),
         }
     }
 }
@@ -260,13 +269,13 @@ mod tests {
         // Changed after signing.
         assert!(matches!(
             trust.check(b"{\"manifest\": 2}\n", Some(&sig), at),
-            Signature::Invalid(why) if why.contains("does not match")
+            Signature::Invalid(Forgery::Mismatch)
         ));
         // Signed by another key.
         let forged = other.sign(m).unwrap();
         assert!(matches!(
             trust.check(m, Some(&forged), at),
-            Signature::Invalid(why) if why.contains("not trusted")
+            Signature::Invalid(Forgery::UntrustedKey(_))
         ));
         // ...which is fine once trusted (key rotation).
         let both = Trust {
@@ -278,13 +287,16 @@ mod tests {
             Signature::Valid { .. }
         ));
         // Unsigned: only before the migration date.
-        assert!(matches!(trust.check(m, None, at), Signature::Invalid(_)));
+        assert_eq!(
+            trust.check(m, None, at),
+            Signature::Invalid(Forgery::NoSignature)
+        );
         let old = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
         assert_eq!(trust.check(m, None, old), Signature::UnsignedAccepted);
         // Garbage and another namespace.
         assert!(matches!(
             trust.check(m, Some(b"garbage"), at),
-            Signature::Invalid(_)
+            Signature::Invalid(Forgery::NotASignature)
         ));
         let elsewhere = signer
             .key
@@ -294,7 +306,7 @@ mod tests {
             .unwrap();
         assert!(matches!(
             trust.check(m, Some(elsewhere.as_bytes()), at),
-            Signature::Invalid(why) if why.contains("not \"pbx321-manifest\"")
+            Signature::Invalid(Forgery::Namespace(ns)) if ns == "git"
         ));
     }
 

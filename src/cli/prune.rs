@@ -12,7 +12,8 @@ use crate::report;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "EXIT STATUS
   0  everything the rules drop was removed (or, with --dry-run, would be)
-  1  nothing could be pruned (the targets could not be read)
+  1  nothing could be pruned (the targets could not be read), or prune refused: a backup
+     that would count is dated after this host's clock
   2  usage or config error; nothing was done
   3  pruned in part: a target could not be listed or read (nothing removed there), or a
      removal failed
@@ -44,7 +45,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         Format::Human => report::human::prune(&report),
         Format::Json => report::json::render(&report),
     })?;
-    let code = if report.unreachable.len() == ctx.targets.len() {
+    let code = if !report.refused.is_empty() || report.unreachable.len() == ctx.targets.len() {
         Exit::Failed
     } else if report.complete() {
         Exit::Ok

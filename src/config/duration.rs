@@ -13,6 +13,7 @@ pub fn bounds(key: &str) -> (Duration, Duration) {
     let (min, max) = match key {
         "max_age" | "warn_age" => (MINUTE, 3650 * DAY),
         "drill_max_age" => (HOUR, 3650 * DAY),
+        "clock_skew" => (0, DAY),
         "settle" => (0, HOUR),
         "settle_timeout" | "timeout" => (1, DAY),
         "connect_timeout" => (1, 10 * MINUTE),

@@ -33,7 +33,7 @@ pub use location::{
     LocationOptions, WEBDAV_PASSWORD_VAR, is_location, location_of, parse_location,
 };
 pub use plan::{DECLARED_ITEMS, Declared, ITEMS as READINESS_ITEMS, Plan};
-pub use policy::Policy;
+pub use policy::{DEFAULT_CLOCK_SKEW, Policy};
 pub use retention::{Retention, Rules, Zone};
 pub use signing::Signing;
 pub use source::*;
@@ -331,6 +331,7 @@ impl Config {
             max_age: longest,
             warn_age: longest.mul_f64(0.8),
             drill_max_age: None,
+            clock_skew: DEFAULT_CLOCK_SKEW,
         };
         Config {
             path: PathBuf::from("(no config: --from)"),

@@ -9,6 +9,9 @@ use toml::Spanned;
 
 use super::{Cx, Location, Medium, TargetConfig};
 
+/// The clock skew allowed when `[policy] clock_skew` is not set.
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
 /// The 3-2-1(-1) rule and the freshness limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -22,6 +25,9 @@ pub struct Policy {
     pub warn_age: Duration,
     /// A restore drill (`check --deep --identity`) older than this is a WARNING.
     pub drill_max_age: Option<Duration>,
+    /// How far ahead of this host's clock a backup may be dated and still count (clocks of
+    /// hosts sharing a target disagree a little). Default 5 minutes.
+    pub clock_skew: Duration,
 }
 
 #[derive(Deserialize, Default)]
@@ -34,6 +40,7 @@ pub(super) struct RawPolicy {
     max_age: Option<Spanned<String>>,
     warn_age: Option<Spanned<String>>,
     drill_max_age: Option<Spanned<String>>,
+    clock_skew: Option<Spanned<String>>,
 }
 
 impl Cx<'_> {
@@ -63,7 +70,13 @@ impl Cx<'_> {
             .drill_max_age
             .as_ref()
             .and_then(|s| self.duration(s, "drill_max_age"));
+        let clock_skew = raw
+            .clock_skew
+            .as_ref()
+            .and_then(|s| self.duration(s, "clock_skew"))
+            .unwrap_or(DEFAULT_CLOCK_SKEW);
         Some(Policy {
+            clock_skew,
             copies: raw.copies.unwrap_or(3),
             media: raw.media.unwrap_or(2),
             offsite: raw.offsite.unwrap_or(1),

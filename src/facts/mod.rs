@@ -10,6 +10,52 @@ pub struct ObjectMeta {
     pub size: u64,
     /// When the store says it was last written, where it says.
     pub modified: Option<chrono::DateTime<chrono::Utc>>,
+    /// A file, or a symbolic link found where a file or directory was expected (listed to
+    /// be reported, never followed, read, written or deleted through).
+    pub kind: ObjectKind,
+    /// Which file it is, where the store can tell (a local file system: device and inode):
+    /// two names for one file are one copy, not two.
+    pub identity: Option<FileId>,
+}
+
+impl ObjectMeta {
+    /// A plain file of `size` bytes (a store that knows no links or inodes).
+    pub fn file(
+        path: impl Into<String>,
+        size: u64,
+        modified: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> ObjectMeta {
+        ObjectMeta {
+            path: path.into(),
+            size,
+            modified,
+            kind: ObjectKind::File,
+            identity: None,
+        }
+    }
+
+    /// A symbolic link at `path`: reported, never followed.
+    pub fn symlink(path: impl Into<String>) -> ObjectMeta {
+        ObjectMeta {
+            kind: ObjectKind::Symlink,
+            ..ObjectMeta::file(path, 0, None)
+        }
+    }
+}
+
+/// What a listed name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObjectKind {
+    File,
+    Symlink,
+}
+
+/// A file's identity on a local file system: (device, inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
 }
 
 /// Where a target's data physically lies, as far as pbx321 could find out.

@@ -133,6 +133,8 @@ struct Run<'a> {
     /// Pending backups completed in step 2, by id: their targets are not tried twice.
     tried: &'a [PendingRun],
     now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
+    /// How far ahead of `now` a backup may be dated and still count.
+    skew: chrono::TimeDelta,
     /// Signs every manifest written, when `[signing]` is configured.
     signer: Option<&'a Signer>,
     /// What counts as a copy of a backup already stored.
@@ -154,8 +156,10 @@ impl Run<'_> {
         Ok(Upload::of(m, file, signature))
     }
 
+    /// The catalog, judged now ([`Catalog::judge`]).
     async fn catalog(&self, want: impl Fn(&str, &str) -> bool) -> Catalog {
-        catalog::build(self.listings, want, self.trust).await
+        let at = catalog::At::new((self.now)(), self.skew);
+        catalog::build(self.listings, want, self.trust, at).await
     }
 }
 
@@ -200,19 +204,23 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
         rule: Rule::from(&ctx.config.policy),
         tried: &[],
         now: &*now,
+        skew: ctx.at().skew,
         signer: signer.as_ref(),
         trust: trust.as_ref(),
         progress: &ctx.progress,
     };
-    let cleaned = clean_targets(run.targets, &run.catalog(|_, _| false).await).await;
+    let index = run.catalog(|_, _| false).await;
+    let cleaned = clean_targets(run.targets, &index).await;
     let completed = complete_pending(&run, &pending).await;
-    // What step 2 wrote is what step 3 must see.
+    // What steps 1 and 2 removed and wrote is what step 3 must see (the ids still in use).
     let relisted;
-    if completed.iter().any(|c| {
-        c.targets
-            .iter()
-            .any(|t| !matches!(t.outcome, Outcome::Present))
-    }) {
+    if !cleaned.is_empty()
+        || completed.iter().any(|c| {
+            c.targets
+                .iter()
+                .any(|t| !matches!(t.outcome, Outcome::Present))
+        })
+    {
         relisted = catalog::list_all(&ctx.targets, &prefixes).await;
         run.listings = &relisted;
     }
@@ -340,7 +348,20 @@ async fn fill(
     }
     if !missing.is_empty() {
         tracing::info!(id = %m.id, missing = missing.len(), "completing the targets that lack this backup");
-        let have: Vec<Arc<dyn Target>> = run.targets.iter().filter(|t| has(t)).cloned().collect();
+        // Only copies that count with a valid signature are copied from (never one that
+        // counts only unsigned: that could be a planted one).
+        let have: Vec<Arc<dyn Target>> = run
+            .targets
+            .iter()
+            .filter(|t| {
+                entry.is_some_and(|e| {
+                    e.copies
+                        .iter()
+                        .any(|c| c.target == t.name() && c.is_source())
+                })
+            })
+            .cloned()
+            .collect();
         let upload = match run.spool.ensure(m, &have, &part_sizes(&missing)).await {
             Ok((file, parts)) => run
                 .upload(m, file)
@@ -367,6 +388,14 @@ async fn fill(
 /// Step 3 and 4 for one source.
 async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<RunResult, OpError> {
     let origin = src.find().await?;
+    // A name is data: one that could not be shown raw, or used as a manifest's, is refused
+    // here, before a byte is stored.
+    if let Err(why) = manifest::check_file_name(&origin.name) {
+        return Err(OpError::Source(SourceError::Invalid(format!(
+            "source {name}: the backup file's name '{}' {why}; nothing was stored — rename the file at the source",
+            crate::escape::text(&origin.name)
+        ))));
+    }
     tracing::info!(source = name, file = %origin.name, bytes = origin.size, "found backup");
 
     let cat = catalog_around(run, name, &origin).await;
@@ -395,7 +424,7 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
         });
     }
 
-    let created = free_id_time(run.spool, &taken_ids(run.listings, name), name, (run.now)())?;
+    let created = free_id_time(run.spool, &taken_ids(run.listings, name), name, (run.now)());
     let started = std::time::Instant::now();
     let (m, made) = seal_into_spool(run, src, name, &origin, created).await?;
     src.sealed(&origin).await;
@@ -476,7 +505,7 @@ async fn fan_out_new(
             &taken_ids(&listings, &m.source),
             &m.source,
             (run.now)(),
-        )?;
+        );
         m = run.spool.rename(&m, at).map_err(io_error(format!(
             "cannot rename the spool file in {}",
             run.spool.dir().display()
@@ -528,20 +557,11 @@ fn jitter_ms(max: u64) -> u64 {
     h.finish() % max.max(1)
 }
 
-/// Every id of `source` that some object on a target already carries: committed,
-/// uncommitted or being written by another run.
+/// Every id of `source` that one of pbx321's own objects on a target already carries
+/// (committed, uncommitted or being written by another run), as the catalog classifies
+/// them: names pbx321 never writes are not looked at, so they never block a backup.
 fn taken_ids(listings: &[Listing], source: &str) -> std::collections::BTreeSet<String> {
-    let prefix = format!("{source}/");
-    let id_len = source.len() + 17;
-    listings
-        .iter()
-        .filter_map(|l| l.listing.objects.as_ref().ok())
-        .flatten()
-        .filter_map(|o| o.path.strip_prefix(&prefix))
-        .filter_map(|name| name.get(..id_len))
-        .filter(|id| manifest::id_time(source, id).is_some())
-        .map(str::to_string)
-        .collect()
+    Catalog::index(listings.iter().map(|l| &l.listing)).ids_in_use(source)
 }
 
 /// The source's backups, with the manifests read of those that can record `origin`: every
@@ -572,10 +592,12 @@ fn already_stored<'c>(
     source: &'c str,
     origin: &Origin,
 ) -> Option<(Manifest, Option<&'c BackupEntry>)> {
-    let stored = cat
-        .of_source(source)
-        .rev()
-        .find(|b| b.manifest.as_ref().is_some_and(|m| m.same_origin(origin)));
+    // Only a backup that counts with a valid signature (or unchecked signatures): one that
+    // counts only unsigned is never completed, signed anew, onto other targets.
+    let stored = cat.of_source(source).rev().find(|b| {
+        b.copies.iter().any(|c| c.is_source())
+            && b.manifest.as_ref().is_some_and(|m| m.same_origin(origin))
+    });
     if let Some(b) = stored {
         return Some((b.manifest.clone()?, Some(b)));
     }
@@ -590,27 +612,37 @@ fn already_stored<'c>(
 
 /// A time for a new backup whose id is neither on a target (`taken`) nor in the spool: now,
 /// or the next free second after it (so that a clock that stands still cannot loop
-/// forever).
+/// forever). After `ID_TRIES` taken seconds (objects planted to squat them), the first
+/// second free in the spool is taken anyway: a target that holds something under that id
+/// refuses the copy and fails alone, and the others still get theirs.
 fn free_id_time(
     spool: &Spool,
     taken: &std::collections::BTreeSet<String>,
     source: &str,
     now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, OpError> {
+) -> DateTime<Utc> {
     let pending = spool.pending_ids();
-    let mut at = now.trunc_subsecs(0);
-    for _ in 0..ID_TRIES {
-        let id = manifest::backup_id(source, at);
-        if !taken.contains(&id) && !pending.contains(&id) {
-            return Ok(at);
+    let start = now.trunc_subsecs(0);
+    let free = |taken: &dyn Fn(&str) -> bool| {
+        let mut at = start;
+        for _ in 0..ID_TRIES {
+            let id = manifest::backup_id(source, at);
+            if !taken(&id) && !pending.contains(&id) {
+                return Some(at);
+            }
+            at = at.checked_add_signed(chrono::TimeDelta::seconds(1))?;
         }
-        at = at
-            .checked_add_signed(chrono::TimeDelta::seconds(1))
-            .ok_or_else(|| OpError::Failed("the clock is at the end of time".into()))?;
-    }
-    Err(OpError::Failed(format!(
-        "source {source}: no free backup id within {ID_TRIES} seconds of {now}; is the clock right?"
-    )))
+        None
+    };
+    free(&|id| taken.contains(id))
+        .or_else(|| {
+            tracing::warn!(
+                source,
+                "no backup id free on every target within {ID_TRIES} seconds of {now}: objects squat them; taking one free in the spool, and a target that holds it refuses alone"
+            );
+            free(&|_| false)
+        })
+        .unwrap_or(start)
 }
 
 /// Reads the source once, sealing it into the spool, checking its zip on the way, and

@@ -72,25 +72,27 @@ pub async fn list_all(targets: &[Arc<dyn Target>], prefixes: &[String]) -> Vec<L
 
 /// The catalog of `listings`, with the manifests (and signatures) of the backups
 /// `want(source, id)` asks about read and checked — against `trust` when signing is
-/// configured — and copies of one backup compared; the others are
-/// [`CopyState::Unchecked`].
+/// configured — and judged at `at` ([`Catalog::judge`]: the one judgement of what counts);
+/// the others are [`CopyState::Unchecked`].
 pub async fn build(
     listings: &[Listing],
     want: impl Fn(&str, &str) -> bool,
     trust: Option<&Trust>,
+    at: At,
 ) -> Catalog {
     let mut cat = Catalog::index(listings.iter().map(|l| &l.listing));
-    read_manifests(listings, &mut cat, want, trust).await;
+    read_manifests(listings, &mut cat, want, trust, at).await;
     cat
 }
 
 /// Reads the manifests `want` asks about and their signatures, concurrently, records
-/// each, then compares the copies of each backup.
+/// each, then judges the catalog at `at`.
 pub async fn read_manifests(
     listings: &[Listing],
     cat: &mut Catalog,
     want: impl Fn(&str, &str) -> bool,
     trust: Option<&Trust>,
+    at: At,
 ) {
     let reads: Vec<_> = futures::stream::iter(cat.manifests_to_read(want))
         .filter_map(|r| async move {
@@ -129,7 +131,7 @@ pub async fn read_manifests(
     for (r, read, locked) in reads {
         cat.record(&r, read, locked, trust);
     }
-    cat.check_consensus();
+    cat.judge(at);
 }
 
 /// A target error as the catalog sees it: not there, or could not tell.

@@ -60,10 +60,16 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
     let now = ctx.now();
     let trust = ctx.trust()?;
     let (names, listings) = sources_and_listings(ctx, &opts.sources).await?;
-    let mut cat = read_what_matters(ctx, &listings, opts, now, trust.as_ref()).await;
+    let mut cat = read_what_matters(ctx, &listings, opts, trust.as_ref()).await;
     let mut drills = read_drills(&ctx.state);
     if opts.deep {
-        let newest = newest_ids(&cat);
+        // The backup a restore would take (the judgement's pick), else the newest listed.
+        let mut newest = newest_ids(&cat, ctx.at().limit());
+        for name in &names {
+            if let Some(b) = cat.pick(name, None) {
+                newest.insert(name.clone(), b.id.clone());
+            }
+        }
         let mut new_drills = BTreeMap::new();
         for name in &names {
             let ids: Vec<String> = cat
@@ -170,11 +176,12 @@ async fn read_what_matters(
     ctx: &Ctx,
     listings: &[Listing],
     opts: &CheckOptions,
-    now: DateTime<Utc>,
     trust: Option<&crate::sign::Trust>,
 ) -> Catalog {
+    let at = ctx.at();
+    let now = at.now;
     let mut cat = Catalog::index(listings.iter().map(|l| &l.listing));
-    let newest = newest_ids(&cat);
+    let newest = newest_ids(&cat, at.limit());
     // Checked: a horizon before the start of time is the start of time.
     let horizon = chrono::Duration::from_std(ctx.config.policy.max_age)
         .ok()
@@ -189,15 +196,19 @@ async fn read_what_matters(
                 || manifest::id_time(s, id).is_some_and(|t| t >= horizon)
         },
         trust,
+        at,
     )
     .await;
-    cat.reject_future(now);
     cat
 }
 
-/// Each source's newest backup id.
-fn newest_ids(cat: &Catalog) -> BTreeMap<String, String> {
-    cat.backups.keys().cloned().collect()
+/// Each source's newest backup id not dated after `limit` (a later one is not a backup).
+fn newest_ids(cat: &Catalog, limit: DateTime<Utc>) -> BTreeMap<String, String> {
+    cat.backups
+        .values()
+        .filter(|b| b.created_at <= limit)
+        .map(|b| (b.source.clone(), b.id.clone()))
+        .collect()
 }
 
 /// Dates the unreachable copies from what the state remembers, then remembers what this
@@ -290,7 +301,7 @@ pub(super) async fn read_back(
                 Ok((bytes, sha)) => (Ok(()), m.verify_sealed(bytes, &sha).err()),
                 Err(e) => (Err(e), None),
             };
-            (t.name().to_string(), read, mismatch.map(|e| e.to_string()))
+            (t.name().to_string(), read, mismatch)
         });
     for (target, read, mismatch) in futures::future::join_all(checks).await {
         cat.record_deep(source, id, &target, read, mismatch);

@@ -16,8 +16,7 @@ pub async fn run(ctx: &Ctx, source: Option<&str>) -> Result<ListReport, OpError>
     let prefixes: Vec<String> = source.into_iter().map(String::from).collect();
     let listings = catalog::list_all(&ctx.targets, &prefixes).await;
     let trust = ctx.trust()?;
-    let mut cat = catalog::build(&listings, |_, _| true, trust.as_ref()).await;
-    cat.reject_future(ctx.now());
+    let cat = catalog::build(&listings, |_, _| true, trust.as_ref(), ctx.at()).await;
     Ok(ListReport {
         backups: cat.backups.into_values().collect(),
         unreachable: cat.unreachable,

@@ -120,6 +120,15 @@ impl Ctx {
         (self.clock)()
     }
 
+    /// Now, with the clock skew the policy allows: the moment to judge a catalog at.
+    pub fn at(&self) -> crate::catalog::At {
+        crate::catalog::At::new(
+            self.now(),
+            chrono::TimeDelta::from_std(self.config.policy.clock_skew)
+                .unwrap_or(crate::catalog::FUTURE_SKEW),
+        )
+    }
+
     pub fn clock(&self) -> Clock {
         Arc::clone(&self.clock)
     }

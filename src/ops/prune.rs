@@ -43,6 +43,10 @@ pub struct PruneReport {
     pub leftovers: Vec<LeftoverRemoval>,
     /// Targets that could not be listed: nothing was removed there.
     pub unreachable: Vec<Unreachable>,
+    /// Why nothing at all was removed: backups that would count are dated after this
+    /// host's clock, so its clock may be wrong and every age with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,7 +92,8 @@ impl PruneReport {
 
     /// Everything planned was done, on every target.
     pub fn complete(&self) -> bool {
-        self.unreachable.is_empty()
+        self.refused.is_empty()
+            && self.unreachable.is_empty()
             && self.sources.iter().all(|s| {
                 s.failed.is_empty() && s.plan.targets.iter().all(|t| t.not_pruned.is_none())
             })
@@ -100,14 +105,33 @@ pub async fn run(ctx: &Ctx, opts: &PruneOptions) -> Result<PruneReport, OpError>
     let names = ctx.source_names(&opts.sources)?;
     let _lock = ctx.state.lock()?;
     let trust = ctx.trust()?;
-    let now = ctx.now();
+    let at = ctx.at();
+    let now = at.now;
     let listings = catalog::list_all(&ctx.targets, &names).await;
     let cat = catalog::build(
         &listings,
         |s, _| names.iter().any(|n| n == s),
         trust.as_ref(),
+        at,
     )
     .await;
+
+    // Ages, buckets and "newest" all hang on this host's clock: a backup that would count
+    // but is dated after it says the clock may be behind, and then nothing is removed.
+    let refused = clock_suspects(&cat, &names, now);
+    if !refused.is_empty() {
+        for why in &refused {
+            tracing::error!("prune refused: {why}");
+        }
+        return Ok(PruneReport {
+            dry_run: opts.dry_run,
+            zone: ctx.config.retention.zone.name(),
+            sources: Vec::new(),
+            leftovers: Vec::new(),
+            unreachable: cat.unreachable.clone(),
+            refused,
+        });
+    }
 
     let mut sources = Vec::new();
     for name in &names {
@@ -130,11 +154,30 @@ pub async fn run(ctx: &Ctx, opts: &PruneOptions) -> Result<PruneReport, OpError>
         sources,
         leftovers,
         unreachable: cat.unreachable.clone(),
+        refused: Vec::new(),
     };
     if !opts.dry_run {
         count_removed(ctx, &report.removed_per_target());
     }
     Ok(report)
+}
+
+/// Why prune must not run: each backup of `sources` that would count but is dated after
+/// `now` (plus the skew).
+pub fn clock_suspects(cat: &Catalog, sources: &[String], now: DateTime<Utc>) -> Vec<String> {
+    sources
+        .iter()
+        .flat_map(|s| cat.of_source(s))
+        .filter_map(|b| Some((b, b.future.as_ref().filter(|f| f.would_count)?)))
+        .map(|(b, f)| {
+            format!(
+                "backup {} is dated {}, after this host's clock ({}): is the host's clock right? Nothing is removed until the clock passes it (or the backup is removed by hand)",
+                b.id,
+                f.dated.format("%Y-%m-%d %H:%M:%S UTC"),
+                now.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        })
+        .collect()
 }
 
 /// Retention and its guards over the copies of `source` in `cat`: what each target keeps,
@@ -144,21 +187,40 @@ pub fn plan(cfg: &Config, cat: &Catalog, source: &str, now: DateTime<Utc>) -> Pl
     let entries: Vec<&BackupEntry> = cat
         .backups
         .values()
-        .filter(|e| e.source == source && !e.in_future)
+        .filter(|e| e.source == source && !e.in_future())
         .collect();
     let backups: Vec<BackupView> = entries
         .iter()
         .map(|e| BackupView {
             id: e.id.clone(),
             created_at: e.created_at,
+            signed: e.signed(),
             compliant: policy::evaluate(&policy::check::verified_facts(cat, e, now), &rule).ok,
             copies: e
                 .copies
                 .iter()
-                .map(|c| CopyView {
-                    target: c.target.clone(),
-                    kind: kind_of(&c.state),
-                    locked_until: c.locked_until,
+                .map(|c| {
+                    // A file another target sees too is left alone on both: removing it
+                    // under one target's rules would remove the other's copy.
+                    let shared: Vec<String> = e
+                        .duplicates()
+                        .into_iter()
+                        .filter(|(_, of)| *of == c.target)
+                        .map(|(t, _)| t)
+                        .collect();
+                    let kind = if shared.is_empty() {
+                        kind_of(&c.state)
+                    } else {
+                        CopyKind::Untouchable(format!(
+                            "the same file is the copy on {} too (one copy under two targets): never removed",
+                            shared.join(", ")
+                        ))
+                    };
+                    CopyView {
+                        target: c.target.clone(),
+                        kind,
+                        locked_until: c.locked_until,
+                    }
                 })
                 .collect(),
         })
@@ -261,12 +323,19 @@ fn kind_of(state: &CopyState) -> CopyKind {
         CopyState::Verified | CopyState::Unsigned => CopyKind::Verified,
         CopyState::Missing => CopyKind::Broken,
         CopyState::Corrupt { .. } => CopyKind::Broken,
-        CopyState::Forged { why } => CopyKind::Untouchable(format!(
-            "forged or damaged ({why}): left for a person to inspect"
-        )),
+        CopyState::Forged { why } => {
+            CopyKind::Untouchable(format!("{why}: left for a person to inspect"))
+        }
         CopyState::Divergent { why } => {
             CopyKind::Untouchable(format!("divergent ({why}): left for a person to inspect"))
         }
+        CopyState::Future { dated } => CopyKind::Untouchable(format!(
+            "dated {}, in the future: left for a person to inspect",
+            dated.format("%Y-%m-%d %H:%M:%S UTC")
+        )),
+        CopyState::Duplicate { of } => CopyKind::Untouchable(format!(
+            "the same file as the copy on {of} (one copy under two targets): never removed through a second name"
+        )),
         CopyState::Unreachable { error, .. } => {
             CopyKind::Untouchable(format!("could not be read: {error}"))
         }

@@ -20,7 +20,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::catalog::{self, Catalog, CopyState, Listing, ManifestRead, ManifestRef, Unreachable};
+use super::catalog::{
+    self, Catalog, CopyState, Found, Listing, ManifestRead, ManifestRef, Signed, Unreachable,
+};
 use super::{Ctx, OpError};
 use crate::config::Medium;
 use crate::fanout::{self, Outcome, Upload};
@@ -122,13 +124,15 @@ pub async fn run(ctx: &Ctx, opts: &RepairOptions) -> Result<RepairReport, OpErro
 pub async fn run_locked(ctx: &Ctx, opts: &RepairOptions) -> Result<RepairReport, OpError> {
     let names = ctx.source_names(&opts.sources)?;
     let trust = ctx.trust()?;
-    let now = ctx.now();
+    let at = ctx.at();
+    let now = at.now;
     let spool = Spool::open(&ctx.state)?;
     let listings = catalog::list_all(&ctx.targets, &names).await;
     let mut cat = catalog::build(
         &listings,
         |s, _| names.iter().any(|n| n == s),
         trust.as_ref(),
+        at,
     )
     .await;
 
@@ -223,7 +227,7 @@ fn needs(
             Some(CopyState::Missing) => ("missing".into(), true, None),
             Some(CopyState::Corrupt { why }) => (format!("corrupt: {why}"), true, None),
             Some(CopyState::Forged { why }) => (
-                format!("forged or damaged: {why}"),
+                why.to_string(),
                 false,
                 Some("a forged or damaged copy is left for a person to inspect; remove it by hand to let repair replace it".to_string()),
             ),
@@ -236,6 +240,18 @@ fn needs(
                 "unreadable".into(),
                 false,
                 Some(format!("could not be read now: {error}")),
+            ),
+            Some(CopyState::Duplicate { of }) => (
+                format!("the same file as the copy on {of}"),
+                false,
+                Some(format!(
+                    "this target's copy is the very file of {of}'s (the same directory, or a link): one copy; configure each directory once"
+                )),
+            ),
+            Some(CopyState::Future { .. }) => (
+                "dated in the future".into(),
+                false,
+                Some("a backup dated in the future is not repaired".into()),
             ),
             Some(CopyState::Unchecked) => continue,
         };
@@ -260,7 +276,9 @@ fn needs(
     out
 }
 
-/// The healthy copies of a backup, cheapest to read first.
+/// The healthy copies of a backup, cheapest to read first: those that count with a valid
+/// signature (or signatures are not checked). A copy that counts only unsigned is never
+/// copied onto another target.
 fn healthy(cat: &Catalog, listings: &[Listing], source: &str, id: &str) -> Vec<Arc<dyn Target>> {
     let Some(entry) = cat.backups.get(&(source.to_string(), id.to_string())) else {
         return Vec::new();
@@ -268,7 +286,7 @@ fn healthy(cat: &Catalog, listings: &[Listing], source: &str, id: &str) -> Vec<A
     let mut out: Vec<(u8, Arc<dyn Target>)> = entry
         .copies
         .iter()
-        .filter(|c| c.is_verified())
+        .filter(|c| c.is_source())
         .filter_map(|c| {
             let l = listings.iter().find(|l| l.target.name() == c.target)?;
             let cost = match c.medium {
@@ -316,13 +334,17 @@ async fn signed_bytes(
         signature: sig.clone().map(Ok),
     };
     match catalog::judge_copy(&r, read, trust) {
-        (CopyState::Verified | CopyState::Unsigned, Some(got))
+        (Found::Good(Signed::Valid | Signed::NotChecked), Some(got))
             if got.sealed.sha256 == want.sealed.sha256 =>
         {
             Ok((Bytes::from(m), sig.map(Bytes::from)))
         }
-        (state, _) => Err(format!(
-            "the manifest on {} no longer verifies ({state:?})",
+        (Found::Good(Signed::Unsigned), _) => Err(format!(
+            "the manifest on {} counts only unsigned (from before accept_unsigned_before): never a source for repair",
+            t.name()
+        )),
+        (found, _) => Err(format!(
+            "the manifest on {} no longer verifies ({found:?})",
             t.name()
         )),
     }
@@ -389,7 +411,11 @@ async fn repair_one(
         return out;
     }
     // The signed manifest, as stored on a healthy copy.
-    let mut signed = Err("no target holds a verified copy".to_string());
+    let mut signed = Err(if entry.counts() && sources.is_empty() {
+        "its copies count only unsigned (from before accept_unsigned_before): an unsigned copy is never a source for repair".to_string()
+    } else {
+        "no target holds a verified copy".to_string()
+    });
     for t in &sources {
         signed = signed_bytes(t.as_ref(), source, id, &m, trust).await;
         if signed.is_ok() {

@@ -41,6 +41,10 @@ pub struct RestoreReport {
     pub origin_name: String,
     /// Targets tried before the one that worked, with why they failed.
     pub failed: Vec<Attempt>,
+    /// The copy restored counts only unsigned (from before `accept_unsigned_before`): its
+    /// origin is not proven by a signature.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unsigned: bool,
 }
 
 /// A target that could not give the backup, and why.
@@ -80,9 +84,8 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
     }
     let listings = catalog::list_all(&targets, std::slice::from_ref(&opts.source)).await;
     let trust = ctx.trust()?;
-    let mut cat = catalog::build(&listings, |_, _| true, trust.as_ref()).await;
-    cat.reject_future(ctx.now());
-    let entry = choose(cat.of_source(&opts.source), opts)?;
+    let cat = catalog::build(&listings, |_, _| true, trust.as_ref(), ctx.at()).await;
+    let entry = choose(&cat, opts)?;
     let Some(m) = entry.manifest.clone() else {
         // Nothing counts: say why, copy by copy.
         return Err(RestoreError::AllFailed {
@@ -98,7 +101,15 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
         });
     };
     let mut failed = Vec::new();
-    for t in &targets {
+    // In config order, but a copy accepted unsigned only after every other.
+    let mut order: Vec<&Arc<dyn Target>> = targets.iter().collect();
+    order.sort_by_key(|t| {
+        entry
+            .copies
+            .iter()
+            .any(|c| c.target == t.name() && c.state == CopyState::Unsigned)
+    });
+    for t in order {
         let Some(copy) = entry.copies.iter().find(|c| c.target == t.name()) else {
             continue;
         };
@@ -119,7 +130,11 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
             }
         };
         match tried {
-            Ok(()) => return Ok(RestoreReport::of(own, t.name(), opts, failed)),
+            Ok(()) => {
+                let mut report = RestoreReport::of(own, t.name(), opts, failed);
+                report.unsigned = copy.state == CopyState::Unsigned;
+                return Ok(report);
+            }
             Err(error) => {
                 tracing::info!(target_name = t.name(), %error, "restore from this target failed; trying the next");
                 failed.push(Attempt {
@@ -149,6 +164,7 @@ impl RestoreReport {
             sha256: m.plain.sha256.clone(),
             origin_name: m.origin.name.clone(),
             failed,
+            unsigned: false,
         }
     }
 }
@@ -156,12 +172,18 @@ impl RestoreReport {
 /// Why a copy is not even tried, if it is not.
 fn unusable(state: &CopyState) -> Option<String> {
     match state {
-        CopyState::Verified | CopyState::Unsigned | CopyState::Unchecked => None,
-        CopyState::Corrupt { why } | CopyState::Forged { why } | CopyState::Divergent { why } => {
-            Some(why.clone())
-        }
+        CopyState::Verified | CopyState::Unsigned => None,
+        CopyState::Corrupt { why } => Some(why.to_string()),
+        CopyState::Forged { why } => Some(why.to_string()),
+        CopyState::Divergent { why } => Some(why.to_string()),
+        CopyState::Future { dated } => Some(format!(
+            "dated {}, in the future: not a backup",
+            dated.format("%Y-%m-%d %H:%M:%S UTC")
+        )),
+        CopyState::Duplicate { of } => Some(format!("the same file as the copy on {of}")),
         CopyState::Missing => Some("the artifact is missing".into()),
         CopyState::Unreachable { error, .. } => Some(error.clone()),
+        CopyState::Unchecked => Some("its manifest was not read".into()),
     }
 }
 
@@ -193,29 +215,25 @@ fn check_destination(opts: &RestoreOptions) -> Result<(), RestoreError> {
     Ok(())
 }
 
+/// The backup asked for: by id, or by time as the judgement picks it ([`Catalog::pick`]:
+/// only backups that count, a signed one before one that counts unsigned, never one dated
+/// in the future). An id asked for by name is tried, and says what is wrong with it.
 fn choose<'a>(
-    backups: impl Iterator<Item = &'a BackupEntry>,
-    opts: &RestoreOptions,
+    cat: &'a catalog::Catalog,
+    opts: &'a RestoreOptions,
 ) -> Result<&'a BackupEntry, RestoreError> {
-    let all: Vec<&BackupEntry> = backups.collect();
-    // By time, only backups with a copy that counts: a forged or future-dated "newest"
-    // never becomes the default. An id asked for by name is tried, and says what is wrong.
-    let counted = || {
-        all.iter()
-            .filter(|b| b.copies.iter().any(|c| c.is_verified()))
-    };
-    let found = match (&opts.backup, opts.at) {
-        (Some(id), _) => all.iter().find(|b| &b.id == id),
-        (None, Some(at)) => counted().rev().find(|b| b.created_at <= at),
-        (None, None) => counted().next_back(),
+    let all: Vec<&BackupEntry> = cat.of_source(&opts.source).collect();
+    let found = match &opts.backup {
+        Some(id) => all.iter().copied().find(|b| &b.id == id),
+        None => cat.pick(&opts.source, opts.at),
     }
     // Nothing that counts: the newest anyway, so that the error says what is wrong with it.
     .or_else(|| match (&opts.backup, opts.at) {
-        (None, Some(at)) => all.iter().rev().find(|b| b.created_at <= at),
-        (None, None) => all.last(),
+        (None, Some(at)) => all.iter().copied().rev().find(|b| b.created_at <= at),
+        (None, None) => all.last().copied(),
         _ => None,
     });
-    found.copied().ok_or_else(|| {
+    found.ok_or_else(|| {
         let what = match (&opts.backup, opts.at) {
             (Some(id), _) => format!("backup {id}"),
             (None, Some(at)) => format!("a backup of {} made at or before {at}", opts.source),

@@ -137,6 +137,13 @@ pub struct TargetState {
     /// Free bytes, where the store tells (local disk, SFTP); not object stores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub free_bytes: Option<u64>,
+    /// Symbolic links found below its root: reported, never followed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub symlinks: Vec<String>,
+    /// Objects pbx321 did not make (names it never writes), in the directories looked at:
+    /// shown, never touched.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub foreign: Vec<String>,
 }
 
 /// One backup of a source as the status page lists it.
@@ -176,6 +183,8 @@ pub fn judge(f: &CheckFacts, policy: &Policy, now: DateTime<Utc>) -> CheckReport
                 error: down.map(|u| u.error.clone()),
                 last_listed: f.remembered.last_listed(&t.target),
                 free_bytes: f.free_bytes.get(&t.target).copied(),
+                symlinks: on(&f.catalog.symlinks, &t.target),
+                foreign: on(&f.catalog.foreign, &t.target),
             }
         })
         .collect();
@@ -191,14 +200,50 @@ pub fn judge(f: &CheckFacts, policy: &Policy, now: DateTime<Utc>) -> CheckReport
         tamper_evident: f.tamper_evident,
         prune_removed_total: f.prune_removed_total.clone(),
         notify_failures_total: f.notify_failures_total.clone(),
-        notes: if f.tamper_evident {
-            vec![]
-        } else {
-            vec![
-                "copies are not tamper-evident: anyone who can write to a target can plant a backup; configure [signing] (docs/security.md)".into(),
-            ]
-        },
+        notes: notes(f),
     }
+}
+
+/// Things to know that do not change the status.
+fn notes(f: &CheckFacts) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !f.tamper_evident {
+        notes.push("copies are not tamper-evident: anyone who can write to a target can plant a backup; configure [signing] (docs/security.md)".into());
+    }
+    for t in &f.catalog.targets {
+        let foreign = on(&f.catalog.foreign, &t.target);
+        if let Some(first) = foreign.first() {
+            notes.push(format!(
+                "target {} holds {} not made by pbx321 (e.g. {}): left alone, never counted",
+                t.target,
+                super::count(foreign.len() as u32, "object", "objects"),
+                crate::escape::text(first)
+            ));
+        }
+    }
+    let mut dup: Vec<(String, String)> = f
+        .catalog
+        .backups
+        .values()
+        .flat_map(|b| b.duplicates())
+        .collect();
+    dup.sort();
+    dup.dedup();
+    for (t, of) in dup {
+        notes.push(format!(
+            "target {t} holds the very files of target {of} (the same directory, or links): one copy, counted once; configure each directory as one target"
+        ));
+    }
+    notes
+}
+
+/// The paths of `leftovers` on `target`.
+fn on(leftovers: &[crate::catalog::Leftover], target: &str) -> Vec<String> {
+    leftovers
+        .iter()
+        .filter(|l| l.target == target)
+        .map(|l| l.path.clone())
+        .collect()
 }
 
 fn judge_source(
@@ -211,7 +256,7 @@ fn judge_source(
     let cat = &f.catalog;
     let backups: Vec<BackupFacts> = cat
         .of_source(name)
-        .filter(|b| !b.in_future)
+        .filter(|b| !b.in_future())
         .filter(|b| b.copies.iter().any(|c| c.state != CopyState::Unchecked))
         .map(|b| backup_facts(f, b, policy, rule, now))
         .collect();
@@ -221,15 +266,27 @@ fn judge_source(
         unreachable: cat.unreachable.clone(),
         in_future: cat
             .of_source(name)
-            .filter(|b| b.in_future)
-            .map(|b| b.id.clone())
+            .filter_map(|b| {
+                let f = b.future.as_ref()?;
+                Some(super::status::InFuture {
+                    id: b.id.clone(),
+                    dated: f.dated,
+                    would_count: f.would_count,
+                })
+            })
+            .collect(),
+        symlinks: cat
+            .symlinks
+            .iter()
+            .filter(|l| l.path == name || l.path.starts_with(&format!("{name}/")))
+            .map(|l| (l.target.clone(), l.path.clone()))
             .collect(),
         drill: f.drills.get(name).cloned(),
     };
     let mut status = source_status(&facts, policy, now);
     let newest = cat
         .of_source(name)
-        .rfind(|b| !b.in_future)
+        .rfind(|b| !b.in_future())
         .map(|b| NewestBackup {
             id: b.id.clone(),
             created_at: b.created_at,
@@ -279,7 +336,7 @@ fn judge_source(
         .as_ref()
         .and_then(|id| cat.backups.get(&(name.to_string(), id.clone())))
         .map(summary);
-    let listed: Vec<&BackupEntry> = cat.of_source(name).filter(|b| !b.in_future).collect();
+    let listed: Vec<&BackupEntry> = cat.of_source(name).filter(|b| !b.in_future()).collect();
     let mut per_target: BTreeMap<String, usize> = cat
         .targets
         .iter()
@@ -463,21 +520,21 @@ mod tests {
             .iter()
             .zip(copies)
             .map(|(info, c)| {
-                let mut objects = vec![ObjectMeta {
-                    path: manifest::manifest_path("hq", &m.id),
-                    size: 500,
-                    modified: None,
-                }];
+                let mut objects = vec![ObjectMeta::file(
+                    manifest::manifest_path("hq", &m.id),
+                    500,
+                    None,
+                )];
                 if !matches!(c, Found::ArtifactGone) {
-                    objects.push(ObjectMeta {
-                        path: manifest::artifact_path("hq", &m.id),
-                        size: if matches!(c, Found::WrongSize) {
+                    objects.push(ObjectMeta::file(
+                        manifest::artifact_path("hq", &m.id),
+                        if matches!(c, Found::WrongSize) {
                             99
                         } else {
                             100
                         },
-                        modified: None,
-                    });
+                        None,
+                    ));
                 }
                 let objects = match c {
                     Found::Absent => Ok(vec![]),
@@ -522,6 +579,7 @@ mod tests {
             };
             catalog.record(&r, read, None, None);
         }
+        catalog.judge(crate::catalog::At::new(now(), crate::catalog::FUTURE_SKEW));
         catalog.recall(&remembered, &["hq".to_string()]);
         CheckFacts {
             sources: vec!["hq".into()],

@@ -26,6 +26,10 @@ use crate::config::{Rules, Zone};
 pub struct Candidate {
     pub id: String,
     pub created_at: DateTime<Utc>,
+    /// It counts with a trusted signature. With `[signing]`, a backup that counts only
+    /// unsigned (from before `accept_unsigned_before`) fills a bucket only when no signed
+    /// backup falls in it, and is never the newest while a signed one exists.
+    pub signed: bool,
 }
 
 /// Why a backup (or copy) is kept.
@@ -94,8 +98,11 @@ impl Decision {
     }
 }
 
+/// A calendar bucket: (year, day or week or month, hour, 0).
+type Bucket = (i32, u32, u32, u32);
+
 /// The bucket a backup falls in for each calendar rule.
-fn bucket(t: NaiveDateTime, rule: usize) -> (i32, u32, u32, u32) {
+fn bucket(t: NaiveDateTime, rule: usize) -> Bucket {
     match rule {
         0 => (t.year(), t.ordinal(), t.hour(), 0),
         1 => (t.year(), t.ordinal(), 0, 0),
@@ -113,7 +120,15 @@ fn bucket(t: NaiveDateTime, rule: usize) -> (i32, u32, u32, u32) {
 pub fn apply(backups: &[Candidate], rules: &Rules, zone: &Zone) -> Vec<Decision> {
     let mut sorted: Vec<&Candidate> = backups.iter().collect();
     sorted.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    let Some(newest) = sorted.first().map(|b| b.created_at) else {
+    // Cutoffs are measured from the newest backup, a signed one before an unsigned one.
+    fn rank(b: &Candidate) -> (bool, DateTime<Utc>, &str) {
+        (b.signed, b.created_at, &b.id)
+    }
+    let Some(newest) = sorted
+        .iter()
+        .max_by(|a, b| rank(a).cmp(&rank(b)))
+        .map(|b| b.created_at)
+    else {
         return Vec::new();
     };
     let calendar = [
@@ -123,8 +138,30 @@ pub fn apply(backups: &[Candidate], rules: &Rules, zone: &Zone) -> Vec<Decision>
         rules.keep_monthly,
         rules.keep_yearly,
     ];
-    let mut used = [0u32; 5];
-    let mut last_bucket: [Option<(i32, u32, u32, u32)>; 5] = [None; 5];
+    // Per calendar rule, the backup each of its newest `limit` buckets keeps: the newest
+    // signed one in the bucket, else the newest.
+    let mut chosen: [Vec<&str>; 5] = Default::default();
+    for (i, limit) in calendar.iter().enumerate() {
+        let Some(limit) = limit else { continue };
+        let mut buckets: Vec<(Bucket, &Candidate)> = Vec::new();
+        for b in &sorted {
+            let key = bucket(zone.local(b.created_at), i);
+            match buckets.last_mut() {
+                Some((k, keep)) if *k == key => {
+                    if b.signed && !keep.signed {
+                        *keep = b;
+                    }
+                }
+                _ => {
+                    if buckets.len() as u32 == *limit {
+                        break;
+                    }
+                    buckets.push((key, b));
+                }
+            }
+        }
+        chosen[i] = buckets.iter().map(|(_, b)| b.id.as_str()).collect();
+    }
     let mut last_kept = 0u32;
     sorted
         .into_iter()
@@ -139,19 +176,15 @@ pub fn apply(backups: &[Candidate], rules: &Rules, zone: &Zone) -> Vec<Decision>
                 last_kept += 1;
                 reasons.push(Reason::Last(last_kept));
             }
-            let local = zone.local(b.created_at);
-            for (i, limit) in calendar.iter().enumerate() {
-                let Some(limit) = limit else { continue };
-                let key = bucket(local, i);
-                if used[i] < *limit && last_bucket[i] != Some(key) {
-                    used[i] += 1;
-                    last_bucket[i] = Some(key);
+            for (i, ids) in chosen.iter().enumerate() {
+                if let Some(pos) = ids.iter().position(|id| *id == b.id) {
+                    let n = pos as u32 + 1;
                     reasons.push(match i {
-                        0 => Reason::Hourly(used[i]),
-                        1 => Reason::Daily(used[i]),
-                        2 => Reason::Weekly(used[i]),
-                        3 => Reason::Monthly(used[i]),
-                        _ => Reason::Yearly(used[i]),
+                        0 => Reason::Hourly(n),
+                        1 => Reason::Daily(n),
+                        2 => Reason::Weekly(n),
+                        3 => Reason::Monthly(n),
+                        _ => Reason::Yearly(n),
                     });
                 }
             }
@@ -199,6 +232,8 @@ pub struct BackupView {
     pub created_at: DateTime<Utc>,
     /// Its verified copies meet the 3-2-1 rule.
     pub compliant: bool,
+    /// It counts with a trusted signature (see [`Candidate::signed`]).
+    pub signed: bool,
     pub copies: Vec<CopyView>,
 }
 
@@ -290,16 +325,21 @@ pub fn plan(
         .iter()
         .filter(|b| b.copies.iter().any(|c| c.kind == CopyKind::Verified))
         .collect();
-    let newest = candidates.iter().max_by_key(|b| (b.created_at, &b.id));
+    // The newest, a signed backup before any that counts only unsigned.
+    fn rank(b: &BackupView) -> (bool, DateTime<Utc>, &str) {
+        (b.signed, b.created_at, &b.id)
+    }
+    let newest = candidates.iter().max_by(|a, b| rank(a).cmp(&rank(b)));
     let newest_compliant = candidates
         .iter()
         .filter(|b| b.compliant)
-        .max_by_key(|b| (b.created_at, &b.id));
+        .max_by(|a, b| rank(a).cmp(&rank(b)));
     let as_candidates: Vec<Candidate> = candidates
         .iter()
         .map(|b| Candidate {
             id: b.id.clone(),
             created_at: b.created_at,
+            signed: b.signed,
         })
         .collect();
     // Per target: the reasons its rules (and the two whole-backup guards) keep each backup.

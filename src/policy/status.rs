@@ -87,6 +87,15 @@ pub struct ForgedCopy {
     pub why: String,
 }
 
+/// A backup dated after now (plus the allowed skew).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InFuture {
+    pub id: String,
+    pub dated: DateTime<Utc>,
+    /// It would count but for its date: this host's clock may be behind.
+    pub would_count: bool,
+}
+
 /// A copy that could not be read now (its target is unreachable, or a read failed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnverifiedCopy {
@@ -105,8 +114,12 @@ pub struct SourceFacts {
     pub backups: Vec<BackupFacts>,
     /// Targets that could not be listed, with the error.
     pub unreachable: Vec<crate::catalog::Unreachable>,
-    /// Ids of backups dated in the future: not backups (forged, or a clock far ahead).
-    pub in_future: Vec<String>,
+    /// Backups dated in the future: not backups (forged, or a clock far ahead).
+    pub in_future: Vec<InFuture>,
+    /// Symbolic links found below a target's root in this source's directory: (target,
+    /// path), never followed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub symlinks: Vec<(String, String)>,
     /// The last restore drill, if one was recorded.
     pub drill: Option<DrillFact>,
 }
@@ -308,24 +321,40 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
             );
         }
     }
-    if let Some(c) = compliant.or(presumed)
-        && !c.unsigned.is_empty()
-    {
+    // Every backup that counts unsigned is named: any of them may be one planted in the
+    // unsigned window, and none is proven by a signature.
+    for b in facts.backups.iter().filter(|b| !b.unsigned.is_empty()) {
         raise(
             Status::Warning,
             format!(
-                "backup {} counts unsigned copies on {} (accepted from before accept_unsigned_before)",
-                c.id,
-                c.unsigned.join(", ")
+                "backup {} counts unsigned copies on {} (accepted from before accept_unsigned_before; not proven by a signature)",
+                b.id,
+                b.unsigned.join(", ")
             ),
             &mut reasons,
         );
     }
-    for id in &facts.in_future {
-        raise(
-            Status::Critical,
+    for f in &facts.in_future {
+        let why = if f.would_count {
             format!(
-                "{id} is dated in the future: not counted as a backup (a forged backup planted on a target, or a clock far ahead)"
+                "{} is dated in the future ({}) and would count but for that: is the host's clock right? Not counted, and prune removes nothing until the clock passes it",
+                f.id,
+                f.dated.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        } else {
+            format!(
+                "{} is dated in the future: not counted as a backup (a forged backup planted on a target, or a clock far ahead)",
+                f.id
+            )
+        };
+        raise(Status::Critical, why, &mut reasons);
+    }
+    for (target, path) in &facts.symlinks {
+        raise(
+            Status::Warning,
+            format!(
+                "target {target}: {} is a symlink, not followed (nothing is read, written or deleted through it; remove it, or point the target at the real directory)",
+                crate::escape::text(path)
             ),
             &mut reasons,
         );
@@ -423,6 +452,7 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
             || r.contains("corrupt")
             || r.contains("forged")
             || r.contains("in the future")
+            || r.contains("symlink")
             || r.starts_with("cannot verify")
         {
             1
@@ -510,6 +540,7 @@ mod tests {
             backups,
             unreachable: vec![],
             in_future: vec![],
+            symlinks: vec![],
             drill: None,
         }
     }

@@ -350,6 +350,13 @@ fn copy_state(state: &CopyState, now: chrono::DateTime<chrono::Utc>) -> String {
         CopyState::Corrupt { why } => format!("CORRUPT: {why}"),
         CopyState::Forged { why } => format!("FORGED OR DAMAGED: {why}"),
         CopyState::Divergent { why } => format!("DIVERGENT: {why}"),
+        CopyState::Future { dated } => format!(
+            "IN THE FUTURE (dated {}): not a backup",
+            dated.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        CopyState::Duplicate { of } => {
+            format!("DUPLICATE: the same file as the copy on {of} (counted once)")
+        }
         // The error is in the reasons and under "target … is unreachable".
         CopyState::Unreachable { last_verified, .. } => format!(
             "UNREACHABLE ({})",
@@ -392,6 +399,8 @@ pub fn list(r: &ListReport) -> String {
                 CopyState::Corrupt { .. } => format!("{} (CORRUPT)", c.target),
                 CopyState::Forged { .. } => format!("{} (FORGED)", c.target),
                 CopyState::Divergent { .. } => format!("{} (DIVERGENT)", c.target),
+                CopyState::Future { .. } => format!("{} (FUTURE)", c.target),
+                CopyState::Duplicate { of } => format!("{} (SAME FILE AS {of})", c.target),
                 CopyState::Unreachable { .. } => format!("{} (UNREACHABLE)", c.target),
                 CopyState::Unchecked => format!("{} (unchecked)", c.target),
             })
@@ -662,6 +671,9 @@ pub fn prune(r: &crate::ops::prune::PruneReport) -> String {
     let mut s = String::new();
     if r.dry_run {
         let _ = writeln!(s, "dry run: nothing is removed");
+    }
+    for why in &r.refused {
+        let _ = writeln!(s, "PRUNE REFUSED: {why}");
     }
     for u in &r.unreachable {
         let _ = writeln!(

@@ -8,6 +8,7 @@ pub mod json;
 pub mod nagios;
 pub mod page;
 pub mod prometheus;
+pub mod reasons;
 pub mod runbook;
 
 /// `1.5 MiB`-style sizes for people.

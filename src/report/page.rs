@@ -167,9 +167,18 @@ fn cell_of(t: &TargetState, copies: &[CopyInfo], now: DateTime<Utc>, zone: &Zone
         Some(CopyState::Unsigned) => ("unsigned (from before signing)".into(), "▲", "unsigned"),
         Some(CopyState::Missing) | None if t.up => ("missing".into(), "✖", "missing"),
         Some(CopyState::Corrupt { why }) => (format!("corrupt: {why}"), "✖", "corrupt"),
-        Some(CopyState::Forged { why }) | Some(CopyState::Divergent { why }) => {
-            (format!("forged: {why}"), "✖", "forged")
-        }
+        Some(CopyState::Forged { why }) => (why.to_string(), "✖", "forged"),
+        Some(CopyState::Divergent { why }) => (format!("divergent: {why}"), "✖", "forged"),
+        Some(s @ CopyState::Future { .. }) => (
+            super::reasons::why_not(s).unwrap_or_default(),
+            "✖",
+            "forged",
+        ),
+        Some(CopyState::Duplicate { of }) => (
+            format!("the same file as {of}'s copy: counted once"),
+            "✖",
+            "missing",
+        ),
         Some(CopyState::Unreachable { .. }) | None | Some(CopyState::Missing) => {
             ("cannot be read now".into(), "▲", "unreachable")
         }

@@ -148,7 +148,12 @@ pub fn render(r: &CheckReport) -> String {
                     Some(CopyState::Verified | CopyState::Unsigned) => "verified",
                     Some(CopyState::Unreachable { .. }) => "unreachable",
                     Some(CopyState::Corrupt { .. }) => "corrupt",
-                    Some(CopyState::Forged { .. } | CopyState::Divergent { .. }) => "forged",
+                    Some(
+                        CopyState::Forged { .. }
+                        | CopyState::Divergent { .. }
+                        | CopyState::Future { .. },
+                    ) => "forged",
+                    Some(CopyState::Duplicate { .. }) => "missing",
                     Some(CopyState::Missing) => "missing",
                     Some(CopyState::Unchecked) => "unchecked",
                     None if t.up => "missing",

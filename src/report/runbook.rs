@@ -99,7 +99,11 @@ fn state_text(c: &CopyInfo) -> String {
         CopyState::Unsigned => "▲ unsigned (from before signing)".into(),
         CopyState::Missing => "✖ missing".into(),
         CopyState::Corrupt { why } => format!("✖ corrupt: {why}"),
-        CopyState::Forged { why } | CopyState::Divergent { why } => format!("✖ forged: {why}"),
+        CopyState::Forged { why } => format!("✖ {why}"),
+        CopyState::Divergent { why } => format!("✖ divergent: {why}"),
+        s @ (CopyState::Future { .. } | CopyState::Duplicate { .. }) => {
+            format!("✖ {}", super::reasons::why_not(s).unwrap_or_default())
+        }
         CopyState::Unreachable { error, .. } => format!("▲ cannot be read now ({error})"),
         CopyState::Unchecked => "? listed, not read".into(),
     }

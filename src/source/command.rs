@@ -3,7 +3,13 @@
 //!
 //! The file is removed before the run, so a command that exits 0 without writing is caught,
 //! and again once the backup is sealed into the (encrypted) spool, so no plaintext copy
-//! lingers. A failing command's error carries the tail of its stderr.
+//! lingers.
+//!
+//! The command is contained: it runs in a process group of its own, and the whole group is
+//! ended when it exits or times out (nothing it started lingers). Its stderr is kept bounded
+//! (the last 64 KiB), and a failing command's error quotes its tail, escaped: output is
+//! data, and an escape sequence in it never reaches a terminal. A command that exits is
+//! never reported as timed out, whatever its children do with stderr.
 
 use std::process::Stdio;
 
@@ -18,6 +24,10 @@ use crate::stream::Reader;
 
 /// How much of stderr an error quotes.
 const STDERR_TAIL: usize = 2000;
+/// How much of stderr is kept while the command runs: its end.
+const STDERR_KEPT: usize = 64 * 1024;
+/// After the command exited: how long its stderr may take to reach its end.
+const STDERR_DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub struct CommandSource {
     name: String,
@@ -49,8 +59,9 @@ impl CommandSource {
     }
 }
 
+/// The end of a command's stderr, escaped, to quote in an error.
 fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
+    let text = crate::escape::lines(bytes);
     let text = text.trim();
     let start = text
         .char_indices()
@@ -59,6 +70,38 @@ fn tail(bytes: &[u8]) -> String {
         .map(|(i, _)| i)
         .unwrap_or(0);
     text[start..].to_string()
+}
+
+/// The last [`STDERR_KEPT`] bytes of what a reader gave, read until its end (or until the
+/// task reading it is aborted: what was read so far stays in `kept`).
+async fn keep_tail(
+    mut r: impl tokio::io::AsyncRead + Unpin,
+    kept: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut k = kept.lock().unwrap_or_else(|e| e.into_inner());
+        k.extend_from_slice(&buf[..n]);
+        if k.len() > 2 * STDERR_KEPT {
+            let cut = k.len() - STDERR_KEPT;
+            k.drain(..cut);
+        }
+    }
+}
+
+/// Ends every process of the group `pgid` (the command and what it started).
+fn end_group(pgid: Option<u32>) {
+    let Some(pid) = pgid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) else {
+        return;
+    };
+    match rustix::process::kill_process_group(pid, rustix::process::Signal::KILL) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+        Err(e) => tracing::warn!("could not end the command's process group {pid:?}: {e}"),
+    }
 }
 
 #[async_trait]
@@ -75,49 +118,62 @@ impl Source for CommandSource {
             Err(e) => return Err(self.io(&format!("cannot remove old {}", file.display()), e)),
         }
         let args = self.args();
+        let program = crate::escape::text(&args[0]).into_owned();
         let mut child = tokio::process::Command::new(&args[0])
             .args(&args[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| self.io(&format!("cannot run {}", args[0]), e))?;
-        let mut stderr = child.stderr.take().expect("stderr is piped");
-        let read_err = async {
-            let mut buf = Vec::new();
-            let _ = stderr.read_to_end(&mut buf).await;
-            buf
+            .map_err(|e| self.io(&format!("cannot run {program}"), e))?;
+        // Its own group: the group's id is the command's pid.
+        let pgid = child.id();
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let reader = child
+            .stderr
+            .take()
+            .map(|e| tokio::spawn(keep_tail(e, std::sync::Arc::clone(&kept))));
+        let waited = tokio::time::timeout(self.cfg.timeout, child.wait()).await;
+        // Whatever the command started ends with it, exited or timed out.
+        end_group(pgid);
+        if waited.is_err() {
+            let _ = child.kill().await;
+        }
+        // The stderr pipe closes once the group is gone; a process that left the group
+        // may still hold it, so it gets a moment, not a wait.
+        if let Some(mut r) = reader
+            && tokio::time::timeout(STDERR_DRAIN, &mut r).await.is_err()
+        {
+            r.abort();
+        }
+        let err = {
+            let k = kept.lock().unwrap_or_else(|e| e.into_inner());
+            k[k.len().saturating_sub(STDERR_KEPT)..].to_vec()
         };
-        let run = async { tokio::join!(child.wait(), read_err) };
-        let (status, err) = match tokio::time::timeout(self.cfg.timeout, run).await {
-            Ok((status, err)) => (
-                status.map_err(|e| self.io("waiting for the command", e))?,
-                err,
-            ),
+        let status = match waited {
+            Ok(status) => status.map_err(|e| self.io("waiting for the command", e))?,
             Err(_) => {
-                let _ = child.kill().await;
                 return Err(SourceError::Unavailable(format!(
-                    "source {}: {} did not finish within {}; it was stopped",
+                    "source {}: {program} did not finish within {}; it and everything it started were stopped; its stderr ends with:\n{}",
                     self.name,
-                    args[0],
-                    humantime::format_duration(self.cfg.timeout)
+                    humantime::format_duration(self.cfg.timeout),
+                    tail(&err)
                 )));
             }
         };
         if !status.success() {
             return Err(SourceError::Unavailable(format!(
-                "source {}: {} failed ({status}); its stderr ends with:\n{}",
+                "source {}: {program} failed ({status}); its stderr ends with:\n{}",
                 self.name,
-                args[0],
                 tail(&err)
             )));
         }
         let meta = tokio::fs::metadata(file).await.map_err(|_| {
             SourceError::NoBackup(format!(
-                "source {}: {} exited successfully but wrote no {}; its stderr ends with:\n{}",
+                "source {}: {program} exited successfully but wrote no {}; its stderr ends with:\n{}",
                 self.name,
-                args[0],
                 file.display(),
                 tail(&err)
             ))
@@ -131,9 +187,8 @@ impl Source for CommandSource {
             .map_err(|e| self.io(&file.display().to_string(), e))?;
         if !looks_like_zip(&head[..n]) {
             return Err(SourceError::Invalid(format!(
-                "source {}: {} wrote {}, which is not a zip file",
+                "source {}: {program} wrote {}, which is not a zip file",
                 self.name,
-                args[0],
                 file.display()
             )));
         }

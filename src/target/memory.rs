@@ -138,11 +138,7 @@ impl Target for MemoryTarget {
             .lock()
             .expect("lock")
             .get(path)
-            .map(|b| ObjectMeta {
-                path: path.into(),
-                size: b.len() as u64,
-                modified: None,
-            })
+            .map(|b| ObjectMeta::file(path, b.len() as u64, None))
             .ok_or_else(|| TargetError::NotFound(path.into()))
     }
 
@@ -159,11 +155,7 @@ impl Target for MemoryTarget {
             .expect("lock")
             .iter()
             .filter(|(k, _)| k.starts_with(&dir))
-            .map(|(k, v)| ObjectMeta {
-                path: k.clone(),
-                size: v.len() as u64,
-                modified: None,
-            })
+            .map(|(k, v)| ObjectMeta::file(k.clone(), v.len() as u64, None))
             .collect())
     }
 

@@ -36,8 +36,10 @@ use chrono::{DateTime, Utc};
 use crate::config::{Location, Medium, TargetConfig, TargetKind};
 pub use crate::facts::Placement;
 
+pub mod beneath;
+pub mod dal;
+pub mod fs;
 pub mod memory;
-pub mod opendal;
 pub mod parts;
 pub mod retry;
 pub mod s3;
@@ -426,7 +428,7 @@ async fn open_inner(
             .map_err(|e| TargetError::Permanent(format!("target {}: {e}", cfg.name)))
     };
     Ok(match &cfg.kind {
-        TargetKind::Fs(fs) => Arc::new(opendal::OpendalTarget::fs(
+        TargetKind::Fs(fs) => Arc::new(fs::FsTarget::new(
             &cfg.name,
             props,
             &fs.path,

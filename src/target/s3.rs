@@ -618,11 +618,11 @@ impl Target for S3Target {
 
     async fn stat(&self, path: &str) -> Result<ObjectMeta, TargetError> {
         let head = self.head(path).await?;
-        Ok(ObjectMeta {
-            path: path.into(),
-            size: head.content_length().unwrap_or(0).max(0) as u64,
-            modified: head.last_modified().and_then(time_of),
-        })
+        Ok(ObjectMeta::file(
+            path,
+            head.content_length().unwrap_or(0).max(0) as u64,
+            head.last_modified().and_then(time_of),
+        ))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
@@ -645,11 +645,11 @@ impl Target for S3Target {
                 if rel.ends_with('/') {
                     continue;
                 }
-                out.push(ObjectMeta {
-                    path: rel.to_string(),
-                    size: o.size().unwrap_or(0).max(0) as u64,
-                    modified: o.last_modified().and_then(time_of),
-                });
+                out.push(ObjectMeta::file(
+                    rel,
+                    o.size().unwrap_or(0).max(0) as u64,
+                    o.last_modified().and_then(time_of),
+                ));
             }
         }
         Ok(out)

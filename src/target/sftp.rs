@@ -144,6 +144,37 @@ impl SftpTarget {
         r
     }
 
+    /// Refuses a path that crosses a symbolic link below the root: each of its parts is
+    /// looked at with `lstat` (the last too, with `last`), so that nothing is read, written
+    /// or deleted through a link an attacker planted. A part that does not exist yet is fine.
+    async fn no_links(&self, sftp: &Sftp, path: &str, last: bool) -> Result<(), TargetError> {
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let upto = if last {
+            parts.len()
+        } else {
+            parts.len().saturating_sub(1)
+        };
+        let mut fs = sftp.fs();
+        for i in 0..upto {
+            let rel = parts[..=i].join("/");
+            match fs.symlink_metadata(self.full(&rel)).await {
+                Ok(m) if m.file_type().is_some_and(|t| t.is_symlink()) => {
+                    return Err(TargetError::Permanent(format!(
+                        "target {}: {} is a symbolic link, not followed: pbx321 never reads, writes or deletes through a link below a target's root",
+                        self.name,
+                        crate::escape::text(&rel)
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) => match self.err("stat", &rel, e) {
+                    TargetError::NotFound(_) => return Ok(()),
+                    other => return Err(other),
+                },
+            }
+        }
+        Ok(())
+    }
+
     async fn mkdirs(&self, sftp: &Sftp, path: &str) -> Result<(), TargetError> {
         let full = self.full(path);
         let Some(parent) = full.parent() else {
@@ -245,6 +276,7 @@ impl Target for SftpTarget {
                     self.full(path).display()
                 )));
             }
+            self.no_links(&sftp, path, false).await?;
             self.mkdirs(&sftp, path).await?;
             let tmp = super::partial_name(path);
             let result = async {
@@ -271,19 +303,20 @@ impl Target for SftpTarget {
 
     async fn stat(&self, path: &str) -> Result<ObjectMeta, TargetError> {
         self.with(|sftp| async move {
+            self.no_links(&sftp, path, false).await?;
             let m = sftp
                 .fs()
-                .metadata(self.full(path))
+                .symlink_metadata(self.full(path))
                 .await
                 .map_err(|e| self.err("stat", path, e))?;
-            if m.file_type().is_some_and(|t| t.is_dir()) {
-                return Err(TargetError::NotFound(format!("{path} is a directory")));
+            if !m.file_type().is_some_and(|t| t.is_file()) {
+                return Err(TargetError::NotFound(format!("{path} is not a file")));
             }
-            Ok(ObjectMeta {
-                path: path.into(),
-                size: m.len().unwrap_or(0),
-                modified: m.modified().map(time_of),
-            })
+            Ok(ObjectMeta::file(
+                path,
+                m.len().unwrap_or(0),
+                m.modified().map(time_of),
+            ))
         })
         .await
     }
@@ -291,7 +324,18 @@ impl Target for SftpTarget {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
         self.with(|sftp| async move {
             let mut out = Vec::new();
-            let mut stack = vec![super::dir_of(prefix).trim_end_matches('/').to_string()];
+            let start = super::dir_of(prefix).trim_end_matches('/').to_string();
+            // The prefix itself (a source's directory) may be a planted link: reported, not
+            // listed through.
+            if !start.is_empty() {
+                match sftp.fs().symlink_metadata(self.full(&start)).await {
+                    Ok(m) if m.file_type().is_some_and(|t| t.is_symlink()) => {
+                        return Ok(vec![ObjectMeta::symlink(start)]);
+                    }
+                    _ => {}
+                }
+            }
+            let mut stack = vec![start];
             while let Some(rel) = stack.pop() {
                 let dir = match sftp.fs().open_dir(self.full(&rel)).await {
                     Ok(d) => d,
@@ -314,13 +358,16 @@ impl Target for SftpTarget {
                     } else {
                         format!("{rel}/{name}")
                     };
+                    // The server's READDIR attributes are lstat's: a symbolic link is
+                    // reported as one, never descended into or read.
                     match entry.file_type() {
                         Some(t) if t.is_dir() => stack.push(path),
-                        Some(t) if t.is_file() => out.push(ObjectMeta {
+                        Some(t) if t.is_file() => out.push(ObjectMeta::file(
                             path,
-                            size: entry.metadata().len().unwrap_or(0),
-                            modified: entry.metadata().modified().map(time_of),
-                        }),
+                            entry.metadata().len().unwrap_or(0),
+                            entry.metadata().modified().map(time_of),
+                        )),
+                        Some(t) if t.is_symlink() => out.push(ObjectMeta::symlink(path)),
                         _ => {}
                     }
                 }
@@ -332,6 +379,7 @@ impl Target for SftpTarget {
 
     async fn read(&self, path: &str) -> Result<Reader, TargetError> {
         self.with(|sftp| async move {
+            self.no_links(&sftp, path, true).await?;
             let file = sftp
                 .open(self.full(path))
                 .await
@@ -343,6 +391,8 @@ impl Target for SftpTarget {
 
     async fn delete(&self, path: &str) -> Result<(), TargetError> {
         self.with(|sftp| async move {
+            // Only a regular file pbx321 could have written is removed, never through a link.
+            self.no_links(&sftp, path, true).await?;
             match sftp.fs().remove_file(self.full(path)).await {
                 Ok(()) => Ok(()),
                 Err(e) => match self.err("delete", path, e) {

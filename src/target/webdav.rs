@@ -116,7 +116,7 @@ impl WebdavTarget {
             "target {}: {what} {}: {}",
             self.name,
             self.url(path),
-            super::opendal::summary(&e)
+            super::dal::summary(&e)
         );
         // OpenDAL reports 401 and 507 as "unexpected"; its context holds the status.
         let text = e.to_string();
@@ -241,16 +241,16 @@ impl Target for WebdavTarget {
         if !meta.mode().is_file() {
             return Err(TargetError::NotFound(format!("{path} is not a file")));
         }
-        Ok(ObjectMeta {
-            path: path.into(),
-            size: meta.content_length(),
-            modified: meta.last_modified().map(super::opendal::time_of),
-        })
+        Ok(ObjectMeta::file(
+            path,
+            meta.content_length(),
+            meta.last_modified().map(super::dal::time_of),
+        ))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, TargetError> {
         let dir = super::dir_of(prefix);
-        super::opendal::list_files(&self.op, &dir)
+        super::dal::list_files(&self.op, &dir)
             .await
             .map_err(|e| self.op_err("list", &dir, e))
     }

@@ -272,7 +272,7 @@ impl Target for Throttled {
 /// their whole copy (manifest last) while the slow one is still taking its first half.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_throttled_to_10_mib_s_does_not_delay_the_others() {
-    use pbx321::target::opendal::OpendalTarget;
+    use pbx321::target::fs::FsTarget;
     let scratch = tempfile::tempdir().unwrap();
     let data = crate::helpers::noise(9, 30 << 20);
     let spool = scratch.path().join("spool.age");
@@ -289,9 +289,7 @@ async fn a_target_throttled_to_10_mib_s_does_not_delay_the_others() {
     });
     let disk = |n: &str| {
         let dir = scratch.path().join(n);
-        Arc::new(
-            OpendalTarget::fs(n, props(), &dir, false, pbx321::share::Share::default()).unwrap(),
-        )
+        Arc::new(FsTarget::new(n, props(), &dir, false, pbx321::share::Share::default()).unwrap())
     };
     let (a, b) = (disk("a"), disk("b"));
     let targets: Vec<Arc<dyn Target>> = vec![slow.clone(), a.clone(), b.clone()];

@@ -383,14 +383,22 @@ fn prune_removes_leftovers_older_than_a_day_only() {
     env.put_backup("3CXScheduledBackup.zip", 1600, 1000);
     assert_eq!(code(&env.pbx321(&["backup"])), 0);
     let hq = env.target_dir("local").join("hq");
-    let old_partial = hq.join("hq-20261101T030000Z.zip.zst.age.partial");
-    let young_partial = hq.join("hq-20261125T010000Z.zip.zst.age.partial");
+    let old_partial = hq.join("hq-20261101T030000Z.zip.zst.age.1a2-0-3b4.partial");
+    let young_partial = hq.join("hq-20261125T010000Z.zip.zst.age.1a2-1-3b5.partial");
     let old_orphan = hq.join("hq-20261102T030000Z.zip.zst.age");
     let old_sig = hq.join("hq-20261103T030000Z.manifest.json.sig");
-    for f in [&old_partial, &young_partial, &old_orphan, &old_sig] {
+    // Not a name pbx321 makes: never its leftover, whatever its age.
+    let foreign = hq.join("important.db.partial");
+    for f in [
+        &old_partial,
+        &young_partial,
+        &old_orphan,
+        &old_sig,
+        &foreign,
+    ] {
         std::fs::write(f, b"leftover").unwrap();
     }
-    for f in [&old_partial, &old_orphan, &old_sig] {
+    for f in [&old_partial, &old_orphan, &old_sig, &foreign] {
         let status = std::process::Command::new("touch")
             .args(["-d", "3 days ago"])
             .arg(f)
@@ -402,7 +410,7 @@ fn prune_removes_leftovers_older_than_a_day_only() {
     assert_eq!(code(&out), 0);
     assert!(
         stdout(&out).contains(
-            "would remove leftover on local: partial hq/hq-20261101T030000Z.zip.zst.age.partial"
+            "would remove leftover on local: partial hq/hq-20261101T030000Z.zip.zst.age.1a2-0-3b4.partial"
         ),
         "{}",
         stdout(&out)
@@ -416,6 +424,10 @@ fn prune_removes_leftovers_older_than_a_day_only() {
     assert!(
         young_partial.exists(),
         "a young partial may be a writer's at work"
+    );
+    assert!(
+        foreign.exists(),
+        "a name pbx321 never makes is not its leftover"
     );
     // The backup itself is untouched (no rules: everything is kept).
     assert_eq!(env.artifacts("local").len(), 1);

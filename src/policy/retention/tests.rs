@@ -18,6 +18,7 @@ fn candidate(at: DateTime<Utc>) -> Candidate {
     Candidate {
         id: crate::manifest::backup_id("hq", at),
         created_at: at,
+        signed: true,
     }
 }
 
@@ -398,6 +399,7 @@ fn backup(d: u32, compliant: bool, copies: Vec<CopyView>) -> BackupView {
         id: id(d),
         created_at: day(d),
         compliant,
+        signed: true,
         copies,
     }
 }
