@@ -29,8 +29,17 @@ pub fn io_hint(e: &io::Error) -> &'static str {
         }
         NotADirectory => " (a part of the path is a file, not a directory)",
         IsADirectory => " (this is a directory, a file was expected)",
+        _ if is_out_of_fds(e) => {
+            " (too many open files: raise the limit of open files, e.g. systemd's LimitNOFILE=)"
+        }
         _ => "",
     }
+}
+
+/// Whether `e` says this process (EMFILE) or the system (ENFILE) ran out of file
+/// descriptors: to be said as such, never taken for another error.
+pub fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error() || code == rustix::io::Errno::NFILE.raw_os_error())
 }
 
 /// Whether a retry of the same I/O can succeed without a human: interruptions, time-outs

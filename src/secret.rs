@@ -85,6 +85,30 @@ pub fn remember(value: &str) {
     }
 }
 
+/// A URL as it may be shown: its scheme and host (and port), never its path, query or user
+/// part, which may carry a token (`https://hooks.example.com/…`). Anything that does not
+/// look like a URL is shown as `<a URL>`.
+pub fn url_origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<a URL>".into();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let ok = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '+'))
+    };
+    if !ok(scheme) || !ok(host) || host.is_empty() {
+        return "<a URL>".into();
+    }
+    let more = if rest.len() > authority.len() {
+        "/…"
+    } else {
+        ""
+    };
+    format!("{scheme}://{host}{more}")
+}
+
 /// `text` with every remembered secret replaced by `** redacted **`.
 pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
     let Ok(k) = known().read() else {

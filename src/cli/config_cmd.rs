@@ -88,5 +88,6 @@ fn refused(e: &anyhow::Error) -> config_check::Summary {
         tamper_evident: false,
         counting: None,
         online: None,
+        same_directory: Vec::new(),
     }
 }

@@ -64,12 +64,8 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         })?;
     tracing::info!(listen = %cfg.daemon.listen, "serving the status page at /, and /metrics, /healthz, /api/status");
     let (actions_tx, actions_rx) = tokio::sync::mpsc::channel(16);
-    let app = daemon::http::router(Arc::clone(&status), token, actions_tx);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("the HTTP server stopped: {e}");
-        }
-    });
+    let app = daemon::http::router(Arc::clone(&status), token, actions_tx, cfg.daemon.listen);
+    tokio::spawn(daemon::serve::serve(listener, app));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);

@@ -281,8 +281,15 @@ pub async fn open_for_reading(config: Option<PathBuf>, from: &FromArgs) -> Resul
         (None, None) => unreachable!("a config is read when --from is not given"),
     };
     let keys = trusted_keys(&from.trusted_key).map_err(usage)?;
+    let ctx = crate::ops::Ctx::open(cfg).await.with_trusted(keys);
+    // Copies read from --from without a key to check them against: say so, once.
+    if from.from.is_some() && matches!(ctx.trust(), Ok(None)) {
+        eprintln!(
+            "warning: the copies' signatures are not checked (not tamper-evident): anyone who could write there could have planted what is read; pass --trusted-key 'ssh-ed25519 …' (or the signing key's .pub file) to check them"
+        );
+    }
     Ok(Opened {
-        ctx: crate::ops::Ctx::open(cfg).await.with_trusted(keys),
+        ctx,
         _bare_state: bare_state,
     })
 }

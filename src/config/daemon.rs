@@ -173,13 +173,14 @@ pub struct Notifier {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NotifyKind {
-    /// POST JSON.
+    /// POST JSON. The URL often carries the secret (`…/hook/T000/B000/XXSECRETXX`): it may
+    /// come from `{ env = … }` or `{ file = … }`, and is shown only as scheme and host.
     Webhook {
-        url: String,
+        url: Secret,
         headers: Vec<(String, Secret)>,
     },
     /// healthchecks.io / Uptime Kuma: `url/start`, `url` (success), `url/fail`.
-    Healthchecks { url: String },
+    Healthchecks { url: Secret },
     Email {
         /// "host:port" (STARTTLS, required) or "smtps://host:port" (implicit TLS).
         smtp: String,
@@ -190,6 +191,23 @@ pub enum NotifyKind {
         /// A private CA the relay's certificate is signed by (PEM), besides the system's.
         ca_file: Option<PathBuf>,
     },
+}
+
+/// Checks a notifier's URL: `https://`, or `http://` to this host only. The error shows
+/// only its scheme and host (the rest may be the secret).
+pub fn notify_url(url: &str) -> Result<(), String> {
+    let http_loopback = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .is_some_and(super::is_loopback_host);
+    if url.starts_with("https://") || http_loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} must start with https:// (http:// only to this host)",
+            crate::secret::url_origin(url)
+        ))
+    }
 }
 
 // ---- as written --------------------------------------------------------------------------
@@ -224,7 +242,7 @@ pub(super) struct RawSchedule {
 struct RawNotify {
     #[serde(rename = "type")]
     kind: Spanned<String>,
-    url: Option<Spanned<String>>,
+    url: Option<Spanned<Secret>>,
     #[serde(default)]
     headers: BTreeMap<String, Secret>,
     on: Option<Vec<Spanned<String>>>,
@@ -399,6 +417,14 @@ impl Cx<'_> {
             let span = raw.span();
             let raw = raw.into_inner();
             if let Some(n) = self.notifier(base, raw, span, &prefix, out.len() + 1) {
+                if let NotifyKind::Webhook { url, .. } | NotifyKind::Healthchecks { url } = &n.kind
+                {
+                    self.secrets.push(super::SecretRef {
+                        line: Some(self.line_of(t.span().start)),
+                        what: format!("{prefix}url"),
+                        secret: url.clone(),
+                    });
+                }
                 if let NotifyKind::Webhook { headers, .. } = &n.kind {
                     for (h, secret) in headers {
                         self.secrets.push(super::SecretRef {
@@ -470,38 +496,30 @@ impl Cx<'_> {
                 on
             }
         };
-        let url = |cx: &mut Self| -> Option<String> {
+        let url = |cx: &mut Self| -> Option<Secret> {
             let Some(u) = &raw.url else {
                 cx.problem(
                     Some(span.clone()),
-                    format!("{prefix}{kind_word} needs url = \"https://…\""),
+                    format!("{prefix}{kind_word} needs url = \"https://…\" (or {{ env = \"…\" }}, {{ file = \"…\" }})"),
                 );
                 return None;
             };
-            let text = u.get_ref();
-            let http_loopback = text
-                .strip_prefix("http://")
-                .and_then(|rest| rest.split(['/', ':']).next())
-                .is_some_and(super::is_loopback_host);
-            if !(text.starts_with("https://") || http_loopback) {
-                cx.problem(
-                    Some(u.span()),
-                    format!(
-                        "{prefix}url {text:?} must start with https:// (http:// only to this host)"
-                    ),
-                );
+            // A URL given inline is checked now; one from the environment or a file when
+            // it is read (and by `config check`).
+            if let Secret::Inline(text) = u.get_ref()
+                && let Err(why) = notify_url(text)
+            {
+                cx.problem(Some(u.span()), format!("{prefix}url {why}"));
                 return None;
             }
-            Some(text.clone())
+            Some(u.get_ref().clone())
         };
         let kind = match kind_word {
             "webhook" => NotifyKind::Webhook {
                 url: url(self)?,
                 headers: raw.headers.into_iter().collect(),
             },
-            "healthchecks" => NotifyKind::Healthchecks {
-                url: url(self)?.trim_end_matches('/').to_string(),
-            },
+            "healthchecks" => NotifyKind::Healthchecks { url: url(self)? },
             "email" => {
                 let Some(smtp) = raw.smtp else {
                     self.problem(

@@ -26,7 +26,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 pub use crate::secret::Secret;
-pub use daemon::{CronSpec, Daemon, Event, Notifier, NotifyKind, Schedule, Shard, parse_cron};
+pub use daemon::{
+    CronSpec, Daemon, Event, Notifier, NotifyKind, Schedule, Shard, notify_url, parse_cron,
+};
 pub use encryption::{Encryption, check_recipient};
 pub use endpoint::{http_host_port, is_loopback_host, ssh_host_port};
 pub use location::{

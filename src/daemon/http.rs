@@ -6,6 +6,10 @@
 //! without it), sent as `Authorization: Bearer TOKEN` by programs or as the password of
 //! HTTP Basic authentication by a browser (any user name).
 //!
+//! Without `auth_token` (loopback only), a request must name this daemon in its `Host`: the
+//! listen address or a loopback name. A web page elsewhere that a browser on this host opens
+//! cannot then reach the daemon through a name it controls (DNS rebinding).
+//!
 //! Read-only unless `[daemon] allow_actions = true`: then `POST /actions/backup` (form field
 //! `source`) and `POST /actions/check` queue a run. They need the token as above, and the
 //! CSRF token the page embeds in its forms (random per daemon start), so another web site
@@ -32,6 +36,8 @@ struct App {
     actions: tokio::sync::mpsc::Sender<Job>,
     /// The forms' CSRF token, random per start.
     csrf: String,
+    /// The address served: without a token, the only `Host` (with loopback names) answered.
+    listen: std::net::SocketAddr,
 }
 
 /// The routes. `actions` receives the runs the page's buttons ask for (when
@@ -40,10 +46,18 @@ pub fn router(
     status: Shared,
     token: Option<String>,
     actions: tokio::sync::mpsc::Sender<Job>,
+    listen: std::net::SocketAddr,
 ) -> Router {
     let mut b = [0u8; 24];
     let _ = getrandom::fill(&mut b);
     let csrf = b.iter().map(|x| format!("{x:02x}")).collect();
+    let app = App {
+        status,
+        token,
+        actions,
+        csrf,
+        listen,
+    };
     Router::new()
         .route("/", get(page))
         .route("/source/{name}", get(source_page))
@@ -52,12 +66,54 @@ pub fn router(
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/status", get(api_status))
-        .with_state(App {
-            status,
-            token,
-            actions,
-            csrf,
-        })
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            host_guard,
+        ))
+        .with_state(app)
+}
+
+/// Without a token, only requests that name this daemon (its listen address, or a loopback
+/// name, with its port) are answered.
+async fn host_guard(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if app.token.is_none() {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !host_is_ours(host, app.listen) {
+            return (
+                StatusCode::MISDIRECTED_REQUEST,
+                "this daemon answers only requests to its own address (Host: localhost, 127.0.0.1 or the listen address); set auth_token to serve other names\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Whether a `Host` header names `listen`: its address or a loopback name, with its port
+/// (or none).
+fn host_is_ours(host: &str, listen: std::net::SocketAddr) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        // `[::1]:8321`, `localhost:8321`; a bare IPv6 address has more colons.
+        Some((n, p)) if !n.contains(':') || n.ends_with(']') => (n, Some(p)),
+        _ => (host, None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().ok() != Some(listen.port())) {
+        return false;
+    }
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let ip = listen.ip();
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback() || a == ip)
 }
 
 /// The token as a Bearer token (programs) or as the password of Basic authentication (a

@@ -29,6 +29,7 @@ use crate::policy::schedule::{self, Job, JobKind};
 use crate::state::StateDir;
 
 pub mod http;
+pub mod serve;
 
 /// Which jobs are due when. Pure: every method takes the time.
 #[derive(Debug, Clone)]
@@ -267,15 +268,28 @@ pub async fn run_loop(
         }
         if !pending.is_empty() {
             let batch = std::mem::take(&mut pending);
+            // The jitter is waited out with an ear on the stop: a stop during it ends the
+            // loop at once, and the batch, never started, is not recorded as run (the next
+            // start catches its slot up).
+            let pause = jitter_of(cfg.daemon.jitter);
+            if !pause.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stop.wait_for(|s| *s) => {
+                        tracing::info!(
+                            jobs = %batch.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", "),
+                            "stopping during the jitter: these jobs did not start and are not recorded as run"
+                        );
+                        return Ok(());
+                    }
+                }
+            }
+            // A slot is recorded as run when its run starts.
             let now = clock();
             for j in &batch {
                 persisted.last_run.insert(j.name.clone(), now);
             }
             persisted.save(&state);
-            let pause = jitter_of(cfg.daemon.jitter);
-            if !pause.is_zero() {
-                tokio::time::sleep(pause).await;
-            }
             let grace = cfg.daemon.shutdown_grace;
             let work = runner.run(&cfg, batch.clone());
             tokio::pin!(work);

@@ -243,6 +243,31 @@ async fn jitter_delays_each_run_within_its_bound() {
     );
 }
 
+/// Issue 25, finding 12: a stop that comes while a batch waits out its jitter ends the loop at
+/// once, and the slot is not recorded as run (so the next start catches it up).
+#[tokio::test(start_paused = true)]
+async fn finding_12_a_stop_during_the_jitter_stops_at_once_and_loses_no_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every minute, with a jitter of up to an hour: at the stop (90 s), a batch is almost
+    // surely waiting out its jitter (whichever batch it is, when a short jitter let one run).
+    let cfg = config(dir.path(), "[daemon]\njitter = \"1h\"", "0 * * * * *");
+    let state = StateDir::new(&cfg.state_dir);
+    let started = tokio::time::Instant::now();
+    let (runs, _) = run_for(cfg, Duration::from_millis(1), Duration::from_secs(90)).await;
+    let took = started.elapsed();
+    assert!(
+        took <= Duration::from_secs(91),
+        "the stop is heard during the jitter: returned after {took:?}"
+    );
+    // Recorded as run: exactly the runs that started, never the one stopped in its jitter.
+    let persisted = Persisted::load(&state);
+    assert_eq!(
+        persisted.last_run.get("backup hq"),
+        runs.last().map(|(_, at)| at),
+        "runs {runs:?}"
+    );
+}
+
 #[test]
 fn a_shard_is_stable_and_every_source_falls_in_exactly_one() {
     use crate::config::Shard;

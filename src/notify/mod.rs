@@ -310,10 +310,17 @@ pub async fn started(notifiers: &[Notifier]) {
         return;
     };
     for n in notifiers {
-        if let NotifyKind::Healthchecks { url } = &n.kind
-            && let Err(e) = http.post(format!("{url}/start")).send().await
-        {
-            tracing::info!(notifier = %n.name, "start ping not delivered: {e}");
+        if let NotifyKind::Healthchecks { url } = &n.kind {
+            let url = match notify_url(url) {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::info!(notifier = %n.name, "start ping not sent: {e}");
+                    continue;
+                }
+            };
+            if let Err(e) = http.post(format!("{url}/start")).send().await {
+                tracing::info!(notifier = %n.name, "start ping not delivered: {}", e.without_url());
+            }
         }
     }
 }
@@ -339,12 +346,22 @@ where
     Err(format!("gave up after {TRIES} tries: {last}"))
 }
 
+/// A notifier's URL, read (from the config, the environment or a file) and checked. It is
+/// never printed: errors name only its scheme and host.
+fn notify_url(url: &crate::secret::Secret) -> Result<String, String> {
+    let url = url.resolve().map_err(|e| format!("url: {e}"))?;
+    crate::config::notify_url(&url).map_err(|e| format!("url {e}"))?;
+    Ok(url.trim_end_matches('/').to_string())
+}
+
 async fn deliver(http: &reqwest::Client, n: &Notifier, m: &Message) -> Result<(), String> {
     match &n.kind {
         NotifyKind::Webhook { url, headers } => {
+            let url = notify_url(url)?;
+            let shown = crate::secret::url_origin(&url);
             let body = serde_json::to_vec(m).map_err(|e| e.to_string())?;
             let mut req = http
-                .post(url)
+                .post(&url)
                 .header("content-type", "application/json")
                 .body(body);
             for (name, secret) in headers {
@@ -353,25 +370,30 @@ async fn deliver(http: &reqwest::Client, n: &Notifier, m: &Message) -> Result<()
                     .map_err(|e| format!("header {name}: {e}"))?;
                 req = req.header(name.as_str(), value);
             }
-            let resp = req.send().await.map_err(|e| e.to_string())?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| format!("{shown}: {}", e.without_url()))?;
             if !resp.status().is_success() {
-                return Err(format!("{url} answered {}", resp.status()));
+                return Err(format!("{shown} answered {}", resp.status()));
             }
             Ok(())
         }
         NotifyKind::Healthchecks { url } => {
+            let url = notify_url(url)?;
             let to = match m.event {
                 Event::Success | Event::Recovered => url.clone(),
                 _ => format!("{url}/fail"),
             };
+            let shown = crate::secret::url_origin(&to);
             let resp = http
                 .post(&to)
                 .body(m.text.clone())
                 .send()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("{shown}: {}", e.without_url()))?;
             if !resp.status().is_success() {
-                return Err(format!("{to} answered {}", resp.status()));
+                return Err(format!("{shown} answered {}", resp.status()));
             }
             Ok(())
         }

@@ -64,6 +64,9 @@ pub struct Summary {
     /// With `--online`: what was tried, and how it went.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub online: Option<Vec<Probe>>,
+    /// Local targets that are one directory under two names: one copy, not two.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub same_directory: Vec<String>,
 }
 
 impl Summary {
@@ -77,8 +80,42 @@ impl Summary {
             tamper_evident: cfg.signing.is_some(),
             counting: None,
             online: None,
+            same_directory: same_directory(cfg),
         }
     }
+}
+
+/// Pairs of `fs` targets that are the same directory (the same path, or one reached through
+/// a link or a second mount: the same device and inode): every copy there is one copy, and
+/// pbx321 counts it once and never prunes it through the second name.
+pub fn same_directory(cfg: &Config) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    /// A local target: its name, its path, and its directory's (device, inode) if it exists.
+    type Dir<'a> = (&'a str, &'a std::path::Path, Option<(u64, u64)>);
+    let dirs: Vec<Dir<'_>> = cfg
+        .targets
+        .iter()
+        .filter_map(|t| match &t.kind {
+            crate::config::TargetKind::Fs(fs) => Some((
+                t.name.as_str(),
+                fs.path.as_path(),
+                std::fs::metadata(&fs.path).ok().map(|m| (m.dev(), m.ino())),
+            )),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (i, (a, pa, ia)) in dirs.iter().enumerate() {
+        for (b, pb, ib) in &dirs[i + 1..] {
+            if pa == pb || (ia.is_some() && ia == ib) {
+                out.push(format!(
+                    "targets {a} and {b} are the same directory ({}): one copy, not two; point each target at its own directory",
+                    pb.display()
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// How the rule will be counted when every target holds a copy: media and offsite from where

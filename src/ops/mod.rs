@@ -91,7 +91,7 @@ impl Ctx {
             for line in &s.trusted {
                 keys.push(crate::sign::parse_trusted(line).map_err(OpError::Usage)?);
             }
-            match own_public_key(&s.key) {
+            match own_public_key(&s.key)? {
                 Ok(k) => keys.push(k),
                 Err(why) => {
                     tracing::debug!("the signing key's own public key is not trusted here: {why}")
@@ -189,6 +189,8 @@ pub mod repair;
 pub mod restore;
 
 #[cfg(test)]
+mod judgement_props;
+#[cfg(test)]
 mod tests;
 
 /// Errors that stop an operation before it produces a report.
@@ -220,16 +222,31 @@ pub fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpErr
     move |source| OpError::Io { what, source }
 }
 
-/// The public half of the signing key at `key`: `KEY.pub`, else derived from the key.
-fn own_public_key(key: &std::path::Path) -> Result<ssh_key::PublicKey, String> {
+/// The public half of the signing key at `key`: `KEY.pub`, else derived from the key; the
+/// inner error says why neither could be had. A failure that is this process's, not the
+/// key's (out of file descriptors), is the outer error: it must be said as what it is, never
+/// as "no key".
+fn own_public_key(key: &std::path::Path) -> Result<Result<ssh_key::PublicKey, String>, OpError> {
     let mut pub_path = key.as_os_str().to_owned();
     pub_path.push(".pub");
-    if let Ok(line) = std::fs::read_to_string(&pub_path) {
-        return crate::sign::parse_trusted(&line);
+    match std::fs::read_to_string(&pub_path) {
+        Ok(line) => return Ok(crate::sign::parse_trusted(&line)),
+        Err(e) if crate::error::is_out_of_fds(&e) => {
+            return Err(io_error(format!(
+                "reading {}",
+                std::path::Path::new(&pub_path).display()
+            ))(e));
+        }
+        Err(_) => {}
     }
-    crate::sign::Signer::load(key)
+    if let Err(e) = std::fs::File::open(key)
+        && crate::error::is_out_of_fds(&e)
+    {
+        return Err(io_error(format!("reading {}", key.display()))(e));
+    }
+    Ok(crate::sign::Signer::load(key)
         .map(|s| s.public_key())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string()))
 }
 
 /// The configured recipients, `recipients_file` included, parsed once: (their lines, for

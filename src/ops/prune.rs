@@ -191,7 +191,12 @@ pub fn plan(cfg: &Config, cat: &Catalog, source: &str, now: DateTime<Utc>) -> Pl
         .collect();
     let backups: Vec<BackupView> = entries
         .iter()
-        .map(|e| BackupView {
+        .map(|e| {
+            let disputed = e
+                .copies
+                .iter()
+                .any(|c| matches!(c.state, CopyState::Divergent { .. }));
+            BackupView {
             id: e.id.clone(),
             created_at: e.created_at,
             signed: e.signed(),
@@ -200,6 +205,17 @@ pub fn plan(cfg: &Config, cat: &Catalog, source: &str, now: DateTime<Utc>) -> Pl
                 .copies
                 .iter()
                 .map(|c| {
+                    // Copies that disagree are a dispute for a person: removing one of the
+                    // agreeing copies could make the other version the one that counts.
+                    if disputed {
+                        return CopyView {
+                            target: c.target.clone(),
+                            kind: CopyKind::Untouchable(
+                                "copies of this backup disagree (divergent): nothing of it is removed until a person resolves it".into(),
+                            ),
+                            locked_until: c.locked_until,
+                        };
+                    }
                     // A file another target sees too is left alone on both: removing it
                     // under one target's rules would remove the other's copy.
                     let shared: Vec<String> = e
@@ -223,6 +239,7 @@ pub fn plan(cfg: &Config, cat: &Catalog, source: &str, now: DateTime<Utc>) -> Pl
                     }
                 })
                 .collect(),
+            }
         })
         .collect();
     let targets: Vec<TargetView> = cfg

@@ -464,6 +464,9 @@ pub fn config(c: &Config, summary: &Summary) -> String {
             m.error
         );
     }
+    for same in &summary.same_directory {
+        let _ = writeln!(s, "warning: {same}");
+    }
     let _ = writeln!(s, "state_dir: {}", c.state_dir.display());
     match &c.signing {
         Some(sg) => {

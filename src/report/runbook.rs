@@ -258,8 +258,13 @@ fn item_line(i: &Item) -> ItemLine {
         status: i.status.word().to_string(),
         icon: i.status.icon(),
         class,
-        summary: i.summary.clone(),
-        facts: i.facts.clone(),
+        // What the PBX told (trunk and rule names, versions) is data: escaped.
+        summary: crate::escape::text(&i.summary).into_owned(),
+        facts: i
+            .facts
+            .iter()
+            .map(|f| crate::escape::text(f).into_owned())
+            .collect(),
         fix: i.fix.clone(),
     }
 }

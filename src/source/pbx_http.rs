@@ -315,7 +315,7 @@ impl PbxHttp {
             what,
             format!(
                 "HTTP {status}: {}",
-                body.chars().take(300).collect::<String>()
+                crate::escape::text(&body.chars().take(300).collect::<String>())
             ),
         )
     }

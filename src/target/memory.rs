@@ -16,10 +16,18 @@ use tokio::io::AsyncReadExt;
 
 use super::{ObjectMeta, Payload, Properties, Reader, Target, TargetError};
 
+/// The objects of one store; two targets may share one (one directory under two names).
+pub type Store = std::sync::Arc<Mutex<BTreeMap<String, Bytes>>>;
+
 pub struct MemoryTarget {
     name: String,
     props: Properties,
-    objects: Mutex<BTreeMap<String, Bytes>>,
+    objects: Store,
+    /// Which store this is, as a local file system's device: objects report (store, path
+    /// hash) as their identity, so that one store seen by two targets is one copy.
+    store_id: u64,
+    /// Paths listed as symbolic links (planted by a test): never followed.
+    links: Mutex<Vec<String>>,
     /// Fail this many of the next `put` calls with a transient error.
     transient_failures: AtomicU32,
     /// Fail every call with a permanent error.
@@ -31,10 +39,19 @@ pub struct MemoryTarget {
 
 impl MemoryTarget {
     pub fn new(name: &str, props: Properties) -> Self {
+        MemoryTarget::sharing(name, props, Store::default())
+    }
+
+    /// A target over `store`, which another target may hold too.
+    pub fn sharing(name: &str, props: Properties, store: Store) -> Self {
+        // The store's address: one id per live store, whichever target holds it.
+        let store_id = std::sync::Arc::as_ptr(&store) as usize as u64;
         MemoryTarget {
             name: name.into(),
             props,
-            objects: Mutex::default(),
+            objects: store,
+            store_id,
+            links: Mutex::default(),
             transient_failures: AtomicU32::new(0),
             broken: Mutex::default(),
             delay: Mutex::default(),
@@ -57,6 +74,21 @@ impl MemoryTarget {
     /// How many `put` calls were made, failed ones included.
     pub fn put_calls(&self) -> u32 {
         self.puts.load(Ordering::SeqCst)
+    }
+
+    /// The store behind this target.
+    pub fn store(&self) -> Store {
+        std::sync::Arc::clone(&self.objects)
+    }
+
+    /// Plants a symbolic link at `path` (a test's attacker): listed as one, never followed.
+    pub fn add_link(&self, path: &str) {
+        self.links.lock().expect("lock").push(path.into());
+    }
+
+    /// Every object and its bytes.
+    pub fn snapshot(&self) -> BTreeMap<String, Bytes> {
+        self.objects.lock().expect("lock").clone()
     }
 
     /// Replaces an object's bytes behind pbx321's back (to test verification).
@@ -149,14 +181,34 @@ impl Target for MemoryTarget {
         } else {
             format!("{prefix}/")
         };
-        Ok(self
+        let mut out: Vec<ObjectMeta> = self
             .objects
             .lock()
             .expect("lock")
             .iter()
             .filter(|(k, _)| k.starts_with(&dir))
-            .map(|(k, v)| ObjectMeta::file(k.clone(), v.len() as u64, None))
-            .collect())
+            .map(|(k, v)| {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                k.hash(&mut h);
+                ObjectMeta {
+                    identity: Some(crate::facts::FileId {
+                        dev: self.store_id,
+                        ino: h.finish(),
+                    }),
+                    ..ObjectMeta::file(k.clone(), v.len() as u64, None)
+                }
+            })
+            .collect();
+        out.extend(
+            self.links
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|l| dir.is_empty() || l.starts_with(&dir) || **l == prefix)
+                .map(ObjectMeta::symlink),
+        );
+        Ok(out)
     }
 
     async fn read(&self, path: &str) -> Result<Reader, TargetError> {

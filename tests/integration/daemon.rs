@@ -54,7 +54,7 @@ fn bad_schedules_and_notifiers_are_reported_with_their_lines() {
         "config.toml:1: [schedule] drill needs identity",
         "config.toml:2: [daemon] listen = \"0.0.0.0:9321\" is not a loopback address: add auth_token",
         "[[notify]] #1: unknown type \"webhok\"; did you mean \"webhook\"?",
-        "[[notify]] #2: url \"http://hooks.example.com/x\" must start with https://",
+        "[[notify]] #2: url http://hooks.example.com/… must start with https://",
         "[[notify]] #2: on: unknown event \"failur\"; did you mean \"failure\"?",
         "source \"hq\": schedule: \"30 2 * * 1-8\" is not a cron expression",
     ] {

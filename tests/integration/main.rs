@@ -4,6 +4,8 @@
 //! - `backup`: backup / restore / list / check end to end through the real binary,
 //!   interop with the real `age` and `zstd` programs.
 //! - `hardening`: issue 11's findings, one regression test each.
+//! - `judgement`: issue 25's findings (one judgement of what counts, targets that cannot be
+//!   escaped, contained commands, secret URLs, an HTTP server that holds), one test each.
 //! - `killed`: a run killed with SIGKILL mid-write, and crafted leftovers.
 //! - `cli`: exit codes, errors said once, --format, colour.
 //! - `config`: example configs and every config snippet in docs/ parse; each bad config is
@@ -33,6 +35,7 @@ mod emulator;
 mod fanout;
 mod hardening;
 mod helpers;
+mod judgement;
 mod killed;
 mod lifecycle;
 mod monitoring;

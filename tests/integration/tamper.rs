@@ -13,7 +13,7 @@ use crate::helpers::*;
 
 /// How the attacker signs the manifest they plant.
 #[derive(Clone, Copy, Debug)]
-enum Sig {
+pub(crate) enum Sig {
     /// No signature file.
     None,
     /// The signature that was there (of the real manifest).
@@ -26,7 +26,7 @@ enum Sig {
 
 /// Plants on `target` a copy of backup `id` holding `plain`: sealed to the public
 /// recipient, with a manifest that describes it exactly, signed as `sig` says.
-fn plant(env: &TestEnv, target: &str, id: &str, plain: &[u8], sig: Sig) {
+pub(crate) fn plant(env: &TestEnv, target: &str, id: &str, plain: &[u8], sig: Sig) {
     let dir = env.target_dir(target).join("hq");
     std::fs::create_dir_all(&dir).unwrap();
     let recipients = pbx321::seal::parse_recipients(&[env.recipient.as_str()]).unwrap();

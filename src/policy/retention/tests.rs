@@ -372,6 +372,64 @@ fn generated_histories_keep_the_properties() {
     }
 }
 
+/// Issue 25, finding 3: a backup that counts only unsigned (planted in the unsigned window)
+/// takes a bucket only when no signed backup falls in it, and is never the anchor of
+/// `keep_within` while a signed one exists.
+#[test]
+fn finding_3_a_signed_backup_fills_its_bucket_before_an_unsigned_one() {
+    let signed = |at| Candidate {
+        signed: true,
+        ..candidate(at)
+    };
+    let unsigned = |at| Candidate {
+        signed: false,
+        ..candidate(at)
+    };
+    let history = vec![
+        signed(utc(2026, 11, 16, 2, 30)),
+        signed(utc(2026, 11, 17, 2, 30)),
+        unsigned(utc(2026, 11, 17, 23, 59)),
+        unsigned(utc(2026, 11, 18, 23, 0)),
+    ];
+    let d = apply(&history, &rules("daily=5"), &Zone::Utc);
+    let daily = |id: &str| d.iter().find(|x| x.id == id).unwrap().reasons.clone();
+    assert_eq!(daily(&history[1].id), vec![Reason::Daily(2)], "the signed one keeps the 17th");
+    assert!(daily(&history[2].id).is_empty(), "the unsigned one of the same day does not");
+    assert_eq!(
+        daily(&history[3].id),
+        vec![Reason::Daily(1)],
+        "alone in its day, an unsigned backup fills it"
+    );
+    // keep_within measures from the newest signed backup, not from a later unsigned one:
+    // the window keeps the signed one (and what is newer), not only the planted.
+    let d = apply(&history, &rules("within=1h"), &Zone::Utc);
+    let kept: Vec<&str> = d.iter().filter(|x| x.keep()).map(|x| x.id.as_str()).collect();
+    assert_eq!(
+        kept,
+        vec![
+            history[3].id.as_str(),
+            history[2].id.as_str(),
+            history[1].id.as_str()
+        ]
+    );
+    // The newest, for the guards, is the newest signed backup.
+    let view = |c: &Candidate| BackupView {
+        id: c.id.clone(),
+        created_at: c.created_at,
+        compliant: true,
+        signed: c.signed,
+        copies: vec![verified("local")],
+    };
+    let p = plan(
+        &history.iter().map(view).collect::<Vec<_>>(),
+        &[target("local", "last=1")],
+        &Zone::Utc,
+        now(),
+    );
+    assert_eq!(p.newest.as_deref(), Some(history[1].id.as_str()));
+    assert_eq!(p.newest_compliant.as_deref(), Some(history[1].id.as_str()));
+}
+
 // ---- guards ------------------------------------------------------------------------------
 
 fn now() -> DateTime<Utc> {
