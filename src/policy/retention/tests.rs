@@ -393,8 +393,15 @@ fn finding_3_a_signed_backup_fills_its_bucket_before_an_unsigned_one() {
     ];
     let d = apply(&history, &rules("daily=5"), &Zone::Utc);
     let daily = |id: &str| d.iter().find(|x| x.id == id).unwrap().reasons.clone();
-    assert_eq!(daily(&history[1].id), vec![Reason::Daily(2)], "the signed one keeps the 17th");
-    assert!(daily(&history[2].id).is_empty(), "the unsigned one of the same day does not");
+    assert_eq!(
+        daily(&history[1].id),
+        vec![Reason::Daily(2)],
+        "the signed one keeps the 17th"
+    );
+    assert!(
+        daily(&history[2].id).is_empty(),
+        "the unsigned one of the same day does not"
+    );
     assert_eq!(
         daily(&history[3].id),
         vec![Reason::Daily(1)],
@@ -403,7 +410,11 @@ fn finding_3_a_signed_backup_fills_its_bucket_before_an_unsigned_one() {
     // keep_within measures from the newest signed backup, not from a later unsigned one:
     // the window keeps the signed one (and what is newer), not only the planted.
     let d = apply(&history, &rules("within=1h"), &Zone::Utc);
-    let kept: Vec<&str> = d.iter().filter(|x| x.keep()).map(|x| x.id.as_str()).collect();
+    let kept: Vec<&str> = d
+        .iter()
+        .filter(|x| x.keep())
+        .map(|x| x.id.as_str())
+        .collect();
     assert_eq!(
         kept,
         vec![
