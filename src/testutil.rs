@@ -74,3 +74,34 @@ pub fn sample_encrypted_zip(seed: u64) -> Vec<u8> {
     }
     buf.into_inner()
 }
+
+/// `plain` sealed to `recipient` as backup `id` of `source` would be, with the manifest that
+/// describes it exactly (origin `3CXScheduledBackup.zip`, made at the id's time): what a
+/// test plants on a target, a writer of its own.
+pub fn sealed_copy(
+    recipient: &str,
+    source: &str,
+    id: &str,
+    plain: &[u8],
+) -> (Vec<u8>, crate::manifest::Manifest) {
+    use crate::manifest::{self, Manifest, Origin, Plain, Sealed};
+    let recipients = crate::seal::parse_recipients(&[recipient]).expect("a recipient");
+    let (d, sealed) = crate::seal::seal(plain, Vec::new(), &recipients, 0).expect("sealed");
+    let at = manifest::id_time(source, id).expect("an id of the source");
+    let m = Manifest::new(
+        source,
+        at,
+        Origin {
+            name: "3CXScheduledBackup.zip".into(),
+            time: at,
+            size: plain.len() as u64,
+        },
+        Plain {
+            bytes: d.plain_bytes,
+            sha256: d.plain_sha256,
+            pbx_encrypted: false,
+        },
+        Sealed::zstd_age(d.sealed_bytes, d.sealed_sha256, vec![recipient.to_string()]),
+    );
+    (sealed, m)
+}

@@ -18,7 +18,7 @@ use proptest::prelude::*;
 use super::Ctx;
 use crate::catalog::CopyState;
 use crate::config::{Config, Location, Medium};
-use crate::manifest::{self, Manifest, Origin, Plain, Sealed};
+use crate::manifest::{self, Manifest};
 use crate::policy::retention::Action;
 use crate::target::memory::MemoryTarget;
 use crate::target::{Properties, Target};
@@ -156,24 +156,7 @@ fn at(hour: i64) -> DateTime<Utc> {
 /// A sealed copy of `plain` for backup `id`: (artifact, manifest, signature).
 fn copy(id: &str, plain: &[u8], kind: Kind) -> (Bytes, Bytes, Option<Bytes>) {
     let k = keys();
-    let recipients = crate::seal::parse_recipients(std::slice::from_ref(&k.recipient)).unwrap();
-    let (d, sealed) = crate::seal::seal(plain, Vec::new(), &recipients, 0).unwrap();
-    let t = manifest::id_time("hq", id).unwrap();
-    let m = Manifest::new(
-        "hq",
-        t,
-        Origin {
-            name: "3CXScheduledBackup.zip".into(),
-            time: t,
-            size: plain.len() as u64,
-        },
-        Plain {
-            bytes: d.plain_bytes,
-            sha256: d.plain_sha256,
-            pbx_encrypted: false,
-        },
-        Sealed::zstd_age(d.sealed_bytes, d.sealed_sha256, vec![k.recipient.clone()]),
-    );
+    let (sealed, m) = crate::testutil::sealed_copy(&k.recipient, "hq", id, plain);
     let json = m.to_json();
     let sig = match kind {
         Kind::Signed => Some(k.signer.sign(&json).unwrap()),

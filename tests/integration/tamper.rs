@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use chrono::{TimeZone, Utc};
-use pbx321::manifest::{self, Manifest, Origin, Plain, Sealed};
+use pbx321::manifest;
 
 use crate::helpers::*;
 
@@ -29,24 +29,7 @@ pub(crate) enum Sig {
 pub(crate) fn plant(env: &TestEnv, target: &str, id: &str, plain: &[u8], sig: Sig) {
     let dir = env.target_dir(target).join("hq");
     std::fs::create_dir_all(&dir).unwrap();
-    let recipients = pbx321::seal::parse_recipients(&[env.recipient.as_str()]).unwrap();
-    let (d, sealed) = pbx321::seal::seal(plain, Vec::new(), &recipients, 0).unwrap();
-    let at = manifest::id_time("hq", id).unwrap();
-    let m = Manifest::new(
-        "hq",
-        at,
-        Origin {
-            name: "3CXScheduledBackup.zip".into(),
-            time: at,
-            size: plain.len() as u64,
-        },
-        Plain {
-            bytes: d.plain_bytes,
-            sha256: d.plain_sha256,
-            pbx_encrypted: false,
-        },
-        Sealed::zstd_age(d.sealed_bytes, d.sealed_sha256, vec![env.recipient.clone()]),
-    );
+    let (sealed, m) = pbx321::testutil::sealed_copy(&env.recipient, "hq", id, plain);
     let artifact = dir.join(format!("{id}.zip.zst.age"));
     let mpath = dir.join(format!("{id}.manifest.json"));
     let sigpath = dir.join(format!("{id}.manifest.json.sig"));
