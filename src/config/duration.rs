@@ -17,6 +17,7 @@ pub fn bounds(key: &str) -> (Duration, Duration) {
         "settle" => (0, HOUR),
         "settle_timeout" | "timeout" => (1, DAY),
         "connect_timeout" => (1, 10 * MINUTE),
+        "io_timeout" => (5, HOUR),
         _ => (0, 3650 * DAY),
     };
     (Duration::from_secs(min), Duration::from_secs(max))

@@ -37,12 +37,16 @@ pub fn is_location(s: &str) -> bool {
 
 /// The target `s` names, called `name` in reports.
 pub fn parse_location(s: &str, name: &str, opts: &LocationOptions) -> Result<TargetConfig, String> {
-    let target = |medium, kind| TargetConfig {
+    let target = |medium, kind: TargetKind| TargetConfig {
         name: name.to_string(),
         medium,
         location: Location::Onsite,
         trust_labels: false,
         retention: None,
+        io_timeout: match kind {
+            TargetKind::Fs(_) => None,
+            _ => Some(super::target::DEFAULT_IO_TIMEOUT),
+        },
         kind,
     };
     if let Some(path) = s.strip_prefix("file://") {
@@ -147,6 +151,7 @@ fn s3(s: &str, bucket: &str, path: &str, query: &str) -> Result<TargetKind, Stri
         part_size_mib: 16,
         concurrency: 4,
         allow_insecure_http: false,
+        connect_timeout: std::time::Duration::from_secs(10),
     };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));

@@ -172,6 +172,7 @@ const TARGET_COMMON: &[&str] = &[
     "location",
     "trust_labels",
     "retention",
+    "io_timeout",
 ];
 
 impl Config {

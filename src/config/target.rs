@@ -21,8 +21,15 @@ pub struct TargetConfig {
     pub trust_labels: bool,
     /// Keep rules for the copies on this target, instead of `[retention]`'s.
     pub retention: Option<super::Rules>,
+    /// How long an operation on this target may go without progress (no byte moved, no
+    /// answer) before the target is given up on for the run. `None`: no such deadline (the
+    /// default for `fs`; `DEFAULT_IO_TIMEOUT` for the network kinds).
+    pub io_timeout: Option<Duration>,
     pub kind: TargetKind,
 }
+
+/// How long a network target may stall before it is given up on for the run.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub enum TargetKind {
@@ -121,6 +128,8 @@ pub struct S3Target {
     /// Accept an `http://` endpoint on another host (requests and data unencrypted).
     #[serde(default)]
     pub allow_insecure_http: bool,
+    #[serde(default = "default_connect_timeout", with = "humantime_serde_compat")]
+    pub connect_timeout: Duration,
 }
 
 fn default_part_size_mib() -> u64 {
@@ -303,11 +312,12 @@ impl Cx<'_> {
             location: Location,
             #[serde(default)]
             trust_labels: bool,
+            io_timeout: Option<Spanned<String>>,
         }
         let mut out = Vec::new();
         for (name, kind, span, value) in self.entries("target", tables) {
             let prefix = format!("target {name:?}: ");
-            let common_keys = ["medium", "location", "trust_labels"];
+            let common_keys = ["medium", "location", "trust_labels", "io_timeout"];
             // medium/location, with errors at their own line.
             let mut only_common = value.clone();
             filter_keys(&mut only_common, |k| common_keys.contains(&k));
@@ -328,6 +338,14 @@ impl Cx<'_> {
                 continue;
             };
             let retention = self.override_rules(value, &prefix);
+            let io_timeout = match &common.io_timeout {
+                Some(s) => match self.duration(s, "io_timeout") {
+                    Some(d) => Some(d),
+                    None => continue,
+                },
+                None if kind.as_str() == "fs" => None,
+                None => Some(DEFAULT_IO_TIMEOUT),
+            };
             let kind = match kind.as_str() {
                 "fs" => self
                     .typed::<FsTarget>(value, TARGET_COMMON, &prefix)
@@ -392,6 +410,7 @@ impl Cx<'_> {
                             self.problem(Some(span.clone()), format!("{prefix}{why}"));
                             return None;
                         }
+                        self.bounded(value, "connect_timeout", s.connect_timeout, &prefix)?;
                         if let (Some(e), false) = (&s.endpoint, s.allow_insecure_http) {
                             self.clear_text(e, &span, &prefix, "signed requests and the key id")?;
                         }
@@ -417,6 +436,7 @@ impl Cx<'_> {
                     location: common.location,
                     trust_labels: common.trust_labels,
                     retention,
+                    io_timeout,
                     kind,
                 });
             }

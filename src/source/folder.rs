@@ -38,7 +38,12 @@ impl FolderSource {
             what: format!("source {}: cannot read folder {}", self.name, dir.display()),
             source: e,
         })?;
-        let mut best: Option<(SystemTime, PathBuf, std::fs::Metadata)> = None;
+        // A file dated ahead of this host's clock (a PBX clock far ahead, a file touched by
+        // hand) is never taken over one that is not: it would stay "newest" for ever and hide
+        // every real backup after it.
+        let limit = SystemTime::now() + FUTURE_SKEW;
+        let mut future: Vec<PathBuf> = Vec::new();
+        let mut best: Option<((bool, SystemTime), PathBuf, std::fs::Metadata)> = None;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
@@ -50,12 +55,29 @@ impl FolderSource {
                 continue;
             }
             let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            if modified > limit {
+                future.push(entry.path());
+            }
+            let rank = (modified <= limit, modified);
             if best
                 .as_ref()
-                .is_none_or(|(t, p, _)| (modified, entry.path()) > (*t, p.clone()))
+                .is_none_or(|(t, p, _)| (rank, entry.path()) > (*t, p.clone()))
             {
-                best = Some((modified, entry.path(), meta));
+                best = Some((rank, entry.path(), meta));
             }
+        }
+        for f in &future {
+            let taken = best.as_ref().is_some_and(|(_, p, _)| p == f);
+            tracing::warn!(
+                source = %self.name,
+                "{} is dated in the future (is the PBX's clock right?): {}",
+                crate::escape::text(&f.display().to_string()),
+                if taken {
+                    "taken, as no other file is there"
+                } else {
+                    "not taken over the files that are not"
+                }
+            );
         }
         best.map(|(_, p, m)| (p, m)).ok_or_else(|| {
             SourceError::NoBackup(format!(
@@ -67,6 +89,9 @@ impl FolderSource {
         })
     }
 }
+
+/// How far ahead of this host's clock a file may be dated and still be taken as the newest.
+const FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
 
 fn stamp(meta: &std::fs::Metadata) -> (u64, SystemTime) {
     (

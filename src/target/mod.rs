@@ -44,6 +44,7 @@ pub mod parts;
 pub mod retry;
 pub mod s3;
 pub mod sftp;
+pub mod stall;
 pub mod webdav;
 
 /// What a target is, for the 3-2-1 rule.
@@ -74,6 +75,10 @@ pub enum TargetError {
     /// check that meets it cannot answer, and says so (UNKNOWN).
     #[error("{0}")]
     Denied(String),
+    /// No progress within the target's `io_timeout` (a server that accepts and never
+    /// answers): not retried, and the target is given up on for the run.
+    #[error("{0}")]
+    Stalled(String),
 }
 
 /// A transient error says a retry may succeed, unless retries were already given up.
@@ -216,6 +221,15 @@ impl Payload {
                 parts: Arc::clone(parts),
             },
             Payload::Bytes(b) => Payload::Bytes(b.clone()),
+        }
+    }
+
+    /// How many bytes the target taking this payload has taken so far (a file payload;
+    /// always 0 for small ones): what tells a slow upload from a stalled one.
+    pub fn position(&self) -> u64 {
+        match self {
+            Payload::File { progress, .. } => progress.position(),
+            Payload::Bytes(_) => 0,
         }
     }
 
@@ -409,7 +423,14 @@ pub async fn open(cfg: &TargetConfig, share: &crate::share::Share) -> Arc<dyn Ta
         declared: cfg.trust_labels,
     };
     match open_inner(cfg, props.clone(), share).await {
-        Ok(inner) => Arc::new(retry::Retry::new(inner, retry::Backoff::default())),
+        Ok(inner) => {
+            // Deadlines by progress inside the retries: a stall is never retried.
+            let inner: Arc<dyn Target> = match cfg.io_timeout {
+                Some(limit) => Arc::new(stall::Stall::new(inner, limit)),
+                None => inner,
+            };
+            Arc::new(retry::Retry::new(inner, retry::Backoff::default()))
+        }
         Err(e) => Arc::new(Unavailable {
             name: cfg.name.clone(),
             props,

@@ -49,11 +49,20 @@ impl Backoff {
 pub struct Retry {
     inner: Arc<dyn Target>,
     backoff: Backoff,
+    /// Set when an operation failed with a temporary error on every try: the target is down
+    /// for this run, and every later operation fails at once with that error instead of
+    /// trying again (one unreachable NAS costs a run one round of retries, not one per
+    /// manifest).
+    down: std::sync::Mutex<Option<String>>,
 }
 
 impl Retry {
     pub fn new(inner: Arc<dyn Target>, backoff: Backoff) -> Self {
-        Retry { inner, backoff }
+        Retry {
+            inner,
+            backoff,
+            down: std::sync::Mutex::default(),
+        }
     }
 
     async fn run<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, TargetError>
@@ -61,6 +70,9 @@ impl Retry {
         F: FnMut(u32) -> Fut + Send,
         Fut: std::future::Future<Output = Result<T, TargetError>> + Send,
     {
+        if let Some(why) = &*self.down.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Err(TargetError::Transient(why.clone()));
+        }
         let mut n = 1;
         loop {
             match f(n).await {
@@ -71,9 +83,10 @@ impl Retry {
                     tokio::time::sleep(pause).await;
                 }
                 Err(TargetError::Transient(msg)) if n > 1 => {
-                    return Err(TargetError::Transient(format!(
-                        "{msg}; gave up after {n} tries"
-                    )));
+                    let why = format!("{msg}; gave up after {n} tries");
+                    *self.down.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(format!("{why} (not tried again this run)"));
+                    return Err(TargetError::Transient(why));
                 }
                 other => return other,
             }

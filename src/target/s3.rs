@@ -66,7 +66,7 @@ impl S3Target {
     ) -> Result<Self, TargetError> {
         let region = Region::new(cfg.region.clone().unwrap_or_else(|| "us-east-1".into()));
         let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(cfg.connect_timeout)
             .read_timeout(Duration::from_secs(120))
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())

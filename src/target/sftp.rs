@@ -101,6 +101,12 @@ impl SftpTarget {
             self.name,
             strip_credentials(&self.cfg.endpoint)
         );
+        if detail.contains("banner exchange") {
+            // It took the connection and never spoke: a stalled server, not a blip.
+            return TargetError::Stalled(format!(
+                "{msg}: the server accepts connections but never answers; given up on for this run"
+            ));
+        }
         if hint.contains("cannot reach") {
             TargetError::Transient(msg)
         } else {

@@ -7,8 +7,6 @@
 //! `Overwrite: F`, which the server refuses when the name exists: a committed copy is never
 //! replaced, and a cut upload leaves only a partial object that no run counts.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use opendal::{ErrorKind, Operator};
@@ -45,9 +43,11 @@ impl WebdavTarget {
         }
         let op = Operator::new(b)
             .map_err(|e| TargetError::Permanent(format!("target {name}: webdav set-up: {e}")))?;
+        // No read timeout here: reqwest's runs while a request body is still being sent
+        // (seanmonstar/reqwest#2784), which cut every upload longer than it. Stalls are caught
+        // by progress instead (`io_timeout`, [`super::stall`]).
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
-            .read_timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| TargetError::Permanent(format!("target {name}: HTTP client: {e}")))?;
         Ok(WebdavTarget {

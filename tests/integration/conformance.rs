@@ -61,6 +61,11 @@ fn entry(kind: TargetKind) -> TargetConfig {
         location: Location::Onsite,
         trust_labels: false,
         retention: None,
+        // As a config gives them: deadlines by progress on the network kinds.
+        io_timeout: match kind {
+            TargetKind::Fs(_) => None,
+            _ => Some(pbx321::config::DEFAULT_IO_TIMEOUT),
+        },
         kind,
     }
 }
@@ -183,6 +188,7 @@ pub async fn s3() -> Fixture {
         part_size_mib: 5,
         concurrency: 3,
         allow_insecure_http: false,
+        connect_timeout: std::time::Duration::from_secs(10),
     };
     Fixture {
         target: open(TargetKind::S3(cfg(moto.url(), "conformance"))).await,

@@ -19,6 +19,8 @@
 //! - `package`: the Debian package built with cargo-deb, installed, reinstalled, purged.
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
 //! - `sources`: the command source (3CXBackupCmd).
+//! - `stalls`: a server that accepts and never answers (WebDAV, S3, SFTP) holds no other
+//!   target; a slow upload that keeps moving is never cut.
 //! - `statuspage`: the daemon's status page in headless Chromium, and its buttons.
 //! - `tamper`: forged, divergent and future-dated copies; signatures and ssh-keygen.
 //! - `threecx`, `emulator`: the 3CX V20 XAPI and V18 console API sources against an
@@ -46,6 +48,7 @@ mod plan;
 mod s3;
 mod servers;
 mod sources;
+mod stalls;
 mod statuspage;
 mod tamper;
 mod threecx;

@@ -31,6 +31,7 @@ fn config(endpoint: &str, bucket: &str, lock: bool, part_size_mib: u64) -> S3Con
         part_size_mib,
         concurrency: 3,
         allow_insecure_http: false,
+        connect_timeout: std::time::Duration::from_secs(10),
     }
 }
 
