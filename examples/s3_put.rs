@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
         part_size_mib: 16,
         concurrency: 4,
         allow_insecure_http: true,
+        connect_timeout: std::time::Duration::from_secs(10),
     };
     let props = Properties {
         medium: Medium::ObjectStorage,
