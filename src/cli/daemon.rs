@@ -51,6 +51,8 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
             None => None,
         };
     let status: Shared = Arc::default();
+    // From the first second: the last runs a previous daemon persisted.
+    daemon::lock(&status).last = daemon::load_last(&crate::state::StateDir::new(&cfg.state_dir));
     let listener = tokio::net::TcpListener::bind(cfg.daemon.listen)
         .await
         .map_err(|e| {
@@ -64,6 +66,19 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         })?;
     tracing::info!(listen = %cfg.daemon.listen, "serving the status page at /, and /metrics, /healthz, /api/status");
     let (actions_tx, actions_rx) = tokio::sync::mpsc::channel(16);
+    // A shallow check at once, so that every source and target, and their verdicts, are on
+    // the page, in /api/status and in /metrics from the first minute, whatever the schedule.
+    if let Some(check) = daemon::action_job(crate::policy::schedule::JobKind::Check) {
+        let _ = actions_tx.try_send(check);
+    }
+    tracing::info!(
+        sources = cfg.sources.len(),
+        targets = cfg.targets.len(),
+        config = %cfg.path.display(),
+        "daemon started: {} sources, {} targets",
+        cfg.sources.len(),
+        cfg.targets.len()
+    );
     let app = daemon::http::router(Arc::clone(&status), token, actions_tx, cfg.daemon.listen);
     tokio::spawn(daemon::serve::serve(listener, app));
 

@@ -122,7 +122,14 @@ impl From<Exit> for ExitCode {
 
 /// Runs the parsed command; errors carry the exit code they should produce.
 pub async fn run(cli: Cli) -> ExitCode {
-    init_logging(cli.log_format, cli.verbose, cli.color.on_stderr());
+    // The daemon says what it does at the default level (its journal is its record); the
+    // commands print their reports and log only what goes wrong.
+    let daemon = matches!(cli.command, Command::Daemon(_));
+    init_logging(
+        cli.log_format,
+        cli.verbose + u8::from(daemon),
+        cli.color.on_stderr(),
+    );
     let config_path = cli.config.clone();
     let result = match cli.command {
         Command::Backup(a) => backup::run(config_path, a).await,

@@ -261,8 +261,21 @@ fn esc(v: &str) -> String {
 }
 
 async fn healthz(State(app): State<App>) -> Response {
-    let alive = super::lock(&app.status).running;
-    if alive {
+    let st = super::lock(&app.status);
+    let stuck = st.batch.as_ref().and_then(|(since, jobs)| {
+        let running = (chrono::Utc::now() - *since).to_std().ok()?;
+        (running > super::JOB_BOUND).then(|| {
+            format!(
+                "{} running for {}, past its bound of {}: stuck?\n",
+                jobs.join(", "),
+                crate::policy::duration_text(running),
+                crate::policy::duration_text(super::JOB_BOUND)
+            )
+        })
+    });
+    if let Some(why) = stuck {
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+    } else if st.running {
         (StatusCode::OK, "ok\n").into_response()
     } else {
         (
@@ -278,10 +291,38 @@ async fn api_status(State(app): State<App>, headers: HeaderMap) -> Response {
         return denied();
     }
     let st = super::lock(&app.status);
+    // Every configured source, with its last run when there was one, and every target.
+    let mut sources = serde_json::Map::new();
+    if let Some(c) = &st.config {
+        for s in &c.sources {
+            sources.insert(
+                s.name.clone(),
+                st.last
+                    .get(&s.name)
+                    .and_then(|l| serde_json::to_value(l).ok())
+                    .unwrap_or(serde_json::Value::Null),
+            );
+        }
+    }
+    let targets: Vec<serde_json::Value> = st
+        .config
+        .iter()
+        .flat_map(|c| &c.targets)
+        .map(|t| {
+            serde_json::json!({
+                "target": t.name,
+                "medium": t.medium,
+                "location": t.location,
+                "declared": t.trust_labels,
+            })
+        })
+        .collect();
     let body = serde_json::json!({
-        "sources": st.last,
+        "sources": sources,
+        "targets": targets,
         "next": st.next,
         "check": st.check_status,
+        "checked_at": st.check.as_ref().map(|c| c.checked_at),
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

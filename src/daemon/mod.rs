@@ -139,9 +139,11 @@ pub struct Status {
     /// The config in force (the page's restore commands name it and its fs targets).
     pub config: Option<Config>,
     pub check_status: Option<String>,
+    /// The batch running now: when it started and its jobs.
+    pub batch: Option<(DateTime<Utc>, Vec<String>)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceLast {
     pub result: String,
     pub at: DateTime<Utc>,
@@ -153,6 +155,18 @@ pub struct SourceLast {
 }
 
 pub type Shared = Arc<Mutex<Status>>;
+
+/// Each source's last run, kept in the state directory so that a restarted daemon shows it
+/// from its first second.
+const LAST_FILE: &str = "daemon-last.json";
+
+/// The last runs a daemon persisted (empty when none).
+pub fn load_last(state: &StateDir) -> BTreeMap<String, SourceLast> {
+    state.read_json(LAST_FILE)
+}
+
+/// A batch running too long: `/healthz` says so past this.
+pub const JOB_BOUND: Duration = Duration::from_secs(6 * 3600);
 
 /// The live state, even after a panic elsewhere left the lock poisoned: it holds counters
 /// and last results only, never a half-made invariant worth refusing to serve.
@@ -288,8 +302,10 @@ pub async fn run_loop(
             let now = clock();
             for j in &batch {
                 persisted.last_run.insert(j.name.clone(), now);
+                tracing::info!(job = %j.name, "job started");
             }
             persisted.save(&state);
+            lock(&status).batch = Some((now, batch.iter().map(|j| j.name.clone()).collect()));
             let grace = cfg.daemon.shutdown_grace;
             let work = runner.run(&cfg, batch.clone());
             tokio::pin!(work);
@@ -300,7 +316,10 @@ pub async fn run_loop(
                 let wake = sched.next_wake();
                 let sleep = sleep_until(&clock, wake);
                 tokio::select! {
-                    () = &mut work => break,
+                    () = &mut work => {
+                        lock(&status).batch = None;
+                        break;
+                    }
                     () = sleep => {
                         for j in sched.due(clock()) {
                             if running.contains(&j.name) {
@@ -328,6 +347,7 @@ pub async fn run_loop(
             continue;
         }
         if *stop.borrow() {
+            tracing::info!("stopping: nothing is running");
             return Ok(());
         }
         let wake = sched.next_wake();
@@ -335,7 +355,10 @@ pub async fn run_loop(
             () = sleep_until(&clock, wake) => {
                 pending = sched.due(clock());
             }
-            _ = stop.changed() => return Ok(()),
+            _ = stop.changed() => {
+                tracing::info!("stopping: nothing is running");
+                return Ok(());
+            }
             Some(j) = actions.recv() => pending.push(j),
             Some(new) = reload.recv() => {
                 tracing::info!(config = %new.path.display(), "config reloaded");
@@ -386,6 +409,14 @@ impl Runner for Ops {
                 .collect();
             if !sources.is_empty() {
                 self.backup(&ctx, sources).await;
+                // Without a scheduled check, every surface still shows each source's verdict
+                // as soon as its backup ran: a shallow check after the batch.
+                if ctx.config.schedule.check.is_none()
+                    && !jobs.iter().any(|j| matches!(j.kind, JobKind::Check))
+                    && let Some(check) = action_job(JobKind::Check)
+                {
+                    self.other(&ctx, &check).await;
+                }
             }
             for j in jobs
                 .iter()
@@ -407,7 +438,8 @@ impl Ops {
         let seconds = |s: std::time::Instant| (s.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         match crate::ops::backup::run(ctx, &opts).await {
             Ok(report) => {
-                tracing::info!("{}", crate::report::human::backup(&report).trim_end());
+                // The full report at debug; at info, one line per source (below).
+                tracing::debug!("{}", crate::report::human::backup(&report).trim_end());
                 {
                     let mut st = lock(&self.status);
                     for s in &report.sources {
@@ -421,16 +453,48 @@ impl Ops {
                                     "failed"
                                 },
                                 Some(id.clone()),
-                                Some(format!(
-                                    "{} copies, {} media, {} offsite",
-                                    verdict.copies, verdict.media, verdict.offsite
-                                )),
+                                Some(crate::report::human::verdict_counts(verdict, &report.rule)),
                             ),
                             crate::ops::backup::RunResult::Failed { .. } => ("failed", None, None),
                         };
                         *st.runs_total
                             .entry((s.source.clone(), word.to_string()))
                             .or_default() += 1;
+                        let took = seconds(started);
+                        match &s.result {
+                            crate::ops::backup::RunResult::Stored {
+                                id,
+                                verdict,
+                                already_stored,
+                                ..
+                            } => tracing::info!(
+                                job = %format!("backup {}", s.source),
+                                source = %s.source,
+                                result = word,
+                                seconds = took,
+                                copies = verdict.copies,
+                                media = verdict.media,
+                                offsite = verdict.offsite,
+                                declared = verdict.declared.len(),
+                                id = %id,
+                                already_stored,
+                                "backup {}: {word} in {}, {}{}",
+                                s.source,
+                                crate::policy::duration_text(Duration::from_secs_f64(took)),
+                                crate::report::human::verdict_counts(verdict, &report.rule),
+                                if *already_stored { " (already stored)" } else { "" }
+                            ),
+                            crate::ops::backup::RunResult::Failed { error } => tracing::warn!(
+                                job = %format!("backup {}", s.source),
+                                source = %s.source,
+                                result = word,
+                                seconds = took,
+                                copies = 0,
+                                "backup {}: failed in {}: {error}",
+                                s.source,
+                                crate::policy::duration_text(Duration::from_secs_f64(took))
+                            ),
+                        }
                         st.last.insert(
                             s.source.clone(),
                             SourceLast {
@@ -442,6 +506,7 @@ impl Ops {
                             },
                         );
                     }
+                    ctx.state.write_json(LAST_FILE, &st.last, "last runs");
                 }
                 crate::notify::after_backup(&ctx.config.notify, &ctx.state, &report, ctx.now())
                     .await;

@@ -154,6 +154,10 @@ pub fn backup(r: &BackupReport) -> String {
 
 /// `3-2-1 OK — 3 copies, 2 media, 1 offsite (declared, not verified: usb)`: the rule as
 /// configured, and what the copies add up to.
+pub fn verdict_counts(v: &Verdict, rule: &Rule) -> String {
+    verdict_line(v, rule)
+}
+
 fn verdict_line(v: &Verdict, rule: &Rule) -> String {
     let mut name = format!("{}-{}-{}", rule.copies, rule.media, rule.offsite);
     if rule.immutable > 0 {

@@ -502,3 +502,115 @@ fn a_failed_scheduled_drill_notifies() {
     assert_eq!(v["source"], "hq");
     assert!(v["text"].as_str().unwrap().contains("repair --deep"), "{v}");
 }
+
+/// Issue 26: with only a backup schedule (no `[schedule] check`), the page, `/api/status`
+/// and `/metrics` name the source and its verdict within one backup run, and the journal has
+/// a line for the start, each job and the stop, at the default level, in text and in JSON.
+#[test]
+fn the_daemon_shows_every_source_at_once_and_logs_every_run() {
+    use assert_cmd::cargo::CommandCargoExt;
+    for json in [false, true] {
+        let port = crate::servers::free_port();
+        let mut env = TestEnv::new();
+        env.top_level = format!("daemon = {{ listen = \"127.0.0.1:{port}\" }}\n");
+        env.extra_source = "schedule = \"*/3 * * * * *\"\n".into();
+        let config = env.write_config();
+        env.put_backup("3CXScheduledBackup.zip", 1810, 1000);
+        let mut args = vec!["--config", config.to_str().unwrap()];
+        if json {
+            args.extend(["--log-format", "json"]);
+        }
+        args.push("daemon");
+        let child = std::process::Command::cargo_bin("pbx321")
+            .unwrap()
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for("the verdict on every surface", 30, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http_get(port, "/api/status")
+                    .1
+                    .contains("\"result\":\"ok\"")
+                && http_get(port, "/metrics")
+                    .1
+                    .contains("pbx321_invariant_ok{source=\"hq\"}")
+                && http_get(port, "/").1.contains("hq")
+        });
+        let (_, api) = http_get(port, "/api/status");
+        let v: serde_json::Value = serde_json::from_str(&api).unwrap();
+        assert_eq!(v["targets"][1]["declared"], true, "{v}");
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        if json {
+            let lines: Vec<serde_json::Value> = log
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+                .collect();
+            let run = lines
+                .iter()
+                .find(|l| l["fields"]["source"] == "hq" && l["fields"]["result"] == "ok")
+                .unwrap_or_else(|| panic!("no run line in {log}"));
+            assert_eq!(run["level"], "INFO");
+            assert_eq!(run["fields"]["copies"], 3, "{run}");
+            assert!(run["fields"]["seconds"].is_number(), "{run}");
+        } else {
+            for want in [
+                "daemon started: 1 sources, 3 targets",
+                "job started",
+                "backup hq: ok in",
+                "stopping",
+            ] {
+                assert!(log.contains(want), "{want:?} in\n{log}");
+            }
+            assert!(log.contains("INFO"), "{log}");
+        }
+    }
+}
+
+/// Issue 26: a restart with no job due for a year shows the last runs at once.
+#[test]
+fn a_restarted_daemon_shows_the_last_runs_at_once() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.zip", 1811, 1000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    // What a daemon persisted after its last run.
+    std::fs::write(
+        env.state_dir().join("daemon-last.json"),
+        r#"{"hq":{"result":"ok","at":"2026-11-30T03:00:00Z","seconds":1.5,"id":"hq-20261130T030000Z","verdict":"3-2-1 OK"}}"#,
+    )
+    .unwrap();
+    let port = crate::servers::free_port();
+    let mut env = env;
+    env.top_level = format!("daemon = {{ listen = \"127.0.0.1:{port}\" }}\n");
+    env.extra_source = "schedule = \"0 0 1 1 *\"\n".into();
+    let config = env.write_config();
+    let mut child = std::process::Command::cargo_bin("pbx321")
+        .unwrap()
+        .args(["--config", config.to_str().unwrap(), "daemon"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the daemon", 30, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let (_, api) = http_get(port, "/api/status");
+    let v: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(v["sources"]["hq"]["id"], "hq-20261130T030000Z", "{v}");
+    // The startup check fills the verdict and the metric families.
+    wait_for("the startup check", 30, || {
+        http_get(port, "/metrics")
+            .1
+            .contains("pbx321_invariant_ok{source=\"hq\"} 1")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
