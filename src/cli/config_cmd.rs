@@ -47,7 +47,9 @@ pub async fn run(config: Option<PathBuf>, cmd: ConfigCommand) -> CmdResult {
             let mut summary = config_check::Summary::of(&ctx.config, &missing, fatal);
             summary.counting = Some(config_check::counting(&ctx).await);
             if args.online && !fatal {
-                summary.online = Some(config_check::online(&ctx).await);
+                let probes = config_check::online(&ctx).await;
+                summary.ok = probes.iter().all(|p| p.ok);
+                summary.online = Some(probes);
             }
             print(&match args.format {
                 Format::Human => report::human::config(&ctx.config, &summary),

@@ -38,10 +38,37 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     } else {
         report::human::list(&report)
     })?;
+    if let Some(h) = &report.layout_hint {
+        eprintln!("pbx321: no backup in pbx321's layout here; {h}");
+    }
     let unknown = args
         .source
         .as_deref()
         .is_some_and(|s| report.backups.is_empty() && opened.ctx.config.source(s).is_none());
+    if let (true, Some(s)) = (unknown, args.source.as_deref()) {
+        // The names there are: the config's, and those the targets hold.
+        let mut names: Vec<String> = opened
+            .ctx
+            .config
+            .sources
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        if let Ok(all) = list::run(&opened.ctx, None).await {
+            names.extend(all.backups.into_iter().map(|b| b.source));
+        }
+        names.sort();
+        names.dedup();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        eprintln!(
+            "pbx321: no backup of {s:?} on any target{}",
+            match crate::config::suggest(s, &refs) {
+                Some(m) => format!("; did you mean {m:?}?"),
+                None if refs.is_empty() => String::new(),
+                None => format!("; the targets hold {}", refs.join(", ")),
+            }
+        );
+    }
     Ok(ExitCode::from(if unknown {
         Exit::Failed
     } else if report.unreachable.is_empty() {

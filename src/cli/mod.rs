@@ -31,18 +31,19 @@ pub struct Cli {
         long,
         short = 'c',
         global = true,
+        help_heading = "Global options",
         env = "PBX321_CONFIG",
         value_name = "FILE"
     )]
     pub config: Option<PathBuf>,
     /// Log format on stderr
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// More log output (-v: info, -vv: debug)
-    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    #[arg(long, short = 'v', global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Colour in logs: auto (only on a terminal, and not with NO_COLOR set), always, never
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = Color::Auto)]
     pub color: Color,
     #[command(subcommand)]
     pub command: Command,

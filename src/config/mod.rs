@@ -184,9 +184,13 @@ impl Config {
             problems: Vec::new(),
             secrets: Vec::new(),
         };
-        let fail = |problems| ConfigError {
-            file: path.to_path_buf(),
-            problems,
+        // Every problem, in the order of the file (those without a line last).
+        let fail = |mut problems: Vec<Problem>| {
+            problems.sort_by_key(|p: &Problem| p.line.unwrap_or(usize::MAX));
+            ConfigError {
+                file: path.to_path_buf(),
+                problems,
+            }
         };
         // Syntax errors end the reading: nothing after one can be trusted.
         let doc = match DeTable::parse(text) {
@@ -972,13 +976,13 @@ location = "offsite"
     fn unknown_key_in_a_target_is_reported_at_its_line() {
         let text = good().replace("path = \"/mnt/usb\"", "pth = \"/mnt/usb\"");
         let p = problems(&text);
-        assert_eq!(p[0].line, Some(23), "{p:?}");
+        // In the order of the file: what the table lacks (at its head), then the key.
+        assert!(p[0].message.contains("missing field `path`"), "{p:?}");
+        assert_eq!(p[1].line, Some(23), "{p:?}");
         assert_eq!(
-            p[0].message,
+            p[1].message,
             "target \"usb\": unknown key `pth`; did you mean `path`?"
         );
-        // ...and, in the same pass, what the table then lacks.
-        assert!(p[1].message.contains("missing field `path`"), "{p:?}");
     }
 
     /// Issue 14: a file with nine problems is reported whole, in one pass.

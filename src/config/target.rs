@@ -328,15 +328,6 @@ impl Cx<'_> {
                     continue;
                 }
             };
-            let Some(medium) = common.medium else {
-                self.problem(
-                    Some(span),
-                    format!(
-                        "{prefix}needs medium = \"…\", one of disk, removable, nas, object-storage, tape"
-                    ),
-                );
-                continue;
-            };
             let retention = self.override_rules(value, &prefix);
             let io_timeout = match &common.io_timeout {
                 Some(s) => match self.duration(s, "io_timeout") {
@@ -420,7 +411,7 @@ impl Cx<'_> {
                     }),
                 other => {
                     self.problem(
-                        super::key_span(value, "type").or(Some(span)),
+                        super::key_span(value, "type").or(Some(span.clone())),
                         format!(
                             "{prefix}unknown type {other:?}; {}",
                             super::did_you_mean(other, &["fs", "sftp", "webdav", "s3"])
@@ -428,6 +419,17 @@ impl Cx<'_> {
                     );
                     None
                 }
+            };
+            // Checked after the kind's own keys, so that a misspelt key beside a missing
+            // medium is reported too.
+            let Some(medium) = common.medium else {
+                self.problem(
+                    Some(span),
+                    format!(
+                        "{prefix}needs medium = \"…\", one of disk, removable, nas, object-storage, tape"
+                    ),
+                );
+                continue;
             };
             if let Some(kind) = kind {
                 out.push(TargetConfig {

@@ -44,7 +44,82 @@ pub fn missing(cfg: &Config) -> Vec<Missing> {
             error: e.to_string(),
         });
     }
+    let mut missing = |what: String, error: String| {
+        out.push(Missing {
+            file: cfg.path.clone(),
+            line: None,
+            what,
+            error,
+        })
+    };
+    // Files a run reads, checked the way the run reads them.
+    if let Some(s) = &cfg.signing
+        && let Err(e) = crate::sign::Signer::load(&s.key)
+    {
+        missing("[signing] key".into(), e.to_string());
+    }
+    if let Some(id) = &cfg.schedule.identity
+        && let Err(e) = crate::seal::load_identities(id)
+    {
+        missing("[schedule] identity".into(), e.to_string());
+    }
+    for s in &cfg.sources {
+        let ca = match &s.kind {
+            crate::config::SourceKind::ThreeCx(t) => t.ca_file.as_ref(),
+            crate::config::SourceKind::ThreeCxV18(t) => t.ca_file.as_ref(),
+            _ => None,
+        };
+        if let Some(ca) = ca
+            && let Err(e) = std::fs::read(ca)
+        {
+            missing(
+                format!("source {:?}: ca_file {}", s.name, ca.display()),
+                e.to_string(),
+            );
+        }
+    }
+    for n in &cfg.notify {
+        if let crate::config::NotifyKind::Email {
+            ca_file: Some(ca), ..
+        } = &n.kind
+            && let Err(e) = std::fs::read(ca)
+        {
+            missing(
+                format!("{}: ca_file {}", n.name, ca.display()),
+                e.to_string(),
+            );
+        }
+    }
+    if let Err(why) = writable(&cfg.state_dir) {
+        missing(format!("state_dir {}", cfg.state_dir.display()), why);
+    }
     out
+}
+
+/// Whether this user can write in `dir`, or create it (its nearest existing ancestor is
+/// writable): what every run that records needs. Reading the config creates nothing.
+fn writable(dir: &std::path::Path) -> Result<(), String> {
+    let existing = dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(std::path::Path::new("/"));
+    if existing != dir && !existing.is_dir() {
+        return Err(format!("{} is not a directory", existing.display()));
+    }
+    rustix::fs::access(
+        existing,
+        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+    )
+    .map_err(|e| {
+        if existing == dir {
+            format!("this user may not write in it ({e})")
+        } else {
+            format!(
+                "it does not exist, and this user may not create it in {} ({e})",
+                existing.display()
+            )
+        }
+    })
 }
 
 /// `config check --format json`: the verdict on a config, for scripts.

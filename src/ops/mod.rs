@@ -152,15 +152,19 @@ impl Ctx {
             .iter()
             .map(|w| {
                 by_name(w).ok_or_else(|| {
+                    let names: Vec<&str> = self
+                        .config
+                        .sources
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect();
+                    let hint = crate::config::suggest(w, &names)
+                        .map(|s| format!("did you mean {s:?}? "))
+                        .unwrap_or_default();
                     OpError::Usage(format!(
-                        "no source named {w:?} in {}; configured: {}",
+                        "no source named {w:?} in {}; {hint}configured: {}",
                         self.config.path.display(),
-                        self.config
-                            .sources
-                            .iter()
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        names.join(", ")
                     ))
                 })
             })

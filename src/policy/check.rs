@@ -126,6 +126,8 @@ pub struct TargetState {
     pub target: String,
     pub medium: Medium,
     pub location: Location,
+    /// Medium and location counted as declared (`trust_labels`), not verified.
+    pub declared: bool,
     pub up: bool,
     /// It answered "permission denied": the user running the check may not read it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -178,6 +180,7 @@ pub fn judge(f: &CheckFacts, policy: &Policy, now: DateTime<Utc>) -> CheckReport
                 target: t.target.clone(),
                 medium: t.medium,
                 location: t.location,
+                declared: t.declared,
                 up: down.is_none(),
                 denied: down.is_some_and(|u| u.denied),
                 error: down.map(|u| u.error.clone()),
@@ -300,8 +303,13 @@ fn judge_source(
             .as_ref()
             .map(|n| {
                 let v = &n.verdict;
+                let declared = if v.declared.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (declared, not verified: {})", v.declared.join(", "))
+                };
                 format!(
-                    "{} of {} copies, {} of {} media, {} of {} offsite",
+                    "{} of {} copies, {} of {} media, {} of {} offsite{declared}",
                     v.copies, rule.copies, v.media, rule.media, v.offsite, rule.offsite
                 )
             })

@@ -449,12 +449,12 @@ pub fn config(c: &Config, summary: &Summary) -> String {
     let (missing, fatal) = (&summary.missing, !summary.ok);
     let mut s = String::new();
     let p = &c.policy;
-    let _ = writeln!(
-        s,
-        "{}: {}",
-        c.path.display(),
-        if fatal { "problems" } else { "OK" }
-    );
+    // With --online the verdict waits for the probes: it is said once, at the end.
+    let _ = match (&summary.online, fatal) {
+        (_, true) => writeln!(s, "{}: problems", c.path.display()),
+        (Some(_), false) => writeln!(s, "{}:", c.path.display()),
+        (None, false) => writeln!(s, "{}: OK", c.path.display()),
+    };
     for m in missing {
         let at = match m.line {
             Some(l) => format!("{}:{l}", m.file.display()),
@@ -668,6 +668,19 @@ pub fn config(c: &Config, summary: &Summary) -> String {
                 p.detail
             );
         }
+        let failed = probes.iter().filter(|p| !p.ok).count();
+        let _ = if failed == 0 {
+            writeln!(
+                s,
+                "verdict: OK — the config reads, and every source and target answered"
+            )
+        } else {
+            writeln!(
+                s,
+                "verdict: FAILED — {failed} of {} sources and targets did not work (above)",
+                probes.len()
+            )
+        };
     }
     s
 }

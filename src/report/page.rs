@@ -152,6 +152,18 @@ fn look(s: Status) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// " (media and location declared, not verified: usb)" when the counts rest on labels.
+fn declared_note(v: &crate::policy::Verdict) -> String {
+    if v.declared.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (media and location declared, not verified: {})",
+            v.declared.join(", ")
+        )
+    }
+}
+
 /// The state of `target`'s copy among `copies`, in words, an icon and a class.
 fn cell_of(t: &TargetState, copies: &[CopyInfo], now: DateTime<Utc>, zone: &Zone) -> Cell {
     let copy = copies.iter().find(|c| c.target == t.target);
@@ -366,7 +378,7 @@ pub fn render(v: &View) -> String {
                     .map(|n| {
                         let v = &n.verdict;
                         format!(
-                            "{} of {} copies, {} of {} media, {} of {} offsite, {} of {} immutable",
+                            "{} of {} copies, {} of {} media, {} of {} offsite, {} of {} immutable{}",
                             v.copies,
                             rule.copies,
                             v.media,
@@ -374,7 +386,8 @@ pub fn render(v: &View) -> String {
                             v.offsite,
                             rule.offsite,
                             v.immutable,
-                            rule.immutable
+                            rule.immutable,
+                            declared_note(v)
                         )
                     })
                     .unwrap_or_else(|| "no copy".into()),

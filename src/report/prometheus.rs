@@ -72,6 +72,10 @@ pub fn render(r: &CheckReport) -> String {
         "Copies of the newest backup the store confirms immutable.",
     );
     let up = fam("pbx321_target_up", "Whether the target could be listed.");
+    let declared = fam(
+        "pbx321_target_declared",
+        "1 when the target's medium and location are counted as declared (trust_labels), not verified.",
+    );
     let readiness = fam(
         "pbx321_readiness",
         "The response plan's items per source: 0 ok (or declared, or information), 1 warning, 2 critical, 3 unknown.",
@@ -222,6 +226,10 @@ pub fn render(r: &CheckReport) -> String {
         families[up].samples.push((
             format!("target=\"{}\"", esc(&t.target)),
             f64::from(u8::from(t.up)),
+        ));
+        families[declared].samples.push((
+            format!("target=\"{}\"", esc(&t.target)),
+            f64::from(u8::from(t.declared)),
         ));
         if let Some(b) = t.free_bytes {
             families[free]

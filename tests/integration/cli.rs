@@ -291,3 +291,42 @@ fn completions_and_man_pages_come_from_the_command_line_itself() {
         stderr(&out)
     );
 }
+
+/// Issue 26: on a bare machine, `--from` one level too deep (or too high) says where the
+/// backups are; an unknown source name gets a did-you-mean.
+#[test]
+fn a_bare_machine_is_told_where_the_backups_are() {
+    let env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.zip", 2610, 2_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let away = env.target_dir("away");
+    let deep = away.join("hq");
+    let out = env.pbx321_raw(&["list", "--from", deep.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("manifests lie directly in its root")
+            && err.contains("the directory above it"),
+        "{err}"
+    );
+    let high = env.path().join("targets");
+    let out = env.pbx321_raw(&["list", "--from", high.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("manifests lie deeper") && err.contains("give the directory away below it"),
+        "{err}"
+    );
+    let out = env.pbx321_raw(&["list", "hqx", "--from", away.to_str().unwrap()]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("did you mean \"hq\"?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.pbx321(&["backup", "hqq"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("did you mean \"hq\"?"),
+        "{}",
+        stderr(&out)
+    );
+}

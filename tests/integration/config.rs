@@ -253,3 +253,65 @@ fn config_check_online_tries_every_source_and_target_and_leaves_nothing() {
     assert!(line("source hq").contains("cannot read folder"), "{text}");
     assert!(line("target local").contains(" ok "), "{text}");
 }
+
+/// Issue 26: `config check` finds what `backup` would refuse on this machine, every unknown
+/// key even beside another error, in the order of the file; `--online` says its verdict once,
+/// at the end; the JSON tells signing as it is.
+#[test]
+fn config_check_finds_what_backup_would_refuse() {
+    // A signing key that is not there: config check fails, as backup would.
+    let mut env = TestEnv::new();
+    env.signing = false;
+    env.extra_targets = "\n[signing]\nkey = \"no-such-key\"\n".into();
+    let out = env.pbx321(&["config", "check"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("[signing] key") && stdout(&out).contains("no-such-key"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(code(&env.pbx321(&["backup"])), 2, "backup refuses it too");
+
+    // A misspelt key beside a missing field, and a problem further up: all, by line.
+    let mut env = TestEnv::new();
+    env.top_level = "spool_max = -1\n".into();
+    env.extra_targets =
+        "\n[[target]]\nname = \"nas\"\ntype = \"fs\"\npath = \"nas\"\nlocaton = \"offsite\"\n"
+            .into();
+    let out = env.pbx321(&["config", "check"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert!(err.contains("locaton"), "{err}");
+    assert!(err.contains("needs medium"), "{err}");
+    let lines: Vec<usize> = err
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix(&format!("{}:", env.config_path().display()))
+        })
+        .filter_map(|rest| rest.split(':').next()?.parse().ok())
+        .collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert!(lines.len() >= 3, "{err}");
+    assert_eq!(lines, sorted, "in the order of the file: {err}");
+
+    // --online: the verdict once, at the end; JSON with signing says tamper-evident.
+    let env = TestEnv::new();
+    env.put_backup("a.zip", 6, 1000);
+    let out = env.pbx321(&["config", "check", "--online"]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}");
+    assert_eq!(text.matches("OK").count(), 1, "{text}");
+    assert!(
+        text.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("verdict: OK"),
+        "{text}"
+    );
+    let out = env.pbx321(&["config", "check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tamper_evident"], true, "{v}");
+}

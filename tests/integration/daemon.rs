@@ -535,12 +535,26 @@ fn the_daemon_shows_every_source_at_once_and_logs_every_run() {
                     .contains("\"result\":\"ok\"")
                 && http_get(port, "/metrics")
                     .1
-                    .contains("pbx321_invariant_ok{source=\"hq\"}")
+                    .contains("pbx321_invariant_ok{source=\"hq\"} 1")
                 && http_get(port, "/").1.contains("hq")
         });
         let (_, api) = http_get(port, "/api/status");
         let v: serde_json::Value = serde_json::from_str(&api).unwrap();
         assert_eq!(v["targets"][1]["declared"], true, "{v}");
+        assert!(
+            v["sources"]["hq"]["verdict"]
+                .as_str()
+                .unwrap()
+                .contains("declared, not verified: usb, away")
+        );
+        // "Declared, not verified" on every surface: the page and the metrics too.
+        let metrics = http_get(port, "/metrics").1;
+        assert!(
+            metrics.contains("pbx321_target_declared{target=\"usb\"} 1")
+                && metrics.contains("pbx321_target_declared{target=\"local\"} 0"),
+            "{metrics}"
+        );
+        assert!(http_get(port, "/").1.contains("declared, not verified"));
         rustix::process::kill_process(
             rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
             rustix::process::Signal::TERM,

@@ -1,5 +1,10 @@
 //! The Debian package (issue 14): built with cargo-deb by `scripts/package-deb.sh`, installed
 //! with `dpkg -i` on this Debian machine, used, reinstalled over an edited conffile, purged.
+//!
+//! It installs system-wide, so it runs only when asked: `PBX321_TEST_PACKAGE=1`, which
+//! `.ci/run` sets. It then leaves the machine as it found it: what the purge keeps on purpose
+//! for an operator (the `pbx321` user and group, `/var/lib/pbx321`) is removed by the test
+//! when it made them.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -18,17 +23,53 @@ fn run(cmd: &mut Command) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// Purges the package however the test ends.
-struct Purge;
+/// Purges the package however the test ends, and removes what the purge keeps when the
+/// test made it: the user, the group, the state directory.
+struct Purge {
+    user_before: bool,
+    group_before: bool,
+    state_before: bool,
+}
+
+impl Purge {
+    fn now() -> Purge {
+        let exists = |db: &str| {
+            Command::new("getent")
+                .args([db, "pbx321"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        Purge {
+            user_before: exists("passwd"),
+            group_before: exists("group"),
+            state_before: Path::new("/var/lib/pbx321").exists(),
+        }
+    }
+}
 
 impl Drop for Purge {
     fn drop(&mut self) {
         let _ = Command::new("dpkg").args(["--purge", "pbx321"]).output();
+        if !self.user_before {
+            let _ = Command::new("userdel").arg("pbx321").output();
+        }
+        if !self.group_before {
+            let _ = Command::new("groupdel").arg("pbx321").output();
+        }
+        if !self.state_before {
+            let _ = std::fs::remove_dir_all("/var/lib/pbx321");
+        }
     }
 }
 
 #[test]
 fn the_deb_installs_keeps_an_edited_conffile_and_purges_cleanly() {
+    if std::env::var_os("PBX321_TEST_PACKAGE").is_none() {
+        eprintln!(
+            "the package test installs pbx321 system-wide: not run; PBX321_TEST_PACKAGE=1 runs it (.ci/run does)"
+        );
+        return;
+    }
     let _machine = machine_lock();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (ok, _) = run(Command::new("dpkg").args(["-s", "pbx321"]));
@@ -36,7 +77,7 @@ fn the_deb_installs_keeps_an_edited_conffile_and_purges_cleanly() {
         !ok,
         "pbx321 is already installed on this machine; the test would remove it"
     );
-    let _purge = Purge;
+    let purge = Purge::now();
 
     let (ok, text) = run(Command::new(root.join("scripts/package-deb.sh"))
         .arg("--dev")
@@ -123,4 +164,15 @@ fn the_deb_installs_keeps_an_edited_conffile_and_purges_cleanly() {
     }
     let (ok, _) = run(Command::new("dpkg").args(["-s", "pbx321"]));
     assert!(!ok, "still known to dpkg");
+    // The machine as it was: no user, group or state directory the test made.
+    let (user, group, state) = (purge.user_before, purge.group_before, purge.state_before);
+    drop(purge);
+    let exists = |db: &str| run(Command::new("getent").args([db, "pbx321"])).0;
+    assert_eq!(exists("passwd"), user, "the pbx321 user");
+    assert_eq!(exists("group"), group, "the pbx321 group");
+    assert_eq!(
+        std::fs::metadata("/var/lib/pbx321").is_ok(),
+        state,
+        "/var/lib/pbx321"
+    );
 }
