@@ -49,7 +49,9 @@ pub fn completions(args: CompletionsArgs) -> CmdResult {
 
 pub fn man(args: ManArgs) -> CmdResult {
     let failed = |e: std::io::Error| Failure::new(Exit::Failed, anyhow::Error::from(e));
-    let cmd = Cli::command();
+    // No page for clap's `help` subcommand: the root page must not name a pbx321-help(1)
+    // that is never written.
+    let cmd = Cli::command().disable_help_subcommand(true);
     if let Some(dir) = args.out_dir {
         clap_mangen::generate_to(cmd, &dir).map_err(|e| {
             Failure::new(

@@ -247,8 +247,18 @@ pub async fn open_for_reading(config: Option<PathBuf>, from: &FromArgs) -> Resul
         ssh_key: from.ssh_key.clone(),
         known_hosts: from.known_hosts.clone(),
     };
+    // The target is named by its location, as the operator gave it (without a query or a
+    // user part, which may carry a secret).
     let location = |f: &str| {
-        config::parse_location(f, "from", &opts)
+        let shown = match f.split_once("://") {
+            Some((scheme, rest)) => {
+                let rest = rest.split('?').next().unwrap_or_default();
+                let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+                format!("{scheme}://{rest}")
+            }
+            None => f.to_string(),
+        };
+        config::parse_location(f, &shown, &opts)
             .map_err(|e| usage(anyhow::anyhow!("--from {f}: {e}")))
     };
     let mut bare_state = None;

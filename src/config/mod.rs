@@ -70,6 +70,9 @@ pub struct Config {
     pub path: PathBuf,
     /// Run history, locks and the spool. A cache: never needed to restore.
     pub state_dir: PathBuf,
+    /// The state directory is a scratch one made per run (a config of targets only that
+    /// names none: a bare machine writes nothing to `/var/lib`).
+    pub scratch_state: bool,
     /// Pending backups kept in the spool per source, at most (default 3).
     pub spool_max: usize,
     /// The group that may read what pbx321 writes locally (fs copies, manifests, state),
@@ -200,10 +203,18 @@ impl Config {
                 return Err(fail(cx.problems));
             }
         };
+        // Relative paths follow the config file, made absolute: every command pbx321 prints
+        // (the page, the runbook, config check) works wherever it is pasted.
         let base = match path.parent() {
             Some(b) if !b.as_os_str().is_empty() => b,
             _ => Path::new("."),
         };
+        let absolute = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        let base = absolute
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect::<PathBuf>();
+        let base = base.as_path();
         cx.unknown_keys(doc.get_ref(), TOP_KEYS, "");
         let get = |key: &str| {
             doc.get_ref()
@@ -224,10 +235,14 @@ impl Config {
             .and_then(|v| cx.section::<signing::RawSigning>(v, "[signing] "))
             .and_then(|raw| cx.signing(raw, base));
         let policy_span = get("policy").map(|p| p.span());
+        // A config of targets only (a bare machine) judges what the copies are, not a 3-2-1
+        // set-up, unless it says otherwise.
+        let targets_only = get("source").is_none();
         let policy = match get("policy") {
             Some(v) => cx
                 .section::<policy::RawPolicy>(v, "[policy] ")
                 .and_then(|raw| cx.policy(raw.into_inner())),
+            None if targets_only => Some(Policy::bare()),
             None => cx.policy(policy::RawPolicy::default()),
         };
         let retention = match get("retention") {
@@ -304,6 +319,7 @@ impl Config {
         match (cx.problems.is_empty(), policy) {
             (true, Some(policy)) => Ok(Config {
                 path: path.to_path_buf(),
+                scratch_state: targets_only && get("state_dir").is_none(),
                 state_dir,
                 spool_max,
                 file_group,
@@ -329,25 +345,15 @@ impl Config {
     /// copies there are good — one copy, of any age: `check --deep` there verifies what
     /// survived, it does not judge a 3-2-1 set-up that is gone.
     pub fn of_targets(targets: Vec<TargetConfig>, state_dir: PathBuf) -> Config {
-        let (_, longest) = duration::bounds("max_age");
-        let policy = Policy {
-            copies: 1,
-            media: 1,
-            offsite: 0,
-            immutable: 0,
-            max_age: longest,
-            warn_age: longest.mul_f64(0.8),
-            drill_max_age: None,
-            clock_skew: DEFAULT_CLOCK_SKEW,
-        };
         Config {
             path: PathBuf::from("(no config: --from)"),
             state_dir,
+            scratch_state: false,
             spool_max: DEFAULT_SPOOL_MAX,
             file_group: None,
             encryption: None,
             signing: None,
-            policy,
+            policy: Policy::bare(),
             retention: Retention::default(),
             repair: RepairMode::Off,
             daemon: Daemon::default(),

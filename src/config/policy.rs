@@ -30,6 +30,25 @@ pub struct Policy {
     pub clock_skew: Duration,
 }
 
+impl Policy {
+    /// The rule of a bare machine (a config of targets only, or `--from`): are the copies
+    /// there good — one copy, of any age. It verifies what survived; it does not judge a
+    /// 3-2-1 set-up that is gone.
+    pub fn bare() -> Policy {
+        let (_, longest) = super::duration::bounds("max_age");
+        Policy {
+            copies: 1,
+            media: 1,
+            offsite: 0,
+            immutable: 0,
+            max_age: longest,
+            warn_age: longest.mul_f64(0.8),
+            drill_max_age: None,
+            clock_skew: DEFAULT_CLOCK_SKEW,
+        }
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPolicy {

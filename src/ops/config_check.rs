@@ -90,7 +90,9 @@ pub fn missing(cfg: &Config) -> Vec<Missing> {
             );
         }
     }
-    if let Err(why) = writable(&cfg.state_dir) {
+    if !cfg.scratch_state
+        && let Err(why) = writable(&cfg.state_dir)
+    {
         missing(format!("state_dir {}", cfg.state_dir.display()), why);
     }
     out

@@ -34,12 +34,33 @@ pub struct Ctx {
     extra_trusted: Vec<ssh_key::PublicKey>,
     /// Progress bars (drawn only on a terminal).
     pub progress: crate::progress::Progress,
+    /// The scratch state directory of a config of targets only, removed with the context.
+    _scratch: Option<tempfile::TempDir>,
 }
 
 impl Ctx {
     /// Opens the config's targets and sources, with the wall clock. Opening never fails as
     /// a whole: a target that cannot be opened fails alone, in its own results.
-    pub async fn open(config: Config) -> Ctx {
+    pub async fn open(mut config: Config) -> Ctx {
+        // A config of targets only that names no state directory: a scratch one, so that a
+        // bare machine writes nothing to /var/lib.
+        let scratch = if config.scratch_state {
+            match tempfile::Builder::new().prefix("pbx321-state-").tempdir() {
+                Ok(dir) => {
+                    config.state_dir = dir.path().join("state");
+                    Some(dir)
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "no scratch state directory ({e}): using {}",
+                        config.state_dir.display()
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let share = crate::share::Share::with_group(config.file_group.as_deref());
         let mut targets = Vec::with_capacity(config.targets.len());
         for t in &config.targets {
@@ -48,6 +69,7 @@ impl Ctx {
         let sources = config.sources.iter().map(source::open).collect();
         let mut ctx = Ctx::with(config, targets, sources, Arc::new(Utc::now));
         ctx.progress = crate::progress::Progress::on_terminal();
+        ctx._scratch = scratch;
         ctx
     }
 
@@ -68,6 +90,7 @@ impl Ctx {
             clock,
             extra_trusted: Vec::new(),
             progress: crate::progress::Progress::hidden(),
+            _scratch: None,
         }
     }
 

@@ -361,7 +361,15 @@ pub fn render(v: &View) -> String {
                 class,
                 reasons: s.status.reasons.clone(),
                 newest: newest
-                    .map(|n| format!("{} ({} old)", n.id, age(n.age_seconds)))
+                    .map(|n| {
+                // Both ages on the page are measured from now (the check's own age of the
+                // newest backup is from when it ran).
+                format!(
+                    "{} ({} old)",
+                    n.id,
+                    age((now - n.created_at).num_seconds().max(0) as u64)
+                )
+            })
                     .unwrap_or_else(|| "none".into()),
                 compliant: s
                     .last_success
@@ -512,7 +520,15 @@ pub fn render_source(v: &View, name: &str) -> Option<String> {
         checked: page_time(r.checked_at, zone),
         zone: zone.name(),
         newest: newest
-            .map(|n| format!("{} ({} old)", n.id, age(n.age_seconds)))
+            .map(|n| {
+                // Both ages on the page are measured from now (the check's own age of the
+                // newest backup is from when it ran).
+                format!(
+                    "{} ({} old)",
+                    n.id,
+                    age((now - n.created_at).num_seconds().max(0) as u64)
+                )
+            })
             .unwrap_or_else(|| "none".into()),
         matrix: matrix(r, s, now, zone),
         chart: chart::history(name, &runs, now, DAYS, zone),

@@ -330,3 +330,38 @@ fn a_bare_machine_is_told_where_the_backups_are() {
         stderr(&out)
     );
 }
+
+/// Issue 26: a config of only the surviving target judges what is asked (one good copy, no
+/// 3-2-1 verdict unless a [policy] says so) and writes nothing to /var/lib.
+#[test]
+fn a_targets_only_config_judges_the_copies_and_writes_nothing_to_var_lib() {
+    let _machine = machine_lock();
+    let env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.zip", 2611, 2_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let before = std::path::Path::new("/var/lib/pbx321").exists();
+    let config = env.path().join("bare.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[target]]\nname = \"usb\"\ntype = \"fs\"\npath = \"{}\"\nmedium = \"removable\"\n",
+            env.target_dir("usb").display()
+        ),
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let out = env.pbx321_raw(&["--config", c, "config", "check"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(!stdout(&out).contains("CANNOT"), "{}", stdout(&out));
+    let out = env.pbx321_raw(&["--config", c, "check"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(stdout(&out).contains("1-1-0 OK"), "{}", stdout(&out));
+    let out = env.pbx321_raw(&["--config", c, "list"]);
+    assert_eq!(code(&out), 0);
+    if !before {
+        assert!(
+            !std::path::Path::new("/var/lib/pbx321").exists(),
+            "a bare machine wrote to /var/lib"
+        );
+    }
+}
