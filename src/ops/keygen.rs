@@ -23,6 +23,7 @@ pub fn run(out: &Path, now: chrono::DateTime<chrono::Utc>) -> Result<String, OpE
                 "{} exists; pbx321 never overwrites a key (it may be the only way into your backups)",
                 out.display()
             )),
+            std::io::ErrorKind::NotFound => missing_directory(out),
             _ => io_error(format!("cannot create {}", out.display()))(e),
         })?;
     let text = format!(
@@ -36,9 +37,28 @@ pub fn run(out: &Path, now: chrono::DateTime<chrono::Utc>) -> Result<String, OpE
     Ok(public)
 }
 
+/// A key asked for in a directory that does not exist: said as such (not as a file that
+/// could not be read).
+fn missing_directory(out: &Path) -> OpError {
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    OpError::Failed(format!(
+        "cannot write the key to {}: the directory {} does not exist; create it first (mkdir -p, mode 700)",
+        out.display(),
+        dir.display()
+    ))
+}
+
 /// Writes a new ed25519 signing key to `out` (and its public line to `out.pub`, so that a
 /// monitoring user can verify without reading the private key) and returns the public line.
 pub fn signing_key(out: &Path) -> Result<String, OpError> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        return Err(missing_directory(out));
+    }
     let host = rustix::system::uname()
         .nodename()
         .to_string_lossy()

@@ -104,7 +104,7 @@ fn keygen_says_a_missing_directory_once() {
     let env = TestEnv::new();
     let out = env.pbx321_raw(&["keygen", "--out", "missing-dir/k"]);
     assert_eq!(code(&out), 1);
-    said_once(&stderr(&out), "No such file or directory");
+    said_once(&stderr(&out), "the directory missing-dir does not exist");
 }
 
 #[test]
