@@ -335,6 +335,8 @@ async fn api_status(State(app): State<App>, headers: HeaderMap) -> Response {
 struct PageQuery {
     queued: Option<String>,
     source: Option<String>,
+    /// When the run was asked for (seconds since the epoch).
+    at: Option<i64>,
 }
 
 /// The status page: the last scheduled check, for a person.
@@ -351,10 +353,25 @@ async fn page(State(app): State<App>, headers: HeaderMap, Query(q): Query<PageQu
             .as_ref()
             .is_some_and(|c| c.sources.iter().any(|x| x.name == s))
     };
+    // Asked for at `at`: has it run since?
+    let asked =
+        q.at.and_then(|t| chrono::DateTime::<chrono::Utc>::from_timestamp(t, 0));
+    let ran_since = |done: Option<chrono::DateTime<chrono::Utc>>| {
+        asked.is_some_and(|a| done.is_some_and(|d| d >= a))
+    };
     let flash = match (q.queued.as_deref(), q.source.as_deref()) {
+        (Some("check"), _) if ran_since(st.check.as_ref().map(|c| c.checked_at)) => {
+            "The check you asked for has run: its result is below.".to_string()
+        }
         (Some("check"), _) => {
             "A check is queued: it runs when the running jobs end; this page shows its result then."
                 .to_string()
+        }
+        (Some("backup"), Some(s)) if known(s) && ran_since(st.last.get(s).map(|l| l.at)) => {
+            format!(
+                "The backup of {s} you asked for has run: {}.",
+                st.last.get(s).map(|l| l.result.as_str()).unwrap_or("done")
+            )
         }
         (Some("backup"), Some(s)) if known(s) => format!(
             "A backup of {s} is queued: it runs when the running jobs end; the next check shows its copies."
@@ -450,9 +467,11 @@ fn refuse_action(app: &App, headers: &HeaderMap, form: &ActionForm) -> Option<Re
 }
 
 fn queued(what: &str, source: Option<&str>) -> Response {
+    // When it was asked for, so that the page can say once it has run.
+    let at = chrono::Utc::now().timestamp();
     let to = match source {
-        Some(s) => format!("../?queued={what}&source={s}"),
-        None => format!("../?queued={what}"),
+        Some(s) => format!("../?queued={what}&source={s}&at={at}"),
+        None => format!("../?queued={what}&at={at}"),
     };
     (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
 }

@@ -353,11 +353,23 @@ fn a_three_source_fleet_in_a_headless_browser() {
         resp.contains("location: ../?queued=backup&source=hq"),
         "{resp}"
     );
-    let (_, flash) = http_get(port, "/?queued=backup&source=hq");
-    assert!(flash.contains("A backup of hq is queued"), "{flash}");
+    let location = resp
+        .lines()
+        .find_map(|l| l.strip_prefix("location: ../"))
+        .unwrap()
+        .trim()
+        .to_string();
+    // Until it ran, queued; once it ran, the same page says so (not "is queued").
     wait_for("the backup asked for from the page", 60, || {
         http_get(port, "/source/hq").1.contains("Backups (2)")
     });
+    let (_, flash) = http_get(port, &format!("/{location}"));
+    assert!(
+        flash.contains("The backup of hq you asked for has run: ok."),
+        "{flash}"
+    );
+    let (_, flash) = http_get(port, "/?queued=backup&source=hq&at=4102444800");
+    assert!(flash.contains("A backup of hq is queued"), "{flash}");
 }
 
 /// GET with an `Authorization` header: (status, the whole response).
