@@ -409,10 +409,9 @@ impl Runner for Ops {
                 .collect();
             if !sources.is_empty() {
                 self.backup(&ctx, sources).await;
-                // Without a scheduled check, every surface still shows each source's verdict
-                // as soon as its backup ran: a shallow check after the batch.
-                if ctx.config.schedule.check.is_none()
-                    && !jobs.iter().any(|j| matches!(j.kind, JobKind::Check))
+                // Every surface shows each source's verdict as soon as its backup ran, not
+                // at the next scheduled check: a shallow check after the batch.
+                if !jobs.iter().any(|j| matches!(j.kind, JobKind::Check))
                     && let Some(check) = action_job(JobKind::Check)
                 {
                     self.other(&ctx, &check).await;

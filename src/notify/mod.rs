@@ -140,11 +140,19 @@ pub fn events_of_backup(
                     Event::Failure
                 };
                 let words = format!(
-                    "{rule_name} {} — {} copies, {} media, {} offsite",
+                    "{rule_name} {} — {} copies, {} media, {} offsite{}",
                     if verdict.ok { "OK" } else { "RULE NOT MET" },
                     verdict.copies,
                     verdict.media,
-                    verdict.offsite
+                    verdict.offsite,
+                    if verdict.declared.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (media and location declared, not verified: {})",
+                            verdict.declared.join(", ")
+                        )
+                    }
                 );
                 (
                     event,

@@ -298,6 +298,14 @@ fn a_failure_then_a_recovery_reach_the_webhook_the_ping_and_the_mailbox() {
     assert!(last["backup_id"].as_str().unwrap().starts_with("hq-"));
     assert_eq!(last["targets"].as_array().unwrap().len(), 3);
     assert!(last["verdict"].as_str().unwrap().starts_with("3-2-1 OK"));
+    // Issue 26: labels taken at their word are said to be.
+    assert!(
+        last["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("declared, not verified: usb, away"),
+        "{last}"
+    );
     let pings: Vec<String> = hc.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(&pings[2..], &["/ping/abc/start", "/ping/abc"]);
     let mails = smtp.mails();
