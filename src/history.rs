@@ -33,6 +33,8 @@ pub struct RunRecord {
     pub seconds: Option<f64>,
     /// The run's error, or the targets' errors ("nas: timed out").
     pub errors: Vec<String>,
+    /// What the source's search saw besides its backup (a file dated in the future).
+    pub warnings: Vec<String>,
 }
 
 /// Parses the history's lines, skipping any that do not parse.
@@ -83,6 +85,14 @@ fn parse_line(line: &str) -> Option<RunRecord> {
         sealed_bytes: v.get("sealed_bytes").and_then(Value::as_u64),
         seconds: v.get("seconds").and_then(Value::as_f64),
         errors,
+        warnings: v
+            .get("warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
     })
 }
 

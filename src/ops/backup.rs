@@ -75,6 +75,10 @@ pub struct SourceRun {
     pub source: String,
     #[serde(flatten)]
     pub result: RunResult,
+    /// What the source's search saw besides the backup it chose (a file dated in the
+    /// future, passed over): kept with the run in the history, named by `check`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -241,6 +245,7 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
             let source_run = SourceRun {
                 source: src_cfg.name.clone(),
                 result,
+                warnings: src.notes(),
             };
             record_history(state, &source_run, now(), started.elapsed().as_secs_f64());
             remember_copies(state, &source_run, now());

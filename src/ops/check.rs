@@ -107,6 +107,7 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
     } else {
         BTreeMap::new()
     };
+    let run_warnings = last_run_warnings(&ctx.state, &names, now);
     Ok(CheckFacts {
         sources: names,
         catalog: cat,
@@ -123,7 +124,28 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         readiness,
         pbx,
         plan: ctx.config.plan.clone(),
+        run_warnings,
     })
+}
+
+/// Per source, the warnings of its last backup run in the history (the last 40 days).
+fn last_run_warnings(
+    state: &StateDir,
+    sources: &[String],
+    now: DateTime<Utc>,
+) -> BTreeMap<String, Vec<String>> {
+    let runs = crate::history::load(
+        state,
+        None,
+        now - chrono::TimeDelta::days(crate::history::KEEP_DAYS),
+    );
+    sources
+        .iter()
+        .filter_map(|s| {
+            let last = runs.iter().rev().find(|r| &r.source == s)?;
+            (!last.warnings.is_empty()).then(|| (s.clone(), last.warnings.clone()))
+        })
+        .collect()
 }
 
 /// Free bytes per target, where the store tells; a store that does not answer within 10 s

@@ -46,6 +46,8 @@ pub struct CheckFacts {
     pub pbx: BTreeMap<String, crate::facts::pbx::PbxFacts>,
     /// `[plan]`: thresholds, declared measures, whether readiness affects the status.
     pub plan: crate::config::Plan,
+    /// Per source: what its last backup run warned of (a source file dated in the future).
+    pub run_warnings: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -287,6 +289,13 @@ fn judge_source(
         drill: f.drills.get(name).cloned(),
     };
     let mut status = source_status(&facts, policy, now);
+    // What the last run saw at the source, named: it may be why the newest backup is old.
+    for w in f.run_warnings.get(name).into_iter().flatten() {
+        status.status = super::status::worst([status.status, Status::Warning]);
+        status
+            .reasons
+            .push(format!("the last backup run of {name} warned: {w}"));
+    }
     let newest = cat
         .of_source(name)
         .rfind(|b| !b.in_future())

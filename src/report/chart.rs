@@ -190,6 +190,7 @@ mod tests {
             } else {
                 vec![]
             },
+            warnings: vec![],
         }
     }
 

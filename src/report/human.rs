@@ -148,6 +148,9 @@ pub fn backup(r: &BackupReport) -> String {
                 }
             }
         }
+        for w in &run.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
     }
     s
 }

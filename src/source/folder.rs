@@ -20,6 +20,8 @@ use crate::stream::Reader;
 pub struct FolderSource {
     name: String,
     cfg: config::FolderSource,
+    /// What the last search saw besides the file it chose.
+    notes: std::sync::Mutex<Vec<String>>,
 }
 
 impl FolderSource {
@@ -27,6 +29,7 @@ impl FolderSource {
         FolderSource {
             name: name.into(),
             cfg,
+            notes: std::sync::Mutex::default(),
         }
     }
 
@@ -66,10 +69,10 @@ impl FolderSource {
                 best = Some((rank, entry.path(), meta));
             }
         }
+        let mut notes = Vec::new();
         for f in &future {
             let taken = best.as_ref().is_some_and(|(_, p, _)| p == f);
-            tracing::warn!(
-                source = %self.name,
+            let note = format!(
                 "{} is dated in the future (is the PBX's clock right?): {}",
                 crate::escape::text(&f.display().to_string()),
                 if taken {
@@ -78,7 +81,10 @@ impl FolderSource {
                     "not taken over the files that are not"
                 }
             );
+            tracing::warn!(source = %self.name, "{note}");
+            notes.push(note);
         }
+        *self.notes.lock().unwrap_or_else(|e| e.into_inner()) = notes;
         best.map(|(_, p, m)| (p, m)).ok_or_else(|| {
             SourceError::NoBackup(format!(
                 "source {}: no file matching {:?} in {}",
@@ -104,6 +110,10 @@ fn stamp(meta: &std::fs::Metadata) -> (u64, SystemTime) {
 impl Source for FolderSource {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     async fn find(&self) -> Result<Origin, SourceError> {

@@ -58,6 +58,12 @@ pub trait Source: Send + Sync {
         Ok("nothing to probe".into())
     }
 
+    /// What the last `find` saw that is worth telling besides the backup it chose (a file
+    /// dated in the future, passed over): recorded with the run, and named by `check`.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// What the PBX tells about its own readiness (3CX V20 through XAPI, read-only);
     /// `None` for sources that cannot tell (folder, command, V18).
     async fn readiness(&self) -> Option<crate::facts::pbx::PbxFacts> {

@@ -196,4 +196,13 @@ fn a_source_file_dated_in_the_future_never_hides_a_real_one() {
     let to = env.path().join("r.zip");
     assert_eq!(code(&env.restore(&to, &[])), 0);
     assert!(std::fs::read(&to).unwrap() == real);
+    // check names it too (it may be why the newest backup is old).
+    let out = env.pbx321(&["check"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("the last backup run of hq warned: ")
+            && stdout(&out).contains("old-touched.zip is dated in the future"),
+        "{}",
+        stdout(&out)
+    );
 }
