@@ -83,7 +83,7 @@ pub fn history(
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg class="chart" role="img" viewBox="0 0 {W} 160" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg"><title>{}</title>"#,
+        r#"<svg class="chart" role="img" viewBox="0 0 {W} 140" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg"><title>{}</title>"#,
         esc(&title)
     );
     let _ = write!(
@@ -159,17 +159,38 @@ pub fn history(
     }
     let failed = runs.iter().filter(|r| r.result == "failed").count();
     let degraded = runs.iter().filter(|r| r.result == "degraded").count();
+    svg.push_str("</svg>");
+    // The legend is text of the page, not of the drawing: it stays readable however narrow
+    // the screen the drawing is scaled down to (at 375 px it was a blur).
+    let icon = |w: u32, shape: &str| {
+        format!(r#"<svg width="{w}" height="12" aria-hidden="true">{shape}</svg>"#)
+    };
     let _ = write!(
         svg,
-        r##"<g font-size="12" fill="#111"><rect x="8" y="145" width="8" height="10" fill="#1f4e79"/><text x="20" y="154">size (tallest {})</text><circle cx="190" cy="150" r="3" fill="#e07b00" stroke="#111" stroke-width="0.8"/><text x="198" y="154">duration (highest {:.1} s)</text><path d="M368 146 l8 8 m0 -8 l-8 8" stroke="#b00020" stroke-width="2.5"/><text x="382" y="154">failed ({failed})</text><path d="M474 146 l4.5 8 h-9 z" fill="#fff" stroke="#8a5a00" stroke-width="1.8"/><text x="486" y="154">missed the rule ({degraded})</text></g>"##,
+        r##"<p class="legend"><span>{} size (tallest {})</span> <span>{} duration (highest {:.1} s)</span> <span>{} failed ({failed})</span> <span>{} missed the rule ({degraded})</span></p>"##,
+        icon(
+            10,
+            r##"<rect x="1" y="1" width="8" height="10" fill="#1f4e79"/>"##
+        ),
         esc(&bytes(max_size as u64)),
+        icon(
+            10,
+            r##"<circle cx="5" cy="6" r="3" fill="#e07b00" stroke="#111" stroke-width="0.8"/>"##
+        ),
         if runs.iter().any(|r| r.seconds.is_some()) {
             max_secs
         } else {
             0.0
-        }
+        },
+        icon(
+            12,
+            r##"<path d="M2 2 l8 8 m0 -8 l-8 8" stroke="#b00020" stroke-width="2.5"/>"##
+        ),
+        icon(
+            12,
+            r##"<path d="M6 2 l4.5 8 h-9 z" fill="#fff" stroke="#8a5a00" stroke-width="1.8"/>"##
+        ),
     );
-    svg.push_str("</svg>");
     svg
 }
 
@@ -204,7 +225,7 @@ mod tests {
             run("2026-11-22T02:30:00Z", "failed", None, Some(0.5)),
         ];
         let svg = history("hq", &runs, now, 30, &Zone::Utc);
-        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(svg.starts_with("<svg") && svg.ends_with("</p>"));
         assert!(
             svg.contains("<title>hq, last 30 days: 3 runs, 1 failed, 1 missed the rule; the last stored backup is"),
             "{svg}"
