@@ -97,11 +97,16 @@ fn parse_line(line: &str) -> Option<RunRecord> {
 }
 
 /// The runs of `source` (every source: `None`) since `since`, oldest first. A history that
-/// cannot be read is empty (logged).
+/// cannot be read is empty (logged; quietly for a user who may not read it, such as a
+/// monitoring user outside `file_group`).
 pub fn load(state: &StateDir, source: Option<&str>, since: DateTime<Utc>) -> Vec<RunRecord> {
     let text = match state.read_tail(FILE, READ_LIMIT) {
         Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
         Ok(None) => return Vec::new(),
+        Err(e) if e.is_denied() => {
+            tracing::debug!("run history not read: {e}");
+            return Vec::new();
+        }
         Err(e) => {
             tracing::warn!("run history not read: {e}");
             return Vec::new();
