@@ -107,6 +107,8 @@ fn golden(name: &str, actual: &str) {
             actual.lines().count(),
             "{name}: line count"
         );
+        // Byte-exact: what `lines` does not see (a final newline, a carriage return).
+        assert_eq!(expected, actual, "{name}: differs in line endings");
     }
 }
 
