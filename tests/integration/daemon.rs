@@ -106,6 +106,29 @@ pub(crate) fn http_get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// The real binary's daemon on `config` (with `global` options before the subcommand), its
+/// stderr piped when asked, else discarded.
+pub(crate) fn spawn_daemon(
+    config: &std::path::Path,
+    global: &[&str],
+    piped_stderr: bool,
+) -> std::process::Child {
+    use assert_cmd::cargo::CommandCargoExt;
+    std::process::Command::cargo_bin("pbx321")
+        .unwrap()
+        .args(["--config", config.to_str().unwrap()])
+        .args(global)
+        .arg("daemon")
+        .stdout(std::process::Stdio::null())
+        .stderr(if piped_stderr {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .spawn()
+        .unwrap()
+}
+
 pub(crate) fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while std::time::Instant::now() < until {
@@ -122,7 +145,6 @@ pub(crate) fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 /// (exit 0, nothing partial counted).
 #[test]
 fn the_daemon_runs_on_schedule_serves_metrics_notifies_and_stops_cleanly_on_sigterm() {
-    use assert_cmd::cargo::CommandCargoExt;
     let hook = crate::notify::Capture::start(200);
     let smtp = crate::notify::Smtp::start(true);
     let port = crate::servers::free_port();
@@ -136,13 +158,7 @@ fn the_daemon_runs_on_schedule_serves_metrics_notifies_and_stops_cleanly_on_sigt
     env.extra_source = "schedule = \"*/2 * * * * *\"\n".into();
     let config = env.write_config();
     env.put_backup("3CXScheduledBackup.zip", 1800, 1000);
-    let mut child = std::process::Command::cargo_bin("pbx321")
-        .unwrap()
-        .args(["--config", config.to_str().unwrap(), "daemon"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(&config, &[], true);
 
     wait_for("a scheduled backup's webhook", 30, || {
         !hook.requests().is_empty()
@@ -307,7 +323,6 @@ fn shards_split_a_fleet_and_cover_every_source_once() {
 /// and its metrics are served on /metrics.
 #[test]
 fn a_scheduled_check_that_changes_status_notifies() {
-    use assert_cmd::cargo::CommandCargoExt;
     let hook = crate::notify::Capture::start(200);
     let port = crate::servers::free_port();
     let mut env = TestEnv::new();
@@ -318,13 +333,7 @@ fn a_scheduled_check_that_changes_status_notifies() {
     let config = env.write_config();
     let original = env.put_backup("3CXScheduledBackup.zip", 1900, 1000);
     assert_eq!(code(&env.pbx321(&["backup"])), 0);
-    let mut child = std::process::Command::cargo_bin("pbx321")
-        .unwrap()
-        .args(["--config", config.to_str().unwrap(), "daemon"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(&config, &[], false);
     let served = |needle: &str| {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
             && http_get(port, "/metrics").1.contains(needle)
@@ -411,19 +420,12 @@ fn a_scheduled_check_that_changes_status_notifies() {
 /// SIGHUP reloads the config; a bad one is refused and the old one kept.
 #[test]
 fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_bad() {
-    use assert_cmd::cargo::CommandCargoExt;
     let port = crate::servers::free_port();
     let mut env = TestEnv::new();
     env.top_level = format!("daemon = {{ listen = \"127.0.0.1:{port}\" }}\n");
     env.extra_source = "schedule = \"30 2 * * *\"\n".into();
     let config = env.write_config();
-    let mut child = std::process::Command::cargo_bin("pbx321")
-        .unwrap()
-        .args(["--config", config.to_str().unwrap(), "daemon"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(&config, &[], true);
     let metrics = || {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             return String::new();
@@ -473,7 +475,6 @@ fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_bad() {
 /// A scheduled restore drill that fails (here: the wrong key) tells `drill-failed`.
 #[test]
 fn a_failed_scheduled_drill_notifies() {
-    use assert_cmd::cargo::CommandCargoExt;
     let hook = crate::notify::Capture::start(200);
     let port = crate::servers::free_port();
     let mut env = TestEnv::new();
@@ -487,13 +488,7 @@ fn a_failed_scheduled_drill_notifies() {
     let config = env.write_config();
     env.put_backup("3CXScheduledBackup.zip", 1901, 1000);
     assert_eq!(code(&env.pbx321(&["backup"])), 0);
-    let mut child = std::process::Command::cargo_bin("pbx321")
-        .unwrap()
-        .args(["--config", config.to_str().unwrap(), "daemon"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(&config, &[], false);
     wait_for("a drill-failed webhook", 30, || !hook.requests().is_empty());
     let _ = child.kill();
     let _ = child.wait();
@@ -508,7 +503,6 @@ fn a_failed_scheduled_drill_notifies() {
 /// a line for the start, each job and the stop, at the default level, in text and in JSON.
 #[test]
 fn the_daemon_shows_every_source_at_once_and_logs_every_run() {
-    use assert_cmd::cargo::CommandCargoExt;
     for json in [false, true] {
         let port = crate::servers::free_port();
         let mut env = TestEnv::new();
@@ -516,18 +510,8 @@ fn the_daemon_shows_every_source_at_once_and_logs_every_run() {
         env.extra_source = "schedule = \"*/3 * * * * *\"\n".into();
         let config = env.write_config();
         env.put_backup("3CXScheduledBackup.zip", 1810, 1000);
-        let mut args = vec!["--config", config.to_str().unwrap()];
-        if json {
-            args.extend(["--log-format", "json"]);
-        }
-        args.push("daemon");
-        let child = std::process::Command::cargo_bin("pbx321")
-            .unwrap()
-            .args(&args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let args: &[&str] = if json { &["--log-format", "json"] } else { &[] };
+        let child = spawn_daemon(&config, args, true);
         wait_for("the verdict on every surface", 30, || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
                 && http_get(port, "/api/status")
@@ -591,7 +575,6 @@ fn the_daemon_shows_every_source_at_once_and_logs_every_run() {
 /// Issue 26: a restart with no job due for a year shows the last runs at once.
 #[test]
 fn a_restarted_daemon_shows_the_last_runs_at_once() {
-    use assert_cmd::cargo::CommandCargoExt;
     let env = TestEnv::new();
     env.put_backup("3CXScheduledBackup.zip", 1811, 1000);
     assert_eq!(code(&env.pbx321(&["backup"])), 0);
@@ -606,13 +589,7 @@ fn a_restarted_daemon_shows_the_last_runs_at_once() {
     env.top_level = format!("daemon = {{ listen = \"127.0.0.1:{port}\" }}\n");
     env.extra_source = "schedule = \"0 0 1 1 *\"\n".into();
     let config = env.write_config();
-    let mut child = std::process::Command::cargo_bin("pbx321")
-        .unwrap()
-        .args(["--config", config.to_str().unwrap(), "daemon"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(&config, &[], false);
     wait_for("the daemon", 30, || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
