@@ -21,7 +21,8 @@
 //! - [`state`]: the state directory: run lock, history, safe file writes.
 //! - [`spool`]: sealed backups waiting for their copies; pending, bounds, crash leftovers.
 //! - [`stream`]: byte streams between the async edges and the blocking middle.
-//! - [`testutil`]: 3CX-like sample backups for the tests.
+//! - `testutil`: 3CX-like sample backups for the tests (only with the `test-support`
+//!   feature, which the tests turn on; never in a release build).
 //! - [`zipcheck`]: a streaming check that a zip is a whole, readable 3CX backup.
 //! - [`plainfile`]: the restored plaintext: unnamed until verified, never left behind.
 //! - [`ops`]: backup, restore, check, list, keygen — returning typed reports.
@@ -55,5 +56,6 @@ pub mod spool;
 pub mod state;
 pub mod stream;
 pub mod target;
+#[cfg(any(test, feature = "test-support"))]
 pub mod testutil;
 pub mod zipcheck;
