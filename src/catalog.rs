@@ -709,24 +709,32 @@ impl Catalog {
             .or_else(|| self.counted(source).rev().find(before))
     }
 
-    /// Every id of `source` that one of pbx321's own objects carries on some target
-    /// (manifest, artifact, signature, partial): ids a new backup must not take. Names
-    /// pbx321 never writes are not looked at, so that they can never block a backup.
-    pub fn ids_in_use(&self, source: &str) -> BTreeSet<String> {
-        let mut ids: BTreeSet<String> = self.of_source(source).map(|b| b.id.clone()).collect();
-        for l in self.partials.iter().chain(&self.orphans) {
-            if let Some((s, id)) = manifest::classify(&l.path).id()
-                && s == source
-            {
-                ids.insert(id.to_string());
-            }
-        }
-        ids
-    }
-
     pub fn target(&self, name: &str) -> Option<&TargetInfo> {
         self.targets.iter().find(|t| t.target == name)
     }
+}
+
+/// Every id of `source` that one of pbx321's own objects (manifest, artifact, signature,
+/// partial) carries on some listed target: the ids a new backup must not take. Names
+/// pbx321 never writes, and links, are not looked at, so they can never block a backup.
+/// Only the objects under `source/` are classified (a backup of one source in a fleet does
+/// not index the others').
+pub fn ids_in_use<'a>(
+    listings: impl IntoIterator<Item = &'a TargetListing>,
+    source: &str,
+) -> BTreeSet<String> {
+    let prefix = format!("{source}/");
+    listings
+        .into_iter()
+        .filter_map(|l| l.objects.as_ref().ok())
+        .flatten()
+        .filter(|o| o.kind == ObjectKind::File && o.path.starts_with(&prefix))
+        .filter_map(|o| {
+            let object = manifest::classify(&o.path);
+            let (s, id) = object.id()?;
+            (s == source).then(|| id.to_string())
+        })
+        .collect()
 }
 
 /// The judgement of one backup's copies (see [`Catalog::judge`]).

@@ -566,7 +566,7 @@ fn jitter_ms(max: u64) -> u64 {
 /// (committed, uncommitted or being written by another run), as the catalog classifies
 /// them: names pbx321 never writes are not looked at, so they never block a backup.
 fn taken_ids(listings: &[Listing], source: &str) -> std::collections::BTreeSet<String> {
-    Catalog::index(listings.iter().map(|l| &l.listing)).ids_in_use(source)
+    catalog::ids_in_use(listings.iter().map(|l| &l.listing), source)
 }
 
 /// The source's backups, with the manifests read of those that can record `origin`: every
