@@ -15,6 +15,8 @@ use crate::report;
   2  usage or config error; nothing was done
   3  copies were written, but the rule is not met for some source")]
 pub struct Args {
+    #[command(flatten)]
+    pub config: super::ConfigArg,
     /// Sources to back up [default: all]
     pub sources: Vec<String>,
     /// Only the sources whose name hashes to shard I of N (0 <= I < N): N cron jobs (or

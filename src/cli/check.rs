@@ -22,6 +22,8 @@ use crate::report;
   3  UNKNOWN   the config could not be read, the check could not run, or a target
                may not be read by this user (permission denied; see file_group)")]
 pub struct Args {
+    #[command(flatten)]
+    pub config: super::ConfigArg,
     /// Sources to check [default: all]
     pub sources: Vec<String>,
     #[command(flatten)]

@@ -25,6 +25,8 @@ EXIT STATUS
   2  usage or config error"
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub config: super::ConfigArg,
     /// Only the sources whose name hashes to shard I of N (0 <= I < N), e.g. 0/3
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,

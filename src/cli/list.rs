@@ -15,6 +15,8 @@ use crate::report;
   2  usage or config error
   3  listed, but some target could not be read")]
 pub struct Args {
+    #[command(flatten)]
+    pub config: super::ConfigArg,
     /// Only this source
     pub source: Option<String>,
     #[command(flatten)]

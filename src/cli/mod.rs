@@ -30,7 +30,6 @@ pub struct Cli {
     #[arg(
         long,
         short = 'c',
-        global = true,
         help_heading = "Global options",
         env = "PBX321_CONFIG",
         value_name = "FILE"
@@ -102,6 +101,40 @@ pub enum Command {
     Man(install::ManArgs),
 }
 
+impl Command {
+    /// The config file given after the command, for the commands that read one.
+    fn config_file(&self) -> Option<PathBuf> {
+        let arg = match self {
+            Command::Backup(a) => &a.config,
+            Command::Restore(a) => &a.config,
+            Command::Check(a) => &a.config,
+            Command::List(a) => &a.config,
+            Command::Prune(a) => &a.config,
+            Command::Repair(a) => &a.config,
+            Command::Schedule(a) => &a.config,
+            Command::Plan(a) => &a.config,
+            Command::Daemon(a) => &a.config,
+            Command::Config(config_cmd::ConfigCommand::Check(a)) => &a.config,
+            Command::Keygen(_) | Command::Completions(_) | Command::Man(_) => return None,
+        };
+        arg.config.clone()
+    }
+}
+
+/// The config file option of the commands that read one. The environment variable is read
+/// by the same option before the command, so that one given here always wins.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArg {
+    /// Config file [default: $PBX321_CONFIG, else /etc/pbx321/config.toml]
+    #[arg(
+        long = "config",
+        short = 'c',
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+}
+
 /// Exit codes of the commands that are not monitoring checks (`check` uses Nagios codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -131,7 +164,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         cli.verbose + u8::from(daemon),
         cli.color.on_stderr(),
     );
-    let config_path = cli.config.clone();
+    // `--config` is taken before the command (`pbx321 -c FILE check`) or after it
+    // (`pbx321 check -c FILE`); only the commands that read a config offer it.
+    let config_path = cli.command.config_file().or(cli.config.clone());
     let result = match cli.command {
         Command::Backup(a) => backup::run(config_path, a).await,
         Command::Restore(a) => restore::run(config_path, a).await,

@@ -23,6 +23,8 @@ EXIT STATUS
   2  usage or config error"
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub config: super::ConfigArg,
     /// Sources [default: all]
     pub sources: Vec<String>,
     /// Output format: a readiness list (human, json) or the runbook (markdown, html)

@@ -20,6 +20,8 @@ use crate::report;
 
 Without [retention] rules everything is kept; see docs/retention.md.")]
 pub struct Args {
+    #[command(flatten)]
+    pub config: super::ConfigArg,
     /// Sources to prune [default: all]
     pub sources: Vec<String>,
     /// Say what would be removed and why; remove nothing

@@ -19,6 +19,8 @@ use crate::report;
 
 `backup` runs this for the sources it backed up unless repair = \"off\".")]
 pub struct Args {
+    #[command(flatten)]
+    pub config: super::ConfigArg,
     /// Sources to repair [default: all]
     pub sources: Vec<String>,
     /// Say what would be repaired; write nothing

@@ -25,6 +25,8 @@ EXIT STATUS
   2  usage or config error (e.g. --to exists without --force)"
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub config: super::ConfigArg,
     /// Source name
     #[arg(long)]
     pub source: String,

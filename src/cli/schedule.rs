@@ -18,6 +18,8 @@ EXIT STATUS
   2  usage or config error"
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub config: super::ConfigArg,
     /// How many run times per job
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub count: u16,

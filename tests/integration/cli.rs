@@ -292,6 +292,47 @@ fn completions_and_man_pages_come_from_the_command_line_itself() {
     );
 }
 
+/// Issue 26: `--config` is offered by the commands that read a config, before or after the
+/// command name; `keygen`, `completions` and `man` neither list nor take it.
+#[test]
+fn only_the_commands_that_read_a_config_offer_config() {
+    let env = TestEnv::new();
+    env.put_backup("3CXScheduledBackup.zip", 2611, 2_000);
+    assert_eq!(code(&env.pbx321(&["backup"])), 0);
+    let config = env.config_path();
+    let config = config.to_str().unwrap();
+    for args in [
+        &["--config", config, "list", "--format", "json"][..],
+        &["list", "--config", config, "--format", "json"][..],
+        &["list", "-c", config, "--format", "json"][..],
+    ] {
+        let out = env.pbx321_raw(args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains("3CXScheduledBackup"), "{args:?}");
+    }
+    // Given after the command, it wins over the one before it.
+    let out = env.pbx321_raw(&["-c", "/nonexistent.toml", "list", "-c", config]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for cmd in ["backup", "check", "restore", "daemon", "plan"] {
+        let out = env.pbx321_raw(&[cmd, "--help"]);
+        assert!(stdout(&out).contains("--config <FILE>"), "{cmd} --help");
+    }
+    for cmd in ["keygen", "completions", "man"] {
+        let out = env.pbx321_raw(&[cmd, "--help"]);
+        assert_eq!(code(&out), 0, "{cmd}");
+        assert!(
+            !stdout(&out).contains("--config"),
+            "{cmd} --help: {}",
+            stdout(&out)
+        );
+    }
+    let out = env.pbx321_raw(&["keygen", "--config", config, "--out", "x"]);
+    assert_eq!(code(&out), 2, "keygen takes no --config");
+    // The top-level help names it among the global options.
+    let out = env.pbx321_raw(&["--help"]);
+    assert!(stdout(&out).contains("--config <FILE>"));
+}
+
 /// Issue 26: on a bare machine, `--from` one level too deep (or too high) says where the
 /// backups are; an unknown source name gets a did-you-mean.
 #[test]
