@@ -25,7 +25,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -113,6 +113,9 @@ pub enum Payload {
         sha256: Option<String>,
         /// Counts the bytes a target has taken (a progress bar; hidden unless on a terminal).
         progress: indicatif::ProgressBar,
+        /// Bytes handed to the network and not yet confirmed (an S3 part on its way): what
+        /// shows a slow upload is moving before its part is confirmed. One per target.
+        sent: Arc<AtomicU64>,
         /// Copies written while the file was sealed, each already whole and fsynced under
         /// its target's partial name: (target, object path, file). A target takes its own
         /// once, by renaming it, instead of copying the file again.
@@ -145,6 +148,7 @@ impl Payload {
             adopted: Arc::new(AtomicBool::new(false)),
             sha256: None,
             progress: indicatif::ProgressBar::hidden(),
+            sent: Arc::default(),
             staged: Arc::default(),
             parts: Arc::default(),
         }
@@ -217,6 +221,7 @@ impl Payload {
                 adopted: Arc::clone(adopted),
                 sha256: sha256.clone(),
                 progress: bar,
+                sent: Arc::default(),
                 staged: Arc::clone(staged),
                 parts: Arc::clone(parts),
             },
@@ -224,12 +229,24 @@ impl Payload {
         }
     }
 
-    /// How many bytes the target taking this payload has taken so far (a file payload;
-    /// always 0 for small ones): what tells a slow upload from a stalled one.
+    /// How far the target taking this payload has got (a file payload; always 0 for small
+    /// ones): the bytes it has taken and those on their way. It only grows while the upload
+    /// moves, and is what tells a slow upload from a stalled one.
     pub fn position(&self) -> u64 {
         match self {
-            Payload::File { progress, .. } => progress.position(),
+            Payload::File { progress, sent, .. } => {
+                progress.position() + sent.load(Ordering::Relaxed)
+            }
             Payload::Bytes(_) => 0,
+        }
+    }
+
+    /// The counter of bytes handed to the network before the target confirms them (for a
+    /// target that sends regions itself, as S3 sends parts).
+    pub fn sent_counter(&self) -> Option<Arc<AtomicU64>> {
+        match self {
+            Payload::File { sent, .. } => Some(Arc::clone(sent)),
+            Payload::Bytes(_) => None,
         }
     }
 

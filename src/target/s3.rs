@@ -17,6 +17,7 @@
 //! - `delete` removes the object's current version, so a locked object is refused rather
 //!   than hidden behind a delete marker.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,6 +33,7 @@ use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ObjectLockEnabled,
     ObjectLockMode, StorageClass,
 };
+use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -239,7 +241,7 @@ impl S3Target {
             .checksum_sha256(&sha)
             .content_length(body.len() as i64)
             .set_storage_class(self.storage_class())
-            .body(ByteStream::from(body));
+            .body(counted(ByteStream::from(body), payload));
         if let Some((mode, until)) = lock {
             req = req
                 .object_lock_mode(mode)
@@ -389,7 +391,7 @@ impl S3Target {
             .content_length(size as i64)
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(&sha)
-            .body(body)
+            .body(counted(body, payload))
             .send()
             .await
             .map_err(|e| self.err(&format!("upload part {number} of"), path, e))?;
@@ -790,4 +792,82 @@ impl Target for S3Target {
 /// An S3 time.
 fn time_of(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// Counts the bytes of `body` as the client takes them, so that a slow link that moves shows
+/// progress before the store confirms the object or part (see stall.rs).
+fn counted(body: ByteStream, payload: &Payload) -> ByteStream {
+    let Some(sent) = payload.sent_counter() else {
+        return body;
+    };
+    ByteStream::new(body.into_inner().map_preserve_contents(move |b| {
+        SdkBody::from_body_1_x(Counted {
+            inner: b,
+            pending: bytes::Bytes::new(),
+            sent: Arc::clone(&sent),
+        })
+    }))
+}
+
+/// How much of a body is handed to the client at a time: small enough that the count
+/// follows the bytes onto the wire.
+const COUNTED_CHUNK: usize = 64 * 1024;
+
+/// A body that counts the bytes the client takes from it, in chunks of at most
+/// [`COUNTED_CHUNK`].
+struct Counted {
+    inner: SdkBody,
+    /// The rest of a larger frame of `inner`, not handed out yet.
+    pending: bytes::Bytes,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Counted {
+    fn hand_out(&mut self) -> bytes::Bytes {
+        let n = self.pending.len().min(COUNTED_CHUNK);
+        let chunk = self.pending.split_to(n);
+        self.sent
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        chunk
+    }
+}
+
+impl http_body::Body for Counted {
+    type Data = bytes::Bytes;
+    type Error = aws_smithy_types::body::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        if !self.pending.is_empty() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(self.hand_out()))));
+        }
+        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    self.pending = data;
+                    Poll::Ready(Some(Ok(http_body::Frame::data(self.hand_out()))))
+                }
+                Err(other) => Poll::Ready(Some(Ok(other))),
+            },
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pending.is_empty() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let inner = http_body::Body::size_hint(&self.inner);
+        let extra = self.pending.len() as u64;
+        let mut hint = http_body::SizeHint::new();
+        hint.set_lower(inner.lower() + extra);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + extra);
+        }
+        hint
+    }
 }

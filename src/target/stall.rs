@@ -3,11 +3,11 @@
 //! delete; no byte taken by an upload; no byte given by a download — never because it is
 //! slow: an upload over a thin link that keeps moving bytes takes as long as it takes.
 //!
-//! What "a byte taken" means differs: a stream (WebDAV, SFTP) counts bytes handed to the
-//! connection, which the kernel buffers before the server reads them; S3 counts each part
-//! when the store confirms it. So an upload may stand still for the limit plus the time
-//! those unconfirmed bytes take at [`FLOOR_RATE`] (at most [`WINDOW`], or one S3 part) —
-//! a link slower than that is taken for stalled.
+//! "A byte taken" is a byte handed to the connection (a WebDAV or SFTP stream; the body of an
+//! S3 object or part, in chunks of 64 KiB), which the client and the kernel buffer before
+//! the server reads it. So an upload may stand still for the limit plus the time those
+//! buffered bytes take at [`FLOOR_RATE`] (at most [`WINDOW`]) — a link slower than that is
+//! taken for stalled.
 //!
 //! A target that stalls once is given up on for the rest of the run ([`TargetError::Stalled`],
 //! never retried): every later operation on it fails at once with the same reason, so that
@@ -108,9 +108,8 @@ impl Target for Stall {
         if !matches!(payload, Payload::File { .. }) {
             return self.bounded("writing", self.inner.put(path, payload)).await;
         }
-        let window = self.inner.hashed_part_size().unwrap_or(WINDOW);
         let allowed =
-            self.limit + Duration::from_secs_f64(payload.len().min(window) as f64 / FLOOR_RATE);
+            self.limit + Duration::from_secs_f64(payload.len().min(WINDOW) as f64 / FLOOR_RATE);
         let work = self.inner.put(path, payload);
         tokio::pin!(work);
         let tick = (self.limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));

@@ -166,6 +166,70 @@ fn a_slow_webdav_upload_that_keeps_moving_is_never_cut() {
     assert!(std::fs::read(&to).unwrap() == original);
 }
 
+/// An S3 upload on a slow link shows progress while a part is on its way, before the store
+/// confirms it: a part that stops moving is told from a slow one within the part, not only
+/// after the whole part's time at the slowest rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_part_on_a_slow_link_moves_before_it_is_confirmed() {
+    use pbx321::config::{Location, Medium, S3Target, Secret, TargetConfig, TargetKind};
+    let moto = crate::servers::Moto::start();
+    crate::servers::create_bucket(&crate::servers::s3_client(&moto.url()), "slow", false).await;
+    let port = throttle(moto.port, 512 * 1024);
+    let entry = TargetConfig {
+        name: "away".into(),
+        medium: Medium::ObjectStorage,
+        location: Location::Offsite,
+        trust_labels: false,
+        retention: None,
+        io_timeout: Some(Duration::from_secs(30)),
+        kind: TargetKind::S3(S3Target {
+            bucket: "slow".into(),
+            prefix: "pbx321/".into(),
+            region: Some("us-east-1".into()),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            path_style: true,
+            access_key_id: Some(Secret::Inline("testing".into())),
+            secret_access_key: Some(Secret::Inline("testing".into())),
+            storage_class: None,
+            object_lock: None,
+            part_size_mib: 16,
+            concurrency: 1,
+            allow_insecure_http: false,
+            connect_timeout: Duration::from_secs(10),
+        }),
+    };
+    let target = pbx321::target::open(&entry, &pbx321::share::Share::private()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 20 MiB in 16 MiB parts (the default), one at a time, at 512 KiB/s: the first part is
+    // confirmed after 32 s; its bytes move all the time (once the buffers, a few MiB on
+    // loopback, are full).
+    let len: usize = 20 << 20;
+    let file = dir.path().join("big");
+    std::fs::write(&file, noise(len as u64, len)).unwrap();
+    let payload =
+        pbx321::target::Payload::file(file, len as u64).metered(indicatif::ProgressBar::hidden());
+    let put = {
+        let (target, payload) = (target.clone(), payload.clone());
+        tokio::spawn(async move { target.put("big.age", &payload).await })
+    };
+    let mut seen = Vec::new();
+    for _ in 0..16 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        seen.push(payload.position());
+    }
+    assert!(!put.is_finished(), "throttled, not done yet");
+    put.abort();
+    assert!(
+        seen[0] > 0 && seen.windows(2).filter(|w| w[1] > w[0]).count() >= 2,
+        // In bursts: the kernel wakes a writer when a third of its buffer is free.
+        "the position moved while the bytes were sent: {seen:?}"
+    );
+    assert!(
+        *seen.last().unwrap() < len as u64,
+        "not counted as taken before it was sent: {seen:?}"
+    );
+}
+
 /// Issue 26, finding 10: a source file dated in the future is reported and never hides the
 /// newer real backups.
 #[test]
