@@ -164,16 +164,16 @@ fn denied() -> Response {
     r
 }
 
-/// The security headers of every page: no script, no frame, styles inline, forms only to
-/// this origin.
+/// The Content-Security-Policy of every page: no script, no frame, styles inline, forms
+/// only to this origin (docs/status-page.md quotes it).
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The security headers of every page (see [`CSP`]).
 fn html(body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
+            (header::CONTENT_SECURITY_POLICY, CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::REFERRER_POLICY, "no-referrer"),
             (header::CACHE_CONTROL, "no-store"),
@@ -532,4 +532,27 @@ fn busy() -> Response {
         "too many runs are queued already: try again in a minute\n",
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    /// docs/status-page.md quotes the headers every page is sent with, as they are.
+    #[test]
+    fn the_docs_quote_the_real_security_headers() {
+        let doc = include_str!("../../docs/status-page.md");
+        let flat = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&format!("(`{}`)", super::CSP)), "{flat}");
+        let page = super::html(String::new());
+        let h = page.headers();
+        assert_eq!(h["content-security-policy"], super::CSP);
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+            ("cache-control", "no-store"),
+        ] {
+            assert_eq!(h[name], value);
+            let quoted = format!("{name}: {value}`");
+            assert!(flat.to_lowercase().contains(&quoted), "{quoted}");
+        }
+    }
 }

@@ -388,3 +388,34 @@ async fn repair_off_leaves_missing_copies_to_pbx321_repair() {
             .is_ok()
     );
 }
+
+/// Issue 26, item 7: the status page measures both ages of a backup from now, even when the
+/// check it shows ran earlier (they said 0 s and 35 s for the same backup).
+#[tokio::test]
+async fn the_pages_two_ages_of_a_backup_agree() {
+    let h = Harness::new();
+    h.pbx_writes(1);
+    let id = stored(&h.backup().await).0.to_string();
+    let report = h.check().await;
+    h.advance(Duration::seconds(35));
+    let view = crate::report::page::View {
+        report: Some(&report),
+        config: Some(&h.ctx.config),
+        next: &std::collections::BTreeMap::new(),
+        zone: &crate::config::Zone::Utc,
+        now: h.now(),
+        runs: &[],
+        csrf: None,
+        flash: "",
+    };
+    let aged = format!("{id} (35s old)");
+    let page = crate::report::page::render(&view);
+    assert_eq!(
+        page.matches(&aged).count(),
+        2,
+        "newest and compliant: {page}"
+    );
+    let source = crate::report::page::render_source(&view, "hq").unwrap();
+    assert!(source.contains(&aged), "{source}");
+    assert!(!source.contains(&format!("{id} (0s old)")), "{source}");
+}

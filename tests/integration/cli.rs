@@ -283,6 +283,28 @@ fn completions_and_man_pages_come_from_the_command_line_itself() {
             std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
         assert!(text.starts_with(".ie") || text.contains(".TH"), "{page}");
     }
+    // Every page another names is written (there is no pbx321-help(1)), and keygen's, which
+    // reads no config, offers no --config.
+    let written: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for name in &written {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        for named in text.split("pbx321\\-").skip(1) {
+            let Some((page, _)) = named.split_once("(1)") else {
+                continue;
+            };
+            let page = page.replace("\\-", "-");
+            assert!(
+                written.contains(&format!("pbx321-{page}.1")),
+                "{name} names pbx321-{page}, which is not written: {written:?}"
+            );
+        }
+    }
+    assert!(written.len() > 10, "{written:?}");
+    let keygen = std::fs::read_to_string(dir.join("pbx321-keygen.1")).unwrap();
+    assert!(!keygen.contains("config"), "{keygen}");
     let out = env.pbx321_raw(&["man", "--out-dir", "no/such/dir"]);
     assert_eq!(code(&out), 1);
     assert!(
