@@ -10,9 +10,9 @@
 //! Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 
 use pbx321::config::{Location, Medium, S3Target as S3Config};
-use pbx321::target::parts::PartHasher;
-use pbx321::target::s3::S3Target;
-use pbx321::target::{Payload, Properties, Target};
+use pbx321::targets::parts::PartHasher;
+use pbx321::targets::s3::S3Target;
+use pbx321::targets::{Payload, Properties, Target};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -1,9 +1,9 @@
 //! Error policy.
 //!
 //! - Library code returns `thiserror` enums, one per layer ([`crate::config::ConfigError`],
-//!   [`crate::target::TargetError`], [`crate::source::SourceError`],
+//!   [`crate::targets::TargetError`], [`crate::source::SourceError`],
 //!   [`crate::seal::SealError`], [`crate::ops::OpError`]). Storage errors say whether a retry
-//!   can help ([`crate::target::TargetError::is_retryable`]); only the retry wrapper acts on
+//!   can help ([`crate::targets::TargetError::is_retryable`]); only the retry wrapper acts on
 //!   that.
 //! - Only the binary side (`cli`) uses `anyhow`, adding context and choosing the exit code.
 //!   Errors are printed once, with their cause chain (`{:#}`).

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::target::{Payload, Target, TargetError};
+use crate::targets::{Payload, Target, TargetError};
 
 /// What to write, the same for every target.
 #[derive(Debug, Clone)]
@@ -210,7 +210,7 @@ async fn write_copy(t: &dyn Target, u: &Upload) -> Result<(), CopyError> {
         // An artifact already there is taken only if it is these very bytes (an earlier,
         // interrupted attempt of this backup); never another writer's.
         Err(TargetError::AlreadyExists(_)) => {
-            if !crate::target::holds(t, &u.artifact_path, &u.artifact).await? {
+            if !crate::targets::holds(t, &u.artifact_path, &u.artifact).await? {
                 return Err(conflict(&u.artifact_path));
             }
         }
@@ -223,7 +223,7 @@ async fn write_copy(t: &dyn Target, u: &Upload) -> Result<(), CopyError> {
         match t.put(path, &sig).await {
             Ok(()) => {}
             Err(TargetError::AlreadyExists(_)) => {
-                if !crate::target::holds(t, path, &sig).await? {
+                if !crate::targets::holds(t, path, &sig).await? {
                     return Err(conflict(path));
                 }
             }
@@ -238,7 +238,7 @@ async fn write_copy(t: &dyn Target, u: &Upload) -> Result<(), CopyError> {
         Ok(()) => {}
         Err(TargetError::AlreadyExists(_)) => {
             // Never delete what another run committed.
-            if !crate::target::holds(t, &u.manifest_path, &manifest).await? {
+            if !crate::targets::holds(t, &u.manifest_path, &manifest).await? {
                 return Err(conflict(&u.manifest_path));
             }
         }

@@ -17,7 +17,7 @@
 //! - [`seal`]: sha256 → zstd → age → sha256 and back, streaming.
 //! - [`fanout`]: one spool file → N targets concurrently, each with its own retries.
 //! - [`source`]: where backups come from (folder, command, 3CX V20 XAPI, 3CX V18 console API).
-//! - [`target`]: where copies go — the `Target` contract, OpenDAL fs, in-memory, retry.
+//! - [`targets`]: where copies go — the `Target` contract, fs, SFTP, WebDAV, S3, in-memory, retry, stall.
 //! - [`state`]: the state directory: run lock, history, safe file writes.
 //! - [`spool`]: sealed backups waiting for their copies; pending, bounds, crash leftovers.
 //! - [`stream`]: byte streams between the async edges and the blocking middle.
@@ -55,7 +55,7 @@ pub mod source;
 pub mod spool;
 pub mod state;
 pub mod stream;
-pub mod target;
+pub mod targets;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testutil;
 pub mod zipcheck;

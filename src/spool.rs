@@ -24,8 +24,8 @@ use chrono::{DateTime, Utc};
 
 use crate::manifest::{self, Manifest};
 use crate::state::{StateDir, StateError, TEMP_PREFIX};
-use crate::target::parts::PartHasher;
-use crate::target::{PartHashes, Target};
+use crate::targets::parts::PartHasher;
+use crate::targets::{PartHashes, Target};
 
 /// A sealed backup in the spool, with the manifest that describes it.
 #[derive(Debug, Clone)]
@@ -461,8 +461,8 @@ mod tests {
     #[tokio::test]
     async fn ensure_hashes_the_parts_while_it_checks() {
         use crate::config::{Location, Medium};
-        use crate::target::memory::MemoryTarget;
-        use crate::target::{Payload, Properties};
+        use crate::targets::memory::MemoryTarget;
+        use crate::targets::{Payload, Properties};
         let tmp = tempfile::tempdir().unwrap();
         let spool = Spool::open(&StateDir::new(tmp.path())).unwrap();
         let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();

@@ -30,8 +30,8 @@ use crate::sign::{Signer, Trust};
 use crate::source::{Source, SourceError};
 use crate::spool::{Pending, Spool};
 use crate::state::StateDir;
-use crate::target::parts::PartHasher;
-use crate::target::{PartHashes, Staged, Target};
+use crate::targets::parts::PartHasher;
+use crate::targets::{PartHashes, Staged, Target};
 
 /// Ids tried before giving up on finding a free one (one second apart).
 const ID_TRIES: u32 = 600;
@@ -522,7 +522,7 @@ async fn fan_out_new(
 /// it wrote them to, where the manifest there is still exactly ours.
 async fn withdraw(targets: &[Arc<dyn Target>], m: &Manifest, results: &[TargetResult]) {
     let manifest_path = manifest::manifest_path(&m.source, &m.id);
-    let ours = crate::target::Payload::Bytes(bytes::Bytes::from(m.to_json()));
+    let ours = crate::targets::Payload::Bytes(bytes::Bytes::from(m.to_json()));
     for r in results
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Written { .. }))
@@ -531,7 +531,7 @@ async fn withdraw(targets: &[Arc<dyn Target>], m: &Manifest, results: &[TargetRe
             continue;
         };
         if !matches!(
-            crate::target::holds(t.as_ref(), &manifest_path, &ours).await,
+            crate::targets::holds(t.as_ref(), &manifest_path, &ours).await,
             Ok(true)
         ) {
             continue;
@@ -1228,7 +1228,7 @@ mod tee_tests {
     /// does: the test above.)
     #[test]
     fn part_hashes_are_made_while_sealing() {
-        use crate::target::parts::PartHasher;
+        use crate::targets::parts::PartHasher;
         let dir = tempfile::tempdir().unwrap();
         let tees = vec![
             Tee::Parts(100_000).start(),

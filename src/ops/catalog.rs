@@ -10,7 +10,7 @@ use futures::StreamExt;
 pub use crate::catalog::*;
 use crate::manifest;
 use crate::sign::Trust;
-use crate::target::{Target, TargetError};
+use crate::targets::{Target, TargetError};
 
 /// Manifests are small; anything bigger is not one.
 const MANIFEST_LIMIT: u64 = 1024 * 1024;

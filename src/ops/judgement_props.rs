@@ -20,8 +20,8 @@ use crate::catalog::CopyState;
 use crate::config::{Config, Location, Medium};
 use crate::manifest::{self, Manifest};
 use crate::policy::retention::Action;
-use crate::target::memory::MemoryTarget;
-use crate::target::{Properties, Target};
+use crate::targets::memory::MemoryTarget;
+use crate::targets::{Properties, Target};
 
 /// What one target holds of one generated backup.
 #[derive(Debug, Clone, Copy)]

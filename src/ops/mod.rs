@@ -13,7 +13,7 @@ use crate::config::{Config, SourceConfig};
 use crate::seal::{self, Recipients};
 use crate::source::{self, Source};
 use crate::state::StateDir;
-use crate::target::{self, Target};
+use crate::targets::Target;
 
 /// A configured source and its opened form.
 pub type Selected<'c> = (&'c SourceConfig, Arc<dyn Source>);
@@ -64,7 +64,7 @@ impl Ctx {
         let share = crate::share::Share::with_group(config.file_group.as_deref());
         let mut targets = Vec::with_capacity(config.targets.len());
         for t in &config.targets {
-            targets.push(target::open(t, &share).await);
+            targets.push(crate::targets::open(t, &share).await);
         }
         let sources = config.sources.iter().map(source::open).collect();
         let mut ctx = Ctx::with(config, targets, sources, Arc::new(Utc::now));
@@ -232,7 +232,7 @@ pub enum OpError {
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
     #[error(transparent)]
-    Target(#[from] crate::target::TargetError),
+    Target(#[from] crate::targets::TargetError),
     #[error(transparent)]
     State(#[from] crate::state::StateError),
     #[error("{0}")]

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::manifest;
 use crate::policy::retention::{self, Action, BackupView, CopyKind, CopyView, Plan, TargetView};
 use crate::policy::{self, Rule};
-use crate::target::Target;
+use crate::targets::Target;
 
 /// Leftovers younger than this may belong to a writer still at work.
 pub const LEFTOVER_AGE: TimeDelta = TimeDelta::days(1);
@@ -388,7 +388,7 @@ pub async fn remove_copy(
     t: &dyn Target,
     source: &str,
     id: &str,
-) -> Result<(), crate::target::TargetError> {
+) -> Result<(), crate::targets::TargetError> {
     t.delete(&manifest::manifest_path(source, id)).await?;
     t.delete(&manifest::signature_path(source, id)).await?;
     t.delete(&manifest::artifact_path(source, id)).await

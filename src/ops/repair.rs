@@ -29,7 +29,7 @@ use crate::fanout::{self, Outcome, Upload};
 use crate::manifest::{self, Manifest};
 use crate::sign::Trust;
 use crate::spool::Spool;
-use crate::target::{Payload, Target};
+use crate::targets::{Payload, Target};
 
 /// Manifests are small; anything bigger is not one.
 const MANIFEST_LIMIT: u64 = 1024 * 1024;
@@ -319,7 +319,7 @@ async fn signed_bytes(
         .map_err(|e| e.to_string())?;
     let sig = match t.read_small(&s_path, SIGNATURE_LIMIT).await {
         Ok(s) => Some(s),
-        Err(crate::target::TargetError::NotFound(_)) => None,
+        Err(crate::targets::TargetError::NotFound(_)) => None,
         Err(e) => return Err(e.to_string()),
     };
     let r = ManifestRef {

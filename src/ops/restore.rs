@@ -17,7 +17,7 @@ use super::{Ctx, OpError};
 use crate::manifest::{self, Manifest};
 use crate::plainfile::PlainFile;
 use crate::seal;
-use crate::target::Target;
+use crate::targets::Target;
 
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {

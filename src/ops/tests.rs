@@ -12,8 +12,8 @@ use crate::config::{Config, Location, Medium};
 use crate::policy::Status;
 use crate::source::Source;
 use crate::source::memory::MemorySource;
-use crate::target::memory::MemoryTarget;
-use crate::target::{Properties, Target};
+use crate::targets::memory::MemoryTarget;
+use crate::targets::{Properties, Target};
 use crate::testutil::sample_zip;
 
 const RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";

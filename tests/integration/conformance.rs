@@ -1,4 +1,4 @@
-//! The target contract (`src/target/mod.rs`), one test per clause, for every target type.
+//! The target contract (`src/targets/mod.rs`), one test per clause, for every target type.
 //!
 //! Each target is opened as production opens it (`target::open` from a config entry, so
 //! wrapped in the same retry policy), against a real server where there is one (sshd,
@@ -13,9 +13,9 @@ use pbx321::config::{
     FsTarget, Location, Medium, S3Target, Secret, SftpTarget, TargetConfig, TargetKind,
     WebdavTarget,
 };
-use pbx321::target::memory::MemoryTarget;
-use pbx321::target::retry::{Backoff, Retry};
-use pbx321::target::{Payload, Properties, Target, TargetError};
+use pbx321::targets::memory::MemoryTarget;
+use pbx321::targets::retry::{Backoff, Retry};
+use pbx321::targets::{Payload, Properties, Target, TargetError};
 use tokio::io::AsyncReadExt;
 
 use crate::helpers::noise;
@@ -71,7 +71,7 @@ fn entry(kind: TargetKind) -> TargetConfig {
 }
 
 async fn open(kind: TargetKind) -> Arc<dyn Target> {
-    pbx321::target::open(&entry(kind), &pbx321::share::Share::private()).await
+    pbx321::targets::open(&entry(kind), &pbx321::share::Share::private()).await
 }
 
 /// A loopback address nothing listens on.

@@ -7,9 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pbx321::fanout::{Outcome, Upload, fan_out};
-use pbx321::target::memory::MemoryTarget;
-use pbx321::target::retry::{Backoff, Retry};
-use pbx321::target::{ObjectMeta, Payload, Properties, Reader, Target, TargetError};
+use pbx321::targets::memory::MemoryTarget;
+use pbx321::targets::retry::{Backoff, Retry};
+use pbx321::targets::{ObjectMeta, Payload, Properties, Reader, Target, TargetError};
 use tokio::sync::Semaphore;
 
 use crate::conformance::props;
@@ -272,7 +272,7 @@ impl Target for Throttled {
 /// their whole copy (manifest last) while the slow one is still taking its first half.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_throttled_to_10_mib_s_does_not_delay_the_others() {
-    use pbx321::target::fs::FsTarget;
+    use pbx321::targets::fs::FsTarget;
     let scratch = tempfile::tempdir().unwrap();
     let data = crate::helpers::noise(9, 30 << 20);
     let spool = scratch.path().join("spool.age");

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use pbx321::config::{Location, Medium, SftpTarget as SftpConfig, WebdavTarget as DavConfig};
 use pbx321::secret::Secret;
-use pbx321::target::sftp::SftpTarget;
-use pbx321::target::webdav::WebdavTarget;
-use pbx321::target::{Payload, Properties, Target};
+use pbx321::targets::sftp::SftpTarget;
+use pbx321::targets::webdav::WebdavTarget;
+use pbx321::targets::{Payload, Properties, Target};
 
 use crate::helpers::*;
 use crate::servers::*;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pbx321::config::{Location, LockMode, Medium, ObjectLock, S3Target as S3Config};
-use pbx321::target::retry::{Backoff, Retry};
-use pbx321::target::s3::S3Target;
-use pbx321::target::{Payload, Properties, Target, TargetError};
+use pbx321::targets::retry::{Backoff, Retry};
+use pbx321::targets::s3::S3Target;
+use pbx321::targets::{Payload, Properties, Target, TargetError};
 
 use crate::conformance::read_all;
 use crate::helpers::*;
@@ -144,7 +144,7 @@ async fn an_object_larger_than_two_parts() {
 /// than stored as a copy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_carry_the_hashes_made_while_writing_and_a_changed_spool_is_refused() {
-    use pbx321::target::parts::PartHasher;
+    use pbx321::targets::parts::PartHasher;
     let bench = Bench::new("hashed").await;
     let (moto, proxy, scratch) = (&bench.moto, &bench.proxy, &bench.scratch);
     let t = bench.target("hashed").await;

@@ -198,7 +198,7 @@ async fn an_s3_part_on_a_slow_link_moves_before_it_is_confirmed() {
             connect_timeout: Duration::from_secs(10),
         }),
     };
-    let target = pbx321::target::open(&entry, &pbx321::share::Share::private()).await;
+    let target = pbx321::targets::open(&entry, &pbx321::share::Share::private()).await;
     let dir = tempfile::tempdir().unwrap();
     // 20 MiB in 16 MiB parts (the default), one at a time, at 512 KiB/s: the first part is
     // confirmed after 32 s; its bytes move all the time (once the buffers, a few MiB on
@@ -207,7 +207,7 @@ async fn an_s3_part_on_a_slow_link_moves_before_it_is_confirmed() {
     let file = dir.path().join("big");
     std::fs::write(&file, noise(len as u64, len)).unwrap();
     let payload =
-        pbx321::target::Payload::file(file, len as u64).metered(indicatif::ProgressBar::hidden());
+        pbx321::targets::Payload::file(file, len as u64).metered(indicatif::ProgressBar::hidden());
     let put = {
         let (target, payload) = (target.clone(), payload.clone());
         tokio::spawn(async move { target.put("big.age", &payload).await })
