@@ -39,6 +39,7 @@ pub mod escape;
 pub mod facts;
 pub mod fanout;
 pub mod flush;
+pub mod format;
 pub mod history;
 pub mod manifest;
 pub mod notify;

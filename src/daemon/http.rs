@@ -268,8 +268,8 @@ async fn healthz(State(app): State<App>) -> Response {
             format!(
                 "{} running for {}, past its bound of {}: stuck?\n",
                 jobs.join(", "),
-                crate::policy::duration_text(running),
-                crate::policy::duration_text(super::JOB_BOUND)
+                crate::format::duration(running),
+                crate::format::duration(super::JOB_BOUND)
             )
         })
     });

@@ -479,7 +479,7 @@ impl Ops {
                                 already_stored,
                                 "backup {}: {word} in {}, {}{}",
                                 s.source,
-                                crate::policy::duration_text(Duration::from_secs_f64(took)),
+                                crate::format::duration(Duration::from_secs_f64(took)),
                                 crate::report::human::verdict_counts(verdict, &report.rule),
                                 if *already_stored { " (already stored)" } else { "" }
                             ),
@@ -491,7 +491,7 @@ impl Ops {
                                 copies = 0,
                                 "backup {}: failed in {}: {error}",
                                 s.source,
-                                crate::policy::duration_text(Duration::from_secs_f64(took))
+                                crate::format::duration(Duration::from_secs_f64(took))
                             ),
                         }
                         st.last.insert(

@@ -221,7 +221,7 @@ fn notes(f: &CheckFacts) -> Vec<String> {
             notes.push(format!(
                 "target {} holds {} not made by pbx321 (e.g. {}): left alone, never counted",
                 t.target,
-                super::count(foreign.len() as u32, "object", "objects"),
+                crate::format::count(foreign.len() as u32, "object", "objects"),
                 crate::escape::text(first)
             ));
         }

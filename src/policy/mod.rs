@@ -18,24 +18,6 @@ pub use status::{
     worst,
 };
 
-/// A duration for people, the same everywhere pbx321 prints one: `45s`, `14m`, `3h 5m`,
-/// `2d 1h`.
-pub fn duration_text(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    let (days, hours, minutes) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
-    match (days, hours, minutes) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
-}
-
-/// `1 copy`, `3 copies`: a count and its noun.
-pub fn count(n: u32, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// The 3-2-1 policy of the tables: 26 h max age, warning after 20 h.
 #[cfg(test)]
 pub(crate) fn test_policy() -> crate::config::Policy {

@@ -327,7 +327,7 @@ fn phone_firmware(p: &PbxFacts) -> Item {
             Level::Warning,
             format!(
                 "{} unsupported firmware",
-                crate::policy::count(n as u32, "phone runs", "phones run")
+                crate::format::count(n as u32, "phone runs", "phones run")
             ),
         )
         .facts(facts)
@@ -429,8 +429,8 @@ fn disk(p: &PbxFacts, plan: &Plan) -> Item {
     let pct = free as f64 * 100.0 / total as f64;
     let facts = vec![format!(
         "free: {} of {} ({pct:.0} %)",
-        crate::report::bytes(free),
-        crate::report::bytes(total)
+        crate::format::bytes(free),
+        crate::format::bytes(total)
     )];
     if pct < f64::from(plan.min_free_disk_percent) {
         item(
@@ -590,7 +590,7 @@ fn outbound_failover(p: &PbxFacts) -> Item {
             Level::Warning,
             format!(
                 "{} without a second route on another trunk: {}",
-                crate::policy::count(single.len() as u32, "outbound rule", "outbound rules"),
+                crate::format::count(single.len() as u32, "outbound rule", "outbound rules"),
                 single.join(", ")
             ),
         )
@@ -659,7 +659,7 @@ fn web_channels(p: &PbxFacts) -> Item {
             Level::Ok,
             format!(
                 "{} for customers when trunks are down",
-                crate::policy::count(live.len() as u32, "web link", "web links")
+                crate::format::count(live.len() as u32, "web link", "web links")
             ),
         )
         .facts(facts)

@@ -145,7 +145,7 @@ fn age(now: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
 }
 
 fn human(d: Duration) -> String {
-    super::duration_text(d)
+    crate::format::duration(d)
 }
 
 /// Why the newest compliant backup `b` is a warning, if it is older than `warn_age`.

@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::bytes;
 use crate::config::Zone;
+use crate::format::bytes;
 use crate::history::RunRecord;
 
 const W: f64 = 720.0;
@@ -32,7 +32,7 @@ pub fn summary(source: &str, runs: &[&RunRecord], days: i64) -> String {
     let degraded = runs.iter().filter(|r| r.result == "degraded").count();
     let mut s = format!(
         "{source}, last {days} days: {}",
-        crate::policy::count(runs.len() as u32, "run", "runs")
+        crate::format::count(runs.len() as u32, "run", "runs")
     );
     if failed > 0 {
         let _ = write!(s, ", {failed} failed");

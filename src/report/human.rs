@@ -2,16 +2,16 @@
 
 use std::fmt::Write;
 
-use super::{age, bytes};
 use crate::catalog::CopyState;
 use crate::config::{Config, SourceKind, TargetKind};
 use crate::fanout::Outcome;
+use crate::format::{age, bytes, count};
 use crate::ops::backup::{BackupReport, RunResult};
 use crate::ops::config_check::Summary;
 use crate::ops::list::ListReport;
 use crate::ops::restore::RestoreReport;
 use crate::policy::check::CheckReport;
-use crate::policy::{Rule, Verdict, count};
+use crate::policy::{Rule, Verdict};
 
 pub fn backup(r: &BackupReport) -> String {
     let mut s = String::new();

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::age;
+use crate::format::age;
 use crate::policy::check::CheckReport;
 
 pub fn render(r: &CheckReport) -> String {
@@ -24,8 +24,8 @@ pub fn render(r: &CheckReport) -> String {
                     "{} {} ({}, {}, {} offsite, {} old)",
                     s.status.source,
                     s.status.status.label(),
-                    crate::policy::count(n.verdict.copies, "copy", "copies"),
-                    crate::policy::count(n.verdict.media, "medium", "media"),
+                    crate::format::count(n.verdict.copies, "copy", "copies"),
+                    crate::format::count(n.verdict.media, "medium", "media"),
                     n.verdict.offsite,
                     age(n.age_seconds)
                 ));

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use askama::Template;
 use chrono::{DateTime, Utc};
 
-use super::{age, bytes, chart, page_time};
+use super::{chart, page_time};
 use crate::catalog::{CopyInfo, CopyState};
 use crate::config::{Config, Zone};
+use crate::format::{age, bytes};
 use crate::history::RunRecord;
 use crate::policy::Status;
 use crate::policy::check::{BackupRow, CheckReport, SourceCheck, TargetState};
@@ -291,7 +292,7 @@ fn banner_of(r: &CheckReport) -> String {
     if r.status == Status::Ok {
         return format!(
             "all OK ({})",
-            crate::policy::count(r.sources.len() as u32, "source", "sources")
+            crate::format::count(r.sources.len() as u32, "source", "sources")
         );
     }
     [

@@ -87,7 +87,7 @@ impl Stall {
 fn stalled_text(target: &str, what: &str, limit: Duration) -> String {
     format!(
         "target {target}: {what} made no progress for {} (io_timeout): the server does not answer; given up on for this run",
-        crate::policy::duration_text(limit)
+        crate::format::duration(limit)
     )
 }
 
