@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Location, Medium};
 use crate::facts::{FileId, ObjectKind, ObjectMeta, Placement};
 use crate::manifest::{self, Manifest, Object};
-use crate::policy::CopyFact;
+use crate::facts::CopyFact;
 use crate::sign::{Forgery, Signature, Trust};
 
 /// How far in the future a backup may be dated (clock skew between hosts) and still count,
@@ -166,18 +166,18 @@ pub enum CopyState {
     Missing,
     /// The copy is there but wrong.
     Corrupt {
-        #[serde(serialize_with = "crate::report::reasons::as_text")]
+        #[serde(serialize_with = "crate::format::as_text")]
         why: Corruption,
     },
     /// The manifest's signature is missing, wrong, or by a key that is not trusted: not a
     /// copy, never restored ("forged or damaged").
     Forged {
-        #[serde(serialize_with = "crate::report::reasons::as_text")]
+        #[serde(serialize_with = "crate::format::as_text")]
         why: Forgery,
     },
     /// It disagrees with the copies of the same backup on other targets: not counted.
     Divergent {
-        #[serde(serialize_with = "crate::report::reasons::as_text")]
+        #[serde(serialize_with = "crate::format::as_text")]
         why: Divergence,
     },
     /// The backup is dated after now (plus the allowed skew): not counted, whatever its

@@ -39,6 +39,15 @@ pub fn count(n: u32, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// Serializes anything as its words (`serialize_with`): a typed reason is worded by its
+/// `Display`, which `report::reasons` gives it.
+pub fn as_text<T: std::fmt::Display, S: serde::Serializer>(
+    value: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

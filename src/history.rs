@@ -153,6 +153,26 @@ pub fn compact(state: &StateDir, now: DateTime<Utc>) {
     }
 }
 
+/// Copies removed per target over all prune runs, for `pbx321_prune_removed_total`: added
+/// to what the state directory remembers. Best effort.
+pub fn count_pruned(state: &StateDir, now_removed: &std::collections::BTreeMap<String, u64>) {
+    if now_removed.values().all(|n| *n == 0) {
+        return;
+    }
+    let mut totals = pruned_totals(state);
+    for (t, n) in now_removed {
+        *totals.entry(t.clone()).or_default() += n;
+    }
+    state.write_json(PRUNED_FILE, &totals, "prune totals");
+}
+
+const PRUNED_FILE: &str = "pruned.json";
+
+/// Copies removed per target over all prune runs, as remembered in the state directory.
+pub fn pruned_totals(state: &StateDir) -> std::collections::BTreeMap<String, u64> {
+    state.read_json(PRUNED_FILE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -245,6 +245,50 @@ impl StateDir {
         }
     }
 
+    /// Reads, changes and writes a small JSON state file under the state's file lock: a
+    /// cache, so a file that cannot be read counts as empty and a failed write only loses
+    /// what it would have kept (both logged, as `what`). A user who may read the state but
+    /// not write it (a monitoring user in `file_group`) uses it as it is, quietly.
+    pub fn update_json<T>(&self, name: &str, what: &str, change: impl FnOnce(&mut T))
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Default + Clone + PartialEq,
+    {
+        let mut change = Some(change);
+        let mut apply = |write: bool| {
+            let mut value: T = match self.read(name) {
+                Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
+                Ok(None) => T::default(),
+                Err(e) if e.is_denied() => {
+                    tracing::debug!("{what} not read: {e}");
+                    T::default()
+                }
+                Err(e) => {
+                    tracing::warn!("{what} not read: {e}");
+                    T::default()
+                }
+            };
+            let before = value.clone();
+            if let Some(change) = change.take() {
+                change(&mut value);
+            }
+            if write
+                && value != before
+                && let Ok(json) = serde_json::to_vec_pretty(&value)
+                && let Err(e) = self.write(name, &json)
+            {
+                tracing::warn!("{what} not recorded: {e}");
+            }
+        };
+        match self.with_file_lock(|| apply(true)) {
+            Ok(()) => {}
+            Err(e) if e.is_denied() => {
+                tracing::debug!("state directory is read-only for this user, not recording: {e}");
+                apply(false);
+            }
+            Err(e) => tracing::warn!("{what} not used: {e}"),
+        }
+    }
+
     /// Appends one line to a state file (history).
     pub fn append(&self, name: &str, line: &[u8]) -> Result<(), StateError> {
         self.ensure()?;

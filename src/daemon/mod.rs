@@ -443,7 +443,7 @@ impl Ops {
                     let mut st = lock(&self.status);
                     for s in &report.sources {
                         let (word, id, verdict) = match &s.result {
-                            crate::ops::backup::RunResult::Stored { id, verdict, .. } => (
+                            crate::outcome::RunResult::Stored { id, verdict, .. } => (
                                 if verdict.ok {
                                     "ok"
                                 } else if verdict.copies > 0 {
@@ -454,14 +454,14 @@ impl Ops {
                                 Some(id.clone()),
                                 Some(crate::report::human::verdict_counts(verdict, &report.rule)),
                             ),
-                            crate::ops::backup::RunResult::Failed { .. } => ("failed", None, None),
+                            crate::outcome::RunResult::Failed { .. } => ("failed", None, None),
                         };
                         *st.runs_total
                             .entry((s.source.clone(), word.to_string()))
                             .or_default() += 1;
                         let took = seconds(started);
                         match &s.result {
-                            crate::ops::backup::RunResult::Stored {
+                            crate::outcome::RunResult::Stored {
                                 id,
                                 verdict,
                                 already_stored,
@@ -483,7 +483,7 @@ impl Ops {
                                 crate::report::human::verdict_counts(verdict, &report.rule),
                                 if *already_stored { " (already stored)" } else { "" }
                             ),
-                            crate::ops::backup::RunResult::Failed { error } => tracing::warn!(
+                            crate::outcome::RunResult::Failed { error } => tracing::warn!(
                                 job = %format!("backup {}", s.source),
                                 source = %s.source,
                                 result = word,
@@ -591,7 +591,7 @@ impl Ops {
                 .await
                 .map(|r| format!("repair: {} still pending", r.pending()))
                 .map_err(|e| e.to_string()),
-            JobKind::Plan => crate::ops::plan::write_runbook(ctx)
+            JobKind::Plan => write_runbook(ctx)
                 .await
                 .map(|p| format!("plan: runbook written to {}", p.display()))
                 .map_err(|e| e.to_string()),
@@ -602,6 +602,31 @@ impl Ops {
             Err(e) => tracing::error!(job = %j.name, "scheduled job failed: {e}"),
         }
     }
+}
+
+/// Writes the runbook to `[plan] write_to` (Markdown for `.md`, else HTML), atomically.
+async fn write_runbook(ctx: &crate::ops::Ctx) -> Result<std::path::PathBuf, crate::ops::OpError> {
+    let Some(path) = ctx.config.plan.write_to.clone() else {
+        return Err(crate::ops::OpError::Usage(
+            "[plan] write_to is not set: nowhere to write the runbook".into(),
+        ));
+    };
+    let report = crate::ops::plan::run(ctx, &crate::ops::plan::PlanOptions::default()).await?;
+    let markdown = path.extension().is_some_and(|e| e == "md");
+    let text = if markdown {
+        crate::report::runbook::markdown(&report, &ctx.config, ctx.now())
+    } else {
+        crate::report::runbook::html(&report, &ctx.config, ctx.now())
+    };
+    let to = path.clone();
+    tokio::task::spawn_blocking(move || crate::state::write_atomic(&to, text.as_bytes()))
+        .await
+        .map_err(|e| crate::ops::OpError::Failed(format!("writing the runbook: {e}")))?
+        .map_err(crate::ops::io_error(format!(
+            "cannot write the runbook to {}",
+            path.display()
+        )))?;
+    Ok(path)
 }
 
 #[cfg(test)]

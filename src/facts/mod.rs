@@ -86,3 +86,17 @@ pub struct DrillFact {
 }
 
 pub mod pbx;
+
+/// One verified copy of a backup and the facts about where it lies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopyFact {
+    pub target: String,
+    pub medium: crate::config::Medium,
+    pub location: crate::config::Location,
+    /// The store confirmed it cannot be deleted or changed before a future date.
+    pub immutable: bool,
+    /// The operator asked for medium and location to be taken as declared (`trust_labels`):
+    /// placement facts are not used to discount them.
+    pub declared: bool,
+    pub placement: Placement,
+}

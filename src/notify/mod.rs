@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Event, Notifier, NotifyKind};
 use crate::fanout::Outcome;
-use crate::ops::backup::{BackupReport, RunResult};
+use crate::outcome::{BackupReport, RunResult};
 use crate::state::StateDir;
 
 mod email;

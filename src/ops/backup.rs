@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::catalog::{self, BackupEntry, Catalog, Leftover, Listing};
 use super::{Ctx, OpError, io_error};
+pub use crate::outcome::{BackupReport, PendingRun, RunResult, SourceRun};
 use crate::fanout::{self, Outcome, TargetResult, Upload};
 use crate::manifest::{self, Manifest, Origin};
 use crate::policy::{self, CopyFact, Rule, Verdict};
@@ -42,87 +43,6 @@ const CONFLICT_RETRIES: u32 = 3;
 pub struct BackupOptions {
     /// Source names to run; empty for all.
     pub sources: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BackupReport {
-    /// The rule the verdicts judge by.
-    pub rule: Rule,
-    pub sources: Vec<SourceRun>,
-    /// Pending backups of earlier runs, completed (or tried) before the new ones.
-    pub completed: Vec<PendingRun>,
-    /// Leftovers of interrupted runs that were deleted from the targets.
-    pub cleaned: Vec<Leftover>,
-    /// Pending backups dropped from the spool to keep it within `spool_max`.
-    pub dropped: Vec<String>,
-    /// The repair run after the backup (`repair = "after-backup"`): missing copies of kept
-    /// backups refilled. `None` when off, or when it could not run (logged).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repair: Option<super::repair::RepairReport>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PendingRun {
-    pub source: String,
-    pub id: String,
-    pub targets: Vec<TargetResult>,
-    /// Every target holds its copy now; the spool files are gone.
-    pub spool_removed: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceRun {
-    pub source: String,
-    #[serde(flatten)]
-    pub result: RunResult,
-    /// What the source's search saw besides the backup it chose (a file dated in the
-    /// future, passed over): kept with the run in the history, named by `check`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "result", rename_all = "kebab-case")]
-#[allow(clippy::large_enum_variant)] // one per source per run: boxing buys nothing
-pub enum RunResult {
-    Stored {
-        id: String,
-        /// The source's backup was already stored; no new backup was made.
-        already_stored: bool,
-        origin: Origin,
-        plain_bytes: u64,
-        sealed_bytes: u64,
-        targets: Vec<TargetResult>,
-        verdict: Verdict,
-        /// Times another writer held the chosen id and a new one was taken.
-        #[serde(skip_serializing_if = "is_zero")]
-        id_conflicts: u32,
-        /// Seconds from the start of the source's run (pull and seal included) until the
-        /// first copy was committed; absent when none was written by this run.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        first_copy_seconds: Option<f64>,
-    },
-    Failed {
-        error: String,
-    },
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-impl SourceRun {
-    /// Whether at least one target holds a copy of this run's backup.
-    pub fn any_copy(&self) -> bool {
-        match &self.result {
-            RunResult::Stored { verdict, .. } => verdict.copies > 0,
-            RunResult::Failed { .. } => false,
-        }
-    }
-
-    pub fn invariant_ok(&self) -> bool {
-        matches!(&self.result, RunResult::Stored { verdict, .. } if verdict.ok)
-    }
 }
 
 /// What every source's run shares.
@@ -367,7 +287,7 @@ async fn fill(
             })
             .cloned()
             .collect();
-        let upload = match run.spool.ensure(m, &have, &part_sizes(&missing)).await {
+        let upload = match run.spool.ensure(m, &have, &crate::targets::part_sizes(&missing)).await {
             Ok((file, parts)) => run
                 .upload(m, file)
                 .map(|mut u| {
@@ -936,19 +856,9 @@ impl RunningTee {
 
 /// One part hasher per part size of the targets that upload in parts (S3).
 fn part_hashers(targets: &[Arc<dyn Target>]) -> Vec<Tee> {
-    part_sizes(targets).into_iter().map(Tee::Parts).collect()
+    crate::targets::part_sizes(targets).into_iter().map(Tee::Parts).collect()
 }
 
-/// The distinct part sizes of the targets that upload in parts (S3).
-pub(crate) fn part_sizes(targets: &[Arc<dyn Target>]) -> Vec<u64> {
-    let mut sizes: Vec<u64> = targets
-        .iter()
-        .filter_map(|t| t.hashed_part_size())
-        .collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    sizes
-}
 
 /// Opens a staged copy on every local-disk target but the first on the spool's own file
 /// system (that one takes the spool file itself, by a hard link).
@@ -1107,7 +1017,7 @@ fn remember_copies(state: &StateDir, run: &SourceRun, now: DateTime<Utc>) {
     let RunResult::Stored { id, targets, .. } = &run.result else {
         return;
     };
-    super::check::update_remembered(state, |mem| {
+    super::catalog::update_remembered(state, |mem| {
         for r in targets.iter().filter(|r| r.outcome.has_copy()) {
             mem.saw(&r.target, id, now);
         }

@@ -153,3 +153,52 @@ pub async fn locked_until(t: &dyn Target, source: &str, id: &str) -> Option<Date
         .ok()
         .flatten()
 }
+
+/// Reads, changes and writes when each copy was last verified (`verified.json`), under the
+/// state's file lock. The memory is a cache: failing to read or write it only loses the
+/// grace an unreachable target gets, and is logged.
+pub fn update_remembered(state: &crate::state::StateDir, change: impl FnOnce(&mut Remembered)) {
+    state.update_json(VERIFIED, "copy verifications", change);
+}
+
+/// When each copy was last verified, in the state directory.
+const VERIFIED: &str = "verified.json";
+
+/// Reads every verified copy of a backup back and compares its sha256 with its manifest.
+pub async fn read_back(
+    cat: &mut Catalog,
+    listings: &[Listing],
+    source: &str,
+    id: &str,
+    progress: &crate::progress::Progress,
+) {
+    let Some(entry) = cat.backups.get(&(source.to_string(), id.to_string())) else {
+        return;
+    };
+    let checks = entry
+        .copies
+        .iter()
+        .filter(|c| c.is_verified())
+        .filter_map(|c| {
+            let l = listings.iter().find(|l| l.target.name() == c.target)?;
+            Some((Arc::clone(&l.target), c.manifest.clone()?))
+        })
+        .map(|(t, m)| async move {
+            let bar = progress.bytes(&format!("verify on {}", t.name()), Some(m.sealed.bytes));
+            let result = match t.read(&manifest::artifact_path(&m.source, &m.id)).await {
+                Err(e) => Err(read_failure(e)),
+                Ok(reader) => crate::stream::digest(crate::progress::metered(reader, &bar))
+                    .await
+                    .map_err(|e| ReadFailure::Failed(e.to_string())),
+            };
+            bar.finish_and_clear();
+            let (read, mismatch) = match result {
+                Ok((bytes, sha)) => (Ok(()), m.verify_sealed(bytes, &sha).err()),
+                Err(e) => (Err(e), None),
+            };
+            (t.name().to_string(), read, mismatch)
+        });
+    for (target, read, mismatch) in futures::future::join_all(checks).await {
+        cat.record_deep(source, id, &target, read, mismatch);
+    }
+}

@@ -30,7 +30,6 @@ pub use crate::policy::check::{BackupSummary, NewestBackup, SourceCheck, TargetS
 /// The restore drills' record in the state directory.
 const DRILLS: &str = "drills.json";
 /// When each copy was last verified, in the state directory.
-const VERIFIED: &str = "verified.json";
 
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
@@ -78,7 +77,7 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
                 .filter(|id| opts.all || newest.get(name) == Some(id))
                 .collect();
             for id in ids {
-                read_back(&mut cat, &listings, name, &id, &ctx.progress).await;
+                catalog::read_back(&mut cat, &listings, name, &id, &ctx.progress).await;
             }
             if let (Some(ids), Some(id)) = (&identities, newest.get(name)) {
                 let entry = &cat.backups[&(name.clone(), id.clone())];
@@ -97,13 +96,21 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
     let mut repairs_pending = BTreeMap::new();
     let mut kept = BTreeMap::new();
     for n in &names {
-        let (pending, why) = super::prune::pending_and_kept(&ctx.config, &presumed, n, now);
+        let (pending, why) = crate::policy::pruning::pending_and_kept(&ctx.config, &presumed, n, now);
         repairs_pending.insert(n.clone(), pending);
         kept.insert(n.clone(), why);
     }
     let readiness = opts.readiness || ctx.config.plan.configured;
     let pbx = if readiness {
-        super::plan::pbx_facts(ctx, &names).await
+        let selected = ctx
+            .select(&names)
+            .map(|s| {
+                s.into_iter()
+                    .map(|(cfg, src)| (cfg.name.clone(), src))
+                    .collect()
+            })
+            .unwrap_or_default();
+        crate::source::readiness_of(selected).await
     } else {
         BTreeMap::new()
     };
@@ -117,7 +124,7 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         deep: opts.deep,
         tamper_evident: trust.is_some(),
         repairs_pending,
-        prune_removed_total: super::prune::removed_totals(&ctx.state),
+        prune_removed_total: crate::history::pruned_totals(&ctx.state),
         notify_failures_total: crate::notify::Memory::load(&ctx.state).failures_total,
         free_bytes: free_space(ctx).await,
         kept,
@@ -242,92 +249,12 @@ fn remember(
     now: DateTime<Utc>,
 ) -> Remembered {
     let mut before = Remembered::default();
-    update_remembered(state, |mem| {
+    catalog::update_remembered(state, |mem| {
         before = mem.clone();
         cat.recall(mem, sources);
         mem.learn(cat, sources, now);
     });
     before
-}
-
-/// Reads, changes and writes when each copy was last verified (`verified.json`), under the
-/// state's file lock. The memory is a cache: failing to read or write it only loses the
-/// grace an unreachable target gets, and is logged. A user who may read the state but not
-/// write it (a monitoring user in `file_group`) uses it as it is, quietly.
-pub(super) fn update_remembered(state: &StateDir, change: impl FnOnce(&mut Remembered)) {
-    let mut change = Some(change);
-    let mut apply = |write: bool| {
-        let mut mem: Remembered = match state.read(VERIFIED) {
-            Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
-            Ok(None) => Remembered::default(),
-            Err(e) if e.is_denied() => {
-                tracing::debug!("copy verifications not read: {e}");
-                Remembered::default()
-            }
-            Err(e) => {
-                tracing::warn!("copy verifications not read: {e}");
-                Remembered::default()
-            }
-        };
-        let before = mem.clone();
-        if let Some(change) = change.take() {
-            change(&mut mem);
-        }
-        if write
-            && mem != before
-            && let Ok(json) = serde_json::to_vec_pretty(&mem)
-            && let Err(e) = state.write(VERIFIED, &json)
-        {
-            tracing::warn!("copy verifications not recorded: {e}");
-        }
-    };
-    match state.with_file_lock(|| apply(true)) {
-        Ok(()) => {}
-        Err(e) if e.is_denied() => {
-            tracing::debug!("state directory is read-only for this user, not recording: {e}");
-            apply(false);
-        }
-        Err(e) => tracing::warn!("copy verifications not used: {e}"),
-    }
-}
-
-/// Reads every verified copy of a backup back and compares its sha256 with its manifest.
-pub(super) async fn read_back(
-    cat: &mut Catalog,
-    listings: &[Listing],
-    source: &str,
-    id: &str,
-    progress: &crate::progress::Progress,
-) {
-    let Some(entry) = cat.backups.get(&(source.to_string(), id.to_string())) else {
-        return;
-    };
-    let checks = entry
-        .copies
-        .iter()
-        .filter(|c| c.is_verified())
-        .filter_map(|c| {
-            let l = listings.iter().find(|l| l.target.name() == c.target)?;
-            Some((Arc::clone(&l.target), c.manifest.clone()?))
-        })
-        .map(|(t, m)| async move {
-            let bar = progress.bytes(&format!("verify on {}", t.name()), Some(m.sealed.bytes));
-            let result = match t.read(&manifest::artifact_path(&m.source, &m.id)).await {
-                Err(e) => Err(catalog::read_failure(e)),
-                Ok(reader) => crate::stream::digest(crate::progress::metered(reader, &bar))
-                    .await
-                    .map_err(|e| catalog::ReadFailure::Failed(e.to_string())),
-            };
-            bar.finish_and_clear();
-            let (read, mismatch) = match result {
-                Ok((bytes, sha)) => (Ok(()), m.verify_sealed(bytes, &sha).err()),
-                Err(e) => (Err(e), None),
-            };
-            (t.name().to_string(), read, mismatch)
-        });
-    for (target, read, mismatch) in futures::future::join_all(checks).await {
-        cat.record_deep(source, id, &target, read, mismatch);
-    }
 }
 
 /// The restore drill: the first verified copy is decrypted, decompressed and its zip walked,

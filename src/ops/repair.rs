@@ -18,12 +18,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::catalog::{
-    self, Catalog, CopyState, Found, Listing, ManifestRead, ManifestRef, Signed, Unreachable,
+    self, Catalog, CopyState, Found, Listing, ManifestRead, ManifestRef, Signed,
 };
 use super::{Ctx, OpError};
+pub use crate::outcome::{Repair, RepairOutcome, RepairReport, SourceRepair};
 use crate::config::Medium;
 use crate::fanout::{self, Outcome, Upload};
 use crate::manifest::{self, Manifest};
@@ -45,73 +45,6 @@ pub struct RepairOptions {
     pub deep: bool,
     /// Leave backups pending in the spool alone (`backup` has just tried their targets).
     pub skip_pending: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RepairReport {
-    pub dry_run: bool,
-    pub deep: bool,
-    pub sources: Vec<SourceRepair>,
-    /// Targets that could not be listed: nothing was repaired there.
-    pub unreachable: Vec<Unreachable>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceRepair {
-    pub source: String,
-    pub repairs: Vec<Repair>,
-    /// Copies retention keeps that are still not verified after this run.
-    pub pending: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Repair {
-    pub id: String,
-    pub target: String,
-    /// What the target held: "absent", "missing", "corrupt: …".
-    pub was: String,
-    /// Where the bytes came from: "spool" or a target's name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(flatten)]
-    pub outcome: RepairOutcome,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum RepairOutcome {
-    Repaired {
-        bytes: u64,
-        seconds: f64,
-    },
-    /// `--dry-run`.
-    WouldRepair,
-    Failed {
-        error: String,
-    },
-    /// Not attempted: `why`.
-    Skipped {
-        why: String,
-    },
-}
-
-impl RepairReport {
-    pub fn pending(&self) -> usize {
-        self.sources.iter().map(|s| s.pending).sum()
-    }
-
-    pub fn failed(&self) -> usize {
-        self.sources
-            .iter()
-            .flat_map(|s| &s.repairs)
-            .filter(|r| {
-                !matches!(
-                    r.outcome,
-                    RepairOutcome::Repaired { .. } | RepairOutcome::WouldRepair
-                )
-            })
-            .count()
-    }
 }
 
 /// `pbx321 repair`: under the state-directory lock.
@@ -138,11 +71,11 @@ pub async fn run_locked(ctx: &Ctx, opts: &RepairOptions) -> Result<RepairReport,
 
     let mut sources = Vec::new();
     for name in &names {
-        let plan = super::prune::plan(&ctx.config, &cat, name, now);
+        let plan = crate::policy::pruning::plan(&ctx.config, &cat, name, now);
         if opts.deep {
             for (id, keepers) in &plan.wanted {
                 if !keepers.is_empty() {
-                    super::check::read_back(&mut cat, &listings, name, id, &ctx.progress).await;
+                    catalog::read_back(&mut cat, &listings, name, id, &ctx.progress).await;
                 }
             }
         }
@@ -435,7 +368,7 @@ async fn repair_one(
     // The sealed bytes, in the spool, checked against the signed manifest.
     let targets: Vec<Arc<dyn Target>> = todo.iter().map(|n| Arc::clone(&n.target)).collect();
     let (file, parts) = match spool
-        .ensure(&m, &sources, &super::backup::part_sizes(&targets))
+        .ensure(&m, &sources, &crate::targets::part_sizes(&targets))
         .await
     {
         Ok(f) => f,
@@ -451,7 +384,7 @@ async fn repair_one(
     let mut ready = Vec::new();
     for n in todo {
         if n.replace
-            && let Err(e) = super::prune::remove_copy(n.target.as_ref(), source, id).await
+            && let Err(e) = crate::targets::remove_copy(n.target.as_ref(), source, id).await
         {
             out.push(fail(&n, format!("could not remove the broken copy: {e}")));
             continue;
@@ -488,7 +421,7 @@ async fn repair_one(
         };
         if matches!(outcome, RepairOutcome::Repaired { .. }) {
             tracing::info!(id, target_name = n.target.name(), from = %from, "repaired a copy");
-            super::check::update_remembered(&ctx.state, |mem| {
+            catalog::update_remembered(&ctx.state, |mem| {
                 mem.saw(n.target.name(), id, ctx.now())
             });
         }

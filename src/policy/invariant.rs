@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::config::{Location, Medium, Policy};
-pub use crate::facts::Placement;
+pub use crate::facts::{CopyFact, Placement};
 
 /// The numbers the rule asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -25,20 +25,6 @@ impl From<&Policy> for Rule {
             immutable: p.immutable,
         }
     }
-}
-
-/// One verified copy of a backup and the facts about where it lies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CopyFact {
-    pub target: String,
-    pub medium: Medium,
-    pub location: Location,
-    /// The store confirmed it cannot be deleted or changed before a future date.
-    pub immutable: bool,
-    /// The operator asked for medium and location to be taken as declared (`trust_labels`):
-    /// placement facts are not used to discount them.
-    pub declared: bool,
-    pub placement: Placement,
 }
 
 /// What the copies of one backup add up to, and why the rule is or is not met.

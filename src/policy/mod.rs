@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod invariant;
+pub mod pruning;
 pub mod readiness;
 pub mod retention;
 pub mod schedule;

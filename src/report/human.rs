@@ -6,7 +6,7 @@ use crate::catalog::CopyState;
 use crate::config::{Config, SourceKind, TargetKind};
 use crate::fanout::Outcome;
 use crate::format::{age, bytes, count};
-use crate::ops::backup::{BackupReport, RunResult};
+use crate::outcome::{BackupReport, RunResult};
 use crate::ops::config_check::Summary;
 use crate::ops::list::ListReport;
 use crate::ops::restore::RestoreReport;
@@ -16,7 +16,7 @@ use crate::policy::{Rule, Verdict};
 pub fn backup(r: &BackupReport) -> String {
     let mut s = String::new();
     if let Some(rep) = &r.repair {
-        use crate::ops::repair::RepairOutcome;
+        use crate::outcome::RepairOutcome;
         for src in &rep.sources {
             for x in &src.repairs {
                 let _ = match &x.outcome {
@@ -785,8 +785,8 @@ pub fn prune(r: &crate::ops::prune::PruneReport) -> String {
 }
 
 /// `repair`: per source, each copy repaired (or not) and from where.
-pub fn repair(r: &crate::ops::repair::RepairReport) -> String {
-    use crate::ops::repair::RepairOutcome;
+pub fn repair(r: &crate::outcome::RepairReport) -> String {
+    use crate::outcome::RepairOutcome;
     let mut s = String::new();
     if r.dry_run {
         let _ = writeln!(s, "dry run: nothing is written");

@@ -4,7 +4,6 @@
 
 use std::fmt;
 
-use serde::Serializer;
 
 use crate::catalog::{Corruption, Divergence};
 use crate::sign::Forgery;
@@ -72,11 +71,6 @@ impl fmt::Display for Divergence {
         }
         Ok(())
     }
-}
-
-/// Serializes a typed reason as its words (the `why` of the JSON formats).
-pub fn as_text<T: fmt::Display, S: Serializer>(reason: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(reason)
 }
 
 /// Why a copy in `state` does not count, in words; `None` for a copy that counts (or was

@@ -619,3 +619,24 @@ pub async fn resolve_locality(host: &str, port: u16) -> (bool, bool) {
         !addrs.is_empty() && addrs.iter().all(private),
     )
 }
+
+/// Removes one stored copy of backup `id`, commit marker first: its manifest, then its
+/// signature, then its artifact — after the manifest is gone the rest is a leftover, never
+/// a manifest that promises an artifact that is gone.
+pub async fn remove_copy(t: &dyn Target, source: &str, id: &str) -> Result<(), TargetError> {
+    t.delete(&crate::manifest::manifest_path(source, id)).await?;
+    t.delete(&crate::manifest::signature_path(source, id)).await?;
+    t.delete(&crate::manifest::artifact_path(source, id)).await
+}
+
+/// The distinct part sizes of the targets that upload in parts (S3): what the spool hashes
+/// while it writes, so that no part is read twice.
+pub fn part_sizes(targets: &[Arc<dyn Target>]) -> Vec<u64> {
+    let mut sizes: Vec<u64> = targets
+        .iter()
+        .filter_map(|t| t.hashed_part_size())
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}

@@ -7,12 +7,16 @@
 //! - `judgement`: issue 25's findings (one judgement of what counts, targets that cannot be
 //!   escaped, contained commands, secret URLs, an HTTP server that holds), one test each.
 //! - `killed`: a run killed with SIGKILL mid-write, and crafted leftovers.
+//! - `lifecycle`: retention, prune, repair and leftovers over many runs on a moved clock.
+//! - `layering`: every import in `src/` points down the floors of docs/architecture.md.
 //! - `cli`: exit codes, errors said once, --format, colour.
 //! - `config`: example configs and every config snippet in docs/ parse; each bad config is
 //!   refused with file:line.
 //! - `docs`: the shell commands of docs/disaster-recovery.md (on a bare machine) and of the
 //!   README quickstart, run as written.
 //! - `fanout`: isolation, retries and independence of targets, in process.
+//! - `daemon`: the scheduler, SIGHUP reloads, the shipped systemd units, logs and state.
+//! - `notify`: webhook, healthchecks and e-mail (to an SMTP server the helpers start).
 //! - `monitoring`: `check --deep`, the restore drill, Nagios and Prometheus output.
 //! - `nas`: SFTP against a real sshd, WebDAV against rclone, and `require_mount`.
 //! - `plan`: readiness against the 3CX emulator's scenarios, the runbook (golden files, PDF).
@@ -25,6 +29,7 @@
 //! - `tamper`: forged, divergent and future-dated copies; signatures and ssh-keygen.
 //! - `threecx`, `emulator`: the 3CX V20 XAPI and V18 console API sources against an
 //!   emulator with faults (plain HTTP and HTTPS with a private CA).
+//! - `helpers`: `TestEnv`: temp dirs, configs, the binary.
 //! - `servers`: moto, the fault-injecting proxy, sshd and rclone, on free loopback ports.
 
 mod backup;
@@ -39,6 +44,7 @@ mod hardening;
 mod helpers;
 mod judgement;
 mod killed;
+mod layering;
 mod lifecycle;
 mod monitoring;
 mod nas;
