@@ -27,9 +27,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Location, Medium};
+use crate::facts::CopyFact;
 use crate::facts::{FileId, ObjectKind, ObjectMeta, Placement};
 use crate::manifest::{self, Manifest, Object};
-use crate::facts::CopyFact;
 use crate::sign::{Forgery, Signature, Trust};
 
 /// How far in the future a backup may be dated (clock skew between hosts) and still count,

@@ -22,9 +22,9 @@ use serde::Serialize;
 
 use super::catalog::{self, BackupEntry, Catalog, Leftover, Listing};
 use super::{Ctx, OpError, io_error};
-pub use crate::outcome::{BackupReport, PendingRun, RunResult, SourceRun};
 use crate::fanout::{self, Outcome, TargetResult, Upload};
 use crate::manifest::{self, Manifest, Origin};
+pub use crate::outcome::{BackupReport, PendingRun, RunResult, SourceRun};
 use crate::policy::{self, CopyFact, Rule, Verdict};
 use crate::seal;
 use crate::sign::{Signer, Trust};
@@ -287,7 +287,11 @@ async fn fill(
             })
             .cloned()
             .collect();
-        let upload = match run.spool.ensure(m, &have, &crate::targets::part_sizes(&missing)).await {
+        let upload = match run
+            .spool
+            .ensure(m, &have, &crate::targets::part_sizes(&missing))
+            .await
+        {
             Ok((file, parts)) => run
                 .upload(m, file)
                 .map(|mut u| {
@@ -856,9 +860,11 @@ impl RunningTee {
 
 /// One part hasher per part size of the targets that upload in parts (S3).
 fn part_hashers(targets: &[Arc<dyn Target>]) -> Vec<Tee> {
-    crate::targets::part_sizes(targets).into_iter().map(Tee::Parts).collect()
+    crate::targets::part_sizes(targets)
+        .into_iter()
+        .map(Tee::Parts)
+        .collect()
 }
-
 
 /// Opens a staged copy on every local-disk target but the first on the spool's own file
 /// system (that one takes the spool file itself, by a hard link).

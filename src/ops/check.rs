@@ -96,7 +96,8 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
     let mut repairs_pending = BTreeMap::new();
     let mut kept = BTreeMap::new();
     for n in &names {
-        let (pending, why) = crate::policy::pruning::pending_and_kept(&ctx.config, &presumed, n, now);
+        let (pending, why) =
+            crate::policy::pruning::pending_and_kept(&ctx.config, &presumed, n, now);
         repairs_pending.insert(n.clone(), pending);
         kept.insert(n.clone(), why);
     }

@@ -177,7 +177,6 @@ pub fn clock_suspects(cat: &Catalog, sources: &[String], now: DateTime<Utc>) -> 
         .collect()
 }
 
-
 /// Removes what `plan` says goes: manifest, signature, artifact, in that order.
 async fn remove(listings: &[Listing], source: &str, plan: &Plan) -> Vec<Failed> {
     let mut failed = Vec::new();

@@ -19,14 +19,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::catalog::{
-    self, Catalog, CopyState, Found, Listing, ManifestRead, ManifestRef, Signed,
-};
+use super::catalog::{self, Catalog, CopyState, Found, Listing, ManifestRead, ManifestRef, Signed};
 use super::{Ctx, OpError};
-pub use crate::outcome::{Repair, RepairOutcome, RepairReport, SourceRepair};
 use crate::config::Medium;
 use crate::fanout::{self, Outcome, Upload};
 use crate::manifest::{self, Manifest};
+pub use crate::outcome::{Repair, RepairOutcome, RepairReport, SourceRepair};
 use crate::sign::Trust;
 use crate::spool::Spool;
 use crate::targets::{Payload, Target};
@@ -421,9 +419,7 @@ async fn repair_one(
         };
         if matches!(outcome, RepairOutcome::Repaired { .. }) {
             tracing::info!(id, target_name = n.target.name(), from = %from, "repaired a copy");
-            catalog::update_remembered(&ctx.state, |mem| {
-                mem.saw(n.target.name(), id, ctx.now())
-            });
+            catalog::update_remembered(&ctx.state, |mem| mem.saw(n.target.name(), id, ctx.now()));
         }
         out.push(Repair {
             id: id.to_string(),

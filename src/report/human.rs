@@ -6,10 +6,10 @@ use crate::catalog::CopyState;
 use crate::config::{Config, SourceKind, TargetKind};
 use crate::fanout::Outcome;
 use crate::format::{age, bytes, count};
-use crate::outcome::{BackupReport, RunResult};
 use crate::ops::config_check::Summary;
 use crate::ops::list::ListReport;
 use crate::ops::restore::RestoreReport;
+use crate::outcome::{BackupReport, RunResult};
 use crate::policy::check::CheckReport;
 use crate::policy::{Rule, Verdict};
 

@@ -4,7 +4,6 @@
 
 use std::fmt;
 
-
 use crate::catalog::{Corruption, Divergence};
 use crate::sign::Forgery;
 

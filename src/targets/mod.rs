@@ -624,8 +624,10 @@ pub async fn resolve_locality(host: &str, port: u16) -> (bool, bool) {
 /// signature, then its artifact — after the manifest is gone the rest is a leftover, never
 /// a manifest that promises an artifact that is gone.
 pub async fn remove_copy(t: &dyn Target, source: &str, id: &str) -> Result<(), TargetError> {
-    t.delete(&crate::manifest::manifest_path(source, id)).await?;
-    t.delete(&crate::manifest::signature_path(source, id)).await?;
+    t.delete(&crate::manifest::manifest_path(source, id))
+        .await?;
+    t.delete(&crate::manifest::signature_path(source, id))
+        .await?;
     t.delete(&crate::manifest::artifact_path(source, id)).await
 }
 

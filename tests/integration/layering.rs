@@ -37,7 +37,8 @@ fn modules(src: &Path) -> BTreeMap<String, (PathBuf, String)> {
                 continue;
             }
             let text = std::fs::read_to_string(&p).unwrap();
-            out.insert(segs.join("::"), (p, text));
+            let shown = p.strip_prefix(src.parent().unwrap()).unwrap().to_path_buf();
+            out.insert(segs.join("::"), (shown, text));
         }
     }
     out
@@ -316,7 +317,10 @@ fn the_layering_check_sees_wrong_way_imports() {
     assert!(found.contains(&m("ops::Ctx")), "{found:?}");
     assert!(found.contains(&m("format::bytes")), "{found:?}");
     assert_eq!(
-        paths(&production_text("let a = my_crate::x; // crate::y"), &m("a")),
+        paths(
+            &production_text("let a = my_crate::x; // crate::y"),
+            &m("a")
+        ),
         Vec::<Vec<String>>::new()
     );
 }
@@ -345,7 +349,10 @@ fn the_layout_doc_names_every_module() {
     let doc = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
     let mut rooms: BTreeSet<String> = floors(&doc).into_keys().collect();
     rooms.insert("testutil".into());
-    assert_eq!(rooms, on_disk, "docs/architecture.md's floors vs the modules");
+    assert_eq!(
+        rooms, on_disk,
+        "docs/architecture.md's floors vs the modules"
+    );
 }
 
 #[test]
