@@ -87,20 +87,15 @@ pub async fn run_locked(ctx: &Ctx, opts: &RepairOptions) -> Result<RepairReport,
             if needs.is_empty() {
                 continue;
             }
-            repairs.extend(
-                repair_one(
-                    ctx,
-                    &spool,
-                    &cat,
-                    &listings,
-                    trust.as_ref(),
-                    name,
-                    id,
-                    needs,
-                    opts,
-                )
-                .await,
-            );
+            let run = RepairRun {
+                ctx,
+                spool: &spool,
+                cat: &cat,
+                listings: &listings,
+                trust: trust.as_ref(),
+                opts,
+            };
+            repairs.extend(run.repair_one(name, id, needs).await);
         }
         let pending = repairs
             .iter()
@@ -281,162 +276,227 @@ async fn signed_bytes(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn repair_one(
-    ctx: &Ctx,
-    spool: &Spool,
-    cat: &Catalog,
-    listings: &[Listing],
-    trust: Option<&Trust>,
-    source: &str,
-    id: &str,
-    needs: Vec<Need>,
-    opts: &RepairOptions,
-) -> Vec<Repair> {
-    let entry = &cat.backups[&(source.to_string(), id.to_string())];
-    let mut out = Vec::new();
-    let mut todo = Vec::new();
-    for n in needs {
-        match &n.blocked {
-            Some(why) => out.push(Repair {
+/// What every repair of one run shares (as `backup`'s `Run` does for a backup).
+struct RepairRun<'a> {
+    ctx: &'a Ctx,
+    spool: &'a Spool,
+    cat: &'a Catalog,
+    listings: &'a [Listing],
+    trust: Option<&'a Trust>,
+    opts: &'a RepairOptions,
+}
+
+/// One backup's repair in the making: the targets that need a copy and where it comes from.
+struct OneRepair<'a> {
+    source: &'a str,
+    id: &'a str,
+    /// "spool" or the healthy target read first.
+    from: String,
+}
+
+impl OneRepair<'_> {
+    fn record(&self, n: &Need, from: Option<&str>, outcome: RepairOutcome) -> Repair {
+        Repair {
+            id: self.id.to_string(),
+            target: n.target.name().to_string(),
+            was: n.was.clone(),
+            from: from.map(str::to_string),
+            outcome,
+        }
+    }
+
+    fn failed(&self, n: &Need, error: String) -> Repair {
+        self.record(n, Some(&self.from), RepairOutcome::Failed { error })
+    }
+}
+
+impl RepairRun<'_> {
+    /// Gives every target in `needs` a verified copy of `id`, from the spool or from a
+    /// healthy target: blocked needs are skipped with their reason; a dry run says what it
+    /// would do; else the signed manifest is found, the sealed bytes staged in the spool,
+    /// broken copies removed, and the new copies written and read back.
+    async fn repair_one(&self, source: &str, id: &str, needs: Vec<Need>) -> Vec<Repair> {
+        let entry = &self.cat.backups[&(source.to_string(), id.to_string())];
+        let (blocked, todo): (Vec<Need>, Vec<Need>) =
+            needs.into_iter().partition(|n| n.blocked.is_some());
+        let skipped = |n: &Need| {
+            let why = n.blocked.clone().unwrap_or_default();
+            Repair {
                 id: id.to_string(),
                 target: n.target.name().to_string(),
                 was: n.was.clone(),
                 from: None,
-                outcome: RepairOutcome::Skipped { why: why.clone() },
-            }),
-            None => todo.push(n),
-        }
-    }
-    if todo.is_empty() {
-        return out;
-    }
-    let Some(m) = entry.manifest.clone() else {
-        return out;
-    };
-    let was_pending = spool.pending_ids().contains(&id.to_string());
-    let sources = healthy(cat, listings, source, id);
-    let from = if was_pending {
-        "spool".to_string()
-    } else {
-        sources
-            .first()
-            .map(|t| t.name().to_string())
-            .unwrap_or_else(|| "nowhere".into())
-    };
-    let fail = |n: &Need, error: String| Repair {
-        id: id.to_string(),
-        target: n.target.name().to_string(),
-        was: n.was.clone(),
-        from: Some(from.clone()),
-        outcome: RepairOutcome::Failed { error },
-    };
-    if opts.dry_run {
-        out.extend(todo.iter().map(|n| Repair {
-            id: id.to_string(),
-            target: n.target.name().to_string(),
-            was: n.was.clone(),
-            from: Some(from.clone()),
-            outcome: RepairOutcome::WouldRepair,
-        }));
-        return out;
-    }
-    // The signed manifest, as stored on a healthy copy.
-    let mut signed = Err(if entry.counts() && sources.is_empty() {
-        "its copies count only unsigned (from before accept_unsigned_before): an unsigned copy is never a source for repair".to_string()
-    } else {
-        "no target holds a verified copy".to_string()
-    });
-    for t in &sources {
-        signed = signed_bytes(t.as_ref(), source, id, &m, trust).await;
-        if signed.is_ok() {
-            break;
-        }
-    }
-    let (manifest_bytes, signature) = match signed {
-        Ok(s) => s,
-        Err(e) => {
-            out.extend(
-                todo.iter()
-                    .map(|n| fail(n, format!("no verified copy to repair from: {e}"))),
-            );
-            return out;
-        }
-    };
-    // The sealed bytes, in the spool, checked against the signed manifest.
-    let targets: Vec<Arc<dyn Target>> = todo.iter().map(|n| Arc::clone(&n.target)).collect();
-    let (file, parts) = match spool
-        .ensure(&m, &sources, &crate::targets::part_sizes(&targets))
-        .await
-    {
-        Ok(f) => f,
-        Err(e) => {
-            out.extend(
-                todo.iter()
-                    .map(|n| fail(n, format!("no verified copy to repair from: {e}"))),
-            );
-            return out;
-        }
-    };
-    // Broken copies go first, commit marker first.
-    let mut ready = Vec::new();
-    for n in todo {
-        if n.replace
-            && let Err(e) = crate::targets::remove_copy(n.target.as_ref(), source, id).await
-        {
-            out.push(fail(&n, format!("could not remove the broken copy: {e}")));
-            continue;
-        }
-        ready.push(n);
-    }
-    let upload = Upload {
-        artifact_path: manifest::artifact_path(source, id),
-        artifact: Payload::file_with_sha256(file, m.sealed.bytes, m.sealed.sha256.clone())
-            .with_part_hashes(parts),
-        signature: signature.map(|s| (manifest::signature_path(source, id), s)),
-        manifest_path: manifest::manifest_path(source, id),
-        manifest: manifest_bytes.clone(),
-    };
-    let targets: Vec<Arc<dyn Target>> = ready.iter().map(|n| Arc::clone(&n.target)).collect();
-    let started = Instant::now();
-    let results = fanout::fan_out(&targets, &upload, &ctx.progress).await;
-    for (n, r) in ready.iter().zip(results) {
-        let outcome = match r.outcome {
-            Outcome::Written { .. } | Outcome::Present => {
-                match verify_after(n.target.as_ref(), &m, &manifest_bytes, opts.deep).await {
-                    Ok(()) => RepairOutcome::Repaired {
-                        bytes: m.sealed.bytes,
-                        seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-                    },
-                    Err(e) => RepairOutcome::Failed {
-                        error: format!("written, but does not verify: {e}"),
-                    },
-                }
-            }
-            Outcome::Failed { error } | Outcome::Conflict { error } => {
-                RepairOutcome::Failed { error }
+                outcome: RepairOutcome::Skipped { why },
             }
         };
-        if matches!(outcome, RepairOutcome::Repaired { .. }) {
-            tracing::info!(id, target_name = n.target.name(), from = %from, "repaired a copy");
-            catalog::update_remembered(&ctx.state, |mem| mem.saw(n.target.name(), id, ctx.now()));
+        let mut out: Vec<Repair> = blocked.iter().map(skipped).collect();
+        let Some(m) = entry.manifest.clone().filter(|_| !todo.is_empty()) else {
+            return out;
+        };
+        let was_pending = self.spool.pending_ids().contains(&id.to_string());
+        let sources = healthy(self.cat, self.listings, source, id);
+        let one = OneRepair {
+            source,
+            id,
+            from: if was_pending {
+                "spool".to_string()
+            } else {
+                sources
+                    .first()
+                    .map(|t| t.name().to_string())
+                    .unwrap_or_else(|| "nowhere".into())
+            },
+        };
+        if self.opts.dry_run {
+            out.extend(
+                todo.iter()
+                    .map(|n| one.record(n, Some(&one.from), RepairOutcome::WouldRepair)),
+            );
+            return out;
         }
-        out.push(Repair {
-            id: id.to_string(),
-            target: n.target.name().to_string(),
-            was: n.was.clone(),
-            from: Some(from.clone()),
-            outcome,
+        let staged = match self.signed_and_staged(entry, &m, &sources, &todo).await {
+            Ok(staged) => staged,
+            Err(e) => {
+                out.extend(
+                    todo.iter()
+                        .map(|n| one.failed(n, format!("no verified copy to repair from: {e}"))),
+                );
+                return out;
+            }
+        };
+        let ready = self.remove_broken(&one, todo, &mut out).await;
+        out.extend(self.write(&one, &m, staged, ready).await);
+        // The spool keeps only what a backup left pending and some target still lacks.
+        let all_done = out
+            .iter()
+            .all(|r| matches!(r.outcome, RepairOutcome::Repaired { .. }));
+        if !was_pending || all_done && covers_all(self.ctx, entry, &out) {
+            self.spool.discard(id);
+        }
+        out
+    }
+
+    /// The signed manifest as stored on a healthy copy, and the sealed bytes in the spool,
+    /// checked against it.
+    async fn signed_and_staged(
+        &self,
+        entry: &catalog::BackupEntry,
+        m: &Manifest,
+        sources: &[Arc<dyn Target>],
+        todo: &[Need],
+    ) -> Result<Staged, String> {
+        let mut signed = Err(if entry.counts() && sources.is_empty() {
+            "its copies count only unsigned (from before accept_unsigned_before): an unsigned copy is never a source for repair".to_string()
+        } else {
+            "no target holds a verified copy".to_string()
         });
+        for t in sources {
+            signed = signed_bytes(t.as_ref(), &m.source, &m.id, m, self.trust).await;
+            if signed.is_ok() {
+                break;
+            }
+        }
+        let (manifest, signature) = signed?;
+        let targets: Vec<Arc<dyn Target>> = todo.iter().map(|n| Arc::clone(&n.target)).collect();
+        let (file, parts) = self
+            .spool
+            .ensure(m, sources, &crate::targets::part_sizes(&targets))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Staged {
+            manifest,
+            signature,
+            file,
+            parts,
+        })
     }
-    // The spool keeps only what a backup left pending and some target still lacks.
-    let all_done = out
-        .iter()
-        .all(|r| matches!(r.outcome, RepairOutcome::Repaired { .. }));
-    if !was_pending || all_done && covers_all(ctx, entry, &out) {
-        spool.discard(id);
+
+    /// Broken copies go first, commit marker first; the needs whose target is ready now.
+    async fn remove_broken(
+        &self,
+        one: &OneRepair<'_>,
+        todo: Vec<Need>,
+        out: &mut Vec<Repair>,
+    ) -> Vec<Need> {
+        let mut ready = Vec::new();
+        for n in todo {
+            if n.replace
+                && let Err(e) =
+                    crate::targets::remove_copy(n.target.as_ref(), one.source, one.id).await
+            {
+                out.push(one.failed(&n, format!("could not remove the broken copy: {e}")));
+                continue;
+            }
+            ready.push(n);
+        }
+        ready
     }
-    out
+
+    /// Writes the staged copy to every ready target at once and reads each back.
+    async fn write(
+        &self,
+        one: &OneRepair<'_>,
+        m: &Manifest,
+        staged: Staged,
+        ready: Vec<Need>,
+    ) -> Vec<Repair> {
+        let (source, id) = (one.source, one.id);
+        let upload = Upload {
+            artifact_path: manifest::artifact_path(source, id),
+            artifact: Payload::file_with_sha256(
+                staged.file,
+                m.sealed.bytes,
+                m.sealed.sha256.clone(),
+            )
+            .with_part_hashes(staged.parts),
+            signature: staged
+                .signature
+                .map(|s| (manifest::signature_path(source, id), s)),
+            manifest_path: manifest::manifest_path(source, id),
+            manifest: staged.manifest.clone(),
+        };
+        let targets: Vec<Arc<dyn Target>> = ready.iter().map(|n| Arc::clone(&n.target)).collect();
+        let started = Instant::now();
+        let results = fanout::fan_out(&targets, &upload, &self.ctx.progress).await;
+        let mut out = Vec::new();
+        for (n, r) in ready.iter().zip(results) {
+            let outcome = match r.outcome {
+                Outcome::Written { .. } | Outcome::Present => {
+                    match verify_after(n.target.as_ref(), m, &staged.manifest, self.opts.deep).await
+                    {
+                        Ok(()) => RepairOutcome::Repaired {
+                            bytes: m.sealed.bytes,
+                            seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                        },
+                        Err(e) => RepairOutcome::Failed {
+                            error: format!("written, but does not verify: {e}"),
+                        },
+                    }
+                }
+                Outcome::Failed { error } | Outcome::Conflict { error } => {
+                    RepairOutcome::Failed { error }
+                }
+            };
+            if matches!(outcome, RepairOutcome::Repaired { .. }) {
+                tracing::info!(id, target_name = n.target.name(), from = %one.from, "repaired a copy");
+                let now = self.ctx.now();
+                catalog::update_remembered(&self.ctx.state, |mem| {
+                    mem.saw(n.target.name(), id, now)
+                });
+            }
+            out.push(one.record(n, Some(&one.from), outcome));
+        }
+        out
+    }
+}
+
+/// A backup's copy made ready to write: its signed manifest as stored, and its sealed bytes
+/// in the spool with their part hashes.
+struct Staged {
+    manifest: Bytes,
+    signature: Option<Bytes>,
+    file: std::path::PathBuf,
+    parts: Vec<crate::targets::PartHashes>,
 }
 
 /// Every configured target holds a verified copy now (what a pending backup waits for).
