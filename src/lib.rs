@@ -32,6 +32,7 @@
 //! - [`manifest`]: the on-target metadata format and object layout (pure).
 //! - [`state`]: the state directory: run lock, safe file writes, small JSON files.
 //! - [`error`]: the error policy.
+//! - [`backoff`]: the one retry policy (backoff with jitter) and source of randomness.
 //! - [`escape`]: the one way text from outside (a PBX, a target, a command) is shown.
 //! - [`format`]: sizes, durations and counts for people, worded once.
 //! - [`secret`]: `{ env = … }` / `{ file = … }` secrets, resolved at the edge, never printed.
@@ -43,6 +44,7 @@
 //! - `testutil`: 3CX-like sample backups for the tests (only with the `test-support`
 //!   feature, which the tests turn on; never in a release build).
 
+pub mod backoff;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -212,16 +212,6 @@ pub fn action_job(kind: JobKind) -> Option<Job> {
     })
 }
 
-/// A random delay in `[0, jitter)`.
-fn jitter_of(jitter: Duration) -> Duration {
-    if jitter.is_zero() {
-        return Duration::ZERO;
-    }
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    Duration::from_nanos(u64::from_le_bytes(b) % jitter.as_nanos().max(1) as u64)
-}
-
 /// What drives the loop from outside: stop (SIGTERM), new configs (SIGHUP), and runs
 /// asked for now (the status page's buttons).
 pub struct Inputs {
@@ -285,7 +275,7 @@ pub async fn run_loop(
             // The jitter is waited out with an ear on the stop: a stop during it ends the
             // loop at once, and the batch, never started, is not recorded as run (the next
             // start catches its slot up).
-            let pause = jitter_of(cfg.daemon.jitter);
+            let pause = crate::backoff::jitter(cfg.daemon.jitter);
             if !pause.is_zero() {
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}

@@ -20,10 +20,13 @@ use crate::state::StateDir;
 
 mod email;
 
-/// Tries per notifier and message.
-const TRIES: u32 = 3;
-/// The first pause between tries; doubled each time.
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Tries per notifier and message, and the pauses between them.
+const RETRY: crate::backoff::Backoff = crate::backoff::Backoff {
+    attempts: 3,
+    first: Duration::from_millis(500),
+    max: Duration::from_secs(4),
+    jitter: 0.25,
+};
 /// One try of one notifier.
 const TRY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -338,20 +341,19 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let mut pause = FIRST_BACKOFF;
-    let mut last = String::new();
-    for attempt in 1..=TRIES {
-        match tokio::time::timeout(TRY_TIMEOUT, f()).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => last = e,
-            Err(_) => last = format!("no answer within {}s", TRY_TIMEOUT.as_secs()),
+    let one_try = |_| {
+        let attempt = f();
+        async move {
+            match tokio::time::timeout(TRY_TIMEOUT, attempt).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("no answer within {}s", TRY_TIMEOUT.as_secs())),
+            }
         }
-        if attempt < TRIES {
-            tokio::time::sleep(pause).await;
-            pause *= 2;
-        }
-    }
-    Err(format!("gave up after {TRIES} tries: {last}"))
+    };
+    RETRY
+        .run(one_try, |_| true, |_, _, _| {})
+        .await
+        .map_err(|(last, n)| format!("gave up after {n} tries: {last}"))
 }
 
 /// A notifier's URL, read (from the config, the environment or a file) and checked. It is

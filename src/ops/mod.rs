@@ -244,6 +244,22 @@ pub enum OpError {
     },
 }
 
+impl From<crate::spool::writer::WriteError> for OpError {
+    fn from(e: crate::spool::writer::WriteError) -> OpError {
+        use crate::spool::writer::WriteError;
+        match e {
+            WriteError::NotABackup { .. } => {
+                OpError::Source(crate::source::SourceError::Invalid(e.to_string()))
+            }
+            WriteError::Seal(e) => OpError::Seal(e),
+            WriteError::ZipCheck(source) => OpError::Io {
+                what: "cannot start the zip check".into(),
+                source,
+            },
+        }
+    }
+}
+
 pub fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpError {
     let what = what.into();
     move |source| OpError::Io { what, source }

@@ -341,14 +341,17 @@ pub fn body_reader(resp: reqwest::Response) -> Reader {
     Box::new(tokio_util::io::StreamReader::new(stream))
 }
 
+/// The pause before try `attempt`: 250 ms doubling, up to 12.5 % more at random.
 fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(250 * 2u64.pow(attempt.saturating_sub(2)));
-    let jitter = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::from(d.subsec_millis()) % 250)
-        .unwrap_or(0);
-    base + Duration::from_millis(jitter)
+    RETRY.pause(attempt)
 }
+
+const RETRY: crate::backoff::Backoff = crate::backoff::Backoff {
+    attempts: ATTEMPTS,
+    first: Duration::from_millis(250),
+    max: Duration::from_secs(30),
+    jitter: 0.125,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {

@@ -7,44 +7,12 @@
 //! hosts sharing a target) is never taken for ours.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::{ObjectMeta, Payload, Properties, Reader, Target, TargetError};
 
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    /// Total tries, the first included.
-    pub attempts: u32,
-    pub first: Duration,
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            attempts: 4,
-            first: Duration::from_millis(500),
-            max: Duration::from_secs(10),
-        }
-    }
-}
-
-impl Backoff {
-    /// The pause before try `n` (1-based, n ≥ 2), with up to 25 % jitter.
-    pub fn pause(&self, n: u32) -> Duration {
-        let base = self
-            .first
-            .saturating_mul(2u32.saturating_pow(n.saturating_sub(2)))
-            .min(self.max);
-        let jitter = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() % 1000)
-            .unwrap_or(0);
-        base + base.mul_f64(jitter as f64 / 4000.0)
-    }
-}
+pub use crate::backoff::Backoff;
 
 pub struct Retry {
     inner: Arc<dyn Target>,
@@ -65,7 +33,7 @@ impl Retry {
         }
     }
 
-    async fn run<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, TargetError>
+    async fn run<T, F, Fut>(&self, what: &str, f: F) -> Result<T, TargetError>
     where
         F: FnMut(u32) -> Fut + Send,
         Fut: std::future::Future<Output = Result<T, TargetError>> + Send,
@@ -73,23 +41,23 @@ impl Retry {
         if let Some(why) = &*self.down.lock().unwrap_or_else(|e| e.into_inner()) {
             return Err(TargetError::Transient(why.clone()));
         }
-        let mut n = 1;
-        loop {
-            match f(n).await {
-                Err(e) if e.is_retryable() && n < self.backoff.attempts => {
-                    n += 1;
-                    let pause = self.backoff.pause(n);
-                    tracing::info!(target_name = self.inner.name(), error = %e, "{what} failed; try {n} of {} in {pause:?}", self.backoff.attempts);
-                    tokio::time::sleep(pause).await;
-                }
-                Err(TargetError::Transient(msg)) if n > 1 => {
-                    let why = format!("{msg}; gave up after {n} tries");
-                    *self.down.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(format!("{why} (not tried again this run)"));
-                    return Err(TargetError::Transient(why));
-                }
-                other => return other,
+        let name = self.inner.name();
+        let attempts = self.backoff.attempts;
+        let result = self
+            .backoff
+            .run(f, TargetError::is_retryable, |n, e, pause| {
+                tracing::info!(target_name = name, error = %e, "{what} failed; try {n} of {attempts} in {pause:?}");
+            })
+            .await;
+        match result {
+            Ok(v) => Ok(v),
+            Err((TargetError::Transient(msg), n)) if n > 1 => {
+                let why = format!("{msg}; gave up after {n} tries");
+                *self.down.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(format!("{why} (not tried again this run)"));
+                Err(TargetError::Transient(why))
             }
+            Err((e, _)) => Err(e),
         }
     }
 }

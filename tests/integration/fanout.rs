@@ -34,6 +34,7 @@ fn fast_retry(t: Arc<dyn Target>) -> Arc<dyn Target> {
             attempts: 3,
             first: Duration::from_millis(1),
             max: Duration::from_millis(5),
+            ..Backoff::default()
         },
     ))
 }

@@ -56,6 +56,7 @@ async fn target(cfg: S3Config) -> Arc<dyn Target> {
             attempts: 3,
             first: Duration::from_millis(50),
             max: Duration::from_millis(200),
+            ..Backoff::default()
         },
     ))
 }

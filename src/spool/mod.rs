@@ -13,6 +13,8 @@
 //! Names in the spool are checked like names read from a target: a file whose name is not
 //! a valid backup id is never used to build a path.
 
+pub mod writer;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
