@@ -425,6 +425,20 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The newest backup of `source` made from `origin` that some target holds as a source
+    /// for more copies: one that counts with a valid signature (or unchecked signatures).
+    /// One that counts only unsigned is never completed, signed anew, onto other targets.
+    pub fn stored_from<'c>(
+        &'c self,
+        source: &'c str,
+        origin: &manifest::Origin,
+    ) -> Option<&'c BackupEntry> {
+        self.of_source(source).rev().find(|b| {
+            b.copies.iter().any(|c| c.is_source())
+                && b.manifest.as_ref().is_some_and(|m| m.same_origin(origin))
+        })
+    }
+
     /// Indexes listings: every backup with a manifest on some target gets an entry, with an
     /// unchecked copy on each target holding that manifest. Pure: reads nothing.
     pub fn index<'a>(listings: impl IntoIterator<Item = &'a TargetListing>) -> Catalog {
@@ -1011,4 +1025,42 @@ impl Remembered {
             .into_iter()
             .flat_map(|m| m.copies.iter())
     }
+}
+
+/// Ids tried before giving up on finding a free one (one second apart).
+const ID_TRIES: u32 = 600;
+
+/// A time for a new backup whose id is neither on a target (`taken`) nor in the spool: now,
+/// or the next free second after it (so that a clock that stands still cannot loop
+/// forever). After `ID_TRIES` taken seconds (objects planted to squat them), the first
+/// second free in the spool is taken anyway: a target that holds something under that id
+/// refuses the copy and fails alone, and the others still get theirs.
+pub fn free_id_time(
+    taken: &BTreeSet<String>,
+    pending: &[String],
+    source: &str,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    let start = now.trunc_subsecs(0);
+    let free = |taken: &dyn Fn(&str) -> bool| {
+        let mut at = start;
+        for _ in 0..ID_TRIES {
+            let id = manifest::backup_id(source, at);
+            if !taken(&id) && !pending.contains(&id) {
+                return Some(at);
+            }
+            at = at.checked_add_signed(chrono::TimeDelta::seconds(1))?;
+        }
+        None
+    };
+    free(&|id| taken.contains(id))
+        .or_else(|| {
+            tracing::warn!(
+                source,
+                "no backup id free on every target within {ID_TRIES} seconds of {now}: objects squat them; taking one free in the spool, and a target that holds it refuses alone"
+            );
+            free(&|_| false)
+        })
+        .unwrap_or(start)
 }

@@ -266,3 +266,39 @@ async fn check_size(t: &dyn Target, path: &str, want: u64) -> Result<(), TargetE
     }
     Ok(())
 }
+
+/// Deletes this run's copies of `m` (manifest first, then the artifact) from the targets
+/// it wrote them to, where the manifest there is still exactly ours.
+pub async fn withdraw(
+    targets: &[Arc<dyn Target>],
+    m: &crate::manifest::Manifest,
+    results: &[TargetResult],
+) {
+    let manifest_path = crate::manifest::manifest_path(&m.source, &m.id);
+    let ours = crate::targets::Payload::Bytes(bytes::Bytes::from(m.to_json()));
+    for r in results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Written { .. }))
+    {
+        let Some(t) = targets.iter().find(|t| t.name() == r.target) else {
+            continue;
+        };
+        if !matches!(
+            crate::targets::holds(t.as_ref(), &manifest_path, &ours).await,
+            Ok(true)
+        ) {
+            continue;
+        }
+        let gone = async {
+            t.delete(&manifest_path).await?;
+            t.delete(&crate::manifest::signature_path(&m.source, &m.id))
+                .await?;
+            t.delete(&crate::manifest::artifact_path(&m.source, &m.id))
+                .await
+        }
+        .await;
+        if let Err(e) = gone {
+            tracing::warn!(target_name = t.name(), id = %m.id, error = %e, "could not withdraw a copy");
+        }
+    }
+}

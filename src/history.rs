@@ -173,6 +173,26 @@ pub fn pruned_totals(state: &StateDir) -> std::collections::BTreeMap<String, u64
     state.read_json(PRUNED_FILE)
 }
 
+/// Appends one line per source run to `runs.jsonl` in the state directory. Best effort:
+/// history is a cache, never a reason to fail a backup.
+pub fn record<R: serde::Serialize>(state: &StateDir, run: &R, at: DateTime<Utc>, seconds: f64) {
+    #[derive(serde::Serialize)]
+    struct Line<'a, R> {
+        at: DateTime<Utc>,
+        #[serde(flatten)]
+        run: &'a R,
+        seconds: f64,
+    }
+    let seconds = (seconds * 1000.0).round() / 1000.0;
+    let Ok(mut line) = serde_json::to_vec(&Line { at, run, seconds }) else {
+        return;
+    };
+    line.push(b'\n');
+    if let Err(e) = state.append(FILE, &line) {
+        tracing::warn!("run history not recorded: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

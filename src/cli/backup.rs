@@ -54,10 +54,10 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     crate::notify::started(&ctx.config.notify).await;
     let report = match backup::run(&ctx, &opts).await {
         Ok(r) => r,
-        Err(e @ crate::ops::OpError::Usage(_)) => return Err(Failure::new(Exit::Usage, e)),
+        Err(e) if e.is_usage() => return Err(e.into()),
         Err(e) => {
             crate::notify::run_failed(&ctx.config.notify, &e.to_string(), ctx.now()).await;
-            return Err(Failure::new(Exit::Failed, e));
+            return Err(e.into());
         }
     };
     print(&match args.format {

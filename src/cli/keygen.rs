@@ -24,9 +24,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> CmdResult {
     use std::io::Write;
-    let fail = |e: crate::ops::OpError| Failure::new(Exit::Failed, e);
     if let Some(out) = &args.out {
-        let public = keygen::run(out, chrono::Utc::now()).map_err(fail)?;
+        let public = keygen::run(out, chrono::Utc::now()).map_err(Failure::from)?;
         let _ = writeln!(
             std::io::stderr(),
             "wrote {}; keep it off the backup host. Put this in [encryption] recipients:",
@@ -35,7 +34,7 @@ pub fn run(args: Args) -> CmdResult {
         print(&format!("{public}\n"))?;
     }
     if let Some(key) = &args.signing_key {
-        let public = keygen::signing_key(key).map_err(fail)?;
+        let public = keygen::signing_key(key).map_err(Failure::from)?;
         let _ = writeln!(
             std::io::stderr(),
             "wrote {} (and {}.pub); keep it on the backup host only. In the config: [signing] key = {:?}; on other machines trust this public key:",

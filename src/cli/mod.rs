@@ -226,6 +226,19 @@ impl Failure {
     }
 }
 
+/// The one mapping of an operation's error to an exit code: bad usage or config (the
+/// caller must change something) is 2, anything else that stopped the operation 1.
+impl From<crate::ops::OpError> for Failure {
+    fn from(e: crate::ops::OpError) -> Failure {
+        let code = if e.is_usage() {
+            Exit::Usage
+        } else {
+            Exit::Failed
+        };
+        Failure::new(code, e)
+    }
+}
+
 pub type CmdResult = Result<ExitCode, Failure>;
 
 /// Where the copies are read from: the config's targets, one of them, or a location given

@@ -50,13 +50,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         },
     )
     .await
-    .map_err(|e| {
-        let code = match e {
-            crate::ops::OpError::Usage(_) => Exit::Usage,
-            _ => Exit::Failed,
-        };
-        Failure::new(code, anyhow::Error::from(e))
-    })?;
+    .map_err(Failure::from)?;
     let now = ctx.now();
     let text = match args.format {
         PlanFormat::Human => crate::report::human::readiness(&report),

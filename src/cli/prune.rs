@@ -39,10 +39,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         sources: args.sources,
         dry_run: args.dry_run,
     };
-    let report = prune::run(&ctx, &opts).await.map_err(|e| match e {
-        crate::ops::OpError::Usage(_) => Failure::new(Exit::Usage, e),
-        _ => Failure::new(Exit::Failed, e),
-    })?;
+    let report = prune::run(&ctx, &opts).await.map_err(Failure::from)?;
     print(&match args.format {
         Format::Human => report::human::prune(&report),
         Format::Json => report::json::render(&report),

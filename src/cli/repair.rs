@@ -43,10 +43,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
         deep: args.deep,
         skip_pending: false,
     };
-    let report = repair::run(&ctx, &opts).await.map_err(|e| match e {
-        crate::ops::OpError::Usage(_) => Failure::new(Exit::Usage, e),
-        _ => Failure::new(Exit::Failed, e),
-    })?;
+    let report = repair::run(&ctx, &opts).await.map_err(Failure::from)?;
     print(&match args.format {
         Format::Human => report::human::repair(&report),
         Format::Json => report::json::render(&report),

@@ -597,9 +597,7 @@ impl Ops {
 /// Writes the runbook to `[plan] write_to` (Markdown for `.md`, else HTML), atomically.
 async fn write_runbook(ctx: &crate::ops::Ctx) -> Result<std::path::PathBuf, crate::ops::OpError> {
     let Some(path) = ctx.config.plan.write_to.clone() else {
-        return Err(crate::ops::OpError::Usage(
-            "[plan] write_to is not set: nowhere to write the runbook".into(),
-        ));
+        return Err(crate::ops::OpError::NoRunbookPath);
     };
     let report = crate::ops::plan::run(ctx, &crate::ops::plan::PlanOptions::default()).await?;
     let markdown = path.extension().is_some_and(|e| e == "md");
@@ -611,7 +609,10 @@ async fn write_runbook(ctx: &crate::ops::Ctx) -> Result<std::path::PathBuf, crat
     let to = path.clone();
     tokio::task::spawn_blocking(move || crate::state::write_atomic(&to, text.as_bytes()))
         .await
-        .map_err(|e| crate::ops::OpError::Failed(format!("writing the runbook: {e}")))?
+        .map_err(|e| crate::ops::OpError::Task {
+            what: "writing the runbook",
+            error: e.to_string(),
+        })?
         .map_err(crate::ops::io_error(format!(
             "cannot write the runbook to {}",
             path.display()

@@ -17,10 +17,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
 
-use super::catalog::{self, BackupEntry, Catalog, Leftover, Listing};
+use super::catalog::{self, BackupEntry, Catalog, Listing};
 use super::{Ctx, OpError, io_error};
 use crate::fanout::{self, Outcome, TargetResult, Upload};
 use crate::manifest::{self, Manifest, Origin};
@@ -31,10 +30,8 @@ use crate::sign::{Signer, Trust};
 use crate::source::{Source, SourceError};
 use crate::spool::{Pending, Spool, writer};
 use crate::state::StateDir;
-use crate::targets::{PartHashes, Staged, Target};
+use crate::targets::Target;
 
-/// Ids tried before giving up on finding a free one (one second apart).
-const ID_TRIES: u32 = 600;
 /// New ids taken after another writer turned out to hold the same one.
 const CONFLICT_RETRIES: u32 = 3;
 
@@ -70,10 +67,7 @@ impl Run<'_> {
     /// The copy of `m` sealed in `file`, its manifest signed.
     fn upload(&self, m: &Manifest, file: PathBuf) -> Result<Upload, OpError> {
         let signature = match self.signer {
-            Some(s) => Some(
-                s.sign(&m.to_json())
-                    .map_err(|e| OpError::Failed(e.to_string()))?,
-            ),
+            Some(s) => Some(s.sign(&m.to_json()).map_err(OpError::Signing)?),
             None => None,
         };
         Ok(Upload::of(m, file, signature))
@@ -89,16 +83,15 @@ impl Run<'_> {
 /// Runs a backup of the selected sources.
 pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpError> {
     if ctx.config.sources.is_empty() {
-        return Err(OpError::Usage(format!(
-            "{} has no [[source]]: it can restore and list, not back up; add a source (e.g. type = \"folder\")",
-            ctx.config.path.display()
-        )));
+        return Err(OpError::NoSources {
+            config: ctx.config.path.clone(),
+        });
     }
     let sources = ctx.select(&opts.sources)?;
     let state = &ctx.state;
     let _lock = state.lock()?;
     let signer = match &ctx.config.signing {
-        Some(s) => Some(Signer::load(&s.key).map_err(|e| OpError::Usage(e.to_string()))?),
+        Some(s) => Some(Signer::load(&s.key).map_err(OpError::SigningKey)?),
         None => None,
     };
     let trust = ctx.trust()?;
@@ -133,7 +126,7 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
         progress: &ctx.progress,
     };
     let index = run.catalog(|_, _| false).await;
-    let cleaned = clean_targets(run.targets, &index).await;
+    let cleaned = catalog::remove_leftovers(run.targets, &index).await;
     let completed = complete_pending(&run, &pending).await;
     // What steps 1 and 2 removed and wrote is what step 3 must see (the ids still in use).
     let relisted;
@@ -148,52 +141,10 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
         run.listings = &relisted;
     }
     run.tried = &completed;
-    // Sources at once: at most `[daemon] max_concurrent`, in config order in the report.
-    use futures::StreamExt;
-    let run = &run;
-    let now = &now;
-    let mut work = Vec::with_capacity(sources.len());
-    for (src_cfg, src) in sources {
-        work.push(async move {
-            let started = std::time::Instant::now();
-            let result = back_up_source(run, &src_cfg.name, src.as_ref())
-                .await
-                .unwrap_or_else(|e| RunResult::Failed {
-                    error: e.to_string(),
-                });
-            let source_run = SourceRun {
-                source: src_cfg.name.clone(),
-                result,
-                warnings: src.notes(),
-            };
-            record_history(state, &source_run, now(), started.elapsed().as_secs_f64());
-            remember_copies(state, &source_run, now());
-            source_run
-        });
-    }
-    let runs: Vec<SourceRun> = futures::stream::iter(work)
-        .buffered(ctx.config.daemon.max_concurrent.max(1))
-        .collect()
-        .await;
+    let runs = back_up_all(&run, sources, state, ctx.config.daemon.max_concurrent).await;
     crate::history::compact(state, now());
     let dropped = spool.bound(ctx.config.spool_max);
-    let repair = match ctx.config.repair {
-        crate::config::RepairMode::Off => None,
-        crate::config::RepairMode::AfterBackup => {
-            let opts = super::repair::RepairOptions {
-                sources: names.clone(),
-                skip_pending: true,
-                ..Default::default()
-            };
-            match super::repair::run_locked(ctx, &opts).await {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    tracing::warn!("repair after backup did not run: {e}");
-                    None
-                }
-            }
-        }
-    };
+    let repair = repair_after(ctx, &names).await;
     Ok(BackupReport {
         rule: run.rule,
         sources: runs,
@@ -204,23 +155,54 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
     })
 }
 
-async fn clean_targets(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<Leftover> {
-    let mut cleaned = Vec::new();
-    for l in cat.partials.iter().chain(&cat.orphans) {
-        let Some(t) = targets.iter().find(|t| t.name() == l.target) else {
-            continue;
+/// Steps 3 and 4 for every source at once: at most `max_concurrent`, in config order in the
+/// report; each source's run recorded in the history and its copies remembered.
+async fn back_up_all(
+    run: &Run<'_>,
+    sources: Vec<super::Selected<'_>>,
+    state: &StateDir,
+    max_concurrent: usize,
+) -> Vec<SourceRun> {
+    use futures::StreamExt;
+    let now = run.now;
+    let work = sources.into_iter().map(|(src_cfg, src)| async move {
+        let started = std::time::Instant::now();
+        let result = back_up_source(run, &src_cfg.name, src.as_ref())
+            .await
+            .unwrap_or_else(|e| RunResult::Failed {
+                error: e.to_string(),
+            });
+        let source_run = SourceRun {
+            source: src_cfg.name.clone(),
+            result,
+            warnings: src.notes(),
         };
-        match t.delete(&l.path).await {
-            Ok(()) => {
-                tracing::info!(target_name = %l.target, path = %l.path, "removed the leftover of an interrupted run");
-                cleaned.push(l.clone());
-            }
-            Err(e) => {
-                tracing::warn!(target_name = %l.target, path = %l.path, error = %e, "could not remove a leftover")
-            }
+        crate::history::record(state, &source_run, now(), started.elapsed().as_secs_f64());
+        if let RunResult::Stored { id, targets, .. } = &source_run.result {
+            catalog::remember_written(state, id, targets, now());
         }
+        source_run
+    });
+    futures::stream::iter(work)
+        .buffered(max_concurrent.max(1))
+        .collect()
+        .await
+}
+
+/// The repair after a backup (`repair = "after-backup"`), of the backups not left pending.
+async fn repair_after(ctx: &Ctx, names: &[String]) -> Option<super::repair::RepairReport> {
+    if ctx.config.repair == crate::config::RepairMode::Off {
+        return None;
     }
-    cleaned
+    let opts = super::repair::RepairOptions {
+        sources: names.to_vec(),
+        skip_pending: true,
+        ..Default::default()
+    };
+    super::repair::run_locked(ctx, &opts)
+        .await
+        .inspect_err(|e| tracing::warn!("repair after backup did not run: {e}"))
+        .ok()
 }
 
 /// Step 2: every pending backup, oldest first, onto the targets that lack it.
@@ -352,7 +334,12 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
         });
     }
 
-    let created = free_id_time(run.spool, &taken_ids(run.listings, name), name, (run.now)());
+    let created = catalog::free_id_time(
+        &catalog::ids_in_use(run.listings.iter().map(|l| &l.listing), name),
+        &run.spool.pending_ids(),
+        name,
+        (run.now)(),
+    );
     let started = std::time::Instant::now();
     let (m, made) = seal_into_spool(run, src, name, &origin, created).await?;
     src.sealed(&origin).await;
@@ -392,7 +379,7 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
 async fn fan_out_new(
     run: &Run<'_>,
     mut m: Manifest,
-    made: Made,
+    made: writer::Made,
 ) -> Result<(Manifest, Vec<TargetResult>, u32), OpError> {
     let mut conflicts = 0;
     let mut staged = Some(made.staged);
@@ -424,7 +411,7 @@ async fn fan_out_new(
         }
         conflicts += 1;
         tracing::warn!(id = %m.id, "another writer holds this backup id on a target; withdrawing this run's copies and taking a new id");
-        withdraw(run.targets, &m, &results).await;
+        fanout::withdraw(run.targets, &m, &results).await;
         // Two writers that collided must not collide again in step.
         tokio::time::sleep(
             std::time::Duration::from_millis(100)
@@ -432,9 +419,9 @@ async fn fan_out_new(
         )
         .await;
         let listings = catalog::list_all(run.targets, std::slice::from_ref(&m.source)).await;
-        let at = free_id_time(
-            run.spool,
-            &taken_ids(&listings, &m.source),
+        let at = catalog::free_id_time(
+            &catalog::ids_in_use(listings.iter().map(|l| &l.listing), &m.source),
+            &run.spool.pending_ids(),
             &m.source,
             (run.now)(),
         );
@@ -443,44 +430,6 @@ async fn fan_out_new(
             run.spool.dir().display()
         )))?;
     }
-}
-
-/// Deletes this run's copies of `m` (manifest first, then the artifact) from the targets
-/// it wrote them to, where the manifest there is still exactly ours.
-async fn withdraw(targets: &[Arc<dyn Target>], m: &Manifest, results: &[TargetResult]) {
-    let manifest_path = manifest::manifest_path(&m.source, &m.id);
-    let ours = crate::targets::Payload::Bytes(bytes::Bytes::from(m.to_json()));
-    for r in results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Written { .. }))
-    {
-        let Some(t) = targets.iter().find(|t| t.name() == r.target) else {
-            continue;
-        };
-        if !matches!(
-            crate::targets::holds(t.as_ref(), &manifest_path, &ours).await,
-            Ok(true)
-        ) {
-            continue;
-        }
-        let gone = async {
-            t.delete(&manifest_path).await?;
-            t.delete(&manifest::signature_path(&m.source, &m.id))
-                .await?;
-            t.delete(&manifest::artifact_path(&m.source, &m.id)).await
-        }
-        .await;
-        if let Err(e) = gone {
-            tracing::warn!(target_name = t.name(), id = %m.id, error = %e, "could not withdraw a copy");
-        }
-    }
-}
-
-/// Every id of `source` that one of pbx321's own objects on a target already carries
-/// (committed, uncommitted or being written by another run), as the catalog classifies
-/// them: names pbx321 never writes are not looked at, so they never block a backup.
-fn taken_ids(listings: &[Listing], source: &str) -> std::collections::BTreeSet<String> {
-    catalog::ids_in_use(listings.iter().map(|l| &l.listing), source)
 }
 
 /// The source's backups, with the manifests read of those that can record `origin`: every
@@ -511,13 +460,7 @@ fn already_stored<'c>(
     source: &'c str,
     origin: &Origin,
 ) -> Option<(Manifest, Option<&'c BackupEntry>)> {
-    // Only a backup that counts with a valid signature (or unchecked signatures): one that
-    // counts only unsigned is never completed, signed anew, onto other targets.
-    let stored = cat.of_source(source).rev().find(|b| {
-        b.copies.iter().any(|c| c.is_source())
-            && b.manifest.as_ref().is_some_and(|m| m.same_origin(origin))
-    });
-    if let Some(b) = stored {
+    if let Some(b) = cat.stored_from(source, origin) {
         return Some((b.manifest.clone()?, Some(b)));
     }
     let p = spool
@@ -529,41 +472,6 @@ fn already_stored<'c>(
     Some((p.manifest, entry))
 }
 
-/// A time for a new backup whose id is neither on a target (`taken`) nor in the spool: now,
-/// or the next free second after it (so that a clock that stands still cannot loop
-/// forever). After `ID_TRIES` taken seconds (objects planted to squat them), the first
-/// second free in the spool is taken anyway: a target that holds something under that id
-/// refuses the copy and fails alone, and the others still get theirs.
-fn free_id_time(
-    spool: &Spool,
-    taken: &std::collections::BTreeSet<String>,
-    source: &str,
-    now: DateTime<Utc>,
-) -> DateTime<Utc> {
-    let pending = spool.pending_ids();
-    let start = now.trunc_subsecs(0);
-    let free = |taken: &dyn Fn(&str) -> bool| {
-        let mut at = start;
-        for _ in 0..ID_TRIES {
-            let id = manifest::backup_id(source, at);
-            if !taken(&id) && !pending.contains(&id) {
-                return Some(at);
-            }
-            at = at.checked_add_signed(chrono::TimeDelta::seconds(1))?;
-        }
-        None
-    };
-    free(&|id| taken.contains(id))
-        .or_else(|| {
-            tracing::warn!(
-                source,
-                "no backup id free on every target within {ID_TRIES} seconds of {now}: objects squat them; taking one free in the spool, and a target that holds it refuses alone"
-            );
-            free(&|_| false)
-        })
-        .unwrap_or(start)
-}
-
 /// Reads the source once, sealing it into the spool, checking its zip on the way, and
 /// describes it: the backup is pending from here on.
 async fn seal_into_spool(
@@ -572,7 +480,7 @@ async fn seal_into_spool(
     name: &str,
     origin: &Origin,
     created: DateTime<Utc>,
-) -> Result<(Manifest, Made), OpError> {
+) -> Result<(Manifest, writer::Made), OpError> {
     let id = manifest::backup_id(name, created);
     let mut tees =
         writer::stage_copies(run.targets, run.spool, &manifest::artifact_path(name, &id)).await;
@@ -608,15 +516,13 @@ async fn seal_into_spool(
         }
     })
     .await
-    .map_err(|e| OpError::Failed(format!("seal task failed: {e}")))
+    .map_err(|e| OpError::Task {
+        what: "the seal",
+        error: e.to_string(),
+    })
     .and_then(|r| r.map_err(OpError::from));
     bar.finish_and_clear();
-    let writer::Sealed {
-        digests,
-        pbx_encrypted,
-        staged,
-        parts,
-    } = match sealed {
+    let sealed = match sealed {
         Ok(d) if d.digests.plain_bytes == origin.size => d,
         Ok(writer::Sealed { digests: d, .. }) => {
             remove_tees();
@@ -632,22 +538,8 @@ async fn seal_into_spool(
             return Err(e);
         }
     };
-    // A staged copy counts only whole: as long as the sealed file.
-    let mut whole = Vec::new();
-    for (copy, n) in staged {
-        if n == digests.sealed_bytes {
-            whole.push(copy);
-        } else {
-            let _ = std::fs::remove_file(&copy.file);
-        }
-    }
-    let made = Made {
-        staged: whole,
-        parts: parts
-            .into_iter()
-            .filter(|p| p.len == digests.sealed_bytes)
-            .collect(),
-    };
+    let (digests, pbx_encrypted) = (sealed.digests.clone(), sealed.pbx_encrypted);
+    let made = sealed.made();
     run.spool.commit(&id).map_err(io_error(format!(
         "cannot commit the spool file {}",
         partial.display()
@@ -678,13 +570,6 @@ async fn seal_into_spool(
     Ok((m, made))
 }
 
-/// What the seal made beside the spool file, for the fan-out: whole staged copies and the
-/// part hashes of the sealed stream.
-struct Made {
-    staged: Vec<Staged>,
-    parts: Vec<PartHashes>,
-}
-
 /// The rule's verdict on the copies `results` say the targets hold now.
 async fn verdict_of(run: &Run<'_>, results: &[TargetResult], source: &str, id: &str) -> Verdict {
     let now = (run.now)();
@@ -696,37 +581,4 @@ async fn verdict_of(run: &Run<'_>, results: &[TargetResult], source: &str, id: &
         }
     }
     policy::evaluate(&facts, &run.rule)
-}
-
-/// Remembers the copies this run wrote and checked (or found), as `check` does: a target
-/// that is down at the next check is then "last verified at this run".
-fn remember_copies(state: &StateDir, run: &SourceRun, now: DateTime<Utc>) {
-    let RunResult::Stored { id, targets, .. } = &run.result else {
-        return;
-    };
-    super::catalog::update_remembered(state, |mem| {
-        for r in targets.iter().filter(|r| r.outcome.has_copy()) {
-            mem.saw(&r.target, id, now);
-        }
-    });
-}
-
-/// Appends one line per source run to `runs.jsonl` in the state directory. Best effort:
-/// history is a cache, never a reason to fail a backup.
-fn record_history(state: &StateDir, run: &SourceRun, at: DateTime<Utc>, seconds: f64) {
-    #[derive(Serialize)]
-    struct Line<'a> {
-        at: DateTime<Utc>,
-        #[serde(flatten)]
-        run: &'a SourceRun,
-        seconds: f64,
-    }
-    let seconds = (seconds * 1000.0).round() / 1000.0;
-    let Ok(mut line) = serde_json::to_vec(&Line { at, run, seconds }) else {
-        return;
-    };
-    line.push(b'\n');
-    if let Err(e) = state.append("runs.jsonl", &line) {
-        tracing::warn!("run history not recorded: {e}");
-    }
 }

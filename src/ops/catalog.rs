@@ -202,3 +202,39 @@ pub async fn read_back(
         cat.record_deep(source, id, &target, read, mismatch);
     }
 }
+
+/// Removes the leftovers of interrupted runs the catalog found (partial objects and
+/// artifacts without a manifest); the ones removed.
+pub async fn remove_leftovers(targets: &[Arc<dyn Target>], cat: &Catalog) -> Vec<Leftover> {
+    let mut cleaned = Vec::new();
+    for l in cat.partials.iter().chain(&cat.orphans) {
+        let Some(t) = targets.iter().find(|t| t.name() == l.target) else {
+            continue;
+        };
+        match t.delete(&l.path).await {
+            Ok(()) => {
+                tracing::info!(target_name = %l.target, path = %l.path, "removed the leftover of an interrupted run");
+                cleaned.push(l.clone());
+            }
+            Err(e) => {
+                tracing::warn!(target_name = %l.target, path = %l.path, error = %e, "could not remove a leftover")
+            }
+        }
+    }
+    cleaned
+}
+
+/// Remembers the copies a run wrote and checked (or found), as `check` does: a target that
+/// is down at the next check is then "last verified at this run".
+pub fn remember_written(
+    state: &crate::state::StateDir,
+    id: &str,
+    results: &[crate::fanout::TargetResult],
+    now: DateTime<Utc>,
+) {
+    update_remembered(state, |mem| {
+        for r in results.iter().filter(|r| r.outcome.has_copy()) {
+            mem.saw(&r.target, id, now);
+        }
+    });
+}

@@ -185,7 +185,10 @@ async fn sources_and_listings(
         return Ok((names, listings));
     }
     for w in wanted {
-        manifest::check_name(w).map_err(|why| OpError::Usage(format!("source {w:?} {why}")))?;
+        manifest::check_name(w).map_err(|why| OpError::BadSourceName {
+            name: w.clone(),
+            why: why.to_string(),
+        })?;
     }
     let listings = catalog::list_all(&ctx.targets, wanted).await;
     let mut names: Vec<String> = wanted.to_vec();
@@ -357,7 +360,10 @@ fn record_drills(
     state.with_file_lock(|| {
         let mut all = read_drills(state);
         all.extend(new);
-        let json = serde_json::to_vec_pretty(&all).map_err(|e| OpError::Failed(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&all).map_err(|error| OpError::Encode {
+            what: "the drill record",
+            error,
+        })?;
         state.write(DRILLS, &json)?;
         Ok(all)
     })?

@@ -19,10 +19,9 @@ pub fn run(out: &Path, now: chrono::DateTime<chrono::Utc>) -> Result<String, OpE
         .mode(0o600)
         .open(out)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => OpError::Usage(format!(
-                "{} exists; pbx321 never overwrites a key (it may be the only way into your backups)",
-                out.display()
-            )),
+            std::io::ErrorKind::AlreadyExists => OpError::KeyExists {
+                path: out.to_path_buf(),
+            },
             std::io::ErrorKind::NotFound => missing_directory(out),
             _ => io_error(format!("cannot create {}", out.display()))(e),
         })?;
@@ -44,11 +43,10 @@ fn missing_directory(out: &Path) -> OpError {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    OpError::Failed(format!(
-        "cannot write the key to {}: the directory {} does not exist; create it first (mkdir -p, mode 700)",
-        out.display(),
-        dir.display()
-    ))
+    OpError::NoKeyDirectory {
+        path: out.to_path_buf(),
+        dir: dir.to_path_buf(),
+    }
 }
 
 /// Writes a new ed25519 signing key to `out` (and its public line to `out.pub`, so that a
@@ -63,8 +61,8 @@ pub fn signing_key(out: &Path) -> Result<String, OpError> {
         .nodename()
         .to_string_lossy()
         .into_owned();
-    let public = crate::sign::generate(out, &format!("pbx321@{host}"))
-        .map_err(|e| OpError::Usage(e.to_string()))?;
+    let public =
+        crate::sign::generate(out, &format!("pbx321@{host}")).map_err(OpError::SigningKey)?;
     let mut pub_path = out.as_os_str().to_owned();
     pub_path.push(".pub");
     let pub_path = std::path::PathBuf::from(pub_path);

@@ -5,6 +5,7 @@
 //! CLI (and the daemon) open a [`Ctx`] once, tests build one from in-memory targets and a
 //! fixed clock.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -112,7 +113,7 @@ impl Ctx {
         let mut keys = self.extra_trusted.clone();
         if let Some(s) = signing {
             for line in &s.trusted {
-                keys.push(crate::sign::parse_trusted(line).map_err(OpError::Usage)?);
+                keys.push(crate::sign::parse_trusted(line).map_err(OpError::BadTrustedKey)?);
             }
             match own_public_key(&s.key)? {
                 Ok(k) => keys.push(k),
@@ -121,10 +122,7 @@ impl Ctx {
                 }
             }
             if keys.is_empty() {
-                return Err(OpError::Usage(format!(
-                    "[signing]: no key to verify signatures with: {}.pub cannot be read and trusted is empty; add the public key to trusted = […]",
-                    s.key.display()
-                )));
+                return Err(OpError::NoTrustedKey { key: s.key.clone() });
             }
         }
         Ok(Some(crate::sign::Trust {
@@ -181,14 +179,12 @@ impl Ctx {
                         .iter()
                         .map(|s| s.name.as_str())
                         .collect();
-                    let hint = crate::config::suggest(w, &names)
-                        .map(|s| format!("did you mean {s:?}? "))
-                        .unwrap_or_default();
-                    OpError::Usage(format!(
-                        "no source named {w:?} in {}; {hint}configured: {}",
-                        self.config.path.display(),
-                        names.join(", ")
-                    ))
+                    OpError::UnknownSource {
+                        name: w.clone(),
+                        config: self.config.path.clone(),
+                        suggestion: crate::config::suggest(w, &names).map(str::to_string),
+                        configured: names.iter().map(|n| n.to_string()).collect(),
+                    }
                 })
             })
             .collect()
@@ -220,15 +216,63 @@ mod judgement_props;
 #[cfg(test)]
 mod tests;
 
-/// Errors that stop an operation before it produces a report.
+/// Errors that stop an operation before it produces a report. Each carries its facts and
+/// is worded here; `cli` maps them to exit codes in one place ([`OpError::is_usage`]).
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
-    /// Bad usage or config, found before any work.
+    /// The config has no source to back up.
+    #[error("{} has no [[source]]: it can restore and list, not back up; add a source (e.g. type = \"folder\")", config.display())]
+    NoSources { config: PathBuf },
+    /// The config has no recipients to seal for.
+    #[error("{} has no [encryption]: add recipients = [\"age1…\"] to back up (make a key with `pbx321 keygen --out FILE`)", config.display())]
+    NoEncryption { config: PathBuf },
+    /// A line of `recipients_file` is not an age recipient.
+    #[error("recipients_file {}:{line}: {why}", path.display())]
+    BadRecipient {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+    /// A source asked for by name is not configured.
+    #[error("no source named {name:?} in {}; {}configured: {}", config.display(), suggestion.as_ref().map(|s| format!("did you mean {s:?}? ")).unwrap_or_default(), configured.join(", "))]
+    UnknownSource {
+        name: String,
+        config: PathBuf,
+        suggestion: Option<String>,
+        configured: Vec<String>,
+    },
+    /// A source name that could never be a source's (it could not be used in a path).
+    #[error("source {name:?} {why}")]
+    BadSourceName { name: String, why: String },
+    /// A `[signing] trusted` line is not an ed25519 public key.
     #[error("{0}")]
-    Usage(String),
-    /// Failed at run time in a way that is neither a source's nor a target's fault.
-    #[error("{0}")]
-    Failed(String),
+    BadTrustedKey(String),
+    /// Signatures are to be checked, and no key to check them with can be had.
+    #[error("[signing]: no key to verify signatures with: {}.pub cannot be read and trusted is empty; add the public key to trusted = […]", key.display())]
+    NoTrustedKey { key: PathBuf },
+    /// The signing key cannot be loaded or made.
+    #[error(transparent)]
+    SigningKey(crate::sign::SignError),
+    /// A manifest could not be signed.
+    #[error(transparent)]
+    Signing(crate::sign::SignError),
+    /// `keygen` would overwrite a key.
+    #[error("{} exists; pbx321 never overwrites a key (it may be the only way into your backups)", path.display())]
+    KeyExists { path: PathBuf },
+    /// `keygen` into a directory that does not exist.
+    #[error("cannot write the key to {}: the directory {} does not exist; create it first (mkdir -p, mode 700)", path.display(), dir.display())]
+    NoKeyDirectory { path: PathBuf, dir: PathBuf },
+    /// `[plan] write_to` is needed and not set.
+    #[error("[plan] write_to is not set: nowhere to write the runbook")]
+    NoRunbookPath,
+    /// A task of this process ended without its result (it panicked or was cancelled).
+    #[error("{what} failed: {error}")]
+    Task { what: &'static str, error: String },
+    #[error("{what}: {error}")]
+    Encode {
+        what: &'static str,
+        error: serde_json::Error,
+    },
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
     #[error(transparent)]
@@ -242,6 +286,26 @@ pub enum OpError {
         what: String,
         source: std::io::Error,
     },
+}
+
+impl OpError {
+    /// Bad usage or a bad config, found before any work: the caller must change something
+    /// (exit 2), not run again.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            OpError::NoSources { .. }
+                | OpError::NoEncryption { .. }
+                | OpError::BadRecipient { .. }
+                | OpError::UnknownSource { .. }
+                | OpError::BadSourceName { .. }
+                | OpError::BadTrustedKey(_)
+                | OpError::NoTrustedKey { .. }
+                | OpError::SigningKey(_)
+                | OpError::KeyExists { .. }
+                | OpError::NoRunbookPath
+        )
+    }
 }
 
 impl From<crate::spool::writer::WriteError> for OpError {
@@ -295,12 +359,12 @@ fn own_public_key(key: &std::path::Path) -> Result<Result<ssh_key::PublicKey, St
 /// The configured recipients, `recipients_file` included, parsed once: (their lines, for
 /// the manifest; the parsed keys, for the seal).
 pub fn recipients(cfg: &Config) -> Result<(Vec<String>, Arc<Recipients>), OpError> {
-    let enc = cfg.encryption.as_ref().ok_or_else(|| {
-        OpError::Usage(format!(
-            "{} has no [encryption]: add recipients = [\"age1…\"] to back up (make a key with `pbx321 keygen --out FILE`)",
-            cfg.path.display()
-        ))
-    })?;
+    let enc = cfg
+        .encryption
+        .as_ref()
+        .ok_or_else(|| OpError::NoEncryption {
+            config: cfg.path.clone(),
+        })?;
     let mut lines = enc.recipients.clone();
     if let Some(path) = &enc.recipients_file {
         let text = std::fs::read_to_string(path)
@@ -309,12 +373,10 @@ pub fn recipients(cfg: &Config) -> Result<(Vec<String>, Arc<Recipients>), OpErro
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            seal::parse_recipient(line).map_err(|why| {
-                OpError::Usage(format!(
-                    "recipients_file {}:{}: {why}",
-                    path.display(),
-                    n + 1
-                ))
+            seal::parse_recipient(line).map_err(|why| OpError::BadRecipient {
+                path: path.clone(),
+                line: n + 1,
+                why: why.to_string(),
             })?;
             lines.push(line.to_string());
         }

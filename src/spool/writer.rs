@@ -88,6 +88,33 @@ pub struct Sealed {
     pub parts: Vec<PartHashes>,
 }
 
+/// What the seal made beside the spool file, for the fan-out: whole staged copies and the
+/// part hashes of the sealed stream.
+pub struct Made {
+    pub staged: Vec<Staged>,
+    pub parts: Vec<PartHashes>,
+}
+
+impl Sealed {
+    /// What of the tees' work counts: a staged copy only whole (as long as the sealed file;
+    /// the file of one that is not is removed), part hashes only of the whole stream.
+    pub fn made(self) -> Made {
+        let whole = self.digests.sealed_bytes;
+        let mut staged = Vec::new();
+        for (copy, n) in self.staged {
+            if n == whole {
+                staged.push(copy);
+            } else {
+                let _ = std::fs::remove_file(&copy.file);
+            }
+        }
+        Made {
+            staged,
+            parts: self.parts.into_iter().filter(|p| p.len == whole).collect(),
+        }
+    }
+}
+
 /// Why a seal into the spool failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {

@@ -436,6 +436,23 @@ fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_bad() {
         metrics().contains("pbx321_next_run_timestamp_seconds{job=\"backup hq\"}")
     });
     assert!(!metrics().contains("job=\"prune\""));
+    // The log, as the daemon writes it (read as it comes: a refusal is waited for, not
+    // slept for).
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    {
+        use std::io::BufRead;
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
+    let logged = |what: &str| log.lock().unwrap().contains(what);
     let pid = child.id() as i32;
     let hup = || {
         rustix::process::kill_process(
@@ -451,7 +468,9 @@ fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_bad() {
     )
     .unwrap();
     hup();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    wait_for("the refusal in the log", 10, || {
+        logged("the new config is refused, the old one is kept")
+    });
     assert!(child.try_wait().unwrap().is_none(), "still running");
     assert!(metrics().contains("job=\"backup hq\""));
     // A good one with a prune job: taken.
@@ -463,8 +482,8 @@ fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_is_bad() {
         metrics().contains("job=\"prune\"")
     });
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let _ = child.wait();
+    let err = log.lock().unwrap().clone();
     assert!(
         err.contains("the new config is refused, the old one is kept"),
         "{err}"

@@ -202,7 +202,7 @@ async fn a_copy_whose_manifest_fails_is_removed_again() {
 
 /// Issue 11, finding 8: the uploads were detached tasks, so a cancelled run released its
 /// lock while they went on (and the next run's clean-up deleted their partials).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn finding_8_a_cancelled_fan_out_stops_every_upload() {
     let scratch = tempfile::tempdir().unwrap();
     let fast = Arc::new(MemoryTarget::new("fast", props()));
@@ -217,6 +217,7 @@ async fn finding_8_a_cancelled_fan_out_stops_every_upload() {
     .await;
     assert!(cancelled.is_err(), "the run was cancelled mid-upload");
     assert_eq!(slow.put_calls(), 1, "the slow upload had started");
+    // On the paused clock: past the slow target's delay, at once.
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(
         slow.list("").await.unwrap().is_empty(),

@@ -139,7 +139,6 @@ fn a_three_source_fleet_in_a_headless_browser() {
     put("depot", "3CXScheduledBackup-1.zip", 3);
     let out = env.pbx321(&["backup"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     // A failed run of hq (the PBX left a broken file): a cross on its chart.
     std::fs::write(
         env.source_dir().join("3CXScheduledBackup-2.zip"),
