@@ -288,14 +288,13 @@ async fn drill(
     let result = async {
         let reader = target
             .read(&manifest::artifact_path(&m.source, &m.id))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let m2 = m.clone();
         crate::stream::blocking(crate::progress::metered(reader, &bar), move |input| {
             drill_stream(input, &identities, &m2)
         })
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(DrillError::Read)?
     }
     .await;
     bar.finish_and_clear();
@@ -305,25 +304,40 @@ async fn drill(
         at: now,
         ok: result.is_ok(),
         duration_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        error: result.err(),
+        error: result.err().map(|e: DrillError| e.to_string()),
     })
+}
+
+/// Why a restore drill failed (recorded in words with the drill).
+#[derive(Debug, thiserror::Error)]
+enum DrillError {
+    #[error(transparent)]
+    Target(#[from] crate::targets::TargetError),
+    #[error("{0}")]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
+    #[error(transparent)]
+    Mismatch(#[from] manifest::Mismatch),
+    #[error(transparent)]
+    Zip(#[from] crate::zipcheck::ZipCheckError),
 }
 
 fn drill_stream(
     input: &mut (dyn std::io::Read + Send),
     identities: &seal::Identities,
     m: &Manifest,
-) -> Result<(), String> {
+) -> Result<(), DrillError> {
     let mut sealed = seal::Hashing::new(input);
     let plain_result = (|| {
-        let reader = seal::plain_reader(&mut sealed, identities).map_err(|e| e.to_string())?;
+        let reader = seal::plain_reader(&mut sealed, identities)?;
         let mut plain = seal::Hashing::new(reader);
-        let zip = crate::zipcheck::check(&mut plain).map_err(|e| e.to_string());
-        std::io::copy(&mut plain, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        let zip = crate::zipcheck::check(&mut plain);
+        std::io::copy(&mut plain, &mut std::io::sink()).map_err(DrillError::Read)?;
         let (bytes, sha, _) = plain.finish();
-        Ok::<_, String>((zip, bytes, sha))
+        Ok::<_, DrillError>((zip, bytes, sha))
     })();
-    std::io::copy(&mut sealed, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    std::io::copy(&mut sealed, &mut std::io::sink()).map_err(DrillError::Read)?;
     let (sealed_bytes, sealed_sha, _) = sealed.finish();
     let (zip, plain_bytes, plain_sha) = plain_result?;
     m.verify(&manifest::Digests {
@@ -331,9 +345,8 @@ fn drill_stream(
         plain_sha256: plain_sha,
         sealed_bytes,
         sealed_sha256: sealed_sha,
-    })
-    .map_err(|e| e.to_string())?;
-    zip.map(|_| ())
+    })?;
+    zip.map(|_| ()).map_err(DrillError::from)
 }
 
 fn read_drills(state: &StateDir) -> BTreeMap<String, DrillFact> {

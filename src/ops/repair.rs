@@ -228,6 +228,39 @@ fn healthy(cat: &Catalog, listings: &[Listing], source: &str, id: &str) -> Vec<A
     out.into_iter().map(|(_, t)| t).collect()
 }
 
+/// Why a copy could not be repaired (worded into the report's `error`).
+#[derive(Debug, thiserror::Error)]
+enum CopyError {
+    #[error(transparent)]
+    Target(#[from] crate::targets::TargetError),
+    #[error(transparent)]
+    Spool(#[from] crate::spool::SpoolError),
+    #[error(
+        "the manifest on {0} counts only unsigned (from before accept_unsigned_before): never a source for repair"
+    )]
+    OnlyUnsigned(String),
+    #[error(
+        "its copies count only unsigned (from before accept_unsigned_before): an unsigned copy is never a source for repair"
+    )]
+    NoSignedCopy,
+    #[error("the manifest on {target} no longer verifies ({found})")]
+    NoLongerVerifies { target: String, found: String },
+    #[error("no target holds a verified copy")]
+    NoCopy,
+    #[error("the manifest read back differs")]
+    ManifestDiffers,
+    #[error("{path} has {found} bytes, expected {expected}")]
+    WrongSize {
+        path: String,
+        found: u64,
+        expected: u64,
+    },
+    #[error(transparent)]
+    Mismatch(#[from] manifest::Mismatch),
+    #[error("reading it back: {0}")]
+    ReadBack(std::io::Error),
+}
+
 /// The manifest and signature bytes of `id` as stored on `t`, verified again as read: the
 /// very bytes a repaired copy gets, so that its signature holds.
 async fn signed_bytes(
@@ -236,17 +269,14 @@ async fn signed_bytes(
     id: &str,
     want: &Manifest,
     trust: Option<&Trust>,
-) -> Result<(Bytes, Option<Bytes>), String> {
+) -> Result<(Bytes, Option<Bytes>), CopyError> {
     let m_path = manifest::manifest_path(source, id);
     let s_path = manifest::signature_path(source, id);
-    let m = t
-        .read_small(&m_path, MANIFEST_LIMIT)
-        .await
-        .map_err(|e| e.to_string())?;
+    let m = t.read_small(&m_path, MANIFEST_LIMIT).await?;
     let sig = match t.read_small(&s_path, SIGNATURE_LIMIT).await {
         Ok(s) => Some(s),
         Err(crate::targets::TargetError::NotFound(_)) => None,
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     let r = ManifestRef {
         target: t.name().to_string(),
@@ -265,14 +295,11 @@ async fn signed_bytes(
         {
             Ok((Bytes::from(m), sig.map(Bytes::from)))
         }
-        (Found::Good(Signed::Unsigned), _) => Err(format!(
-            "the manifest on {} counts only unsigned (from before accept_unsigned_before): never a source for repair",
-            t.name()
-        )),
-        (found, _) => Err(format!(
-            "the manifest on {} no longer verifies ({found:?})",
-            t.name()
-        )),
+        (Found::Good(Signed::Unsigned), _) => Err(CopyError::OnlyUnsigned(t.name().to_string())),
+        (found, _) => Err(CopyError::NoLongerVerifies {
+            target: t.name().to_string(),
+            found: format!("{found:?}"),
+        }),
     }
 }
 
@@ -384,11 +411,11 @@ impl RepairRun<'_> {
         m: &Manifest,
         sources: &[Arc<dyn Target>],
         todo: &[Need],
-    ) -> Result<Staged, String> {
+    ) -> Result<Staged, CopyError> {
         let mut signed = Err(if entry.counts() && sources.is_empty() {
-            "its copies count only unsigned (from before accept_unsigned_before): an unsigned copy is never a source for repair".to_string()
+            CopyError::NoSignedCopy
         } else {
-            "no target holds a verified copy".to_string()
+            CopyError::NoCopy
         });
         for t in sources {
             signed = signed_bytes(t.as_ref(), &m.source, &m.id, m, self.trust).await;
@@ -401,8 +428,7 @@ impl RepairRun<'_> {
         let (file, parts) = self
             .spool
             .ensure(m, sources, &crate::targets::part_sizes(&targets))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(Staged {
             manifest,
             signature,
@@ -516,28 +542,28 @@ async fn verify_after(
     m: &Manifest,
     manifest_bytes: &[u8],
     deep: bool,
-) -> Result<(), String> {
+) -> Result<(), CopyError> {
     let back = t
         .read_small(&manifest::manifest_path(&m.source, &m.id), MANIFEST_LIMIT)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if back != manifest_bytes {
-        return Err("the manifest read back differs".into());
+        return Err(CopyError::ManifestDiffers);
     }
     let path = manifest::artifact_path(&m.source, &m.id);
-    let meta = t.stat(&path).await.map_err(|e| e.to_string())?;
+    let meta = t.stat(&path).await?;
     if meta.size != m.sealed.bytes {
-        return Err(format!(
-            "{path} has {} bytes, expected {}",
-            meta.size, m.sealed.bytes
-        ));
+        return Err(CopyError::WrongSize {
+            path,
+            found: meta.size,
+            expected: m.sealed.bytes,
+        });
     }
     if deep {
-        let reader = t.read(&path).await.map_err(|e| e.to_string())?;
+        let reader = t.read(&path).await?;
         let (n, sha) = crate::stream::digest(reader)
             .await
-            .map_err(|e| e.to_string())?;
-        m.verify_sealed(n, &sha).map_err(|e| e.to_string())?;
+            .map_err(CopyError::ReadBack)?;
+        m.verify_sealed(n, &sha)?;
     }
     Ok(())
 }

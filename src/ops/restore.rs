@@ -118,7 +118,7 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
         let tried = match unusable(&copy.state) {
             Some(why) => Err(why),
             None => {
-                restore_from(
+                let r = restore_from(
                     t.as_ref(),
                     own,
                     &opts.to,
@@ -126,7 +126,8 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
                     Arc::clone(&identities),
                     &ctx.progress,
                 )
-                .await
+                .await;
+                r.map_err(|e| e.to_string())
             }
         };
         match tried {
@@ -253,33 +254,55 @@ async fn restore_from(
     force: bool,
     identities: Arc<seal::Identities>,
     progress: &crate::progress::Progress,
-) -> Result<(), String> {
+) -> Result<(), AttemptError> {
     let bar = progress.bytes(&format!("restore from {}", t.name()), Some(m.sealed.bytes));
-    let reader = t
-        .read(&manifest::artifact_path(&m.source, &m.id))
-        .await
-        .map_err(|e| e.to_string())?;
+    let reader = t.read(&manifest::artifact_path(&m.source, &m.id)).await?;
     let reader = crate::progress::metered(reader, &bar);
-    let out = PlainFile::create(to)
-        .map_err(|e| format!("cannot write in the directory of {}: {e}", to.display()))?;
+    let out = PlainFile::create(to).map_err(|source| AttemptError::Io {
+        what: "cannot write in the directory of",
+        path: to.to_path_buf(),
+        source,
+    })?;
     let d = crate::stream::blocking(reader, move |input| {
         let early = out
             .file()
             .try_clone()
             .map(crate::flush::EarlyFlush::new)
-            .map_err(|e| e.to_string())?;
+            .map_err(seal::SealError::Io)?;
         let w = std::io::BufWriter::with_capacity(1024 * 1024, early);
-        let (d, w) = seal::unseal(input, w, &identities).map_err(|e| e.to_string())?;
-        w.into_inner().map_err(|e| e.to_string())?;
-        Ok::<_, String>((d, out))
+        let (d, w) = seal::unseal(input, w, &identities)?;
+        w.into_inner()
+            .map_err(|e| seal::SealError::Io(e.into_error()))?;
+        Ok::<_, seal::SealError>((d, out))
     })
-    .await
-    .map_err(|e| e.to_string());
+    .await;
     bar.finish_and_clear();
-    let (d, out) = d??;
-    m.verify(&d).map_err(|e| e.to_string())?;
+    let (d, out) = d.map_err(AttemptError::Read)??;
+    m.verify(&d)?;
     // Only now, verified, does the plaintext get a name: never over an existing file
     // without --force.
-    out.place(to, force)
-        .map_err(|e| format!("cannot move the restored file to {}: {e}", to.display()))
+    out.place(to, force).map_err(|source| AttemptError::Io {
+        what: "cannot move the restored file to",
+        path: to.to_path_buf(),
+        source,
+    })
+}
+
+/// Why restoring from one target failed (the next is tried; the report words it).
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error(transparent)]
+    Target(#[from] crate::targets::TargetError),
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
+    #[error(transparent)]
+    Mismatch(#[from] manifest::Mismatch),
 }

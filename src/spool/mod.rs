@@ -29,6 +29,54 @@ use crate::state::{StateDir, StateError, TEMP_PREFIX};
 use crate::targets::parts::PartHasher;
 use crate::targets::{PartHashes, Target};
 
+/// Why the spool could not give a backup's sealed bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// A spool file could not be read, written or moved.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// A target's copy could not be read into the spool.
+    #[error("copying {path} from {target}: {source}")]
+    Copy {
+        path: String,
+        target: String,
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Target(#[from] crate::targets::TargetError),
+    /// The bytes are not those the manifest describes.
+    #[error("the copy on {target} does not match its manifest: {why}")]
+    Mismatch {
+        target: String,
+        why: manifest::Mismatch,
+    },
+    /// A name in the spool that is not a backup id (never used as a path).
+    #[error("{0:?} is not a backup id")]
+    NotAnId(String),
+    /// A spool manifest that does not parse.
+    #[error("{}: {why}", path.display())]
+    BadManifest { path: PathBuf, why: String },
+    /// A sealed file whose size is not its manifest's.
+    #[error("{} has {found} bytes, its manifest says {expected}", path.display())]
+    WrongSize {
+        path: PathBuf,
+        found: u64,
+        expected: u64,
+    },
+    /// Nothing to fetch from.
+    #[error("no target holds a verified copy")]
+    NoCopy,
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SpoolError {
+    let path = path.to_path_buf();
+    move |source| SpoolError::Io { what, path, source }
+}
+
 /// A sealed backup in the spool, with the manifest that describes it.
 #[derive(Debug, Clone)]
 pub struct Pending {
@@ -169,25 +217,26 @@ impl Spool {
         out
     }
 
-    fn load(&self, id: &str) -> Result<Pending, String> {
+    fn load(&self, id: &str) -> Result<Pending, SpoolError> {
         let (source, created_at) =
-            manifest::split_id(id).ok_or_else(|| format!("{id:?} is not a backup id"))?;
+            manifest::split_id(id).ok_or_else(|| SpoolError::NotAnId(id.to_string()))?;
         let path = self.manifest_path(id);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let m = Manifest::from_json(&bytes, source, id)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path).map_err(io("cannot read", &path))?;
+        let m = Manifest::from_json(&bytes, source, id).map_err(|e| SpoolError::BadManifest {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
         let artifact = self.artifact(id);
         match std::fs::metadata(&artifact) {
             Ok(meta) if meta.len() == m.sealed.bytes => {}
             Ok(meta) => {
-                return Err(format!(
-                    "{} has {} bytes, its manifest says {}",
-                    artifact.display(),
-                    meta.len(),
-                    m.sealed.bytes
-                ));
+                return Err(SpoolError::WrongSize {
+                    path: artifact,
+                    found: meta.len(),
+                    expected: m.sealed.bytes,
+                });
             }
-            Err(e) => return Err(format!("{}: {e}", artifact.display())),
+            Err(e) => return Err(io("cannot read", &artifact)(e)),
         }
         Ok(Pending {
             id: id.to_string(),
@@ -215,7 +264,7 @@ impl Spool {
                         .any(|n| n.strip_suffix(manifest::MANIFEST_SUFFIX) == Some(id));
                     (!described).then(|| "sealed, but the run ended before describing it".into())
                 } else if let Some(id) = name.strip_suffix(manifest::MANIFEST_SUFFIX) {
-                    self.load(id).err()
+                    self.load(id).err().map(|e| e.to_string())
                 } else {
                     None
                 };
@@ -263,21 +312,20 @@ impl Spool {
         m: &Manifest,
         from: &[Arc<dyn Target>],
         part_sizes: &[u64],
-    ) -> Result<(PathBuf, Vec<PartHashes>), String> {
+    ) -> Result<(PathBuf, Vec<PartHashes>), SpoolError> {
         let file = self.artifact(&m.id);
         if let Ok(f) = File::open(&file) {
             let digest = digest_with_parts(f, part_sizes).await;
             if let Ok((n, sha, parts)) = digest
                 && m.verify_sealed(n, &sha).is_ok()
             {
-                self.describe(m)
-                    .map_err(|e| format!("cannot describe {}: {e}", file.display()))?;
+                self.describe(m).map_err(io("cannot describe", &file))?;
                 return Ok((file, parts));
             }
             tracing::warn!(file = %file.display(), "the spool file does not match its manifest; fetching a verified copy instead");
             self.discard(&m.id);
         }
-        let mut last = String::from("no target holds a verified copy");
+        let mut last = SpoolError::NoCopy;
         for t in from {
             match self.fetch(t.as_ref(), m, part_sizes).await {
                 Ok(parts) => return Ok((file, parts)),
@@ -295,40 +343,39 @@ impl Spool {
         t: &dyn Target,
         m: &Manifest,
         part_sizes: &[u64],
-    ) -> Result<Vec<PartHashes>, String> {
+    ) -> Result<Vec<PartHashes>, SpoolError> {
         use tokio::io::AsyncWriteExt;
         let path = manifest::artifact_path(&m.source, &m.id);
-        let mut reader = t.read(&path).await.map_err(|e| e.to_string())?;
+        let mut reader = t.read(&path).await?;
         let _ = std::fs::remove_file(self.partial(&m.id));
         let (file, partial) = self
             .create(&m.id)
-            .map_err(|e| format!("cannot create a spool file in {}: {e}", self.dir.display()))?;
+            .map_err(io("cannot create a spool file in", &self.dir))?;
         let mut out =
             tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
-        tokio::io::copy(&mut reader, &mut out).await.map_err(|e| {
-            format!(
-                "copying {path} from {} into {}: {e}",
-                t.name(),
-                partial.display()
-            )
-        })?;
-        out.shutdown()
+        tokio::io::copy(&mut reader, &mut out)
             .await
-            .map_err(|e| format!("{}: {e}", partial.display()))?;
+            .map_err(|source| SpoolError::Copy {
+                path: path.clone(),
+                target: t.name().to_string(),
+                source,
+            })?;
+        out.shutdown().await.map_err(io("cannot write", &partial))?;
         out.get_ref()
             .sync_all()
             .await
-            .map_err(|e| format!("{}: {e}", partial.display()))?;
-        let f = File::open(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+            .map_err(io("cannot write", &partial))?;
+        let f = File::open(&partial).map_err(io("cannot read", &partial))?;
         let (bytes, sha, parts) = digest_with_parts(f, part_sizes)
             .await
-            .map_err(|e| format!("{}: {e}", partial.display()))?;
+            .map_err(io("cannot read", &partial))?;
         m.verify_sealed(bytes, &sha)
-            .map_err(|e| format!("the copy on {} does not match its manifest: {e}", t.name()))?;
-        self.commit(&m.id)
-            .map_err(|e| format!("{}: {e}", partial.display()))?;
-        self.describe(m)
-            .map_err(|e| format!("cannot describe {}: {e}", partial.display()))?;
+            .map_err(|why| SpoolError::Mismatch {
+                target: t.name().to_string(),
+                why,
+            })?;
+        self.commit(&m.id).map_err(io("cannot commit", &partial))?;
+        self.describe(m).map_err(io("cannot describe", &partial))?;
         Ok(parts)
     }
 

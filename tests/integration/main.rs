@@ -1,6 +1,8 @@
 //! pbx321's integration tests: one binary, sharing `helpers::TestEnv`.
 //!
 //! - `conformance`: the target contract, run against every target implementation.
+//! - `a_slow_links`: a slow WebDAV upload that keeps moving is never cut; an S3 part on a
+//!   slow link shows progress (the longest tests: named to start first).
 //! - `backup`: backup / restore / list / check end to end through the real binary,
 //!   interop with the real `age` and `zstd` programs.
 //! - `hardening`: issue 11's findings, one regression test each.
@@ -24,7 +26,7 @@
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
 //! - `sources`: the command source (3CXBackupCmd).
 //! - `stalls`: a server that accepts and never answers (WebDAV, S3, SFTP) holds no other
-//!   target; a slow upload that keeps moving is never cut.
+//!   target; a source file dated in the future.
 //! - `statuspage`: the daemon's status page in headless Chromium, and its buttons.
 //! - `tamper`: forged, divergent and future-dated copies; signatures and ssh-keygen.
 //! - `threecx`, `emulator`: the 3CX V20 XAPI and V18 console API sources against an
@@ -32,6 +34,7 @@
 //! - `helpers`: `TestEnv`: temp dirs, configs, the binary.
 //! - `servers`: moto, the fault-injecting proxy, sshd and rclone, on free loopback ports.
 
+mod a_slow_links;
 mod backup;
 mod cli;
 mod config;
