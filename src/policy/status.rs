@@ -183,15 +183,33 @@ fn cannot_verify(c: &UnverifiedCopy, now: DateTime<Utc>, policy: &Policy) -> Str
     )
 }
 
-/// Decides the status of one source.
-pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -> SourceStatus {
-    let mut status = Status::Ok;
-    let mut reasons = Vec::new();
-    let mut raise = |to: Status, why: String, reasons: &mut Vec<String>| {
-        status = worst([status, to]);
-        reasons.push(why);
-    };
+/// What the judgement of one source found so far: the worst status and every reason.
+struct Findings {
+    status: Status,
+    reasons: Vec<String>,
+}
 
+impl Findings {
+    /// A reason that raises the status to at least `to`.
+    fn raise(&mut self, to: Status, why: String) {
+        self.status = worst([self.status, to]);
+        self.reasons.push(why);
+    }
+
+    /// A reason that says more without raising the status.
+    fn note(&mut self, why: String) {
+        self.reasons.push(why);
+    }
+}
+
+/// Decides the status of one source: how fresh its newest compliant backup is, what is
+/// damaged, forged, unsigned or dated in the future, how its restore drill went, and which
+/// targets could not be read — most important reasons first.
+pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -> SourceStatus {
+    let mut f = Findings {
+        status: Status::Ok,
+        reasons: Vec::new(),
+    };
     let newest = facts.backups.iter().max_by_key(|b| b.created_at);
     let within = |b: &&BackupFacts| age(now, b.created_at) <= policy.max_age;
     let compliant = facts
@@ -207,74 +225,127 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
         .filter(|b| b.presumed.ok)
         .filter(within)
         .max_by_key(|b| b.created_at);
+    freshness(&mut f, facts, (newest, compliant, presumed), policy, now);
+    damage(&mut f, facts, newest);
+    drill(&mut f, facts, newest, policy, now);
+    unreadable(&mut f, facts);
+    // A check that could not read what it was asked to judge cannot say OK or CRITICAL
+    // about it: the monitoring user lacks a permission, and that is what must be fixed.
+    if facts.unreachable.iter().any(|u| u.denied) {
+        f.status = Status::Unknown;
+    }
+    // Most important first.
+    f.reasons.sort_by_key(|r| importance(r));
+    SourceStatus {
+        source: facts.source.clone(),
+        status: f.status,
+        reasons: f.reasons,
+        newest_id: newest.map(|b| b.id.clone()),
+        newest_compliant_id: compliant.map(|b| b.id.clone()),
+        compliant_age_seconds: compliant.map(|b| age(now, b.created_at).as_secs()),
+        presumed_compliant_id: presumed
+            .filter(|p| compliant.is_none_or(|c| c.created_at < p.created_at))
+            .map(|b| b.id.clone()),
+    }
+}
 
+/// 0 for what must be fixed first (a permission), 1 for what is wrong with the backups,
+/// 2 for the rest.
+fn importance(r: &str) -> u8 {
+    if r.starts_with("permission denied") {
+        0
+    } else if r.contains("misses the rule")
+        || r.contains("no backup")
+        || r.contains("corrupt")
+        || r.contains("forged")
+        || r.contains("in the future")
+        || r.contains("symlink")
+        || r.starts_with("cannot verify")
+    {
+        1
+    } else {
+        2
+    }
+}
+
+/// The newest backup, the newest compliant one within max_age, and the newest presumed
+/// compliant (if the copies that cannot be read now are still there).
+type Candidates<'a> = (
+    Option<&'a BackupFacts>,
+    Option<&'a BackupFacts>,
+    Option<&'a BackupFacts>,
+);
+
+/// Is there a backup that meets the rule, young enough — proven now, or presumed?
+fn freshness(
+    f: &mut Findings,
+    facts: &SourceFacts,
+    (newest, compliant, presumed): Candidates<'_>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) {
     match (newest, compliant, presumed) {
-        (None, _, _) if facts.unreachable.iter().any(|u| u.denied) => raise(
+        (None, _, _) if facts.unreachable.iter().any(|u| u.denied) => f.raise(
             Status::Unknown,
             format!(
                 "no backup of {} seen on the targets this user may read",
                 facts.source
             ),
-            &mut reasons,
         ),
-        (None, _, _) => raise(
+        (None, _, _) => f.raise(
             Status::Critical,
             format!("no backup of {} on any target", facts.source),
-            &mut reasons,
         ),
         (Some(n), None, Some(p)) => {
             // Not proven now, but it was, recently enough: a NAS rebooting is not a
             // missing backup.
             for c in &p.unverified {
-                raise(Status::Warning, cannot_verify(c, now, policy), &mut reasons);
+                f.raise(Status::Warning, cannot_verify(c, now, policy));
             }
             if let Some(why) = past_warn_age(p, now, policy) {
-                raise(Status::Warning, why, &mut reasons);
+                f.raise(Status::Warning, why);
             }
             if n.id != p.id && !n.presumed.ok {
-                raise(
+                f.raise(
                     Status::Warning,
                     format!(
                         "newest backup {} misses the rule ({})",
                         n.id,
                         n.verdict.reasons.join("; ")
                     ),
-                    &mut reasons,
                 );
             }
         }
         (Some(n), None, None) => {
             if !n.verdict.ok {
-                raise(
+                f.raise(
                     Status::Critical,
                     format!(
                         "newest backup {} misses the rule: {}",
                         n.id,
                         n.verdict.reasons.join("; ")
                     ),
-                    &mut reasons,
                 );
             }
-            raise(
+            f.raise(
                 Status::Critical,
                 format!(
                     "no backup younger than max_age ({}) meets the rule; the newest is {} old",
                     human(policy.max_age),
                     human(age(now, n.created_at))
                 ),
-                &mut reasons,
             );
             for c in &n.unverified {
-                reasons.push(cannot_verify(c, now, policy));
+                f.note(cannot_verify(c, now, policy));
             }
         }
         (Some(n), Some(c), _) => {
             if n.id != c.id && n.presumed.ok {
                 for u in &n.unverified {
-                    raise(Status::Warning, cannot_verify(u, now, policy), &mut reasons);
+                    f.raise(Status::Warning, cannot_verify(u, now, policy));
                 }
             } else if n.id != c.id {
-                raise(
+                f.raise(
                     Status::Warning,
                     format!(
                         "newest backup {} misses the rule ({}); {} ({} old) still meets it",
@@ -283,25 +354,28 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
                         c.id,
                         human(age(now, c.created_at))
                     ),
-                    &mut reasons,
                 );
             }
             if let Some(why) = past_warn_age(c, now, policy) {
-                raise(Status::Warning, why, &mut reasons);
+                f.raise(Status::Warning, why);
             }
         }
     }
+}
+
+/// What is wrong with the copies: corrupt, forged, counted unsigned, dated in the future,
+/// behind a symlink.
+fn damage(f: &mut Findings, facts: &SourceFacts, newest: Option<&BackupFacts>) {
     if let Some(n) = newest
         && !n.corrupt.is_empty()
     {
-        raise(
+        f.raise(
             Status::Critical,
             format!(
                 "newest backup {} has corrupt copies on {}",
                 n.id,
                 n.corrupt.join(", ")
             ),
-            &mut reasons,
         );
     }
     for b in &facts.backups {
@@ -310,53 +384,50 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
         } else {
             Status::Warning
         };
-        for f in &b.forged {
-            raise(
+        for forged in &b.forged {
+            f.raise(
                 severity,
                 format!(
                     "backup {} has a forged or damaged copy on {}: {}",
-                    b.id, f.target, f.why
+                    b.id, forged.target, forged.why
                 ),
-                &mut reasons,
             );
         }
     }
     // Every backup that counts unsigned is named: any of them may be one planted in the
     // unsigned window, and none is proven by a signature.
     for b in facts.backups.iter().filter(|b| !b.unsigned.is_empty()) {
-        raise(
+        f.raise(
             Status::Warning,
             format!(
                 "backup {} counts unsigned copies on {} (accepted from before accept_unsigned_before; not proven by a signature)",
                 b.id,
                 b.unsigned.join(", ")
             ),
-            &mut reasons,
         );
     }
-    for f in &facts.in_future {
-        let why = if f.would_count {
+    for future in &facts.in_future {
+        let why = if future.would_count {
             format!(
                 "{} is dated in the future ({}) and would count but for that: is the host's clock right? Not counted, and prune removes nothing until the clock passes it",
-                f.id,
-                f.dated.format("%Y-%m-%d %H:%M:%S UTC")
+                future.id,
+                future.dated.format("%Y-%m-%d %H:%M:%S UTC")
             )
         } else {
             format!(
                 "{} is dated in the future: not counted as a backup (a forged backup planted on a target, or a clock far ahead)",
-                f.id
+                future.id
             )
         };
-        raise(Status::Critical, why, &mut reasons);
+        f.raise(Status::Critical, why);
     }
     for (target, path) in &facts.symlinks {
-        raise(
+        f.raise(
             Status::Warning,
             format!(
                 "target {target}: {} is a symlink, not followed (nothing is read, written or deleted through it; remove it, or point the target at the real directory)",
                 crate::escape::text(path)
             ),
-            &mut reasons,
         );
     }
     for b in facts
@@ -364,18 +435,27 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
         .iter()
         .filter(|b| newest.is_some_and(|n| n.id != b.id) && !b.corrupt.is_empty())
     {
-        raise(
+        f.raise(
             Status::Warning,
             format!(
                 "backup {} has corrupt copies on {}",
                 b.id,
                 b.corrupt.join(", ")
             ),
-            &mut reasons,
         );
     }
+}
+
+/// The last restore drill: failed, overdue, or never run when one is asked for.
+fn drill(
+    f: &mut Findings,
+    facts: &SourceFacts,
+    newest: Option<&BackupFacts>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) {
     match (&facts.drill, policy.drill_max_age) {
-        (Some(d), _) if !d.ok => raise(
+        (Some(d), _) if !d.ok => f.raise(
             if newest.is_some_and(|n| n.id == d.id) {
                 Status::Critical
             } else {
@@ -388,38 +468,41 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
                 human(age(now, d.at)),
                 d.error.as_deref().unwrap_or("unknown error")
             ),
-            &mut reasons,
         ),
-        (Some(d), Some(limit)) if age(now, d.at) > limit => raise(
+        (Some(d), Some(limit)) if age(now, d.at) > limit => f.raise(
             Status::Warning,
             format!(
                 "restore drill overdue: the last one was {} ago (drill_max_age {})",
                 human(age(now, d.at)),
                 human(limit)
             ),
-            &mut reasons,
         ),
-        (None, Some(_)) => raise(
+        (None, Some(_)) => f.raise(
             Status::Warning,
             "no restore drill recorded: run `pbx321 check --deep --identity KEY`".into(),
-            &mut reasons,
         ),
         _ => {}
     }
+}
+
+/// The targets that could not be read, unless their copies were just said to be
+/// unverifiable.
+fn unreadable(f: &mut Findings, facts: &SourceFacts) {
     // A target whose copies were just said to be unverifiable needs no second line.
     let said: Vec<&crate::catalog::Unreachable> = facts
         .unreachable
         .iter()
         .filter(|u| {
             u.denied
-                || !reasons
+                || !f
+                    .reasons
                     .iter()
                     .any(|r| r.starts_with(&format!("cannot verify copy on {}:", u.target)))
         })
         .collect();
     for u in said {
         if u.denied {
-            raise(
+            f.raise(
                 Status::Unknown,
                 format!(
                     "permission denied reading target {}: {}",
@@ -428,48 +511,13 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
                         .strip_prefix(&format!("target {}: ", u.target))
                         .unwrap_or(&u.error)
                 ),
-                &mut reasons,
             );
         } else {
-            raise(
+            f.raise(
                 Status::Warning,
                 format!("target {} could not be read: {}", u.target, u.error),
-                &mut reasons,
             );
         }
-    }
-    // A check that could not read what it was asked to judge cannot say OK or CRITICAL
-    // about it: the monitoring user lacks a permission, and that is what must be fixed.
-    if facts.unreachable.iter().any(|u| u.denied) {
-        status = Status::Unknown;
-    }
-    // Most important first.
-    reasons.sort_by_key(|r| {
-        if r.starts_with("permission denied") {
-            0
-        } else if r.contains("misses the rule")
-            || r.contains("no backup")
-            || r.contains("corrupt")
-            || r.contains("forged")
-            || r.contains("in the future")
-            || r.contains("symlink")
-            || r.starts_with("cannot verify")
-        {
-            1
-        } else {
-            2
-        }
-    });
-    SourceStatus {
-        source: facts.source.clone(),
-        status,
-        reasons,
-        newest_id: newest.map(|b| b.id.clone()),
-        newest_compliant_id: compliant.map(|b| b.id.clone()),
-        compliant_age_seconds: compliant.map(|b| age(now, b.created_at).as_secs()),
-        presumed_compliant_id: presumed
-            .filter(|p| compliant.is_none_or(|c| c.created_at < p.created_at))
-            .map(|b| b.id.clone()),
     }
 }
 
