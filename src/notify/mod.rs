@@ -111,62 +111,8 @@ pub fn events_of_backup(
     let rule_name = format!("{}-{}-{}", rule.copies, rule.media, rule.offsite);
     let mut out = Vec::new();
     for s in &r.sources {
-        let (event, backup_id, verdict, reasons, targets) = match &s.result {
-            RunResult::Failed { error } => {
-                (Event::Failure, None, None, vec![error.clone()], vec![])
-            }
-            RunResult::Stored {
-                id,
-                verdict,
-                targets,
-                ..
-            } => {
-                let lines: Vec<TargetLine> = targets
-                    .iter()
-                    .map(|t| TargetLine {
-                        target: t.target.clone(),
-                        ok: t.outcome.has_copy(),
-                        detail: match &t.outcome {
-                            Outcome::Written { .. } => "written and verified".into(),
-                            Outcome::Present => "already held this copy".into(),
-                            Outcome::Failed { error } | Outcome::Conflict { error } => {
-                                error.clone()
-                            }
-                        },
-                    })
-                    .collect();
-                let event = if verdict.ok {
-                    Event::Success
-                } else if verdict.copies > 0 {
-                    Event::Degraded
-                } else {
-                    Event::Failure
-                };
-                let words = format!(
-                    "{rule_name} {} — {} copies, {} media, {} offsite{}",
-                    if verdict.ok { "OK" } else { "RULE NOT MET" },
-                    verdict.copies,
-                    verdict.media,
-                    verdict.offsite,
-                    if verdict.declared.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            " (media and location declared, not verified: {})",
-                            verdict.declared.join(", ")
-                        )
-                    }
-                );
-                (
-                    event,
-                    Some(id.clone()),
-                    Some(words),
-                    verdict.reasons.clone(),
-                    lines,
-                )
-            }
-        };
-        let summary = match event {
+        let o = outcome_of(&s.result, &rule_name);
+        let summary = match o.event {
             Event::Success => format!("pbx321: backup of {} OK", s.source),
             Event::Degraded => format!(
                 "pbx321: backup of {} written, but the {rule_name} rule is NOT met",
@@ -174,49 +120,21 @@ pub fn events_of_backup(
             ),
             _ => format!("pbx321: backup of {} FAILED", s.source),
         };
-        let mut text = format!(
-            "{summary} (host {host}, {}).\n\n",
-            at.format("%Y-%m-%d %H:%M UTC")
-        );
-        if let Some(id) = &backup_id {
-            text.push_str(&format!("Backup: {id}\n"));
-        }
-        if let Some(v) = &verdict {
-            text.push_str(&format!("Verdict: {v}\n"));
-        }
-        for r in &reasons {
-            text.push_str(&format!("  - {r}\n"));
-        }
-        if !targets.is_empty() {
-            text.push_str("\nCopies:\n");
-            for t in &targets {
-                text.push_str(&format!(
-                    "  {} {}: {}\n",
-                    if t.ok { "ok    " } else { "FAILED" },
-                    t.target,
-                    t.detail
-                ));
-            }
-        }
-        text.push_str(match event {
-            Event::Success => "\nNothing to do.\n",
-            Event::Degraded => "\nWhat to do: fix the failed targets above; the backup stays pending in the spool and the next run (or `pbx321 repair`) completes it. `pbx321 check` shows the state of every copy.\n",
-            _ => "\nWhat to do: read the error above (is the PBX reachable, are its credentials valid?), then run `pbx321 backup` by hand. The last good backup is still on the targets: `pbx321 list`.\n",
-        });
-        let previous = last.insert(s.source.clone(), event);
+        let text = mail_text(&summary, &host, at, &o);
+        let previous = last.insert(s.source.clone(), o.event);
         let base = Message {
-            event,
+            event: o.event,
             at,
             host: host.clone(),
             source: Some(s.source.clone()),
-            backup_id,
-            verdict,
-            reasons,
-            targets,
+            backup_id: o.backup_id,
+            verdict: o.verdict,
+            reasons: o.reasons,
+            targets: o.targets,
             summary,
             text,
         };
-        if event == Event::Success && matches!(previous, Some(Event::Failure | Event::Degraded)) {
+        if o.event == Event::Success && matches!(previous, Some(Event::Failure | Event::Degraded)) {
             let mut rec = base.clone();
             rec.event = Event::Recovered;
             rec.summary = format!("pbx321: backup of {} recovered", s.source);
@@ -226,6 +144,111 @@ pub fn events_of_backup(
         out.push(base);
     }
     out
+}
+
+/// One source's run, as a message tells it.
+struct RunOutcome {
+    event: Event,
+    backup_id: Option<String>,
+    /// The verdict in words.
+    verdict: Option<String>,
+    reasons: Vec<String>,
+    targets: Vec<TargetLine>,
+}
+
+fn outcome_of(result: &RunResult, rule_name: &str) -> RunOutcome {
+    let (id, verdict, targets) = match result {
+        RunResult::Failed { error } => {
+            return RunOutcome {
+                event: Event::Failure,
+                backup_id: None,
+                verdict: None,
+                reasons: vec![error.clone()],
+                targets: vec![],
+            };
+        }
+        RunResult::Stored {
+            id,
+            verdict,
+            targets,
+            ..
+        } => (id, verdict, targets),
+    };
+    let lines: Vec<TargetLine> = targets
+        .iter()
+        .map(|t| TargetLine {
+            target: t.target.clone(),
+            ok: t.outcome.has_copy(),
+            detail: match &t.outcome {
+                Outcome::Written { .. } => "written and verified".into(),
+                Outcome::Present => "already held this copy".into(),
+                Outcome::Failed { error } | Outcome::Conflict { error } => error.clone(),
+            },
+        })
+        .collect();
+    let event = if verdict.ok {
+        Event::Success
+    } else if verdict.copies > 0 {
+        Event::Degraded
+    } else {
+        Event::Failure
+    };
+    let words = format!(
+        "{rule_name} {} — {} copies, {} media, {} offsite{}",
+        if verdict.ok { "OK" } else { "RULE NOT MET" },
+        verdict.copies,
+        verdict.media,
+        verdict.offsite,
+        if verdict.declared.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (media and location declared, not verified: {})",
+                verdict.declared.join(", ")
+            )
+        }
+    );
+    RunOutcome {
+        event,
+        backup_id: Some(id.clone()),
+        verdict: Some(words),
+        reasons: verdict.reasons.clone(),
+        targets: lines,
+    }
+}
+
+/// The plain text of a backup message (an e-mail's body).
+fn mail_text(summary: &str, host: &str, at: DateTime<Utc>, o: &RunOutcome) -> String {
+    let mut text = format!(
+        "{summary} (host {host}, {}).\n\n",
+        at.format("%Y-%m-%d %H:%M UTC")
+    );
+    if let Some(id) = &o.backup_id {
+        text.push_str(&format!("Backup: {id}\n"));
+    }
+    if let Some(v) = &o.verdict {
+        text.push_str(&format!("Verdict: {v}\n"));
+    }
+    for r in &o.reasons {
+        text.push_str(&format!("  - {r}\n"));
+    }
+    if !o.targets.is_empty() {
+        text.push_str("\nCopies:\n");
+        for t in &o.targets {
+            text.push_str(&format!(
+                "  {} {}: {}\n",
+                if t.ok { "ok    " } else { "FAILED" },
+                t.target,
+                t.detail
+            ));
+        }
+    }
+    text.push_str(match o.event {
+        Event::Success => "\nNothing to do.\n",
+        Event::Degraded => "\nWhat to do: fix the failed targets above; the backup stays pending in the spool and the next run (or `pbx321 repair`) completes it. `pbx321 check` shows the state of every copy.\n",
+        _ => "\nWhat to do: read the error above (is the PBX reachable, are its credentials valid?), then run `pbx321 backup` by hand. The last good backup is still on the targets: `pbx321 list`.\n",
+    });
+    text
 }
 
 /// A failed restore drill.

@@ -251,6 +251,8 @@ fn on(leftovers: &[crate::catalog::Leftover], target: &str) -> Vec<String> {
         .collect()
 }
 
+/// One source's check: its status from the facts, then what it shows besides — the newest
+/// backup, readiness, the last success, its history and its listed backups.
 fn judge_source(
     f: &CheckFacts,
     name: &str,
@@ -259,15 +261,67 @@ fn judge_source(
     now: DateTime<Utc>,
 ) -> SourceCheck {
     let cat = &f.catalog;
-    let backups: Vec<BackupFacts> = cat
+    let mut status = source_status(&source_facts(f, name, policy, rule, now), policy, now);
+    // What the last run saw at the source, named: it may be why the newest backup is old.
+    for w in f.run_warnings.get(name).into_iter().flatten() {
+        status.status = super::status::worst([status.status, Status::Warning]);
+        status
+            .reasons
+            .push(format!("the last backup run of {name} warned: {w}"));
+    }
+    let newest = cat
         .of_source(name)
-        .filter(|b| !b.in_future())
-        .filter(|b| b.copies.iter().any(|c| c.state != CopyState::Unchecked))
-        .map(|b| backup_facts(f, b, policy, rule, now))
-        .collect();
-    let facts = SourceFacts {
+        .rfind(|b| !b.in_future())
+        .map(|b| NewestBackup {
+            id: b.id.clone(),
+            created_at: b.created_at,
+            age_seconds: (now - b.created_at).num_seconds().max(0) as u64,
+            plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
+            verdict: evaluate(&verified_facts(cat, b, now), rule),
+            copies: b.copies.clone(),
+        });
+    let readiness = readiness_of(f, name, &mut status, newest.as_ref(), rule, now);
+    let last_success = status
+        .newest_compliant_id
+        .as_ref()
+        .and_then(|id| cat.backups.get(&(name.to_string(), id.clone())))
+        .map(summary);
+    let listed: Vec<&BackupEntry> = cat.of_source(name).filter(|b| !b.in_future()).collect();
+    SourceCheck {
+        status,
+        readiness,
+        backups: rows(f, name, &listed),
+        newest,
+        last_success,
+        history: history_of(cat, &listed),
+        repair_pending: f.repairs_pending.get(name).copied().unwrap_or(0),
+        drill: f.drills.get(name).cloned(),
+        pending: f
+            .pending
+            .iter()
+            .filter(|id| crate::manifest::split_id(id).is_some_and(|(s, _)| s == name))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// What [`source_status`] judges of one source.
+fn source_facts(
+    f: &CheckFacts,
+    name: &str,
+    policy: &Policy,
+    rule: &Rule,
+    now: DateTime<Utc>,
+) -> SourceFacts {
+    let cat = &f.catalog;
+    SourceFacts {
         source: name.to_string(),
-        backups,
+        backups: cat
+            .of_source(name)
+            .filter(|b| !b.in_future())
+            .filter(|b| b.copies.iter().any(|c| c.state != CopyState::Unchecked))
+            .map(|b| backup_facts(f, b, policy, rule, now))
+            .collect(),
         unreachable: cat.unreachable.clone(),
         in_future: cat
             .of_source(name)
@@ -287,51 +341,42 @@ fn judge_source(
             .map(|l| (l.target.clone(), l.path.clone()))
             .collect(),
         drill: f.drills.get(name).cloned(),
-    };
-    let mut status = source_status(&facts, policy, now);
-    // What the last run saw at the source, named: it may be why the newest backup is old.
-    for w in f.run_warnings.get(name).into_iter().flatten() {
-        status.status = super::status::worst([status.status, Status::Warning]);
-        status
-            .reasons
-            .push(format!("the last backup run of {name} warned: {w}"));
     }
-    let newest = cat
-        .of_source(name)
-        .rfind(|b| !b.in_future())
-        .map(|b| NewestBackup {
-            id: b.id.clone(),
-            created_at: b.created_at,
-            age_seconds: (now - b.created_at).num_seconds().max(0) as u64,
-            plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
-            verdict: evaluate(&verified_facts(cat, b, now), rule),
-            copies: b.copies.clone(),
-        });
-    let readiness = if f.readiness {
-        let counts = newest
-            .as_ref()
-            .map(|n| {
-                let v = &n.verdict;
-                let declared = if v.declared.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (declared, not verified: {})", v.declared.join(", "))
-                };
-                format!(
-                    "{} of {} copies, {} of {} media, {} of {} offsite{declared}",
-                    v.copies, rule.copies, v.media, rule.media, v.offsite, rule.offsite
-                )
-            })
-            .unwrap_or_else(|| "no copy".into());
-        let backups = super::readiness::BackupsFact {
-            status: status.status,
-            reasons: status.reasons.clone(),
-            counts,
-        };
-        super::readiness::judge(f.pbx.get(name), Some(&backups), &f.plan, now)
-    } else {
-        Vec::new()
+}
+
+/// The response plan's items for one source (when asked for), the backups' own item from
+/// its status; with `[plan] affects_status`, an item that is not OK raises the status.
+fn readiness_of(
+    f: &CheckFacts,
+    name: &str,
+    status: &mut super::status::SourceStatus,
+    newest: Option<&NewestBackup>,
+    rule: &Rule,
+    now: DateTime<Utc>,
+) -> Vec<super::readiness::Item> {
+    if !f.readiness {
+        return Vec::new();
+    }
+    let counts = newest
+        .map(|n| {
+            let v = &n.verdict;
+            let declared = if v.declared.is_empty() {
+                String::new()
+            } else {
+                format!(" (declared, not verified: {})", v.declared.join(", "))
+            };
+            format!(
+                "{} of {} copies, {} of {} media, {} of {} offsite{declared}",
+                v.copies, rule.copies, v.media, rule.media, v.offsite, rule.offsite
+            )
+        })
+        .unwrap_or_else(|| "no copy".into());
+    let backups = super::readiness::BackupsFact {
+        status: status.status,
+        reasons: status.reasons.clone(),
+        counts,
     };
+    let readiness = super::readiness::judge(f.pbx.get(name), Some(&backups), &f.plan, now);
     if f.plan.affects_status {
         for i in readiness.iter().filter(|i| i.id != "backups") {
             let s = i.status.status();
@@ -343,38 +388,44 @@ fn judge_source(
             }
         }
     }
-    let summary = |b: &BackupEntry| BackupSummary {
+    readiness
+}
+
+fn summary(b: &BackupEntry) -> BackupSummary {
+    BackupSummary {
         id: b.id.clone(),
         created_at: b.created_at,
         plain_bytes: b.manifest.as_ref().map(|m| m.plain.bytes),
-    };
-    let last_success = status
-        .newest_compliant_id
-        .as_ref()
-        .and_then(|id| cat.backups.get(&(name.to_string(), id.clone())))
-        .map(summary);
-    let listed: Vec<&BackupEntry> = cat.of_source(name).filter(|b| !b.in_future()).collect();
+    }
+}
+
+/// How many backups the reachable targets hold, the oldest and the newest.
+fn history_of(cat: &crate::catalog::Catalog, listed: &[&BackupEntry]) -> History {
     let mut per_target: BTreeMap<String, usize> = cat
         .targets
         .iter()
         .filter(|t| !cat.unreachable.iter().any(|u| u.target == t.target))
         .map(|t| (t.target.clone(), 0))
         .collect();
-    for b in &listed {
+    for b in listed {
         for c in &b.copies {
             if let Some(n) = per_target.get_mut(&c.target) {
                 *n += 1;
             }
         }
     }
-    let history = History {
+    History {
         backups: listed.len(),
         oldest: listed.first().map(|b| summary(b)),
         newest: listed.last().map(|b| summary(b)),
         per_target,
-    };
+    }
+}
+
+/// Every listed backup, newest first, with why each target keeps it.
+fn rows(f: &CheckFacts, name: &str, listed: &[&BackupEntry]) -> Vec<BackupRow> {
     let kept = f.kept.get(name);
-    let backups = listed
+    listed
         .iter()
         .rev()
         .map(|b| BackupRow {
@@ -386,23 +437,7 @@ fn judge_source(
             verified: b.copies.iter().filter(|c| c.is_verified()).count(),
             kept: kept.and_then(|k| k.get(&b.id)).cloned().unwrap_or_default(),
         })
-        .collect();
-    SourceCheck {
-        status,
-        readiness,
-        backups,
-        newest,
-        last_success,
-        history,
-        repair_pending: f.repairs_pending.get(name).copied().unwrap_or(0),
-        drill: f.drills.get(name).cloned(),
-        pending: f
-            .pending
-            .iter()
-            .filter(|id| crate::manifest::split_id(id).is_some_and(|(s, _)| s == name))
-            .cloned()
-            .collect(),
-    }
+        .collect()
 }
 
 fn backup_facts(
