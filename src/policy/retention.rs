@@ -358,95 +358,23 @@ pub fn plan(
             d
         })
         .collect();
-    let kept_on = |id: &str| -> Vec<&str> {
-        targets
-            .iter()
-            .zip(&keeps)
-            .filter(|(_, d)| d.iter().any(|d| d.id == id && d.keep()))
-            .map(|(t, _)| t.target.as_str())
-            .collect()
+    let j = Judging {
+        targets,
+        keeps: &keeps,
+        judged: candidates.iter().map(|b| b.id.as_str()).collect(),
+        now,
     };
-    let judged: BTreeSet<&str> = candidates.iter().map(|b| b.id.as_str()).collect();
-
-    let mut plans = Vec::new();
-    for (t, decisions) in targets.iter().zip(&keeps) {
-        let mut copies = Vec::new();
-        let mut held: Vec<(&BackupView, &CopyView)> = backups
-            .iter()
-            .filter_map(|b| Some((b, b.copy_on(&t.target)?)))
-            .collect();
-        held.sort_by(|(a, _), (b, _)| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        for (b, copy) in held {
-            let action = if let CopyKind::Untouchable(why) = &copy.kind {
-                Action::Skip { why: why.clone() }
-            } else if !judged.contains(b.id.as_str()) {
-                Action::Skip {
-                    why: "no verified copy of this backup anywhere: not judged, nothing removed"
-                        .into(),
-                }
-            } else {
-                let reasons = decisions
-                    .iter()
-                    .find(|d| d.id == b.id)
-                    .map(|d| d.reasons.clone())
-                    .unwrap_or_default();
-                if !reasons.is_empty() {
-                    Action::Keep { reasons }
-                } else if let Some(until) = copy.locked_until.filter(|u| *u > now) {
-                    Action::Skip {
-                        why: Reason::LockedUntil(until).to_string(),
-                    }
-                } else {
-                    let others: Vec<String> = kept_on(&b.id)
-                        .into_iter()
-                        .filter(|o| *o != t.target)
-                        .map(str::to_string)
-                        .collect();
-                    let safe = others.iter().any(|o| {
-                        b.verified_on(o)
-                            && targets
-                                .iter()
-                                .any(|tv| tv.target == *o && tv.not_prunable.is_none())
-                    });
-                    if copy.kind == CopyKind::Verified && !others.is_empty() && !safe {
-                        Action::Keep {
-                            reasons: vec![Reason::OnlyCopyFor(others)],
-                        }
-                    } else if copy.kind == CopyKind::Broken {
-                        Action::Remove {
-                            why: format!("not a good copy, and no rule of {} keeps it", t.target),
-                        }
-                    } else {
-                        Action::Remove {
-                            why: format!("no rule keeps it ({})", t.rules.describe()),
-                        }
-                    }
-                }
-            };
-            // Nothing leaves a target that was not listed and read whole.
-            let action = match (&t.not_prunable, action) {
-                (Some(why), Action::Remove { .. }) => Action::Skip { why: why.clone() },
-                (_, a) => a,
-            };
-            copies.push(CopyPlan {
-                id: b.id.clone(),
-                created_at: b.created_at,
-                action,
-            });
-        }
-        plans.push(TargetPlan {
-            target: t.target.clone(),
-            rules: t.rules.describe(),
-            not_pruned: t.not_prunable.clone(),
-            copies,
-        });
-    }
+    let plans = targets
+        .iter()
+        .zip(&keeps)
+        .map(|(t, decisions)| j.target_plan(backups, t, decisions))
+        .collect();
     let mut wanted: Vec<(String, Vec<String>)> = candidates
         .iter()
         .map(|b| {
             (
                 b.id.clone(),
-                kept_on(&b.id).into_iter().map(str::to_string).collect(),
+                j.kept_on(&b.id).into_iter().map(str::to_string).collect(),
             )
         })
         .collect();
@@ -456,6 +384,120 @@ pub fn plan(
         wanted,
         newest: newest.map(|b| b.id.clone()),
         newest_compliant: newest_compliant.map(|b| b.id.clone()),
+    }
+}
+
+/// What a plan's per-copy decisions share: every target with its rules' decisions, the
+/// backups judged at all, and now (for locks).
+struct Judging<'a> {
+    targets: &'a [TargetView],
+    keeps: &'a [Vec<Decision>],
+    judged: BTreeSet<&'a str>,
+    now: DateTime<Utc>,
+}
+
+impl Judging<'_> {
+    /// The targets whose rules keep backup `id`.
+    fn kept_on(&self, id: &str) -> Vec<&str> {
+        self.targets
+            .iter()
+            .zip(self.keeps)
+            .filter(|(_, d)| d.iter().any(|d| d.id == id && d.keep()))
+            .map(|(t, _)| t.target.as_str())
+            .collect()
+    }
+
+    /// What happens to each copy target `t` holds, newest first.
+    fn target_plan(
+        &self,
+        backups: &[BackupView],
+        t: &TargetView,
+        decisions: &[Decision],
+    ) -> TargetPlan {
+        let mut held: Vec<(&BackupView, &CopyView)> = backups
+            .iter()
+            .filter_map(|b| Some((b, b.copy_on(&t.target)?)))
+            .collect();
+        held.sort_by(|(a, _), (b, _)| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        let copies = held
+            .into_iter()
+            .map(|(b, copy)| {
+                // Nothing leaves a target that was not listed and read whole.
+                let action = match (&t.not_prunable, self.action(t, decisions, b, copy)) {
+                    (Some(why), Action::Remove { .. }) => Action::Skip { why: why.clone() },
+                    (_, a) => a,
+                };
+                CopyPlan {
+                    id: b.id.clone(),
+                    created_at: b.created_at,
+                    action,
+                }
+            })
+            .collect();
+        TargetPlan {
+            target: t.target.clone(),
+            rules: t.rules.describe(),
+            not_pruned: t.not_prunable.clone(),
+            copies,
+        }
+    }
+
+    /// One copy: skipped (untouchable, not judged, locked), kept (a rule, or the only copy
+    /// for a target that keeps it), or removed.
+    fn action(
+        &self,
+        t: &TargetView,
+        decisions: &[Decision],
+        b: &BackupView,
+        copy: &CopyView,
+    ) -> Action {
+        if let CopyKind::Untouchable(why) = &copy.kind {
+            return Action::Skip { why: why.clone() };
+        }
+        if !self.judged.contains(b.id.as_str()) {
+            return Action::Skip {
+                why: "no verified copy of this backup anywhere: not judged, nothing removed".into(),
+            };
+        }
+        let reasons = decisions
+            .iter()
+            .find(|d| d.id == b.id)
+            .map(|d| d.reasons.clone())
+            .unwrap_or_default();
+        if !reasons.is_empty() {
+            return Action::Keep { reasons };
+        }
+        if let Some(until) = copy.locked_until.filter(|u| *u > self.now) {
+            return Action::Skip {
+                why: Reason::LockedUntil(until).to_string(),
+            };
+        }
+        let others: Vec<String> = self
+            .kept_on(&b.id)
+            .into_iter()
+            .filter(|o| *o != t.target)
+            .map(str::to_string)
+            .collect();
+        let safe = others.iter().any(|o| {
+            b.verified_on(o)
+                && self
+                    .targets
+                    .iter()
+                    .any(|tv| tv.target == *o && tv.not_prunable.is_none())
+        });
+        if copy.kind == CopyKind::Verified && !others.is_empty() && !safe {
+            Action::Keep {
+                reasons: vec![Reason::OnlyCopyFor(others)],
+            }
+        } else if copy.kind == CopyKind::Broken {
+            Action::Remove {
+                why: format!("not a good copy, and no rule of {} keeps it", t.target),
+            }
+        } else {
+            Action::Remove {
+                why: format!("no rule keeps it ({})", t.rules.describe()),
+            }
+        }
     }
 }
 
