@@ -178,6 +178,20 @@ const TARGET_COMMON: &[&str] = &[
     "io_timeout",
 ];
 
+/// The directory relative paths in the config at `path` follow, made absolute: every
+/// command pbx321 prints (the page, the runbook, config check) works wherever it is pasted.
+fn base_of(path: &Path) -> PathBuf {
+    let base = match path.parent() {
+        Some(b) if !b.as_os_str().is_empty() => b,
+        _ => Path::new("."),
+    };
+    let absolute = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+    absolute
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
 impl Config {
     /// Parses and checks a config. `path` is used for messages and as the base of relative
     /// paths; it is not read.
@@ -203,17 +217,7 @@ impl Config {
                 return Err(fail(cx.problems));
             }
         };
-        // Relative paths follow the config file, made absolute: every command pbx321 prints
-        // (the page, the runbook, config check) works wherever it is pasted.
-        let base = match path.parent() {
-            Some(b) if !b.as_os_str().is_empty() => b,
-            _ => Path::new("."),
-        };
-        let absolute = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-        let base = absolute
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .collect::<PathBuf>();
+        let base = base_of(path);
         let base = base.as_path();
         cx.unknown_keys(doc.get_ref(), TOP_KEYS, "");
         let get = |key: &str| {
@@ -238,23 +242,8 @@ impl Config {
         // A config of targets only (a bare machine) judges what the copies are, not a 3-2-1
         // set-up, unless it says otherwise.
         let targets_only = get("source").is_none();
-        let policy = match get("policy") {
-            Some(v) => cx
-                .section::<policy::RawPolicy>(v, "[policy] ")
-                .and_then(|raw| cx.policy(raw.into_inner())),
-            None if targets_only => Some(Policy::bare()),
-            None => cx.policy(policy::RawPolicy::default()),
-        };
-        let retention = match get("retention") {
-            Some(v) => cx
-                .section::<retention::RawRetention>(v, "[retention] ")
-                .map(|raw| {
-                    let span = raw.span();
-                    cx.retention(raw.into_inner(), span)
-                })
-                .unwrap_or_default(),
-            None => Retention::default(),
-        };
+        let policy = cx.policy_section(get("policy"), targets_only);
+        let retention = cx.retention_section(get("retention"));
         let repair = get("repair").map_or(RepairMode::AfterBackup, |v| {
             cx.value::<RepairMode>(v, "repair = ")
                 .unwrap_or(RepairMode::AfterBackup)
@@ -267,31 +256,8 @@ impl Config {
             .and_then(|v| cx.section::<daemon::RawSchedule>(v, "[schedule] "))
             .map(|raw| cx.schedule(raw.into_inner(), base))
             .unwrap_or_default();
-        let plan = match get("plan") {
-            Some(v) => cx
-                .section::<plan::RawPlan>(v, "[plan] ")
-                .map(|raw| {
-                    let span = raw.span();
-                    cx.plan(raw.into_inner(), base, span)
-                })
-                .unwrap_or_default(),
-            None => Plan::default(),
-        };
-        if let (Some(w), None) = (&plan.write_to, &schedule.plan) {
-            cx.problem(
-                get("plan").map(|p| p.span()),
-                format!(
-                    "[plan] write_to = {:?} needs [schedule] plan = \"0 6 * * *\" (when the daemon writes it)",
-                    w.display()
-                ),
-            );
-        }
-        if schedule.plan.is_some() && plan.write_to.is_none() {
-            cx.problem(
-                get("schedule").map(|p| p.span()),
-                "[schedule] plan needs [plan] write_to = \"/mnt/share/pbx-runbook.html\" (where the daemon writes the runbook)",
-            );
-        }
+        let plan = cx.plan_section(get("plan"), base);
+        cx.plan_needs_schedule(&plan, &schedule, get("plan"), get("schedule"));
         let notify_tables = cx.array(get("notify"), "notify");
         let notify = cx.notifiers(&notify_tables, base);
         let source_tables = cx.array(get("source"), "source");
@@ -423,6 +389,71 @@ pub struct SecretRef {
 }
 
 impl Cx<'_> {
+    /// `[policy]`: as written; for a config of targets only, none means [`Policy::bare`].
+    fn policy_section(
+        &mut self,
+        v: Option<&Spanned<DeValue<'_>>>,
+        targets_only: bool,
+    ) -> Option<Policy> {
+        match v {
+            Some(v) => self
+                .section::<policy::RawPolicy>(v, "[policy] ")
+                .and_then(|raw| self.policy(raw.into_inner())),
+            None if targets_only => Some(Policy::bare()),
+            None => self.policy(policy::RawPolicy::default()),
+        }
+    }
+
+    fn retention_section(&mut self, v: Option<&Spanned<DeValue<'_>>>) -> Retention {
+        let Some(v) = v else {
+            return Retention::default();
+        };
+        self.section::<retention::RawRetention>(v, "[retention] ")
+            .map(|raw| {
+                let span = raw.span();
+                self.retention(raw.into_inner(), span)
+            })
+            .unwrap_or_default()
+    }
+
+    fn plan_section(&mut self, v: Option<&Spanned<DeValue<'_>>>, base: &Path) -> Plan {
+        let Some(v) = v else {
+            return Plan::default();
+        };
+        self.section::<plan::RawPlan>(v, "[plan] ")
+            .map(|raw| {
+                let span = raw.span();
+                self.plan(raw.into_inner(), base, span)
+            })
+            .unwrap_or_default()
+    }
+
+    /// `[plan] write_to` and `[schedule] plan` go together: the daemon writes the runbook
+    /// where one says, when the other says.
+    fn plan_needs_schedule(
+        &mut self,
+        plan: &Plan,
+        schedule: &daemon::Schedule,
+        plan_table: Option<&Spanned<DeValue<'_>>>,
+        schedule_table: Option<&Spanned<DeValue<'_>>>,
+    ) {
+        if let (Some(w), None) = (&plan.write_to, &schedule.plan) {
+            self.problem(
+                plan_table.map(|p| p.span()),
+                format!(
+                    "[plan] write_to = {:?} needs [schedule] plan = \"0 6 * * *\" (when the daemon writes it)",
+                    w.display()
+                ),
+            );
+        }
+        if schedule.plan.is_some() && plan.write_to.is_none() {
+            self.problem(
+                schedule_table.map(|p| p.span()),
+                "[schedule] plan needs [plan] write_to = \"/mnt/share/pbx-runbook.html\" (where the daemon writes the runbook)",
+            );
+        }
+    }
+
     /// Records a secret of a `[[source]]` or `[[target]]` table, with the line of its key.
     fn note_secret(
         &mut self,
