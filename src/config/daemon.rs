@@ -459,43 +459,7 @@ impl Cx<'_> {
         n: usize,
     ) -> Option<Notifier> {
         let kind_word = raw.kind.get_ref().as_str();
-        let on = match raw.on {
-            None => match kind_word {
-                "healthchecks" => vec![Event::Success, Event::Degraded, Event::Failure],
-                _ => vec![
-                    Event::Failure,
-                    Event::Degraded,
-                    Event::Recovered,
-                    Event::DrillFailed,
-                ],
-            },
-            Some(words) => {
-                let mut on = Vec::new();
-                for w in words {
-                    match EVENTS.iter().position(|e| *e == w.get_ref()) {
-                        Some(i) => on.push(
-                            [
-                                Event::Success,
-                                Event::Degraded,
-                                Event::Failure,
-                                Event::Recovered,
-                                Event::DrillFailed,
-                                Event::CheckChanged,
-                            ][i],
-                        ),
-                        None => self.problem(
-                            Some(w.span()),
-                            format!(
-                                "{prefix}on: unknown event {:?}; {}",
-                                w.get_ref(),
-                                super::did_you_mean(w.get_ref(), EVENTS)
-                            ),
-                        ),
-                    }
-                }
-                on
-            }
-        };
+        let on = self.events_on(kind_word, raw.on, prefix);
         let url = |cx: &mut Self| -> Option<Secret> {
             let Some(u) = &raw.url else {
                 cx.problem(
@@ -564,5 +528,51 @@ impl Cx<'_> {
             kind,
             on,
         })
+    }
+
+    /// The events a notifier hears: as listed in `on`, else its kind's default.
+    fn events_on(
+        &mut self,
+        kind_word: &str,
+        on: Option<Vec<Spanned<String>>>,
+        prefix: &str,
+    ) -> Vec<Event> {
+        match on {
+            None => match kind_word {
+                "healthchecks" => vec![Event::Success, Event::Degraded, Event::Failure],
+                _ => vec![
+                    Event::Failure,
+                    Event::Degraded,
+                    Event::Recovered,
+                    Event::DrillFailed,
+                ],
+            },
+            Some(words) => {
+                let mut on = Vec::new();
+                for w in words {
+                    match EVENTS.iter().position(|e| *e == w.get_ref()) {
+                        Some(i) => on.push(
+                            [
+                                Event::Success,
+                                Event::Degraded,
+                                Event::Failure,
+                                Event::Recovered,
+                                Event::DrillFailed,
+                                Event::CheckChanged,
+                            ][i],
+                        ),
+                        None => self.problem(
+                            Some(w.span()),
+                            format!(
+                                "{prefix}on: unknown event {:?}; {}",
+                                w.get_ref(),
+                                super::did_you_mean(w.get_ref(), EVENTS)
+                            ),
+                        ),
+                    }
+                }
+                on
+            }
+        }
     }
 }

@@ -264,24 +264,13 @@ impl Config {
         let target_tables = cx.array(get("target"), "target");
         let sources = cx.sources(&source_tables, base);
         let targets = cx.targets(&target_tables, base);
-        if target_tables.is_empty() {
-            cx.problem(
-                None,
-                "no [[target]]: add at least one place for copies, e.g. type = \"fs\"",
-            );
-        }
-        if !source_tables.is_empty() && encryption.is_none() && get("encryption").is_none() {
-            cx.problem(
-                None,
-                "[[source]] needs [encryption] recipients = [\"age1…\"] to back up (make a key with `pbx321 keygen --out FILE`)",
-            );
-        }
-        // The rule must be reachable where there is something to back up.
-        if let Some(policy) = &policy
-            && !source_tables.is_empty()
-        {
-            cx.feasible(policy, &targets, target_tables.len(), policy_span);
-        }
+        cx.whole(
+            &targets,
+            target_tables.len(),
+            source_tables.len(),
+            encryption.is_none() && get("encryption").is_none(),
+            policy.as_ref().map(|p| (p, policy_span)),
+        );
         match (cx.problems.is_empty(), policy) {
             (true, Some(policy)) => Ok(Config {
                 path: path.to_path_buf(),
@@ -389,6 +378,35 @@ pub struct SecretRef {
 }
 
 impl Cx<'_> {
+    /// What only the whole config can tell: a place for copies, recipients for the sources,
+    /// and a rule the targets can meet where there is something to back up.
+    fn whole(
+        &mut self,
+        targets: &[TargetConfig],
+        target_tables: usize,
+        source_tables: usize,
+        no_encryption: bool,
+        policy: Option<(&Policy, Option<Range<usize>>)>,
+    ) {
+        if target_tables == 0 {
+            self.problem(
+                None,
+                "no [[target]]: add at least one place for copies, e.g. type = \"fs\"",
+            );
+        }
+        if source_tables > 0 && no_encryption {
+            self.problem(
+                None,
+                "[[source]] needs [encryption] recipients = [\"age1…\"] to back up (make a key with `pbx321 keygen --out FILE`)",
+            );
+        }
+        if let Some((policy, span)) = policy
+            && source_tables > 0
+        {
+            self.feasible(policy, targets, target_tables, span);
+        }
+    }
+
     /// `[policy]`: as written; for a config of targets only, none means [`Policy::bare`].
     fn policy_section(
         &mut self,

@@ -337,89 +337,7 @@ impl Cx<'_> {
                 None if kind.as_str() == "fs" => None,
                 None => Some(DEFAULT_IO_TIMEOUT),
             };
-            let kind = match kind.as_str() {
-                "fs" => self
-                    .typed::<FsTarget>(value, TARGET_COMMON, &prefix)
-                    .map(|mut f| {
-                        f.path = base.join(&f.path);
-                        TargetKind::Fs(f)
-                    }),
-                "sftp" => self
-                    .typed::<SftpTarget>(value, TARGET_COMMON, &prefix)
-                    .and_then(|mut s| {
-                        self.bounded(value, "connect_timeout", s.connect_timeout, &prefix)?;
-                        let ok = s.endpoint.starts_with("ssh://") || !s.endpoint.contains("://");
-                        if !ok || super::ssh_host_port(&s.endpoint).is_none() {
-                            self.problem(
-                                Some(span.clone()),
-                                format!(
-                                    "{prefix}endpoint {:?} is not ssh://user@host[:port]",
-                                    s.endpoint
-                                ),
-                            );
-                            return None;
-                        }
-                        if s.endpoint.split("://").last().is_some_and(|r| r.split('@').next().is_some_and(|u| u.contains(':'))) {
-                            self.problem(
-                                Some(span.clone()),
-                                format!("{prefix}put no password in endpoint: sftp targets use key = \"…\""),
-                            );
-                            return None;
-                        }
-                        s.key = s.key.map(|k| base.join(k));
-                        s.known_hosts = s.known_hosts.map(|k| base.join(k));
-                        Some(TargetKind::Sftp(s))
-                    }),
-                "webdav" => self
-                    .typed::<WebdavTarget>(value, TARGET_COMMON, &prefix)
-                    .and_then(|w| {
-                        self.bounded(value, "connect_timeout", w.connect_timeout, &prefix)?;
-                        if !(w.endpoint.starts_with("https://") || w.endpoint.starts_with("http://")) {
-                            self.problem(
-                                Some(span.clone()),
-                                format!("{prefix}endpoint {:?} must start with https://", w.endpoint),
-                            );
-                            return None;
-                        }
-                        if w.password.is_some() && w.username.is_none() {
-                            self.problem(
-                                Some(span.clone()),
-                                format!("{prefix}password without username"),
-                            );
-                            return None;
-                        }
-                        if w.username.is_some() && !w.allow_insecure_http {
-                            self.clear_text(&w.endpoint, &span, &prefix, "a password")?;
-                        }
-                        self.note_secret(value, "password", &prefix, w.password.as_ref());
-                        Some(TargetKind::Webdav(w))
-                    }),
-                "s3" => self
-                    .typed::<S3Target>(value, TARGET_COMMON, &prefix)
-                    .and_then(|mut s| {
-                        if let Err(why) = s.check() {
-                            self.problem(Some(span.clone()), format!("{prefix}{why}"));
-                            return None;
-                        }
-                        self.bounded(value, "connect_timeout", s.connect_timeout, &prefix)?;
-                        if let (Some(e), false) = (&s.endpoint, s.allow_insecure_http) {
-                            self.clear_text(e, &span, &prefix, "signed requests and the key id")?;
-                        }
-                        self.note_secret(value, "access_key_id", &prefix, s.access_key_id.as_ref());
-                        self.note_secret(value, "secret_access_key", &prefix, s.secret_access_key.as_ref());
-                        Some(TargetKind::S3(s))
-                    }),
-                other => {
-                    self.problem(
-                        super::key_span(value, "type").or(Some(span.clone())),
-                        format!(
-                            "{prefix}unknown type {other:?}; {}",
-                            super::did_you_mean(other, &["fs", "sftp", "webdav", "s3"])
-                        ),
-                    );
-                    None
-                }
-            };
+            let kind = self.target_kind(&kind, value, &span, &prefix, base);
             // Checked after the kind's own keys, so that a misspelt key beside a missing
             // medium is reported too.
             let Some(medium) = common.medium else {
@@ -444,5 +362,119 @@ impl Cx<'_> {
             }
         }
         out
+    }
+
+    /// The kind-specific part of a `[[target]]` table, checked.
+    fn target_kind(
+        &mut self,
+        kind: &str,
+        value: &Spanned<DeValue<'_>>,
+        span: &std::ops::Range<usize>,
+        prefix: &str,
+        base: &Path,
+    ) -> Option<TargetKind> {
+        match kind {
+            "fs" => self
+                .typed::<FsTarget>(value, TARGET_COMMON, prefix)
+                .map(|mut f| {
+                    f.path = base.join(&f.path);
+                    TargetKind::Fs(f)
+                }),
+            "sftp" => self
+                .typed::<SftpTarget>(value, TARGET_COMMON, prefix)
+                .and_then(|s| self.sftp_kind(s, value, span, prefix, base)),
+            "webdav" => self
+                .typed::<WebdavTarget>(value, TARGET_COMMON, prefix)
+                .and_then(|w| {
+                    self.bounded(value, "connect_timeout", w.connect_timeout, prefix)?;
+                    if !(w.endpoint.starts_with("https://") || w.endpoint.starts_with("http://")) {
+                        self.problem(
+                            Some(span.clone()),
+                            format!("{prefix}endpoint {:?} must start with https://", w.endpoint),
+                        );
+                        return None;
+                    }
+                    if w.password.is_some() && w.username.is_none() {
+                        self.problem(
+                            Some(span.clone()),
+                            format!("{prefix}password without username"),
+                        );
+                        return None;
+                    }
+                    if w.username.is_some() && !w.allow_insecure_http {
+                        self.clear_text(&w.endpoint, span, prefix, "a password")?;
+                    }
+                    self.note_secret(value, "password", prefix, w.password.as_ref());
+                    Some(TargetKind::Webdav(w))
+                }),
+            "s3" => self
+                .typed::<S3Target>(value, TARGET_COMMON, prefix)
+                .and_then(|mut s| {
+                    if let Err(why) = s.check() {
+                        self.problem(Some(span.clone()), format!("{prefix}{why}"));
+                        return None;
+                    }
+                    self.bounded(value, "connect_timeout", s.connect_timeout, prefix)?;
+                    if let (Some(e), false) = (&s.endpoint, s.allow_insecure_http) {
+                        self.clear_text(e, span, prefix, "signed requests and the key id")?;
+                    }
+                    self.note_secret(value, "access_key_id", prefix, s.access_key_id.as_ref());
+                    self.note_secret(
+                        value,
+                        "secret_access_key",
+                        prefix,
+                        s.secret_access_key.as_ref(),
+                    );
+                    Some(TargetKind::S3(s))
+                }),
+            other => {
+                self.problem(
+                    super::key_span(value, "type").or(Some(span.clone())),
+                    format!(
+                        "{prefix}unknown type {other:?}; {}",
+                        super::did_you_mean(other, &["fs", "sftp", "webdav", "s3"])
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// An `sftp` target's endpoint checked (ssh://user@host[:port], no password in it) and
+    /// its key files made absolute.
+    fn sftp_kind(
+        &mut self,
+        mut s: SftpTarget,
+        value: &Spanned<DeValue<'_>>,
+        span: &std::ops::Range<usize>,
+        prefix: &str,
+        base: &Path,
+    ) -> Option<TargetKind> {
+        self.bounded(value, "connect_timeout", s.connect_timeout, prefix)?;
+        let ok = s.endpoint.starts_with("ssh://") || !s.endpoint.contains("://");
+        if !ok || super::ssh_host_port(&s.endpoint).is_none() {
+            self.problem(
+                Some(span.clone()),
+                format!(
+                    "{prefix}endpoint {:?} is not ssh://user@host[:port]",
+                    s.endpoint
+                ),
+            );
+            return None;
+        }
+        if s.endpoint
+            .split("://")
+            .last()
+            .is_some_and(|r| r.split('@').next().is_some_and(|u| u.contains(':')))
+        {
+            self.problem(
+                Some(span.clone()),
+                format!("{prefix}put no password in endpoint: sftp targets use key = \"…\""),
+            );
+            return None;
+        }
+        s.key = s.key.map(|k| base.join(k));
+        s.known_hosts = s.known_hosts.map(|k| base.join(k));
+        Some(TargetKind::Sftp(s))
     }
 }
