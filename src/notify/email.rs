@@ -12,7 +12,43 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor
 use super::Message;
 use crate::config::{Notifier, NotifyKind};
 
-pub async fn send(n: &Notifier, m: &Message) -> Result<(), String> {
+/// Why an e-mail was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("not an e-mail notifier")]
+    NotEmail,
+    #[error("smtp {0:?}: the port is not a number")]
+    Port(String),
+    #[error("ca_file {}: {error}", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("ca_file {} is not a PEM certificate: {error}", path.display())]
+    CaPem {
+        path: std::path::PathBuf,
+        error: lettre::transport::smtp::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(lettre::transport::smtp::Error),
+    #[error("password: {0}")]
+    Password(crate::secret::SecretError),
+    #[error("{field} {value:?}: {error}")]
+    Address {
+        field: &'static str,
+        value: String,
+        error: lettre::address::AddressError,
+    },
+    #[error("the message: {0}")]
+    Message(lettre::error::Error),
+    #[error("smtp {smtp}: {error}")]
+    Smtp {
+        smtp: String,
+        error: lettre::transport::smtp::Error,
+    },
+}
+
+pub async fn send(n: &Notifier, m: &Message) -> Result<(), EmailError> {
     let NotifyKind::Email {
         smtp,
         username,
@@ -22,7 +58,7 @@ pub async fn send(n: &Notifier, m: &Message) -> Result<(), String> {
         ca_file,
     } = &n.kind
     else {
-        return Err("not an e-mail notifier".into());
+        return Err(EmailError::NotEmail);
     };
     let (implicit, hostport) = match smtp.strip_prefix("smtps://") {
         Some(rest) => (true, rest),
@@ -32,18 +68,23 @@ pub async fn send(n: &Notifier, m: &Message) -> Result<(), String> {
         Some((h, p)) => (
             h.trim_matches(['[', ']']).to_string(),
             p.parse::<u16>()
-                .map_err(|_| format!("smtp {smtp:?}: the port is not a number"))?,
+                .map_err(|_| EmailError::Port(smtp.clone()))?,
         ),
         None => (hostport.to_string(), if implicit { 465 } else { 587 }),
     };
     let mut tls = TlsParameters::builder(host.clone());
     if let Some(ca) = ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
-        let cert = Certificate::from_pem(&pem)
-            .map_err(|e| format!("ca_file {} is not a PEM certificate: {e}", ca.display()))?;
+        let pem = std::fs::read(ca).map_err(|error| EmailError::CaFile {
+            path: ca.clone(),
+            error,
+        })?;
+        let cert = Certificate::from_pem(&pem).map_err(|error| EmailError::CaPem {
+            path: ca.clone(),
+            error,
+        })?;
         tls = tls.add_root_certificate(cert);
     }
-    let tls = tls.build_rustls().map_err(|e| format!("TLS: {e}"))?;
+    let tls = tls.build_rustls().map_err(EmailError::Tls)?;
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
         .port(port)
         .timeout(Some(Duration::from_secs(20)))
@@ -55,7 +96,7 @@ pub async fn send(n: &Notifier, m: &Message) -> Result<(), String> {
         });
     if let Some(user) = username {
         let pass = match password {
-            Some(p) => p.resolve().map_err(|e| format!("password: {e}"))?,
+            Some(p) => p.resolve().map_err(EmailError::Password)?,
             None => String::new(),
         };
         transport = transport.credentials(Credentials::new(user.clone(), pass));
@@ -63,19 +104,28 @@ pub async fn send(n: &Notifier, m: &Message) -> Result<(), String> {
     let mut mail = Mail::builder()
         .from(
             from.parse::<Mailbox>()
-                .map_err(|e| format!("from {from:?}: {e}"))?,
+                .map_err(|error| EmailError::Address {
+                    field: "from",
+                    value: from.clone(),
+                    error,
+                })?,
         )
         .subject(m.summary.clone());
     for t in to {
-        mail = mail.to(t.parse::<Mailbox>().map_err(|e| format!("to {t:?}: {e}"))?);
+        mail = mail.to(t.parse::<Mailbox>().map_err(|error| EmailError::Address {
+            field: "to",
+            value: t.clone(),
+            error,
+        })?);
     }
-    let mail = mail
-        .body(m.text.clone())
-        .map_err(|e| format!("the message: {e}"))?;
+    let mail = mail.body(m.text.clone()).map_err(EmailError::Message)?;
     transport
         .build()
         .send(mail)
         .await
         .map(|_| ())
-        .map_err(|e| format!("smtp {smtp}: {e}"))
+        .map_err(|error| EmailError::Smtp {
+            smtp: smtp.clone(),
+            error,
+        })
 }

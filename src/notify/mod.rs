@@ -316,7 +316,10 @@ pub async fn send(
     for n in notifiers {
         for m in messages.iter().filter(|m| n.on.contains(&m.event)) {
             jobs.push(async {
-                let error = with_retries(|| deliver(&http, n, m)).await.err();
+                let error = with_retries(|| deliver(&http, n, m))
+                    .await
+                    .err()
+                    .map(|e| e.to_string());
                 if let Some(e) = &error {
                     tracing::warn!(notifier = %n.name, event = m.event.word(), error = %crate::secret::redact(e), "notification not delivered");
                 }
@@ -359,58 +362,120 @@ pub async fn started(notifiers: &[Notifier]) {
     }
 }
 
-async fn with_retries<F, Fut>(mut f: F) -> Result<(), String>
+/// Why a notification was not delivered (the delivery record and the log word it).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// A secret (the URL, a header, the SMTP password) could not be read.
+    #[error("{what}: {error}")]
+    Secret {
+        what: String,
+        error: crate::secret::SecretError,
+    },
+    /// The notifier's URL, as read, is refused.
+    #[error("url {0}")]
+    Url(String),
+    #[error("{0}")]
+    Encode(#[from] serde_json::Error),
+    /// The request did not get an answer (the URL never shown, only its origin).
+    #[error("{origin}: {error}")]
+    Http {
+        origin: String,
+        error: reqwest::Error,
+    },
+    #[error("{origin} answered {status}")]
+    Status {
+        origin: String,
+        status: reqwest::StatusCode,
+    },
+    #[error(transparent)]
+    Email(#[from] email::EmailError),
+    #[error("no answer within {}s", .0.as_secs())]
+    Timeout(Duration),
+    #[error("gave up after {tries} tries: {last}")]
+    GaveUp {
+        tries: u32,
+        last: Box<DeliveryError>,
+    },
+}
+
+async fn with_retries<F, Fut>(mut f: F) -> Result<(), DeliveryError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
+    Fut: std::future::Future<Output = Result<(), DeliveryError>>,
 {
     let one_try = |_| {
         let attempt = f();
         async move {
             match tokio::time::timeout(TRY_TIMEOUT, attempt).await {
                 Ok(r) => r,
-                Err(_) => Err(format!("no answer within {}s", TRY_TIMEOUT.as_secs())),
+                Err(_) => Err(DeliveryError::Timeout(TRY_TIMEOUT)),
             }
         }
     };
     RETRY
         .run(one_try, |_| true, |_, _, _| {})
         .await
-        .map_err(|(last, n)| format!("gave up after {n} tries: {last}"))
+        .map_err(|(last, tries)| DeliveryError::GaveUp {
+            tries,
+            last: Box::new(last),
+        })
 }
 
 /// A notifier's URL, read (from the config, the environment or a file) and checked. It is
 /// never printed: errors name only its scheme and host.
-fn notify_url(url: &crate::secret::Secret) -> Result<String, String> {
-    let url = url.resolve().map_err(|e| format!("url: {e}"))?;
-    crate::config::notify_url(&url).map_err(|e| format!("url {e}"))?;
+fn notify_url(url: &crate::secret::Secret) -> Result<String, DeliveryError> {
+    let url = url.resolve().map_err(|error| DeliveryError::Secret {
+        what: "url".into(),
+        error,
+    })?;
+    crate::config::notify_url(&url).map_err(DeliveryError::Url)?;
     Ok(url.trim_end_matches('/').to_string())
 }
 
-async fn deliver(http: &reqwest::Client, n: &Notifier, m: &Message) -> Result<(), String> {
+/// POSTs `body` to `to`; an answer that is not a success is an error.
+async fn post(
+    http: &reqwest::Client,
+    to: &str,
+    req: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> Result<(), DeliveryError> {
+    let origin = crate::secret::url_origin(to);
+    let resp = req(http.post(to))
+        .send()
+        .await
+        .map_err(|e| DeliveryError::Http {
+            origin: origin.clone(),
+            error: e.without_url(),
+        })?;
+    if !resp.status().is_success() {
+        return Err(DeliveryError::Status {
+            origin,
+            status: resp.status(),
+        });
+    }
+    Ok(())
+}
+
+async fn deliver(http: &reqwest::Client, n: &Notifier, m: &Message) -> Result<(), DeliveryError> {
     match &n.kind {
         NotifyKind::Webhook { url, headers } => {
             let url = notify_url(url)?;
-            let shown = crate::secret::url_origin(&url);
-            let body = serde_json::to_vec(m).map_err(|e| e.to_string())?;
-            let mut req = http
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(body);
+            let body = serde_json::to_vec(m)?;
+            let mut values = Vec::new();
             for (name, secret) in headers {
-                let value = secret
-                    .resolve()
-                    .map_err(|e| format!("header {name}: {e}"))?;
-                req = req.header(name.as_str(), value);
+                let value = secret.resolve().map_err(|error| DeliveryError::Secret {
+                    what: format!("header {name}"),
+                    error,
+                })?;
+                values.push((name.clone(), value));
             }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| format!("{shown}: {}", e.without_url()))?;
-            if !resp.status().is_success() {
-                return Err(format!("{shown} answered {}", resp.status()));
-            }
-            Ok(())
+            post(http, &url, |mut req| {
+                req = req.header("content-type", "application/json").body(body);
+                for (name, value) in values {
+                    req = req.header(name.as_str(), value);
+                }
+                req
+            })
+            .await
         }
         NotifyKind::Healthchecks { url } => {
             let url = notify_url(url)?;
@@ -418,19 +483,9 @@ async fn deliver(http: &reqwest::Client, n: &Notifier, m: &Message) -> Result<()
                 Event::Success | Event::Recovered => url.clone(),
                 _ => format!("{url}/fail"),
             };
-            let shown = crate::secret::url_origin(&to);
-            let resp = http
-                .post(&to)
-                .body(m.text.clone())
-                .send()
-                .await
-                .map_err(|e| format!("{shown}: {}", e.without_url()))?;
-            if !resp.status().is_success() {
-                return Err(format!("{shown} answered {}", resp.status()));
-            }
-            Ok(())
+            post(http, &to, |req| req.body(m.text.clone())).await
         }
-        NotifyKind::Email { .. } => email::send(n, m).await,
+        NotifyKind::Email { .. } => Ok(email::send(n, m).await?),
     }
 }
 
