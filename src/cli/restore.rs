@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{CmdResult, Exit, Failure, Format, FromArgs, open_for_reading, print};
-use crate::ops::restore::{self, RestoreError, RestoreOptions};
+use crate::ops::restore::{self, RestoreOptions};
 use crate::report;
 
 /// Restore a backup to its original bytes (newest by default)
@@ -78,7 +78,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
             })?;
             Ok(ExitCode::from(Exit::Ok))
         }
-        Err(e @ RestoreError::Usage(_)) => Err(Failure::new(Exit::Usage, e)),
+        Err(e) if e.is_usage() => Err(Failure::new(Exit::Usage, e)),
         Err(e) => Err(Failure::new(Exit::Failed, e)),
     }
 }

@@ -58,12 +58,40 @@ pub struct Attempt {
 pub enum RestoreError {
     #[error("{0}")]
     Op(#[from] OpError),
-    #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    NotFound(String),
+    /// `--from` names no configured target.
+    #[error("--from {from}: no such target in {}", config.display())]
+    NoSuchTarget {
+        from: String,
+        config: std::path::PathBuf,
+    },
+    /// The directory of `--to` does not exist.
+    #[error("{} does not exist: create it, or choose another --to", .0.display())]
+    NoDirectory(std::path::PathBuf),
+    /// `--to` exists and `--force` was not given.
+    #[error("{} exists; pass --force to replace it, or choose another --to", .0.display())]
+    Exists(std::path::PathBuf),
+    /// `--to` is a directory.
+    #[error("{} is a directory; --to takes a file name", .0.display())]
+    IsDirectory(std::path::PathBuf),
+    /// No target holds what was asked for (`what`: "backup ID", "a backup of hq made at …").
+    #[error("no target holds {what}; `pbx321 list {source_name}` shows what there is")]
+    NotFound { what: String, source_name: String },
     #[error("no target could restore {id}:{}", .failed.iter().map(|a| format!("\n  {}: {}", a.target, a.error)).collect::<String>())]
     AllFailed { id: String, failed: Vec<Attempt> },
+}
+
+impl RestoreError {
+    /// Bad usage (exit 2): the command line must change, nothing was tried. (The rest,
+    /// the operation's own errors included, is a failed restore: exit 1, which a script
+    /// around an incident checks first.)
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            RestoreError::NoSuchTarget { .. }
+                | RestoreError::Exists(_)
+                | RestoreError::IsDirectory(_)
+        )
+    }
 }
 
 pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, RestoreError> {
@@ -76,10 +104,10 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
     if let Some(from) = &opts.from {
         targets.retain(|t| t.name() == from);
         if targets.is_empty() {
-            return Err(RestoreError::Usage(format!(
-                "--from {from}: no such target in {}",
-                ctx.config.path.display()
-            )));
+            return Err(RestoreError::NoSuchTarget {
+                from: from.clone(),
+                config: ctx.config.path.clone(),
+            });
         }
     }
     let listings = catalog::list_all(&targets, std::slice::from_ref(&opts.source)).await;
@@ -196,22 +224,13 @@ fn check_destination(opts: &RestoreOptions) -> Result<(), RestoreError> {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        return Err(RestoreError::NotFound(format!(
-            "{} does not exist: create it, or choose another --to",
-            dir.display()
-        )));
+        return Err(RestoreError::NoDirectory(dir.to_path_buf()));
     }
     if opts.to.exists() && !opts.force {
-        return Err(RestoreError::Usage(format!(
-            "{} exists; pass --force to replace it, or choose another --to",
-            opts.to.display()
-        )));
+        return Err(RestoreError::Exists(opts.to.clone()));
     }
     if opts.to.is_dir() {
-        return Err(RestoreError::Usage(format!(
-            "{} is a directory; --to takes a file name",
-            opts.to.display()
-        )));
+        return Err(RestoreError::IsDirectory(opts.to.clone()));
     }
     Ok(())
 }
@@ -240,10 +259,10 @@ fn choose<'a>(
             (None, Some(at)) => format!("a backup of {} made at or before {at}", opts.source),
             (None, None) => format!("a backup of {}", opts.source),
         };
-        RestoreError::NotFound(format!(
-            "no target holds {what}; `pbx321 list {}` shows what there is",
-            opts.source
-        ))
+        RestoreError::NotFound {
+            what,
+            source_name: opts.source.clone(),
+        }
     })
 }
 
