@@ -24,8 +24,8 @@ const JOB_SIZE: u32 = 2 * 1024 * 1024;
 pub enum SealError {
     #[error("no recipients to encrypt to")]
     NoRecipients,
-    #[error("{0}")]
-    BadRecipient(String),
+    #[error(transparent)]
+    BadRecipient(#[from] RecipientError),
     #[error("encryption failed: {0}")]
     Encrypt(#[from] age::EncryptError),
     #[error(
@@ -100,32 +100,50 @@ impl<W: Write> Write for Hashing<W> {
 pub type Recipients = Vec<Box<dyn age::Recipient + Send + Sync>>;
 pub type Identities = Vec<Box<dyn age::Identity + Send + Sync>>;
 
+/// Why a recipient is refused; each says what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RecipientError {
+    #[error(
+        "this is a secret key (identity), not a recipient: put its public key here (`age-keygen -y KEYFILE`) and keep the secret key off this host"
+    )]
+    SecretKey,
+    #[error("{recipient:?} is not a valid age X25519 recipient: {why}")]
+    BadAge { recipient: String, why: String },
+    #[error("{recipient:?} is not a valid SSH public key: {why}")]
+    BadSsh { recipient: String, why: String },
+    #[error(
+        "{0:?} is not a recipient pbx321 understands: use an age public key (age1…), ssh-ed25519 or ssh-rsa"
+    )]
+    Unknown(String),
+}
+
 /// Parses one recipient: an age X25519 public key (`age1…`), `ssh-ed25519 …` or `ssh-rsa …`.
 /// The one place recipients are understood: the config check, the recipients file and the
 /// seal all call it. The error says what to do (a pasted secret key is named as such).
-pub fn parse_recipient(r: &str) -> Result<Box<dyn age::Recipient + Send + Sync>, String> {
+pub fn parse_recipient(r: &str) -> Result<Box<dyn age::Recipient + Send + Sync>, RecipientError> {
     let r = r.trim();
     if r.starts_with("AGE-SECRET-KEY-") || r.contains("PRIVATE KEY") {
-        return Err(
-            "this is a secret key (identity), not a recipient: put its public key here (`age-keygen -y KEYFILE`) and keep the secret key off this host"
-                .into(),
-        );
+        return Err(RecipientError::SecretKey);
     }
     if r.starts_with("age1") {
         return r
             .parse::<age::x25519::Recipient>()
             .map(|x| Box::new(x) as _)
-            .map_err(|e| format!("{r:?} is not a valid age X25519 recipient: {e}"));
+            .map_err(|e| RecipientError::BadAge {
+                recipient: r.to_string(),
+                why: e.to_string(),
+            });
     }
     if r.starts_with("ssh-ed25519 ") || r.starts_with("ssh-rsa ") {
         return r
             .parse::<age::ssh::Recipient>()
             .map(|x| Box::new(x) as _)
-            .map_err(|e| format!("{r:?} is not a valid SSH public key: {e:?}"));
+            .map_err(|e| RecipientError::BadSsh {
+                recipient: r.to_string(),
+                why: format!("{e:?}"),
+            });
     }
-    Err(format!(
-        "{r:?} is not a recipient pbx321 understands: use an age public key (age1…), ssh-ed25519 or ssh-rsa"
-    ))
+    Err(RecipientError::Unknown(r.to_string()))
 }
 
 /// Parses recipient strings; at least one.

@@ -144,16 +144,26 @@ pub fn generate(path: &Path, comment: &str) -> Result<String, SignError> {
         .map_err(|e| err(e.to_string()))
 }
 
+/// Why a trusted-key line is refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TrustedKeyError {
+    #[error("{line:?} is not an OpenSSH public key: {why}")]
+    NotAKey { line: String, why: String },
+    #[error("{line:?} is {algorithm}: pbx321 verifies ed25519 signatures")]
+    NotEd25519 { line: String, algorithm: String },
+}
+
 /// Parses a trusted public key line (`ssh-ed25519 AAAA… comment`). Pure.
-pub fn parse_trusted(line: &str) -> Result<PublicKey, String> {
-    let key = PublicKey::from_openssh(line.trim())
-        .map_err(|e| format!("{:?} is not an OpenSSH public key: {e}", short(line)))?;
+pub fn parse_trusted(line: &str) -> Result<PublicKey, TrustedKeyError> {
+    let key = PublicKey::from_openssh(line.trim()).map_err(|e| TrustedKeyError::NotAKey {
+        line: short(line),
+        why: e.to_string(),
+    })?;
     if key.algorithm() != Algorithm::Ed25519 {
-        return Err(format!(
-            "{:?} is {}: pbx321 verifies ed25519 signatures",
-            short(line),
-            key.algorithm()
-        ));
+        return Err(TrustedKeyError::NotEd25519 {
+            line: short(line),
+            algorithm: key.algorithm().to_string(),
+        });
     }
     Ok(key)
 }

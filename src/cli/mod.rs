@@ -366,7 +366,7 @@ pub fn trusted_keys(values: &[String]) -> anyhow::Result<Vec<ssh_key::PublicKey>
     let mut keys = Vec::new();
     for v in values {
         if v.trim_start().starts_with("ssh-") {
-            keys.push(crate::sign::parse_trusted(v).map_err(anyhow::Error::msg)?);
+            keys.push(crate::sign::parse_trusted(v)?);
             continue;
         }
         let text = std::fs::read_to_string(v).with_context(|| {

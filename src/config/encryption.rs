@@ -44,7 +44,7 @@ impl Cx<'_> {
         for r in &raw.recipients {
             match check_recipient(r.get_ref()) {
                 Ok(()) => recipients.push(r.get_ref().trim().to_string()),
-                Err(why) => self.problem(Some(r.span()), why),
+                Err(why) => self.problem(Some(r.span()), why.to_string()),
             }
         }
         (self.problems.len() == before).then(|| Encryption {
@@ -55,6 +55,6 @@ impl Cx<'_> {
 }
 
 /// Accepts the public key kinds pbx321 encrypts to; says what to do with anything else.
-pub fn check_recipient(r: &str) -> Result<(), String> {
+pub fn check_recipient(r: &str) -> Result<(), crate::seal::RecipientError> {
     crate::seal::parse_recipient(r).map(drop)
 }

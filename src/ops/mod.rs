@@ -245,8 +245,8 @@ pub enum OpError {
     #[error("source {name:?} {why}")]
     BadSourceName { name: String, why: String },
     /// A `[signing] trusted` line is not an ed25519 public key.
-    #[error("{0}")]
-    BadTrustedKey(String),
+    #[error(transparent)]
+    BadTrustedKey(#[from] crate::sign::TrustedKeyError),
     /// Signatures are to be checked, and no key to check them with can be had.
     #[error("[signing]: no key to verify signatures with: {}.pub cannot be read and trusted is empty; add the public key to trusted = […]", key.display())]
     NoTrustedKey { key: PathBuf },
@@ -337,7 +337,7 @@ fn own_public_key(key: &std::path::Path) -> Result<Result<ssh_key::PublicKey, St
     let mut pub_path = key.as_os_str().to_owned();
     pub_path.push(".pub");
     match std::fs::read_to_string(&pub_path) {
-        Ok(line) => return Ok(crate::sign::parse_trusted(&line)),
+        Ok(line) => return Ok(crate::sign::parse_trusted(&line).map_err(|e| e.to_string())),
         Err(e) if crate::error::is_out_of_fds(&e) => {
             return Err(io_error(format!(
                 "reading {}",
