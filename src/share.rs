@@ -25,7 +25,7 @@ pub struct Share {
 #[derive(Debug)]
 struct Group {
     name: String,
-    gid: OnceLock<Result<u32, String>>,
+    gid: OnceLock<Result<u32, GroupError>>,
 }
 
 impl Share {
@@ -167,19 +167,32 @@ impl Share {
     }
 }
 
+/// Why `file_group` names no group here.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GroupError {
+    #[error(
+        "file_group = \"{0}\": there is no group of that name on this machine; create it (`groupadd {0}`) or name an existing one"
+    )]
+    NoSuchGroup(String),
+    #[error("file_group = \"{name}\": cannot look the group up: {errno}")]
+    Lookup {
+        name: String,
+        errno: nix::errno::Errno,
+    },
+}
+
 /// A group's id from its name or number.
-fn lookup(name: &str) -> Result<u32, String> {
+fn lookup(name: &str) -> Result<u32, GroupError> {
     if let Ok(n) = name.parse::<u32>() {
         return Ok(n);
     }
     match nix::unistd::Group::from_name(name) {
         Ok(Some(g)) => Ok(g.gid.as_raw()),
-        Ok(None) => Err(format!(
-            "file_group = \"{name}\": there is no group of that name on this machine; create it (`groupadd {name}`) or name an existing one"
-        )),
-        Err(e) => Err(format!(
-            "file_group = \"{name}\": cannot look the group up: {e}"
-        )),
+        Ok(None) => Err(GroupError::NoSuchGroup(name.to_string())),
+        Err(errno) => Err(GroupError::Lookup {
+            name: name.to_string(),
+            errno,
+        }),
     }
 }
 

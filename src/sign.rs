@@ -32,6 +32,8 @@ pub enum SignError {
     Key { path: String, why: String },
     #[error("signing failed: {0}")]
     Sign(String),
+    #[error(transparent)]
+    Trusted(#[from] TrustedKeyError),
 }
 
 /// The backup host's signing key.

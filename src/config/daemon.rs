@@ -29,13 +29,13 @@ impl PartialEq for CronSpec {
 }
 
 /// Parses a crontab expression the way admins mean it.
-pub fn parse_cron(text: &str) -> Result<CronSpec, String> {
+pub fn parse_cron(text: &str) -> Result<CronSpec, super::Invalid> {
     use croner::parser::{CronParser, Seconds, Year};
     let fields = text.split_whitespace().count();
     if !(5..=6).contains(&fields) {
-        return Err(format!(
+        return Err(super::Invalid(format!(
             "{text:?} has {fields} fields; write 5 (minute hour day-of-month month day-of-week, e.g. \"30 2 * * *\") or 6 with seconds first"
-        ));
+        )));
     }
     let parser = CronParser::builder()
         .seconds(Seconds::Optional)
@@ -47,7 +47,7 @@ pub fn parse_cron(text: &str) -> Result<CronSpec, String> {
             text: text.to_string(),
             cron,
         })
-        .map_err(|e| format!("{text:?} is not a cron expression ({e}); e.g. \"30 2 * * 1-5\" is 02:30 Monday to Friday"))
+        .map_err(|e| super::Invalid(format!("{text:?} is not a cron expression ({e}); e.g. \"30 2 * * 1-5\" is 02:30 Monday to Friday")))
 }
 
 /// `[daemon]`.
@@ -94,8 +94,12 @@ pub struct Shard {
 
 impl Shard {
     /// "I/N", 0 ≤ I < N.
-    pub fn parse(s: &str) -> Result<Shard, String> {
-        let bad = || format!("shard {s:?} is not I/N with 0 <= I < N (e.g. \"0/3\")");
+    pub fn parse(s: &str) -> Result<Shard, super::Invalid> {
+        let bad = || {
+            super::Invalid(format!(
+                "shard {s:?} is not I/N with 0 <= I < N (e.g. \"0/3\")"
+            ))
+        };
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count): (u32, u32) = (
             i.trim().parse().map_err(|_| bad())?,
@@ -195,7 +199,7 @@ pub enum NotifyKind {
 
 /// Checks a notifier's URL: `https://`, or `http://` to this host only. The error shows
 /// only its scheme and host (the rest may be the secret).
-pub fn notify_url(url: &str) -> Result<(), String> {
+pub fn notify_url(url: &str) -> Result<(), super::Invalid> {
     let http_loopback = url
         .strip_prefix("http://")
         .and_then(|rest| rest.split(['/', ':']).next())
@@ -203,10 +207,10 @@ pub fn notify_url(url: &str) -> Result<(), String> {
     if url.starts_with("https://") || http_loopback {
         Ok(())
     } else {
-        Err(format!(
+        Err(super::Invalid(format!(
             "{} must start with https:// (http:// only to this host)",
             crate::secret::url_origin(url)
-        ))
+        )))
     }
 }
 

@@ -36,7 +36,11 @@ pub fn is_location(s: &str) -> bool {
 }
 
 /// The target `s` names, called `name` in reports.
-pub fn parse_location(s: &str, name: &str, opts: &LocationOptions) -> Result<TargetConfig, String> {
+pub fn parse_location(
+    s: &str,
+    name: &str,
+    opts: &LocationOptions,
+) -> Result<TargetConfig, super::Invalid> {
     let target = |medium, kind: TargetKind| TargetConfig {
         name: name.to_string(),
         medium,
@@ -66,12 +70,12 @@ pub fn parse_location(s: &str, name: &str, opts: &LocationOptions) -> Result<Tar
         None => (rest, String::from("/")),
     };
     if authority.is_empty() {
-        return Err(format!("{s:?} names no host"));
+        return Err(invalid!("{s:?} names no host"));
     }
     match scheme {
         "sftp" => {
             if !authority.contains('@') {
-                return Err(format!(
+                return Err(invalid!(
                     "{s:?}: write the user, sftp://user@host[:port]/path"
                 ));
             }
@@ -83,7 +87,7 @@ pub fn parse_location(s: &str, name: &str, opts: &LocationOptions) -> Result<Tar
                 connect_timeout: Duration::from_secs(10),
             };
             if super::ssh_host_port(&sftp.endpoint).is_none() {
-                return Err(format!("{s:?} is not sftp://user@host[:port]/path"));
+                return Err(invalid!("{s:?} is not sftp://user@host[:port]/path"));
             }
             Ok(target(Medium::Nas, TargetKind::Sftp(sftp)))
         }
@@ -93,7 +97,7 @@ pub fn parse_location(s: &str, name: &str, opts: &LocationOptions) -> Result<Tar
                 None => (None, authority),
             };
             if user.is_some_and(|u| u.contains(':')) {
-                return Err(format!(
+                return Err(invalid!(
                     "{s:?}: put no password in the location; give it in {WEBDAV_PASSWORD_VAR}"
                 ));
             }
@@ -103,7 +107,7 @@ pub fn parse_location(s: &str, name: &str, opts: &LocationOptions) -> Result<Tar
                 && !super::http_host_port(&endpoint)
                     .is_some_and(|(h, _)| super::is_loopback_host(&h))
             {
-                return Err(format!(
+                return Err(invalid!(
                     "{s:?}: webdav+http:// only to this machine; use webdav+https:// for another host"
                 ));
             }
@@ -121,13 +125,13 @@ pub fn parse_location(s: &str, name: &str, opts: &LocationOptions) -> Result<Tar
         }
         "s3" => s3(s, authority, &path, query.unwrap_or_default())
             .map(|k| target(Medium::ObjectStorage, k)),
-        other => Err(format!(
+        other => Err(invalid!(
             "{s:?}: unknown scheme {other:?}; use a directory, file://, sftp://, webdav+https:// or s3://"
         )),
     }
 }
 
-fn fs(path: &str) -> Result<TargetKind, String> {
+fn fs(path: &str) -> Result<TargetKind, super::Invalid> {
     if path.is_empty() {
         return Err("an empty path".into());
     }
@@ -137,7 +141,7 @@ fn fs(path: &str) -> Result<TargetKind, String> {
     }))
 }
 
-fn s3(s: &str, bucket: &str, path: &str, query: &str) -> Result<TargetKind, String> {
+fn s3(s: &str, bucket: &str, path: &str, query: &str) -> Result<TargetKind, super::Invalid> {
     let mut t = S3Target {
         bucket: bucket.to_string(),
         prefix: path.trim_matches('/').to_string(),
@@ -163,7 +167,7 @@ fn s3(s: &str, bucket: &str, path: &str, query: &str) -> Result<TargetKind, Stri
             "endpoint" => t.endpoint = Some(v),
             "path_style" => t.path_style = v != "false",
             other => {
-                return Err(format!(
+                return Err(invalid!(
                     "{s:?}: unknown parameter {other:?}; s3:// takes region, endpoint and path_style"
                 ));
             }
@@ -173,7 +177,7 @@ fn s3(s: &str, bucket: &str, path: &str, query: &str) -> Result<TargetKind, Stri
         && e.starts_with("http://")
         && !super::http_host_port(e).is_some_and(|(h, _)| super::is_loopback_host(&h))
     {
-        return Err(format!(
+        return Err(invalid!(
             "{s:?}: an http:// endpoint only on this machine; use https://"
         ));
     }
@@ -245,6 +249,7 @@ pub fn location_of(kind: &TargetKind) -> String {
 mod tests {
     use super::*;
 
+    /// The location's target, or its error's words.
     fn parse(s: &str) -> Result<TargetConfig, String> {
         parse_location(
             s,
@@ -254,6 +259,7 @@ mod tests {
                 known_hosts: None,
             },
         )
+        .map_err(|e| e.0)
     }
 
     #[test]

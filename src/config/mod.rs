@@ -41,6 +41,13 @@ pub use signing::Signing;
 pub use source::*;
 pub use target::*;
 
+/// An [`Invalid`] value, worded as `format!` words it.
+macro_rules! invalid {
+    ($($t:tt)*) => {
+        $crate::config::Invalid(format!($($t)*))
+    };
+}
+
 mod daemon;
 mod duration;
 mod encryption;
@@ -177,6 +184,24 @@ const TARGET_COMMON: &[&str] = &[
     "retention",
     "io_timeout",
 ];
+
+/// A value in a config (or a location on the command line) that is wrong, and what to do
+/// about it: what the pure validators return; `Cx` places it at its line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<String> for Invalid {
+    fn from(s: String) -> Invalid {
+        Invalid(s)
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(s: &str) -> Invalid {
+        Invalid(s.to_string())
+    }
+}
 
 /// The directory relative paths in the config at `path` follow, made absolute: every
 /// command pbx321 prints (the page, the runbook, config check) works wherever it is pasted.

@@ -171,7 +171,7 @@ const STORAGE_CLASSES: &[&str] = &[
 
 impl S3Target {
     /// Checks what serde cannot; returns what to fix.
-    pub(super) fn check(&mut self) -> Result<(), String> {
+    pub(super) fn check(&mut self) -> Result<(), super::Invalid> {
         if self.bucket.is_empty() {
             return Err("bucket must not be empty".into());
         }
@@ -182,7 +182,7 @@ impl S3Target {
         if let Some(e) = &self.endpoint
             && !(e.starts_with("https://") || e.starts_with("http://"))
         {
-            return Err(format!(
+            return Err(invalid!(
                 "endpoint {e:?} must start with https:// (or http:// for a test server)"
             ));
         }
@@ -195,7 +195,7 @@ impl S3Target {
         if let Some(c) = &self.storage_class
             && !STORAGE_CLASSES.contains(&c.as_str())
         {
-            return Err(format!(
+            return Err(invalid!(
                 "storage_class {c:?} is not one of {}",
                 STORAGE_CLASSES.join(", ")
             ));
@@ -203,7 +203,7 @@ impl S3Target {
         if let Some(l) = &self.object_lock
             && !(1..=36_500).contains(&l.days)
         {
-            return Err(format!(
+            return Err(invalid!(
                 "object_lock.days = {} is out of range: give between 1 and 36500 (100 years)",
                 l.days
             ));

@@ -373,7 +373,7 @@ pub enum DeliveryError {
     },
     /// The notifier's URL, as read, is refused.
     #[error("url {0}")]
-    Url(String),
+    Url(crate::config::Invalid),
     #[error("{0}")]
     Encode(#[from] serde_json::Error),
     /// The request did not get an answer (the URL never shown, only its origin).

@@ -93,33 +93,50 @@ pub fn missing(cfg: &Config) -> Vec<Missing> {
     if !cfg.scratch_state
         && let Err(why) = writable(&cfg.state_dir)
     {
-        missing(format!("state_dir {}", cfg.state_dir.display()), why);
+        missing(
+            format!("state_dir {}", cfg.state_dir.display()),
+            why.to_string(),
+        );
     }
     out
 }
 
+/// Why this user cannot record in the state directory.
+#[derive(Debug, thiserror::Error)]
+enum NotWritable {
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(std::path::PathBuf),
+    #[error("this user may not write in it ({0})")]
+    Denied(rustix::io::Errno),
+    #[error("it does not exist, and this user may not create it in {} ({errno})", parent.display())]
+    CannotCreate {
+        parent: std::path::PathBuf,
+        errno: rustix::io::Errno,
+    },
+}
+
 /// Whether this user can write in `dir`, or create it (its nearest existing ancestor is
 /// writable): what every run that records needs. Reading the config creates nothing.
-fn writable(dir: &std::path::Path) -> Result<(), String> {
+fn writable(dir: &std::path::Path) -> Result<(), NotWritable> {
     let existing = dir
         .ancestors()
         .find(|p| p.exists())
         .unwrap_or(std::path::Path::new("/"));
     if existing != dir && !existing.is_dir() {
-        return Err(format!("{} is not a directory", existing.display()));
+        return Err(NotWritable::NotADirectory(existing.to_path_buf()));
     }
     rustix::fs::access(
         existing,
         rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
     )
-    .map_err(|e| {
+    .map_err(|errno| {
         if existing == dir {
-            format!("this user may not write in it ({e})")
+            NotWritable::Denied(errno)
         } else {
-            format!(
-                "it does not exist, and this user may not create it in {} ({e})",
-                existing.display()
-            )
+            NotWritable::CannotCreate {
+                parent: existing.to_path_buf(),
+                errno,
+            }
         }
     })
 }

@@ -333,11 +333,13 @@ pub fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpErr
 /// inner error says why neither could be had. A failure that is this process's, not the
 /// key's (out of file descriptors), is the outer error: it must be said as what it is, never
 /// as "no key".
-fn own_public_key(key: &std::path::Path) -> Result<Result<ssh_key::PublicKey, String>, OpError> {
+fn own_public_key(
+    key: &std::path::Path,
+) -> Result<Result<ssh_key::PublicKey, crate::sign::SignError>, OpError> {
     let mut pub_path = key.as_os_str().to_owned();
     pub_path.push(".pub");
     match std::fs::read_to_string(&pub_path) {
-        Ok(line) => return Ok(crate::sign::parse_trusted(&line).map_err(|e| e.to_string())),
+        Ok(line) => return Ok(crate::sign::parse_trusted(&line).map_err(Into::into)),
         Err(e) if crate::error::is_out_of_fds(&e) => {
             return Err(io_error(format!(
                 "reading {}",
@@ -351,9 +353,7 @@ fn own_public_key(key: &std::path::Path) -> Result<Result<ssh_key::PublicKey, St
     {
         return Err(io_error(format!("reading {}", key.display()))(e));
     }
-    Ok(crate::sign::Signer::load(key)
-        .map(|s| s.public_key())
-        .map_err(|e| e.to_string()))
+    Ok(crate::sign::Signer::load(key).map(|s| s.public_key()))
 }
 
 /// The configured recipients, `recipients_file` included, parsed once: (their lines, for

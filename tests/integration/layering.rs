@@ -388,3 +388,28 @@ fn the_integration_test_list_names_every_suite() {
         .collect();
     assert_eq!(listed, suites, "the list in main.rs's doc vs the files");
 }
+
+/// Issue 27: errors are typed below the command line — no function in `src/` outside `cli/`
+/// returns `Result<_, String>` (the words are made where they are shown).
+#[test]
+fn no_string_errors_below_the_command_line() {
+    let re = regex::Regex::new(r"->\s*(?:std::result::)?Result<[^{;]*?,\s*String>\s*(?:\{|where)")
+        .unwrap();
+    assert!(re.is_match("fn f(x: u8) -> Result<(), String> {"));
+    assert!(re.is_match("fn f(\n    x: u8,\n) -> Result<Vec<u8>, String>\nwhere"));
+    assert!(!re.is_match("fn f() -> Result<String, Error> {"));
+    let mut found = Vec::new();
+    for (module, (path, text)) in modules(&root().join("src")) {
+        if is_test_module(&module) || module == "cli" || module.starts_with("cli::") {
+            continue;
+        }
+        for m in re.find_iter(&production_text(&text)) {
+            found.push(format!(
+                "{}: {}",
+                path.display(),
+                m.as_str().replace('\n', " ")
+            ));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
