@@ -9,9 +9,19 @@ use crate::ops::config_check::Summary;
 /// `config check`'s summary; `missing` are secrets and files the config refers to that
 /// this machine cannot provide, errors when `fatal`, warnings otherwise.
 pub fn config(c: &Config, summary: &Summary) -> String {
-    let (missing, fatal) = (&summary.missing, !summary.ok);
     let mut s = String::new();
-    let p = &c.policy;
+    problems(&mut s, c, summary);
+    settings(&mut s, c);
+    sources(&mut s, c);
+    targets(&mut s, c);
+    counting(&mut s, c, summary);
+    online(&mut s, summary);
+    s
+}
+
+/// The first line (the verdict, unless `--online` says it at the end) and every problem.
+fn problems(s: &mut String, c: &Config, summary: &Summary) {
+    let (missing, fatal) = (&summary.missing, !summary.ok);
     // With --online the verdict waits for the probes: it is said once, at the end.
     let _ = match (&summary.online, fatal) {
         (_, true) => writeln!(s, "{}: problems", c.path.display()),
@@ -34,6 +44,11 @@ pub fn config(c: &Config, summary: &Summary) -> String {
     for same in &summary.same_directory {
         let _ = writeln!(s, "warning: {same}");
     }
+}
+
+/// State, signing, encryption, policy and retention.
+fn settings(s: &mut String, c: &Config) {
+    let p = &c.policy;
     let _ = writeln!(s, "state_dir: {}", c.state_dir.display());
     match &c.signing {
         Some(sg) => {
@@ -112,6 +127,10 @@ pub fn config(c: &Config, summary: &Summary) -> String {
     {
         let _ = writeln!(s, "retention of {what}: {}", rules.describe());
     }
+}
+
+/// One line per source.
+fn sources(s: &mut String, c: &Config) {
     for src in &c.sources {
         match &src.kind {
             SourceKind::ThreeCx(t) => {
@@ -149,6 +168,10 @@ pub fn config(c: &Config, summary: &Summary) -> String {
             }
         }
     }
+}
+
+/// One line per target: where, what medium, where it stands.
+fn targets(s: &mut String, c: &Config) {
     for t in &c.targets {
         let place = match &t.kind {
             TargetKind::Fs(f) => format!(
@@ -190,6 +213,10 @@ pub fn config(c: &Config, summary: &Summary) -> String {
             }
         );
     }
+}
+
+/// What the copies add up to with a copy on every target.
+fn counting(s: &mut String, c: &Config, summary: &Summary) {
     if let Some(v) = &summary.counting {
         let _ = writeln!(
             s,
@@ -219,6 +246,10 @@ pub fn config(c: &Config, summary: &Summary) -> String {
             );
         }
     }
+}
+
+/// `--online`: every probe, and the verdict.
+fn online(s: &mut String, summary: &Summary) {
     if let Some(probes) = &summary.online {
         let _ = writeln!(s, "online:");
         for p in probes {
@@ -245,5 +276,4 @@ pub fn config(c: &Config, summary: &Summary) -> String {
             )
         };
     }
-    s
 }
