@@ -43,6 +43,26 @@ fn readiness_lines(s: &mut String, src: &crate::policy::check::SourceCheck) {
 
 pub fn check(r: &CheckReport) -> String {
     let mut s = String::new();
+    headline(&mut s, r);
+    for src in &r.sources {
+        source(&mut s, r, src);
+        if let Some(n) = &src.newest {
+            newest(&mut s, r, n);
+        }
+    }
+    for t in r.targets.iter().filter(|t| !t.up) {
+        let _ = writeln!(
+            s,
+            "\ntarget {} is unreachable: {}",
+            t.target,
+            t.error.as_deref().unwrap_or("")
+        );
+    }
+    s
+}
+
+/// The verdict with the rule, and the check's notes.
+fn headline(s: &mut String, r: &CheckReport) {
     let denied: Vec<&str> = r
         .targets
         .iter()
@@ -76,100 +96,96 @@ pub fn check(r: &CheckReport) -> String {
     for note in &r.notes {
         let _ = writeln!(s, "note: {note}");
     }
-    for src in &r.sources {
-        let _ = writeln!(s, "\n{}: {}", src.status.source, src.status.status.label());
-        for reason in &src.status.reasons {
-            let _ = writeln!(s, "  ! {reason}");
-        }
-        if let Some(d) = &src.drill {
-            let ago = (r.checked_at - d.at).num_seconds().max(0) as u64;
-            let _ = writeln!(
-                s,
-                "  last restore drill: {} ({} from {}, {} ago, took {:.1}s){}",
-                if d.ok { "ok" } else { "FAILED" },
-                d.id,
-                d.target,
-                age(ago),
-                d.duration_seconds,
-                d.error
-                    .as_ref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            );
-        }
-        for id in &src.pending {
-            let _ = writeln!(
-                s,
-                "  pending in the spool: {id} (a target lacks its copy; the next `pbx321 backup` completes it)"
-            );
-        }
-        let h = &src.history;
-        if let (Some(o), Some(n)) = (&h.oldest, &h.newest) {
-            let _ = writeln!(
-                s,
-                "  {} on the targets, oldest {} ({} old), newest {}",
-                count(h.backups as u32, "backup", "backups"),
-                o.id,
-                age((r.checked_at - o.created_at).num_seconds().max(0) as u64),
-                n.id
-            );
-        }
-        if !src.readiness.is_empty() {
-            let _ = writeln!(s, "  readiness:");
-            readiness_lines(&mut s, src);
-        }
-        if src.repair_pending > 0 {
-            let _ = writeln!(
-                s,
-                "  repair pending: {} that retention keeps (run `pbx321 repair`; `backup` repairs after itself unless repair = \"off\")",
-                count(
-                    src.repair_pending as u32,
-                    "copy is missing",
-                    "copies are missing"
-                )
-            );
-        }
-        let Some(n) = &src.newest else { continue };
-        let _ = writeln!(
-            s,
-            "  newest {} ({} old): {}",
-            n.id,
-            age(n.age_seconds),
-            verdict_line(&n.verdict, &r.rule)
-        );
-        for note in &n.verdict.notes {
-            let _ = writeln!(s, "  note: {note}");
-        }
-        let _ = writeln!(
-            s,
-            "  {:<16} {:<15} {:<8} state",
-            "target", "medium", "location"
-        );
-        for c in &n.copies {
-            let state = copy_state(&c.state, r.checked_at);
-            let declared = if c.declared {
-                " (declared, not verified)"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                s,
-                "  {:<16} {:<15} {:<8} {state}{declared}",
-                c.target,
-                c.medium.to_string(),
-                c.location.to_string()
-            );
-        }
+}
+
+/// One source: its status and reasons, drill, spool, history, readiness and repairs.
+fn source(s: &mut String, r: &CheckReport, src: &crate::policy::check::SourceCheck) {
+    let _ = writeln!(s, "\n{}: {}", src.status.source, src.status.status.label());
+    for reason in &src.status.reasons {
+        let _ = writeln!(s, "  ! {reason}");
     }
-    for t in r.targets.iter().filter(|t| !t.up) {
+    if let Some(d) = &src.drill {
+        let ago = (r.checked_at - d.at).num_seconds().max(0) as u64;
         let _ = writeln!(
             s,
-            "\ntarget {} is unreachable: {}",
-            t.target,
-            t.error.as_deref().unwrap_or("")
+            "  last restore drill: {} ({} from {}, {} ago, took {:.1}s){}",
+            if d.ok { "ok" } else { "FAILED" },
+            d.id,
+            d.target,
+            age(ago),
+            d.duration_seconds,
+            d.error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         );
     }
-    s
+    for id in &src.pending {
+        let _ = writeln!(
+            s,
+            "  pending in the spool: {id} (a target lacks its copy; the next `pbx321 backup` completes it)"
+        );
+    }
+    let h = &src.history;
+    if let (Some(o), Some(n)) = (&h.oldest, &h.newest) {
+        let _ = writeln!(
+            s,
+            "  {} on the targets, oldest {} ({} old), newest {}",
+            count(h.backups as u32, "backup", "backups"),
+            o.id,
+            age((r.checked_at - o.created_at).num_seconds().max(0) as u64),
+            n.id
+        );
+    }
+    if !src.readiness.is_empty() {
+        let _ = writeln!(s, "  readiness:");
+        readiness_lines(s, src);
+    }
+    if src.repair_pending > 0 {
+        let _ = writeln!(
+            s,
+            "  repair pending: {} that retention keeps (run `pbx321 repair`; `backup` repairs after itself unless repair = \"off\")",
+            count(
+                src.repair_pending as u32,
+                "copy is missing",
+                "copies are missing"
+            )
+        );
+    }
+}
+
+/// The newest backup's verdict and each target's copy of it.
+fn newest(s: &mut String, r: &CheckReport, n: &crate::policy::check::NewestBackup) {
+    let _ = writeln!(
+        s,
+        "  newest {} ({} old): {}",
+        n.id,
+        age(n.age_seconds),
+        verdict_line(&n.verdict, &r.rule)
+    );
+    for note in &n.verdict.notes {
+        let _ = writeln!(s, "  note: {note}");
+    }
+    let _ = writeln!(
+        s,
+        "  {:<16} {:<15} {:<8} state",
+        "target", "medium", "location"
+    );
+    for c in &n.copies {
+        let state = copy_state(&c.state, r.checked_at);
+        let declared = if c.declared {
+            " (declared, not verified)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "  {:<16} {:<15} {:<8} {state}{declared}",
+            c.target,
+            c.medium.to_string(),
+            c.location.to_string()
+        );
+    }
 }
 
 /// A copy's state in words: "ok", "CORRUPT: …", "UNREACHABLE (last verified 14m ago): …".
