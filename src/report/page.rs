@@ -324,10 +324,100 @@ fn rule_of(r: &CheckReport) -> String {
     )
 }
 
+/// `id (3h 5m old)`. Both ages on the page are measured from now (the check's own age of
+/// the newest backup is from when it ran).
+fn aged(id: &str, created_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!(
+        "{id} ({} old)",
+        age((now - created_at).num_seconds().max(0) as u64)
+    )
+}
+
+/// One source's row on the page.
+fn source_row(v: &View, r: &CheckReport, s: &crate::policy::check::SourceCheck) -> SourceRow {
+    let (zone, now, rule) = (v.zone, v.now, &r.rule);
+    let (word, icon, class) = look(s.status.status);
+    let newest = s.newest.as_ref();
+    let runs = runs_of(v.runs, &s.status.source);
+    SourceRow {
+        name: s.status.source.clone(),
+        word,
+        icon,
+        class,
+        reasons: s.status.reasons.clone(),
+        newest: newest
+            .map(|n| aged(&n.id, n.created_at, now))
+            .unwrap_or_else(|| "none".into()),
+        compliant: s
+            .last_success
+            .as_ref()
+            .map(|b| aged(&b.id, b.created_at, now))
+            .unwrap_or_else(|| "none within max_age".into()),
+        counts: newest
+            .map(|n| {
+                let v = &n.verdict;
+                format!(
+                    "{} of {} copies, {} of {} media, {} of {} offsite, {} of {} immutable{}",
+                    v.copies,
+                    rule.copies,
+                    v.media,
+                    rule.media,
+                    v.offsite,
+                    rule.offsite,
+                    v.immutable,
+                    rule.immutable,
+                    declared_note(v)
+                )
+            })
+            .unwrap_or_else(|| "no copy".into()),
+        drill: s
+            .drill
+            .as_ref()
+            .map(|d| {
+                format!(
+                    "{} — {} from {}, {}, restore took {:.1} s",
+                    if d.ok { "✔ ok" } else { "✖ FAILED" },
+                    d.id,
+                    d.target,
+                    page_time(d.at, zone),
+                    d.duration_seconds
+                )
+            })
+            .unwrap_or_else(|| "never".into()),
+        last_run: last_run(&runs, zone),
+        next_run: v
+            .next
+            .get(&format!("backup {}", s.status.source))
+            .map(|t| page_time(*t, zone))
+            .unwrap_or_else(|| "not scheduled here".into()),
+        readiness: readiness_text(s),
+        matrix: matrix(r, s, now, zone),
+        chart: chart::history(&s.status.source, &runs, now, DAYS, zone),
+    }
+}
+
+/// One target's row on the page.
+fn target_row(t: &TargetState) -> TargetRow {
+    TargetRow {
+        name: t.target.clone(),
+        medium: t.medium.to_string(),
+        location: t.location.to_string(),
+        state: match (&t.error, t.denied) {
+            (None, _) => "✔ reachable".into(),
+            (Some(e), true) => format!("? permission denied: {e}"),
+            (Some(e), false) => format!("✖ unreachable: {e}"),
+        },
+        class: if t.up { "verified" } else { "missing" },
+        free: t
+            .free_bytes
+            .map(bytes)
+            .unwrap_or_else(|| "not told by the store".into()),
+    }
+}
+
 /// The page for the view (no check yet: a page that says so).
 pub fn render(v: &View) -> String {
     let zone = v.zone;
-    let now = v.now;
     let Some(r) = v.report else {
         return Page {
             banner: "no check has run yet".into(),
@@ -347,104 +437,8 @@ pub fn render(v: &View) -> String {
         .unwrap_or_else(|e| format!("template error: {e}"));
     };
     let (_, banner_icon, banner_class) = look(r.status);
-    let rule = &r.rule;
-    let sources = r
-        .sources
-        .iter()
-        .map(|s| {
-            let (word, icon, class) = look(s.status.status);
-            let newest = s.newest.as_ref();
-            let runs = runs_of(v.runs, &s.status.source);
-            SourceRow {
-                name: s.status.source.clone(),
-                word,
-                icon,
-                class,
-                reasons: s.status.reasons.clone(),
-                newest: newest
-                    .map(|n| {
-                // Both ages on the page are measured from now (the check's own age of the
-                // newest backup is from when it ran).
-                format!(
-                    "{} ({} old)",
-                    n.id,
-                    age((now - n.created_at).num_seconds().max(0) as u64)
-                )
-            })
-                    .unwrap_or_else(|| "none".into()),
-                compliant: s
-                    .last_success
-                    .as_ref()
-                    .map(|b| {
-                        format!(
-                            "{} ({} old)",
-                            b.id,
-                            age((now - b.created_at).num_seconds().max(0) as u64)
-                        )
-                    })
-                    .unwrap_or_else(|| "none within max_age".into()),
-                counts: newest
-                    .map(|n| {
-                        let v = &n.verdict;
-                        format!(
-                            "{} of {} copies, {} of {} media, {} of {} offsite, {} of {} immutable{}",
-                            v.copies,
-                            rule.copies,
-                            v.media,
-                            rule.media,
-                            v.offsite,
-                            rule.offsite,
-                            v.immutable,
-                            rule.immutable,
-                            declared_note(v)
-                        )
-                    })
-                    .unwrap_or_else(|| "no copy".into()),
-                drill: s
-                    .drill
-                    .as_ref()
-                    .map(|d| {
-                        format!(
-                            "{} — {} from {}, {}, restore took {:.1} s",
-                            if d.ok { "✔ ok" } else { "✖ FAILED" },
-                            d.id,
-                            d.target,
-                            page_time(d.at, zone),
-                            d.duration_seconds
-                        )
-                    })
-                    .unwrap_or_else(|| "never".into()),
-                last_run: last_run(&runs, zone),
-                next_run: v
-                    .next
-                    .get(&format!("backup {}", s.status.source))
-                    .map(|t| page_time(*t, zone))
-                    .unwrap_or_else(|| "not scheduled here".into()),
-                readiness: readiness_text(s),
-                matrix: matrix(r, s, now, zone),
-                chart: chart::history(&s.status.source, &runs, now, DAYS, zone),
-            }
-        })
-        .collect();
-    let targets = r
-        .targets
-        .iter()
-        .map(|t| TargetRow {
-            name: t.target.clone(),
-            medium: t.medium.to_string(),
-            location: t.location.to_string(),
-            state: match (&t.error, t.denied) {
-                (None, _) => "✔ reachable".into(),
-                (Some(e), true) => format!("? permission denied: {e}"),
-                (Some(e), false) => format!("✖ unreachable: {e}"),
-            },
-            class: if t.up { "verified" } else { "missing" },
-            free: t
-                .free_bytes
-                .map(bytes)
-                .unwrap_or_else(|| "not told by the store".into()),
-        })
-        .collect();
+    let sources = r.sources.iter().map(|s| source_row(v, r, s)).collect();
+    let targets = r.targets.iter().map(target_row).collect();
     Page {
         banner: banner_of(r),
         banner_class,
@@ -521,15 +515,7 @@ pub fn render_source(v: &View, name: &str) -> Option<String> {
         checked: page_time(r.checked_at, zone),
         zone: zone.name(),
         newest: newest
-            .map(|n| {
-                // Both ages on the page are measured from now (the check's own age of the
-                // newest backup is from when it ran).
-                format!(
-                    "{} ({} old)",
-                    n.id,
-                    age((now - n.created_at).num_seconds().max(0) as u64)
-                )
-            })
+            .map(|n| aged(&n.id, n.created_at, now))
             .unwrap_or_else(|| "none".into()),
         matrix: matrix(r, s, now, zone),
         chart: chart::history(name, &runs, now, DAYS, zone),
