@@ -457,6 +457,68 @@ pub fn render(v: &View) -> String {
     .unwrap_or_else(|e| format!("template error: {e}"))
 }
 
+/// The commands that restore backup `n` of `name`: with pbx321, and, from an fs copy, with
+/// stock `age` and `zstd` (empty when no fs target holds a verified copy).
+fn restore_commands(
+    v: &View,
+    name: &str,
+    n: &crate::policy::check::NewestBackup,
+) -> (String, String) {
+    let config = v
+        .config
+        .map(|c| format!("--config {} ", c.path.display()))
+        .unwrap_or_default();
+    let commands = format!(
+        "pbx321 {config}restore --source {name} --backup {id} \\\n    --to {name}.zip --identity /path/to/pbx321-key.txt",
+        id = n.id
+    );
+    let plain = n
+        .copies
+        .iter()
+        .find_map(|c| c.manifest.as_ref())
+        .map(|m| m.plain.sha256.clone());
+    let fs = v.config.and_then(|c| {
+        n.copies
+            .iter()
+            .filter(|c| c.is_verified())
+            .find_map(|copy| match &c.target(&copy.target)?.kind {
+                crate::config::TargetKind::Fs(f) => Some(f.path.clone()),
+                _ => None,
+            })
+    });
+    let stock = fs
+        .map(|dir| {
+            format!(
+                "age -d -i /path/to/pbx321-key.txt {}/{} | zstd -d > {name}.zip\nsha256sum {name}.zip{}",
+                dir.display(),
+                crate::manifest::artifact_path(name, &n.id),
+                plain
+                    .map(|p| format!("   # must print {p}"))
+                    .unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    (commands, stock)
+}
+
+/// One run in the source page's list of recent runs.
+fn run_row(run: &RunRecord, zone: &Zone) -> RunRow {
+    let (result, icon, class) = run_look(run.result);
+    RunRow {
+        when: page_time(run.at, zone),
+        result,
+        icon,
+        class,
+        id: run.id.clone().unwrap_or_else(|| "—".into()),
+        size: run.sealed_bytes.map(bytes).unwrap_or_else(|| "—".into()),
+        took: run
+            .seconds
+            .map(|s| format!("{s:.1} s"))
+            .unwrap_or_else(|| "—".into()),
+        errors: run.errors.join("; "),
+    }
+}
+
 /// `/source/{name}`: one source from the last check — the commands that restore its newest
 /// backup (with pbx321, and from an fs copy with stock `age` and `zstd`), the copy matrix,
 /// the chart, the recent runs and every backup with why it is kept. `None` for a source
@@ -468,42 +530,9 @@ pub fn render_source(v: &View, name: &str) -> Option<String> {
     let s = r.sources.iter().find(|s| s.status.source == name)?;
     let (word, icon, class) = look(s.status.status);
     let newest = s.newest.as_ref();
-    let mut commands = String::new();
-    let mut stock = String::new();
-    if let Some(n) = newest {
-        let config = v
-            .config
-            .map(|c| format!("--config {} ", c.path.display()))
-            .unwrap_or_default();
-        commands = format!(
-            "pbx321 {config}restore --source {name} --backup {id} \\\n    --to {name}.zip --identity /path/to/pbx321-key.txt",
-            id = n.id
-        );
-        let plain = n
-            .copies
-            .iter()
-            .find_map(|c| c.manifest.as_ref())
-            .map(|m| m.plain.sha256.clone());
-        let fs = v.config.and_then(|c| {
-            n.copies
-                .iter()
-                .filter(|c| c.is_verified())
-                .find_map(|copy| match &c.target(&copy.target)?.kind {
-                    crate::config::TargetKind::Fs(f) => Some(f.path.clone()),
-                    _ => None,
-                })
-        });
-        if let Some(dir) = fs {
-            stock = format!(
-                "age -d -i /path/to/pbx321-key.txt {}/{} | zstd -d > {name}.zip\nsha256sum {name}.zip{}",
-                dir.display(),
-                crate::manifest::artifact_path(name, &n.id),
-                plain
-                    .map(|p| format!("   # must print {p}"))
-                    .unwrap_or_default()
-            );
-        }
-    }
+    let (commands, stock) = newest
+        .map(|n| restore_commands(v, name, n))
+        .unwrap_or_default();
     let runs = runs_of(v.runs, name);
     let targets = r.targets.len();
     SourcePage {
@@ -523,22 +552,7 @@ pub fn render_source(v: &View, name: &str) -> Option<String> {
             .iter()
             .rev()
             .take(50)
-            .map(|run| {
-                let (result, icon, class) = run_look(run.result);
-                RunRow {
-                    when: page_time(run.at, zone),
-                    result,
-                    icon,
-                    class,
-                    id: run.id.clone().unwrap_or_else(|| "—".into()),
-                    size: run.sealed_bytes.map(bytes).unwrap_or_else(|| "—".into()),
-                    took: run
-                        .seconds
-                        .map(|s| format!("{s:.1} s"))
-                        .unwrap_or_else(|| "—".into()),
-                    errors: run.errors.join("; "),
-                }
-            })
+            .map(|run| run_row(run, zone))
             .collect(),
         backups: s
             .backups
