@@ -99,54 +99,13 @@ pub fn history(
             (LEFT + RIGHT) / 2.0
         );
     }
-    let bar = ((RIGHT - LEFT) / (days.max(1) as f64 * 4.0)).clamp(2.0, 8.0);
+    let scale = Scale {
+        max_size,
+        max_secs,
+        bar: ((RIGHT - LEFT) / (days.max(1) as f64 * 4.0)).clamp(2.0, 8.0),
+    };
     for r in &runs {
-        let x = x_of(r.at);
-        let when = super::page_time(r.at, zone);
-        let mut tip = format!("{when}: {}", r.result);
-        if let Some(b) = r.sealed_bytes {
-            let _ = write!(tip, ", {}", bytes(b));
-        }
-        if let Some(s) = r.seconds {
-            let _ = write!(tip, ", {s:.1} s");
-        }
-        for e in &r.errors {
-            let _ = write!(tip, "; {e}");
-        }
-        let _ = write!(svg, "<g><title>{}</title>", esc(&tip));
-        if let Some(b) = r.sealed_bytes {
-            let h = ((b as f64 / max_size) * (BOTTOM - TOP - 10.0)).max(1.0);
-            let _ = write!(
-                svg,
-                r##"<rect x="{:.1}" y="{:.1}" width="{bar:.1}" height="{h:.1}" fill="#1f4e79"/>"##,
-                x - bar / 2.0,
-                BOTTOM - h
-            );
-        }
-        if let Some(s) = r.seconds {
-            let y = BOTTOM - (s / max_secs) * (BOTTOM - TOP - 10.0);
-            let _ = write!(
-                svg,
-                r##"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="#e07b00" stroke="#111" stroke-width="0.8"/>"##
-            );
-        }
-        match r.result {
-            "failed" => {
-                let _ = write!(
-                    svg,
-                    r##"<path d="M{:.1} 6 l8 8 m0 -8 l-8 8" stroke="#b00020" stroke-width="2.5"/>"##,
-                    x - 4.0
-                );
-            }
-            "degraded" => {
-                let _ = write!(
-                    svg,
-                    r##"<path d="M{x:.1} 6 l4.5 8 h-9 z" fill="#fff" stroke="#8a5a00" stroke-width="1.8"/>"##
-                );
-            }
-            _ => {}
-        }
-        svg.push_str("</g>");
+        run_marks(&mut svg, r, x_of(r.at), &scale, zone);
     }
     for (i, t) in [start, start + (now - start) / 2, now].iter().enumerate() {
         let anchor = ["start", "middle", "end"][i];
@@ -160,28 +119,96 @@ pub fn history(
     let failed = runs.iter().filter(|r| r.result == "failed").count();
     let degraded = runs.iter().filter(|r| r.result == "degraded").count();
     svg.push_str("</svg>");
+    svg.push_str(&legend(
+        &bytes(max_size as u64),
+        runs.iter().any(|r| r.seconds.is_some()).then_some(max_secs),
+        failed,
+        degraded,
+    ));
+    svg
+}
+
+/// How the bars and dots of one chart are scaled.
+struct Scale {
+    max_size: f64,
+    max_secs: f64,
+    bar: f64,
+}
+
+/// One run's marks at `x`: its size bar, its duration dot, a cross if it failed, a triangle
+/// if it missed the rule, and its tooltip.
+fn run_marks(svg: &mut String, r: &RunRecord, x: f64, scale: &Scale, zone: &Zone) {
+    let Scale {
+        max_size,
+        max_secs,
+        bar,
+    } = *scale;
+    let when = super::page_time(r.at, zone);
+    let mut tip = format!("{when}: {}", r.result);
+    if let Some(b) = r.sealed_bytes {
+        let _ = write!(tip, ", {}", bytes(b));
+    }
+    if let Some(s) = r.seconds {
+        let _ = write!(tip, ", {s:.1} s");
+    }
+    for e in &r.errors {
+        let _ = write!(tip, "; {e}");
+    }
+    let _ = write!(svg, "<g><title>{}</title>", esc(&tip));
+    if let Some(b) = r.sealed_bytes {
+        let h = ((b as f64 / max_size) * (BOTTOM - TOP - 10.0)).max(1.0);
+        let _ = write!(
+            svg,
+            r##"<rect x="{:.1}" y="{:.1}" width="{bar:.1}" height="{h:.1}" fill="#1f4e79"/>"##,
+            x - bar / 2.0,
+            BOTTOM - h
+        );
+    }
+    if let Some(s) = r.seconds {
+        let y = BOTTOM - (s / max_secs) * (BOTTOM - TOP - 10.0);
+        let _ = write!(
+            svg,
+            r##"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="#e07b00" stroke="#111" stroke-width="0.8"/>"##
+        );
+    }
+    match r.result {
+        "failed" => {
+            let _ = write!(
+                svg,
+                r##"<path d="M{:.1} 6 l8 8 m0 -8 l-8 8" stroke="#b00020" stroke-width="2.5"/>"##,
+                x - 4.0
+            );
+        }
+        "degraded" => {
+            let _ = write!(
+                svg,
+                r##"<path d="M{x:.1} 6 l4.5 8 h-9 z" fill="#fff" stroke="#8a5a00" stroke-width="1.8"/>"##
+            );
+        }
+        _ => {}
+    }
+    svg.push_str("</g>");
+}
+
+/// The chart's legend, as text of the page.
+fn legend(tallest: &str, highest: Option<f64>, failed: usize, degraded: usize) -> String {
     // The legend is text of the page, not of the drawing: it stays readable however narrow
     // the screen the drawing is scaled down to (at 375 px it was a blur).
     let icon = |w: u32, shape: &str| {
         format!(r#"<svg width="{w}" height="12" aria-hidden="true">{shape}</svg>"#)
     };
-    let _ = write!(
-        svg,
+    format!(
         r##"<p class="legend"><span>{} size (tallest {})</span> <span>{} duration (highest {:.1} s)</span> <span>{} failed ({failed})</span> <span>{} missed the rule ({degraded})</span></p>"##,
         icon(
             10,
             r##"<rect x="1" y="1" width="8" height="10" fill="#1f4e79"/>"##
         ),
-        esc(&bytes(max_size as u64)),
+        esc(tallest),
         icon(
             10,
             r##"<circle cx="5" cy="6" r="3" fill="#e07b00" stroke="#111" stroke-width="0.8"/>"##
         ),
-        if runs.iter().any(|r| r.seconds.is_some()) {
-            max_secs
-        } else {
-            0.0
-        },
+        highest.unwrap_or(0.0),
         icon(
             12,
             r##"<path d="M2 2 l8 8 m0 -8 l-8 8" stroke="#b00020" stroke-width="2.5"/>"##
@@ -190,8 +217,7 @@ pub fn history(
             12,
             r##"<path d="M6 2 l4.5 8 h-9 z" fill="#fff" stroke="#8a5a00" stroke-width="1.8"/>"##
         ),
-    );
-    svg
+    )
 }
 
 #[cfg(test)]
