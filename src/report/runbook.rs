@@ -432,78 +432,7 @@ pub fn markdown(r: &CheckReport, cfg: &Config, now: DateTime<Utc>) -> String {
     }
     o.push('\n');
     for s in &b.sources {
-        let _ = writeln!(o, "## {} — {}\n", s.name, s.verdict);
-        for r in &s.reasons {
-            let _ = writeln!(o, "- {r}");
-        }
-        if !s.reasons.is_empty() {
-            o.push('\n');
-        }
-        let _ = writeln!(o, "### Where the copies are\n");
-        if s.copies.is_empty() {
-            let _ = writeln!(o, "No backup on any target.\n");
-        }
-        for group in s.copies.chunk_by(|a, b| a.backup == b.backup) {
-            let _ = writeln!(o, "{} (made {}):\n", group[0].backup, group[0].made);
-            for c in group {
-                let _ = writeln!(
-                    o,
-                    "- {}: {} — {}, {}; last verified {}; {}",
-                    c.target, c.state, c.medium, c.location, c.verified, c.immutable
-                );
-            }
-            o.push('\n');
-        }
-        if let Some((id, file, sha)) = &s.newest {
-            let _ = writeln!(o, "### Restore the newest backup ({id})\n");
-            let _ = writeln!(
-                o,
-                "The zip is {file} at the PBX; its sha256 is {}.\n",
-                if sha.is_empty() { "not known" } else { sha }
-            );
-            let _ = writeln!(
-                o,
-                "With this machine's config:\n\n```sh\n{}\n```\n",
-                s.with_config
-            );
-            if !s.no_config.is_empty() {
-                let _ = writeln!(
-                    o,
-                    "On a bare machine with pbx321 and the key, from any one surviving target:\n"
-                );
-                for (t, cmd) in &s.no_config {
-                    let _ = writeln!(o, "From {t}:\n\n```sh\n{cmd}\n```\n");
-                }
-                let _ = writeln!(o, "With stock tools only (`age`, `zstd`):\n");
-                for (t, cmd) in &s.stock {
-                    let _ = writeln!(o, "From {t}:\n\n```sh\n{cmd}\n```\n");
-                }
-            }
-            let _ = writeln!(o, "### Bring it back into 3CX\n");
-            let mut n = 0;
-            for step in &s.into_3cx {
-                if step.starts_with("GET ") || step.starts_with("POST ") {
-                    let _ = writeln!(o, "       {step}");
-                } else {
-                    n += 1;
-                    let _ = writeln!(o, "{n}. {step}");
-                }
-            }
-            o.push('\n');
-        }
-        if !s.readiness.is_empty() {
-            let _ = writeln!(o, "### Response plan\n");
-            for i in &s.readiness {
-                let _ = writeln!(o, "- {} {} — {}: {}", i.icon, i.status, i.id, i.summary);
-                for f in &i.facts {
-                    let _ = writeln!(o, "  - {f}");
-                }
-                if !i.fix.is_empty() {
-                    let _ = writeln!(o, "  - To do: {}", i.fix);
-                }
-            }
-            o.push('\n');
-        }
+        source_markdown(&mut o, s);
     }
     let contacts = cfg.plan.declared("contacts");
     let _ = writeln!(o, "## Contacts\n");
@@ -520,6 +449,84 @@ pub fn markdown(r: &CheckReport, cfg: &Config, now: DateTime<Utc>) -> String {
         }
     }
     o
+}
+
+/// One source's part of the Markdown runbook: its verdict, where its copies are, how to
+/// restore the newest backup and bring it back into 3CX, and its response plan.
+fn source_markdown(o: &mut String, s: &SourceBook) {
+    use std::fmt::Write;
+    let _ = writeln!(o, "## {} — {}\n", s.name, s.verdict);
+    for r in &s.reasons {
+        let _ = writeln!(o, "- {r}");
+    }
+    if !s.reasons.is_empty() {
+        o.push('\n');
+    }
+    let _ = writeln!(o, "### Where the copies are\n");
+    if s.copies.is_empty() {
+        let _ = writeln!(o, "No backup on any target.\n");
+    }
+    for group in s.copies.chunk_by(|a, b| a.backup == b.backup) {
+        let _ = writeln!(o, "{} (made {}):\n", group[0].backup, group[0].made);
+        for c in group {
+            let _ = writeln!(
+                o,
+                "- {}: {} — {}, {}; last verified {}; {}",
+                c.target, c.state, c.medium, c.location, c.verified, c.immutable
+            );
+        }
+        o.push('\n');
+    }
+    if let Some((id, file, sha)) = &s.newest {
+        let _ = writeln!(o, "### Restore the newest backup ({id})\n");
+        let _ = writeln!(
+            o,
+            "The zip is {file} at the PBX; its sha256 is {}.\n",
+            if sha.is_empty() { "not known" } else { sha }
+        );
+        let _ = writeln!(
+            o,
+            "With this machine's config:\n\n```sh\n{}\n```\n",
+            s.with_config
+        );
+        if !s.no_config.is_empty() {
+            let _ = writeln!(
+                o,
+                "On a bare machine with pbx321 and the key, from any one surviving target:\n"
+            );
+            for (t, cmd) in &s.no_config {
+                let _ = writeln!(o, "From {t}:\n\n```sh\n{cmd}\n```\n");
+            }
+            let _ = writeln!(o, "With stock tools only (`age`, `zstd`):\n");
+            for (t, cmd) in &s.stock {
+                let _ = writeln!(o, "From {t}:\n\n```sh\n{cmd}\n```\n");
+            }
+        }
+        let _ = writeln!(o, "### Bring it back into 3CX\n");
+        let mut n = 0;
+        for step in &s.into_3cx {
+            if step.starts_with("GET ") || step.starts_with("POST ") {
+                let _ = writeln!(o, "       {step}");
+            } else {
+                n += 1;
+                let _ = writeln!(o, "{n}. {step}");
+            }
+        }
+        o.push('\n');
+    }
+    if !s.readiness.is_empty() {
+        let _ = writeln!(o, "### Response plan\n");
+        for i in &s.readiness {
+            let _ = writeln!(o, "- {} {} — {}: {}", i.icon, i.status, i.id, i.summary);
+            for f in &i.facts {
+                let _ = writeln!(o, "  - {f}");
+            }
+            if !i.fix.is_empty() {
+                let _ = writeln!(o, "  - To do: {}", i.fix);
+            }
+        }
+        o.push('\n');
+    }
 }
 
 #[derive(Template)]
