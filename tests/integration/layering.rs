@@ -413,3 +413,48 @@ fn no_string_errors_below_the_command_line() {
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
+
+/// Issue 27: no production function is over 100 lines (a long one is a room missing).
+#[test]
+fn no_function_is_over_100_lines() {
+    let head = regex::Regex::new(r"^(\s*)(?:pub(?:\([a-z]+\))? )?(?:async )?fn (\w+)").unwrap();
+    let mut long = Vec::new();
+    let mut functions = 0;
+    for (module, (path, text)) in modules(&root().join("src")) {
+        if is_test_module(&module) {
+            continue;
+        }
+        let cut = text.find("#[cfg(test)]\nmod ").unwrap_or(text.len());
+        let lines: Vec<&str> = text[..cut].lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let Some(c) = head.captures(lines[i]) else {
+                i += 1;
+                continue;
+            };
+            let indent = c[1].len();
+            let close = format!("{}}}", " ".repeat(indent));
+            // A declaration without a body (a trait's) ends at its `;`.
+            if lines[i].trim_end().ends_with(';') {
+                i += 1;
+                continue;
+            }
+            let end = (i + 1..lines.len())
+                .find(|&j| lines[j].trim_end() == close)
+                .unwrap_or(lines.len() - 1);
+            functions += 1;
+            if end - i + 1 > 100 {
+                long.push(format!(
+                    "{}:{} fn {} is {} lines",
+                    path.display(),
+                    i + 1,
+                    &c[2],
+                    end - i + 1
+                ));
+            }
+            i = end + 1;
+        }
+    }
+    assert!(functions > 500, "the scan found only {functions} functions");
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}
