@@ -8,7 +8,8 @@ fuzz_target!(|data: &[u8]| {
         let path = std::path::Path::new("/etc/pbx321/config.toml");
         if let Ok(cfg) = pbx321::config::Config::parse(text, path) {
             // What a run does first with a parsed config must not panic either.
-            let _ = pbx321::report::human::config(&cfg, &[], false);
+            let summary = pbx321::ops::config_check::Summary::of(&cfg, &[], false);
+            let _ = pbx321::report::human::config(&cfg, &summary);
             let _ = pbx321::policy::Rule::from(&cfg.policy);
         }
     }
