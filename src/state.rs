@@ -245,6 +245,23 @@ impl StateDir {
         }
     }
 
+    /// A small JSON state file, or its default when it is absent or cannot be read: a
+    /// cache, so a failure is logged as `what` (quietly when this user may not read it).
+    pub fn load_json<T: serde::de::DeserializeOwned + Default>(&self, name: &str, what: &str) -> T {
+        match self.read(name) {
+            Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
+            Ok(None) => T::default(),
+            Err(e) if e.is_denied() => {
+                tracing::debug!("{what} not read: {e}");
+                T::default()
+            }
+            Err(e) => {
+                tracing::warn!("{what} not read: {e}");
+                T::default()
+            }
+        }
+    }
+
     /// Reads, changes and writes a small JSON state file under the state's file lock: a
     /// cache, so a file that cannot be read counts as empty and a failed write only loses
     /// what it would have kept (both logged, as `what`). A user who may read the state but
@@ -255,18 +272,7 @@ impl StateDir {
     {
         let mut change = Some(change);
         let mut apply = |write: bool| {
-            let mut value: T = match self.read(name) {
-                Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
-                Ok(None) => T::default(),
-                Err(e) if e.is_denied() => {
-                    tracing::debug!("{what} not read: {e}");
-                    T::default()
-                }
-                Err(e) => {
-                    tracing::warn!("{what} not read: {e}");
-                    T::default()
-                }
-            };
+            let mut value: T = self.load_json(name, what);
             let before = value.clone();
             if let Some(change) = change.take() {
                 change(&mut value);

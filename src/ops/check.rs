@@ -350,18 +350,7 @@ fn drill_stream(
 }
 
 fn read_drills(state: &StateDir) -> BTreeMap<String, DrillFact> {
-    match state.read(DRILLS) {
-        Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
-        Ok(None) => BTreeMap::new(),
-        Err(e) if e.is_denied() => {
-            tracing::debug!("restore drills not read: {e}");
-            BTreeMap::new()
-        }
-        Err(e) => {
-            tracing::warn!("restore drills not read: {e}");
-            BTreeMap::new()
-        }
-    }
+    state.load_json(DRILLS, "restore drills")
 }
 
 /// Adds this check's drills to the recorded ones. Read, changed and written under the

@@ -70,6 +70,17 @@ pub struct CheckReport {
     pub notify_failures_total: BTreeMap<String, u64>,
 }
 
+impl CheckReport {
+    /// The targets this user may not read (what makes a check UNKNOWN).
+    pub fn denied_targets(&self) -> Vec<&str> {
+        self.targets
+            .iter()
+            .filter(|t| t.denied)
+            .map(|t| t.target.as_str())
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceCheck {
     #[serde(flatten)]

@@ -14,12 +14,7 @@ pub fn render(r: &CheckReport) -> String {
         status_of(r, s, single, &mut summary, &mut perf);
     }
     // What the check could not read comes first: it is why the status is UNKNOWN.
-    let denied: Vec<&str> = r
-        .targets
-        .iter()
-        .filter(|t| t.denied)
-        .map(|t| t.target.as_str())
-        .collect();
+    let denied = r.denied_targets();
     let first = match denied.len() {
         0 => String::new(),
         1 => format!("permission denied reading target {}; ", denied[0]),

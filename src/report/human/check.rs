@@ -63,12 +63,7 @@ pub fn check(r: &CheckReport) -> String {
 
 /// The verdict with the rule, and the check's notes.
 fn headline(s: &mut String, r: &CheckReport) {
-    let denied: Vec<&str> = r
-        .targets
-        .iter()
-        .filter(|t| t.denied)
-        .map(|t| t.target.as_str())
-        .collect();
+    let denied = r.denied_targets();
     let _ = writeln!(
         s,
         "pbx321 check{}: {}{} (rule: {}, {}, {} offsite{}; max age {})",
