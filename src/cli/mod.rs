@@ -239,6 +239,18 @@ impl From<crate::ops::OpError> for Failure {
     }
 }
 
+/// `restore`'s errors, mapped the same way (its refusals of bad usage are 2).
+impl From<crate::ops::restore::RestoreError> for Failure {
+    fn from(e: crate::ops::restore::RestoreError) -> Failure {
+        let code = if e.is_usage() {
+            Exit::Usage
+        } else {
+            Exit::Failed
+        };
+        Failure::new(code, e)
+    }
+}
+
 pub type CmdResult = Result<ExitCode, Failure>;
 
 /// Where the copies are read from: the config's targets, one of them, or a location given

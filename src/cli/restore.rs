@@ -78,8 +78,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
             })?;
             Ok(ExitCode::from(Exit::Ok))
         }
-        Err(e) if e.is_usage() => Err(Failure::new(Exit::Usage, e)),
-        Err(e) => Err(Failure::new(Exit::Failed, e)),
+        Err(e) => Err(e.into()),
     }
 }
 

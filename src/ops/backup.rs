@@ -61,6 +61,8 @@ struct Run<'a> {
     trust: Option<&'a Trust>,
     /// Bars for the pull and seal and each upload (drawn only on a terminal).
     progress: &'a crate::progress::Progress,
+    /// The operation's context: its stopwatch.
+    ctx: &'a Ctx,
 }
 
 impl Run<'_> {
@@ -124,6 +126,7 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
         signer: signer.as_ref(),
         trust: trust.as_ref(),
         progress: &ctx.progress,
+        ctx,
     };
     let index = run.catalog(|_, _| false).await;
     let cleaned = catalog::remove_leftovers(run.targets, &index).await;
@@ -166,7 +169,7 @@ async fn back_up_all(
     use futures::StreamExt;
     let now = run.now;
     let work = sources.into_iter().map(|(src_cfg, src)| async move {
-        let started = std::time::Instant::now();
+        let started = run.ctx.stopwatch();
         let result = back_up_source(run, &src_cfg.name, src.as_ref())
             .await
             .unwrap_or_else(|e| RunResult::Failed {
@@ -177,7 +180,7 @@ async fn back_up_all(
             result,
             warnings: src.notes(),
         };
-        crate::history::record(state, &source_run, now(), started.elapsed().as_secs_f64());
+        crate::history::record(state, &source_run, now(), started.seconds());
         if let RunResult::Stored { id, targets, .. } = &source_run.result {
             catalog::remember_written(state, id, targets, now());
         }
@@ -340,10 +343,10 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
         name,
         (run.now)(),
     );
-    let started = std::time::Instant::now();
+    let started = run.ctx.stopwatch();
     let (m, made) = seal_into_spool(run, src, name, &origin, created).await?;
     src.sealed(&origin).await;
-    let sealed_after = started.elapsed().as_secs_f64();
+    let sealed_after = started.seconds();
     let (m, results, id_conflicts) = fan_out_new(run, m, made).await?;
     let first_copy_seconds = results
         .iter()

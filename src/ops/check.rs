@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
@@ -81,8 +80,7 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
             }
             if let (Some(ids), Some(id)) = (&identities, newest.get(name)) {
                 let entry = &cat.backups[&(name.clone(), id.clone())];
-                if let Some(d) = drill(entry, &listings, Arc::clone(ids), now, &ctx.progress).await
-                {
+                if let Some(d) = drill(entry, &listings, Arc::clone(ids), now, ctx).await {
                     new_drills.insert(name.clone(), d);
                 }
             }
@@ -268,8 +266,9 @@ async fn drill(
     listings: &[Listing],
     identities: Arc<seal::Identities>,
     now: DateTime<Utc>,
-    progress: &crate::progress::Progress,
+    ctx: &Ctx,
 ) -> Option<DrillFact> {
+    let progress = &ctx.progress;
     let copy = entry
         .copies
         .iter()
@@ -280,7 +279,7 @@ async fn drill(
         .find(|l| l.target.name() == copy.target)?
         .target
         .clone();
-    let started = Instant::now();
+    let started = ctx.stopwatch();
     let bar = progress.bytes(
         &format!("drill from {}", target.name()),
         Some(m.sealed.bytes),
@@ -303,7 +302,7 @@ async fn drill(
         target: target.name().to_string(),
         at: now,
         ok: result.is_ok(),
-        duration_seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        duration_seconds: started.seconds_ms(),
         error: result.err().map(|e: DrillError| e.to_string()),
     })
 }

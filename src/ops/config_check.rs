@@ -250,19 +250,19 @@ pub async fn online(ctx: &super::Ctx) -> Vec<Probe> {
     let name = format!("pbx321-probe-{}", hex::encode(rand_bytes::<8>()));
     let body = format!("pbx321 probe {name}\n").into_bytes();
     let sources = ctx.sources.iter().map(|s| async move {
-        let t = std::time::Instant::now();
+        let t = ctx.stopwatch();
         let r = s.probe().await;
         Probe {
             what: format!("source {}", s.name()),
             ok: r.is_ok(),
             detail: r.unwrap_or_else(|e| e.to_string()),
-            seconds: t.elapsed().as_secs_f64(),
+            seconds: t.seconds(),
         }
     });
     let targets = ctx.targets.iter().map(|tg| {
         let (name, body) = (&name, &body);
         async move {
-            let t = std::time::Instant::now();
+            let t = ctx.stopwatch();
             let r = tg.probe(name, body).await;
             Probe {
                 what: format!("target {}", tg.name()),
@@ -271,7 +271,7 @@ pub async fn online(ctx: &super::Ctx) -> Vec<Probe> {
                     Ok(()) => format!("wrote, read back and deleted {name}"),
                     Err(e) => e.to_string(),
                 },
-                seconds: t.elapsed().as_secs_f64(),
+                seconds: t.seconds(),
             }
         }
     });

@@ -154,6 +154,12 @@ impl Ctx {
         Arc::clone(&self.clock)
     }
 
+    /// A stopwatch started now: how long a step takes, on tokio's monotonic clock (which
+    /// tests pause and advance). With `now`, the only clock an operation reads.
+    pub fn stopwatch(&self) -> Stopwatch {
+        Stopwatch(tokio::time::Instant::now())
+    }
+
     /// The sources named in `wanted` (every one when empty), in the order given, or a usage
     /// error naming the configured ones.
     pub fn select(&self, wanted: &[String]) -> Result<Vec<Selected<'_>>, OpError> {
@@ -215,6 +221,22 @@ pub mod restore;
 mod judgement_props;
 #[cfg(test)]
 mod tests;
+
+/// How long since a step started (see [`Ctx::stopwatch`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch(tokio::time::Instant);
+
+impl Stopwatch {
+    /// Seconds since the start.
+    pub fn seconds(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+
+    /// Seconds since the start, to the millisecond (as reports give them).
+    pub fn seconds_ms(&self) -> f64 {
+        (self.seconds() * 1000.0).round() / 1000.0
+    }
+}
 
 /// Errors that stop an operation before it produces a report. Each carries its facts and
 /// is worded here; `cli` maps them to exit codes in one place ([`OpError::is_usage`]).

@@ -14,7 +14,6 @@
 //! storage (no egress fees when a local copy will do).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -482,7 +481,7 @@ impl RepairRun<'_> {
             manifest: staged.manifest.clone(),
         };
         let targets: Vec<Arc<dyn Target>> = ready.iter().map(|n| Arc::clone(&n.target)).collect();
-        let started = Instant::now();
+        let started = self.ctx.stopwatch();
         let results = fanout::fan_out(&targets, &upload, &self.ctx.progress).await;
         let mut out = Vec::new();
         for (n, r) in ready.iter().zip(results) {
@@ -492,7 +491,7 @@ impl RepairRun<'_> {
                     {
                         Ok(()) => RepairOutcome::Repaired {
                             bytes: m.sealed.bytes,
-                            seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                            seconds: started.seconds_ms(),
                         },
                         Err(e) => RepairOutcome::Failed {
                             error: format!("written, but does not verify: {e}"),

@@ -458,3 +458,29 @@ fn no_function_is_over_100_lines() {
     assert!(functions > 500, "the scan found only {functions} functions");
     assert!(long.is_empty(), "{}", long.join("\n"));
 }
+
+/// Issue 27: no operation reads the clock except through its context (`Ctx::now`,
+/// `Ctx::stopwatch`), so that tests move time for every operation alike.
+#[test]
+fn operations_read_the_clock_only_through_their_context() {
+    let clock =
+        regex::Regex::new(r"\b(?:Utc::now|Local::now|SystemTime::now|Instant::now|UNIX_EPOCH)\b")
+            .unwrap();
+    let mut found = Vec::new();
+    for (module, (path, text)) in modules(&root().join("src")) {
+        if !module.starts_with("ops::") || is_test_module(&module) {
+            continue;
+        }
+        for (n, line) in production_text(&text).lines().enumerate() {
+            if clock.is_match(line) {
+                found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    let ops = std::fs::read_to_string(root().join("src/ops/mod.rs")).unwrap();
+    assert!(
+        clock.is_match(&production_text(&ops)),
+        "the context itself reads the clock"
+    );
+}
