@@ -23,7 +23,8 @@
 //! - [`source`]: where backups come from (folder, command, 3CX V20 XAPI, 3CX V18 console API).
 //! - [`targets`]: where copies go — the `Target` contract, fs, SFTP, WebDAV, S3, in-memory,
 //!   retry, stall.
-//! - [`facts`]: plain facts gathered at the edges for `policy` to judge (pure).
+//! - [`facts`]: plain facts gathered at the edges for `policy` to judge (pure), and asked
+//!   for at once within a deadline (`facts::gather`).
 //! - [`progress`]: progress bars, drawn only on a terminal.
 //! - [`config`]: the TOML config, serde types and pure validation with `file:line` errors.
 //! - [`stream`]: byte streams between the async edges and the blocking middle.

@@ -1,5 +1,9 @@
 //! Plain facts gathered at the edges (targets, the state directory) and judged by `policy`.
 //! Pure data: no I/O here, so both sides can depend on it without crossing layers.
+//! [`gather`] asks for facts at once, each within a deadline: the asking (a PBX's API) is
+//! the caller's future, never this room's.
+
+pub mod gather;
 
 use serde::Serialize;
 

@@ -101,15 +101,12 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
     }
     let readiness = opts.readiness || ctx.config.plan.configured;
     let pbx = if readiness {
-        let selected = ctx
+        let asks = ctx
             .select(&names)
-            .map(|s| {
-                s.into_iter()
-                    .map(|(cfg, src)| (cfg.name.clone(), src))
-                    .collect()
-            })
-            .unwrap_or_default();
-        crate::source::readiness_of(selected).await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(cfg, src)| (cfg.name.clone(), async move { src.readiness().await }));
+        crate::facts::gather::within(asks, crate::facts::gather::PBX_DEADLINE).await
     } else {
         BTreeMap::new()
     };

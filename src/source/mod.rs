@@ -84,27 +84,3 @@ pub fn open(cfg: &SourceConfig) -> Arc<dyn Source> {
 pub fn looks_like_zip(head: &[u8]) -> bool {
     head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06")
 }
-
-/// How long one PBX gets to answer the readiness calls.
-pub const READINESS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// What each of `sources` (by name) tells about itself, asked at once, each PBX within
-/// [`READINESS_DEADLINE`]. A source that tells nothing (not a 3CX V20 API) is left out.
-pub async fn readiness_of(
-    sources: Vec<(String, std::sync::Arc<dyn Source>)>,
-) -> std::collections::BTreeMap<String, crate::facts::pbx::PbxFacts> {
-    let asks = sources.into_iter().map(|(name, src)| async move {
-        match tokio::time::timeout(READINESS_DEADLINE, src.readiness()).await {
-            Ok(f) => f.map(|f| (name, f)),
-            Err(_) => {
-                tracing::warn!(source = %name, "the PBX did not answer the readiness calls within {}", crate::format::duration(READINESS_DEADLINE));
-                None
-            }
-        }
-    });
-    futures::future::join_all(asks)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
-}
