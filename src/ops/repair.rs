@@ -302,6 +302,17 @@ async fn signed_bytes(
     }
 }
 
+/// What was done (or not) about one need of backup `id`.
+fn repair_of(id: &str, n: &Need, from: Option<&str>, outcome: RepairOutcome) -> Repair {
+    Repair {
+        id: id.to_string(),
+        target: n.target.name().to_string(),
+        was: n.was.clone(),
+        from: from.map(str::to_string),
+        outcome,
+    }
+}
+
 /// What every repair of one run shares (as `backup`'s `Run` does for a backup).
 struct RepairRun<'a> {
     ctx: &'a Ctx,
@@ -322,13 +333,7 @@ struct OneRepair<'a> {
 
 impl OneRepair<'_> {
     fn record(&self, n: &Need, from: Option<&str>, outcome: RepairOutcome) -> Repair {
-        Repair {
-            id: self.id.to_string(),
-            target: n.target.name().to_string(),
-            was: n.was.clone(),
-            from: from.map(str::to_string),
-            outcome,
-        }
+        repair_of(self.id, n, from, outcome)
     }
 
     fn failed(&self, n: &Need, error: String) -> Repair {
@@ -345,17 +350,13 @@ impl RepairRun<'_> {
         let entry = &self.cat.backups[&(source.to_string(), id.to_string())];
         let (blocked, todo): (Vec<Need>, Vec<Need>) =
             needs.into_iter().partition(|n| n.blocked.is_some());
-        let skipped = |n: &Need| {
-            let why = n.blocked.clone().unwrap_or_default();
-            Repair {
-                id: id.to_string(),
-                target: n.target.name().to_string(),
-                was: n.was.clone(),
-                from: None,
-                outcome: RepairOutcome::Skipped { why },
-            }
-        };
-        let mut out: Vec<Repair> = blocked.iter().map(skipped).collect();
+        let mut out: Vec<Repair> = blocked
+            .iter()
+            .map(|n| {
+                let why = n.blocked.clone().unwrap_or_default();
+                repair_of(id, n, None, RepairOutcome::Skipped { why })
+            })
+            .collect();
         let Some(m) = entry.manifest.clone().filter(|_| !todo.is_empty()) else {
             return out;
         };

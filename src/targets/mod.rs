@@ -230,8 +230,9 @@ impl Payload {
     }
 
     /// How far the target taking this payload has got (a file payload; always 0 for small
-    /// ones): the bytes it has taken and those on their way. It only grows while the upload
-    /// moves, and is what tells a slow upload from a stalled one.
+    /// ones): the bytes it has taken plus those handed to the network. It changes only while
+    /// the upload moves (or starts again), which is what tells a slow upload from a stalled
+    /// one; it is no byte count to show.
     pub fn position(&self) -> u64 {
         match self {
             Payload::File { progress, sent, .. } => {
