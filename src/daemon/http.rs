@@ -261,9 +261,14 @@ fn esc(v: &str) -> String {
 }
 
 async fn healthz(State(app): State<App>) -> Response {
-    let st = super::lock(&app.status);
+    health(&super::lock(&app.status), chrono::Utc::now()).into_response()
+}
+
+/// `/healthz`'s answer at `now`: 503 with why when a batch has run past its bound (stuck) or
+/// the scheduler loop is not running, else 200.
+fn health(st: &super::Status, now: chrono::DateTime<chrono::Utc>) -> (StatusCode, String) {
     let stuck = st.batch.as_ref().and_then(|(since, jobs)| {
-        let running = (chrono::Utc::now() - *since).to_std().ok()?;
+        let running = (now - *since).to_std().ok()?;
         (running > super::JOB_BOUND).then(|| {
             format!(
                 "{} running for {}, past its bound of {}: stuck?\n",
@@ -273,16 +278,13 @@ async fn healthz(State(app): State<App>) -> Response {
             )
         })
     });
-    if let Some(why) = stuck {
-        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
-    } else if st.running {
-        (StatusCode::OK, "ok\n").into_response()
-    } else {
-        (
+    match stuck {
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+        None if st.running => (StatusCode::OK, "ok\n".into()),
+        None => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "the scheduler loop is not running\n",
-        )
-            .into_response()
+            "the scheduler loop is not running\n".into(),
+        ),
     }
 }
 
@@ -536,6 +538,38 @@ fn busy() -> Response {
 
 #[cfg(test)]
 mod tests {
+    /// Issue 26: `/healthz` reports a batch stuck past its bound (503, naming the jobs), and
+    /// is 200 while the loop runs and batches end in time.
+    #[test]
+    fn healthz_reports_a_job_stuck_past_its_bound() {
+        use axum::http::StatusCode;
+        let now = chrono::Utc::now();
+        let mut st = super::super::Status {
+            running: true,
+            ..Default::default()
+        };
+        assert_eq!(super::health(&st, now).0, StatusCode::OK);
+        let within = now - chrono::TimeDelta::from_std(super::super::JOB_BOUND).unwrap()
+            + chrono::TimeDelta::minutes(1);
+        st.batch = Some((within, vec!["backup hq".into()]));
+        assert_eq!(
+            super::health(&st, now).0,
+            StatusCode::OK,
+            "within the bound"
+        );
+        let past = within - chrono::TimeDelta::minutes(2);
+        st.batch = Some((past, vec!["backup hq".into()]));
+        let (code, why) = super::health(&st, now);
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            why.contains("backup hq running for") && why.contains("stuck?"),
+            "{why}"
+        );
+        st.batch = None;
+        st.running = false;
+        assert_eq!(super::health(&st, now).0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
     /// docs/status-page.md quotes the headers every page is sent with, as they are.
     #[test]
     fn the_docs_quote_the_real_security_headers() {
