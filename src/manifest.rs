@@ -33,6 +33,64 @@ pub struct Manifest {
     pub plain: Plain,
     pub sealed: Sealed,
     pub tool: Tool,
+    /// What the PBX was when the backup was made (3CX sources): its version and the shape
+    /// of its configuration. Signed with the rest; absent for folder and command sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pbx: Option<PbxShape>,
+}
+
+/// The 3CX system a backup was taken from, as it said at backup time: its version, and
+/// a fingerprint of its configuration that holds counts only — never a name or a number
+/// that could be personal. What a restore into 3CX is compared with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PbxShape {
+    /// The 3CX version (`20.0.9.1200`): a restore needs a PBX at least this new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// Counts of a 3CX configuration's objects (OData `$count` of each collection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fingerprint {
+    pub users: u64,
+    pub trunks: u64,
+    pub outbound_rules: u64,
+    pub groups: u64,
+    pub queues: u64,
+    pub ring_groups: u64,
+}
+
+impl Fingerprint {
+    /// Each count with its name, in a fixed order (for reports and comparisons).
+    pub fn counts(&self) -> [(&'static str, u64); 6] {
+        [
+            ("users", self.users),
+            ("trunks", self.trunks),
+            ("outbound rules", self.outbound_rules),
+            ("groups", self.groups),
+            ("queues", self.queues),
+            ("ring groups", self.ring_groups),
+        ]
+    }
+}
+
+/// A 3CX version as pbx321 accepts it from a PBX or a manifest: 1 to 32 characters,
+/// digits and dots, starting with a digit. Anything else is not recorded (or, read back,
+/// refused): a version is compared and printed, and must be nothing else.
+pub fn check_version(v: &str) -> Result<(), &'static str> {
+    if v.is_empty() || v.len() > 32 {
+        return Err("must be 1 to 32 characters long");
+    }
+    if !v.starts_with(|c: char| c.is_ascii_digit())
+        || !v.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        return Err("is not a version like 20.0.9.1200");
+    }
+    Ok(())
 }
 
 /// What the source said about the backup, used to recognise it when seen again.
@@ -170,7 +228,19 @@ impl Manifest {
             plain,
             sealed,
             tool: Tool::this(),
+            pbx: None,
         }
+    }
+
+    /// The same manifest recording what the PBX was (`None` changes nothing).
+    pub fn with_pbx(mut self, pbx: Option<PbxShape>) -> Manifest {
+        self.pbx = pbx;
+        self
+    }
+
+    /// The 3CX version the backup was taken from, if recorded.
+    pub fn pbx_version(&self) -> Option<&str> {
+        self.pbx.as_ref()?.version.as_deref()
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -211,6 +281,9 @@ impl Manifest {
             return Err(bad("id", &m.id, "is not <source>-<yyyymmddThhmmssZ>"));
         }
         check_file_name(&m.origin.name).map_err(|why| bad("origin.name", &m.origin.name, why))?;
+        if let Some(v) = m.pbx_version() {
+            check_version(v).map_err(|why| bad("pbx.version", v, why))?;
+        }
         for (field, sha) in [
             ("plain.sha256", &m.plain.sha256),
             ("sealed.sha256", &m.sealed.sha256),
@@ -462,6 +535,40 @@ mod tests {
                 recipients: vec!["age1x".into()],
             },
             tool: Tool::this(),
+            pbx: None,
+        }
+    }
+
+    #[test]
+    fn the_pbx_shape_round_trips_and_a_bad_version_is_refused() {
+        let m = sample();
+        assert!(!String::from_utf8(m.to_json()).unwrap().contains("\"pbx\""));
+        let shaped = m.clone().with_pbx(Some(PbxShape {
+            version: Some("20.0.9.1200".into()),
+            fingerprint: Some(Fingerprint {
+                users: 12,
+                trunks: 2,
+                outbound_rules: 3,
+                groups: 1,
+                queues: 0,
+                ring_groups: 2,
+            }),
+        }));
+        let back = Manifest::from_json(&shaped.to_json(), "hq", &m.id).unwrap();
+        assert_eq!(back, shaped);
+        assert_eq!(back.pbx_version(), Some("20.0.9.1200"));
+        for bad in [
+            "",
+            "../20",
+            "20.0 ",
+            "v20",
+            "20.0.9.1200\u{202e}",
+            &"9".repeat(33),
+        ] {
+            let mut x = shaped.clone();
+            x.pbx.as_mut().unwrap().version = Some(bad.into());
+            let e = Manifest::from_json(&x.to_json(), "hq", &m.id).unwrap_err();
+            assert!(e.to_string().contains("pbx.version"), "{bad:?}: {e}");
         }
     }
 

@@ -81,6 +81,15 @@ impl PlainFile {
         &self.file
     }
 
+    /// A path that opens this very file again (for reading it back): its fallback name, or
+    /// `/proc/self/fd/N` for an unnamed one. Valid while `self` lives.
+    pub fn reopen_path(&self) -> PathBuf {
+        match &self.named {
+            Some(n) => n.clone(),
+            None => PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd())),
+        }
+    }
+
     /// Whether this file has a name before it is placed (the fallback).
     pub fn is_named(&self) -> bool {
         self.named.is_some()

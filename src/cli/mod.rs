@@ -462,6 +462,24 @@ impl std::io::Write for RedactingStderr {
 
 /// Writes a command's output. A failed write (a closed pipe, a full disk behind a
 /// redirect) is an error with exit 1: a run never exits 0 with its output cut short.
+/// Resolves when the operator interrupts (SIGINT) or the system stops pbx321 (SIGTERM):
+/// for an operation that must clean up before it ends.
+pub async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
 pub fn print(s: &str) -> Result<(), Failure> {
     print_or(s, Exit::Failed)
 }

@@ -49,6 +49,148 @@ pub struct ThreeCxSource {
     /// Bound on waiting for a new backup to appear, and on the whole pull.
     #[serde(default = "default_command_timeout", with = "humantime_serde_compat")]
     pub timeout: Duration,
+    /// Where `restore --into` places a zip so that this PBX lists it in its backup
+    /// repository (a location as `--from` takes it: sftp://, s3:// or a directory).
+    pub restore_via: Option<String>,
+    /// The SSH private key for an sftp:// `restore_via`.
+    pub restore_via_key: Option<PathBuf>,
+    /// The known_hosts file holding the SSH host key of an sftp:// `restore_via`.
+    pub restore_via_known_hosts: Option<PathBuf>,
+    /// 3CX's own backup password ("encrypt backup"), for restoring an encrypted backup.
+    pub backup_password: Option<Secret>,
+    /// Bound on waiting for the PBX to list a placed zip, and to answer again after a
+    /// restore restarts its services.
+    #[serde(default = "default_restart_timeout", with = "humantime_serde_compat")]
+    pub restart_timeout: Duration,
+    /// A second 3CX V20 that each backup is restored into to prove it (`drill --standby`).
+    pub standby: Option<Box<StandbyPbx>>,
+}
+
+/// A standby 3CX V20, never one of the sources: given as a `3cx` source is, with its own
+/// `restore_via`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandbyPbx {
+    pub url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub ca_file: Option<PathBuf>,
+    pub restore_via: String,
+    pub restore_via_key: Option<PathBuf>,
+    pub restore_via_known_hosts: Option<PathBuf>,
+    #[serde(default = "default_restart_timeout", with = "humantime_serde_compat")]
+    pub restart_timeout: Duration,
+}
+
+fn default_restart_timeout() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+/// A running 3CX V20 that a backup can be put back into: its API and its repository.
+#[derive(Debug, Clone)]
+pub struct IntoPbx {
+    /// Its API, as a `3cx` source's (only the keys a client needs are set).
+    pub api: ThreeCxSource,
+    /// Where a zip is placed so that the PBX lists it.
+    pub via: super::TargetConfig,
+    /// The bound on each wait (listing, restart).
+    pub restart_timeout: Duration,
+}
+
+impl ThreeCxSource {
+    /// This PBX as a place to restore into, when `restore_via` is set.
+    pub fn into_pbx(&self) -> Result<Option<IntoPbx>, super::Invalid> {
+        let Some(via) = &self.restore_via else {
+            return Ok(None);
+        };
+        Ok(Some(IntoPbx {
+            api: self.clone(),
+            via: restore_via(via, &self.restore_via_key, &self.restore_via_known_hosts)?,
+            restart_timeout: self.restart_timeout,
+        }))
+    }
+
+    /// The standby PBX, as a place to restore into.
+    pub fn standby_pbx(&self) -> Result<Option<IntoPbx>, super::Invalid> {
+        let Some(s) = &self.standby else {
+            return Ok(None);
+        };
+        Ok(Some(IntoPbx {
+            api: ThreeCxSource {
+                url: s.url.clone(),
+                client_id: s.client_id.clone(),
+                client_secret: s.client_secret.clone(),
+                mode: ThreeCxMode::Latest,
+                contents: Vec::new(),
+                delete_after: false,
+                ca_file: s.ca_file.clone(),
+                timeout: self.timeout,
+                restore_via: Some(s.restore_via.clone()),
+                restore_via_key: s.restore_via_key.clone(),
+                restore_via_known_hosts: s.restore_via_known_hosts.clone(),
+                // The backup's password: it is the backup that is encrypted.
+                backup_password: self.backup_password.clone(),
+                restart_timeout: s.restart_timeout,
+                standby: None,
+            },
+            via: restore_via(
+                &s.restore_via,
+                &s.restore_via_key,
+                &s.restore_via_known_hosts,
+            )?,
+            restart_timeout: s.restart_timeout,
+        }))
+    }
+}
+
+/// A standby that is one of the configured PBXes (same host and port as a source's URL):
+/// a drill would restore old backups over a live phone system. Each is a problem.
+pub fn standby_clashes(sources: &[SourceConfig]) -> Vec<String> {
+    let host_port =
+        |url: &str| super::http_host_port(url).map(|(h, p)| (h.to_ascii_lowercase(), p));
+    let pbxes: Vec<(&str, Option<(String, u16)>)> = sources
+        .iter()
+        .filter_map(|s| match &s.kind {
+            SourceKind::ThreeCx(t) => Some((s.name.as_str(), host_port(&t.url))),
+            SourceKind::ThreeCxV18(t) => Some((s.name.as_str(), host_port(&t.url))),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for s in sources {
+        let SourceKind::ThreeCx(t) = &s.kind else {
+            continue;
+        };
+        let Some(standby) = &t.standby else { continue };
+        let at = host_port(&standby.url);
+        for (other, url) in &pbxes {
+            if at.is_some() && *url == at {
+                out.push(format!(
+                    "source {:?}: standby.url {} is source {other:?}'s PBX: a standby drill restores backups into it and would overwrite a live phone system; give a separate standby PBX",
+                    s.name, standby.url
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A `restore_via` location as a target named `restore-via`.
+fn restore_via(
+    via: &str,
+    key: &Option<PathBuf>,
+    known_hosts: &Option<PathBuf>,
+) -> Result<super::TargetConfig, super::Invalid> {
+    if via.starts_with("webdav") {
+        return Err(invalid!(
+            "restore_via {via:?}: 3CX reads its backup repository over SFTP, S3 or its own disk; give an sftp://, s3:// or directory location"
+        ));
+    }
+    let opts = super::LocationOptions {
+        ssh_key: key.clone(),
+        known_hosts: known_hosts.clone(),
+    };
+    super::parse_location(via, "restore-via", &opts)
 }
 
 /// A 3CX V18 system, through the management console's API with an administrator login.
@@ -234,15 +376,7 @@ impl Cx<'_> {
                         c.file = base.join(&c.file);
                         Some(SourceKind::Command(c))
                     }),
-                "3cx" => self
-                    .typed::<ThreeCxSource>(value, SOURCE_COMMON, &prefix)
-                    .and_then(|mut t| {
-                        self.bounded(value, "timeout", t.timeout, &prefix)?;
-                        t.url = self.pbx_url(&t.url, &span, &prefix)?;
-                        t.ca_file = t.ca_file.map(|c| base.join(c));
-                        self.note_secret(value, "client_secret", &prefix, Some(&t.client_secret));
-                        Some(SourceKind::ThreeCx(t))
-                    }),
+                "3cx" => self.three_cx(value, &span, &prefix, base),
                 "3cx-v18" => self
                     .typed::<ThreeCxV18Source>(value, SOURCE_COMMON, &prefix)
                     .and_then(|mut t| {
@@ -285,6 +419,49 @@ impl Cx<'_> {
                 });
             }
         }
+        for problem in standby_clashes(&out) {
+            self.problem(None, problem);
+        }
         out
+    }
+
+    /// A `type = "3cx"` source, its restore_via and its standby.
+    fn three_cx(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        span: &Range<usize>,
+        prefix: &str,
+        base: &Path,
+    ) -> Option<SourceKind> {
+        let mut t = self.typed::<ThreeCxSource>(value, SOURCE_COMMON, prefix)?;
+        self.bounded(value, "timeout", t.timeout, prefix)?;
+        t.url = self.pbx_url(&t.url, span, prefix)?;
+        t.ca_file = t.ca_file.map(|c| base.join(c));
+        self.note_secret(value, "client_secret", prefix, Some(&t.client_secret));
+        self.note_secret(value, "backup_password", prefix, t.backup_password.as_ref());
+        self.bounded(value, "restart_timeout", t.restart_timeout, prefix)?;
+        if let Some(s) = &mut t.standby {
+            s.url = self.pbx_url(&s.url, span, &format!("{prefix}standby."))?;
+            s.ca_file = s.ca_file.take().map(|c| base.join(c));
+            self.note_secret(
+                value,
+                "standby",
+                &format!("{prefix}standby."),
+                Some(&s.client_secret),
+            );
+        }
+        for (key, checked) in [
+            ("restore_via", t.into_pbx().map(drop)),
+            ("standby", t.standby_pbx().map(drop)),
+        ] {
+            if let Err(e) = checked {
+                self.problem(
+                    super::key_span(value, key).or(Some(span.clone())),
+                    format!("{prefix}{e}"),
+                );
+                return None;
+            }
+        }
+        Some(SourceKind::ThreeCx(t))
     }
 }

@@ -344,7 +344,8 @@ async fn back_up_source(run: &Run<'_>, name: &str, src: &dyn Source) -> Result<R
         (run.now)(),
     );
     let started = run.ctx.stopwatch();
-    let (m, made) = seal_into_spool(run, src, name, &origin, created).await?;
+    let shape = src.shape(&origin).await;
+    let (m, made) = seal_into_spool(run, src, name, &origin, created, shape).await?;
     src.sealed(&origin).await;
     let sealed_after = started.seconds();
     let (m, results, id_conflicts) = fan_out_new(run, m, made).await?;
@@ -483,6 +484,7 @@ async fn seal_into_spool(
     name: &str,
     origin: &Origin,
     created: DateTime<Utc>,
+    shape: Option<manifest::PbxShape>,
 ) -> Result<(Manifest, writer::Made), OpError> {
     let id = manifest::backup_id(name, created);
     let mut tees =
@@ -561,7 +563,8 @@ async fn seal_into_spool(
             digests.sealed_sha256,
             run.recipients.to_vec(),
         ),
-    );
+    )
+    .with_pbx(shape);
     if let Err(e) = run.spool.describe(&m) {
         run.spool.discard(&id);
         return Err(io_error(format!(

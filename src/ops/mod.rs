@@ -196,6 +196,59 @@ impl Ctx {
             .collect()
     }
 
+    /// The running 3CX that `restore --into NAME` (or, with `standby`, NAME's standby
+    /// drill) puts a backup back into: its API client and its repository, opened here.
+    pub async fn open_into(
+        &self,
+        name: &str,
+        standby: bool,
+    ) -> Result<into_pbx::IntoPbx, into_pbx::IntoError> {
+        use crate::config::SourceKind;
+        let (cfg, _) = self
+            .select(std::slice::from_ref(&name.to_string()))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| OpError::NoSources {
+                config: self.config.path.clone(),
+            })?;
+        let not = |why: &str| into_pbx::IntoError::NotInto {
+            source_name: name.into(),
+            why: why.into(),
+        };
+        let SourceKind::ThreeCx(t) = &cfg.kind else {
+            return Err(not(
+                "only a 3CX V20 source (type = \"3cx\") can be restored into: its API runs the restore",
+            ));
+        };
+        let into = if standby {
+            t.standby_pbx()
+        } else {
+            t.into_pbx()
+        }
+        .map_err(|e| not(&e.to_string()))?
+        .ok_or_else(|| {
+            not(if standby {
+                "has no [source.standby]: name a second 3CX V20 (url, client_id, client_secret, restore_via) to drill on"
+            } else {
+                "has no restore_via: set it to where this PBX's backup repository lies (e.g. \"sftp://root@pbx.example.com/var/lib/3cxpbx/Instance1/Data/Backups\", or its SFTP/S3 repository); `pbx321 plan` shows the repository 3CX reports"
+            })
+        })?;
+        let share = crate::share::Share::with_group(self.config.file_group.as_deref());
+        let label = if standby {
+            format!("{name}.standby")
+        } else {
+            name.to_string()
+        };
+        Ok(into_pbx::IntoPbx {
+            client: crate::source::threecx::ThreeCx::new(&label, into.api.clone()),
+            via: crate::targets::open(&into.via, &share).await,
+            via_location: crate::config::location_of(&into.via.kind),
+            url: into.api.url.clone(),
+            restart_timeout: into.restart_timeout,
+            password: into.api.backup_password.clone(),
+        })
+    }
+
     /// Names of the selected sources.
     pub fn source_names(&self, wanted: &[String]) -> Result<Vec<String>, OpError> {
         Ok(self
@@ -210,6 +263,7 @@ pub mod backup;
 pub mod catalog;
 pub mod check;
 pub mod config_check;
+pub mod into_pbx;
 pub mod keygen;
 pub mod list;
 pub mod plan;

@@ -45,6 +45,13 @@ pub struct RestoreReport {
     /// origin is not proven by a signature.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unsigned: bool,
+    /// The 3CX version the backup was taken from: install at least this one to restore it.
+    pub pbx_version: Option<String>,
+    /// 3CX encrypted the backup itself: restoring it into 3CX needs its password.
+    pub pbx_encrypted: bool,
+    /// 3CX's unattended-install answer file written beside the zip (`--setup-config`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup_config: Option<PathBuf>,
 }
 
 /// A target that could not give the backup, and why.
@@ -100,8 +107,68 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
     for p in crate::plainfile::remove_leftovers(&opts.to) {
         tracing::warn!(file = %p.display(), "removed the plaintext an interrupted restore left");
     }
+    let chosen = choose_backup(ctx, &Choice::of(opts)).await?;
+    let unsealed = unseal(ctx, &chosen, identities, &opts.to).await?;
+    // Only now, verified, does the plaintext get a name: never over an existing file
+    // without --force.
+    let Unsealed {
+        manifest,
+        file,
+        target,
+        failed,
+        unsigned,
+    } = unsealed;
+    file.place(&opts.to, opts.force)
+        .map_err(|source| RestoreError::AllFailed {
+            id: manifest.id.clone(),
+            failed: vec![Attempt {
+                target: target.clone(),
+                error: AttemptError::Io {
+                    what: "cannot move the restored file to",
+                    path: opts.to.clone(),
+                    source,
+                }
+                .to_string(),
+            }],
+        })?;
+    let mut report = RestoreReport::of(&manifest, &target, opts, failed);
+    report.unsigned = unsigned;
+    Ok(report)
+}
+
+/// Which backup to take: of `source`, by id, or the newest at or before `at`, or the
+/// newest that counts; from every target, or only `from`.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub source: String,
+    pub backup: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+    pub from: Option<String>,
+}
+
+impl Choice {
+    fn of(opts: &RestoreOptions) -> Choice {
+        Choice {
+            source: opts.source.clone(),
+            backup: opts.backup.clone(),
+            at: opts.at,
+            from: opts.from.clone(),
+        }
+    }
+}
+
+/// The backup chosen, with its catalog entry and the targets it may come from.
+pub struct Chosen {
+    pub entry: BackupEntry,
+    pub manifest: Manifest,
+    targets: Vec<Arc<dyn Target>>,
+    unreachable: Vec<Attempt>,
+}
+
+/// Chooses the backup by the one judgement of what counts ([`Catalog::pick`]).
+pub async fn choose_backup(ctx: &Ctx, choice: &Choice) -> Result<Chosen, RestoreError> {
     let mut targets = ctx.targets.clone();
-    if let Some(from) = &opts.from {
+    if let Some(from) = &choice.from {
         targets.retain(|t| t.name() == from);
         if targets.is_empty() {
             return Err(RestoreError::NoSuchTarget {
@@ -110,10 +177,10 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
             });
         }
     }
-    let listings = catalog::list_all(&targets, std::slice::from_ref(&opts.source)).await;
+    let listings = catalog::list_all(&targets, std::slice::from_ref(&choice.source)).await;
     let trust = ctx.trust()?;
     let cat = catalog::build(&listings, |_, _| true, trust.as_ref(), ctx.at()).await;
-    let entry = choose(&cat, opts)?;
+    let entry = choose(&cat, choice)?;
     let Some(m) = entry.manifest.clone() else {
         // Nothing counts: say why, copy by copy.
         return Err(RestoreError::AllFailed {
@@ -128,9 +195,44 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
                 .collect(),
         });
     };
+    Ok(Chosen {
+        entry: entry.clone(),
+        manifest: m,
+        targets,
+        unreachable: cat
+            .unreachable
+            .iter()
+            .map(|u| Attempt {
+                target: u.target.clone(),
+                error: u.error.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// A backup unsealed into an unnamed file and verified against its manifest.
+pub struct Unsealed {
+    /// The manifest of the copy that gave it.
+    pub manifest: Manifest,
+    pub file: PlainFile,
+    pub target: String,
+    /// Targets tried before, with why they failed.
+    pub failed: Vec<Attempt>,
+    /// The copy counts only unsigned.
+    pub unsigned: bool,
+}
+
+/// Unseals the chosen backup into an unnamed file in the directory of `beside`, from the
+/// first copy that gives it whole: in config order, a copy that counts unsigned last.
+pub async fn unseal(
+    ctx: &Ctx,
+    chosen: &Chosen,
+    identities: Arc<seal::Identities>,
+    beside: &Path,
+) -> Result<Unsealed, RestoreError> {
+    let (entry, m) = (&chosen.entry, &chosen.manifest);
     let mut failed = Vec::new();
-    // In config order, but a copy accepted unsigned only after every other.
-    let mut order: Vec<&Arc<dyn Target>> = targets.iter().collect();
+    let mut order: Vec<&Arc<dyn Target>> = chosen.targets.iter().collect();
     order.sort_by_key(|t| {
         entry
             .copies
@@ -142,27 +244,28 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
             continue;
         };
         // Each copy is checked against the manifest beside it.
-        let own = copy.manifest.as_ref().unwrap_or(&m);
+        let own = copy.manifest.as_ref().unwrap_or(m);
         let tried = match unusable(&copy.state) {
             Some(why) => Err(why),
-            None => {
-                let r = restore_from(
-                    t.as_ref(),
-                    own,
-                    &opts.to,
-                    opts.force,
-                    Arc::clone(&identities),
-                    &ctx.progress,
-                )
-                .await;
-                r.map_err(|e| e.to_string())
-            }
+            None => unseal_from(
+                t.as_ref(),
+                own,
+                beside,
+                Arc::clone(&identities),
+                &ctx.progress,
+            )
+            .await
+            .map_err(|e| e.to_string()),
         };
         match tried {
-            Ok(()) => {
-                let mut report = RestoreReport::of(own, t.name(), opts, failed);
-                report.unsigned = copy.state == CopyState::Unsigned;
-                return Ok(report);
+            Ok(file) => {
+                return Ok(Unsealed {
+                    manifest: own.clone(),
+                    file,
+                    target: t.name().into(),
+                    failed,
+                    unsigned: copy.state == CopyState::Unsigned,
+                });
             }
             Err(error) => {
                 tracing::info!(target_name = t.name(), %error, "restore from this target failed; trying the next");
@@ -173,10 +276,7 @@ pub async fn run(ctx: &Ctx, opts: &RestoreOptions) -> Result<RestoreReport, Rest
             }
         }
     }
-    failed.extend(cat.unreachable.iter().map(|u| Attempt {
-        target: u.target.clone(),
-        error: u.error.clone(),
-    }));
+    failed.extend(chosen.unreachable.iter().cloned());
     Err(RestoreError::AllFailed {
         id: m.id.clone(),
         failed,
@@ -194,6 +294,9 @@ impl RestoreReport {
             origin_name: m.origin.name.clone(),
             failed,
             unsigned: false,
+            pbx_version: m.pbx_version().map(str::to_string),
+            pbx_encrypted: m.plain.pbx_encrypted,
+            setup_config: None,
         }
     }
 }
@@ -240,7 +343,7 @@ fn check_destination(opts: &RestoreOptions) -> Result<(), RestoreError> {
 /// in the future). An id asked for by name is tried, and says what is wrong with it.
 fn choose<'a>(
     cat: &'a catalog::Catalog,
-    opts: &'a RestoreOptions,
+    opts: &'a Choice,
 ) -> Result<&'a BackupEntry, RestoreError> {
     let all: Vec<&BackupEntry> = cat.of_source(&opts.source).collect();
     let found = match &opts.backup {
@@ -266,20 +369,19 @@ fn choose<'a>(
     })
 }
 
-async fn restore_from(
+async fn unseal_from(
     t: &dyn Target,
     m: &Manifest,
-    to: &Path,
-    force: bool,
+    beside: &Path,
     identities: Arc<seal::Identities>,
     progress: &crate::progress::Progress,
-) -> Result<(), AttemptError> {
+) -> Result<PlainFile, AttemptError> {
     let bar = progress.bytes(&format!("restore from {}", t.name()), Some(m.sealed.bytes));
     let reader = t.read(&manifest::artifact_path(&m.source, &m.id)).await?;
     let reader = crate::progress::metered(reader, &bar);
-    let out = PlainFile::create(to).map_err(|source| AttemptError::Io {
+    let out = PlainFile::create(beside).map_err(|source| AttemptError::Io {
         what: "cannot write in the directory of",
-        path: to.to_path_buf(),
+        path: beside.to_path_buf(),
         source,
     })?;
     let d = crate::stream::blocking(reader, move |input| {
@@ -298,13 +400,7 @@ async fn restore_from(
     bar.finish_and_clear();
     let (d, out) = d.map_err(AttemptError::Read)??;
     m.verify(&d)?;
-    // Only now, verified, does the plaintext get a name: never over an existing file
-    // without --force.
-    out.place(to, force).map_err(|source| AttemptError::Io {
-        what: "cannot move the restored file to",
-        path: to.to_path_buf(),
-        source,
-    })
+    Ok(out)
 }
 
 /// Why restoring from one target failed (the next is tried; the report words it).

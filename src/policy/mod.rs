@@ -6,6 +6,7 @@
 //! tests beside them cover every branch with tables.
 
 pub mod check;
+pub mod into_pbx;
 pub mod invariant;
 pub mod pruning;
 pub mod readiness;

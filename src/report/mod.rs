@@ -10,6 +10,7 @@ pub mod page;
 pub mod prometheus;
 pub mod reasons;
 pub mod runbook;
+pub mod setup_config;
 
 /// A time on the status page, in `zone`, naming the zone: `2026-11-25 03:30 CET`.
 pub fn page_time(t: chrono::DateTime<chrono::Utc>, zone: &crate::config::Zone) -> String {

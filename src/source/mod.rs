@@ -46,6 +46,13 @@ pub trait Source: Send + Sync {
     /// Streams the bytes of the backup `find` returned.
     async fn open(&self, origin: &Origin) -> Result<Reader, SourceError>;
 
+    /// What the PBX is now, as a backup about to be stored records it (its version and
+    /// configuration counts), read in the session that found `origin`. `None` for sources
+    /// that cannot tell; what one cannot read is left out, never guessed.
+    async fn shape(&self, _origin: &Origin) -> Option<crate::manifest::PbxShape> {
+        None
+    }
+
     /// Called once the backup was sealed into the spool (the plaintext is no longer needed).
     async fn sealed(&self, _origin: &Origin) {}
 

@@ -28,6 +28,9 @@ use crate::config::{ThreeCxMode, ThreeCxSource};
 use crate::manifest::Origin;
 use crate::stream::Reader;
 
+mod into;
+pub use into::{Extras, Identity};
+
 pub struct ThreeCx {
     name: String,
     cfg: ThreeCxSource,
@@ -331,6 +334,12 @@ impl Source for ThreeCx {
             backup_repository: repository,
             failover,
         })
+    }
+
+    /// The PBX's version and configuration counts, read with the token that found the
+    /// backup.
+    async fn shape(&self, _origin: &Origin) -> Option<crate::manifest::PbxShape> {
+        Some(self.read_shape().await)
     }
 
     /// Logs in and lists the PBX's backups; creates nothing.

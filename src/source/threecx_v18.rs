@@ -32,8 +32,8 @@ pub struct ThreeCxV18 {
     http: PbxHttp,
     /// The `Cookie` header of the current session.
     session: Mutex<Option<String>>,
-    /// The Id of each backup `find` chose, by file name.
-    ids: Mutex<Vec<(String, i64)>>,
+    /// The Id and version of each backup `find` chose, by file name.
+    ids: Mutex<Vec<(String, i64, Option<String>)>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +43,9 @@ struct BackupEntry {
     file_name: String,
     creation_time: DateTime<Utc>,
     size: u64,
+    /// The 3CX version the backup was made by.
+    #[serde(default)]
+    version: Option<String>,
 }
 
 impl Listed for BackupEntry {
@@ -205,8 +208,8 @@ impl ThreeCxV18 {
             .lock()
             .await
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, id)| *id)
+            .find(|(n, _, _)| n == name)
+            .map(|(_, id, _)| *id)
     }
 }
 
@@ -223,8 +226,27 @@ impl Source for ThreeCxV18 {
             ThreeCxMode::Latest => self.http.newest(self.list(&http).await?)?,
         };
         let origin = self.http.origin(&entry)?;
-        self.ids.lock().await.push((origin.name.clone(), entry.id));
+        self.ids
+            .lock()
+            .await
+            .push((origin.name.clone(), entry.id, entry.version.clone()));
         Ok(origin)
+    }
+
+    /// V18's list tells the version a backup was made by (no configuration counts).
+    async fn shape(&self, origin: &Origin) -> Option<crate::manifest::PbxShape> {
+        let version = self
+            .ids
+            .lock()
+            .await
+            .iter()
+            .find(|(n, _, _)| *n == origin.name)
+            .and_then(|(_, _, v)| v.clone())
+            .filter(|v| crate::manifest::check_version(v).is_ok())?;
+        Some(crate::manifest::PbxShape {
+            version: Some(version),
+            fingerprint: None,
+        })
     }
 
     /// Logs in and lists the PBX's backups; creates nothing.

@@ -465,6 +465,7 @@ mod tests {
                 recipients: vec![],
             },
             tool: Tool::this(),
+            pbx: None,
         }
     }
 

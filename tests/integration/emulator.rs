@@ -46,7 +46,36 @@ pub struct Faults {
     pub forbidden: bool,
     /// V20 DownloadLinks point to another server.
     pub foreign_link: bool,
+    /// Created backups are encrypted by 3CX with [`BACKUP_PASSWORD`].
+    pub encrypted_backups: bool,
+    /// After a restore the PBX never answers again.
+    pub never_back: bool,
+    /// After a restore the PBX has one trunk fewer than the backup (a lost trunk).
+    pub lose_trunk: bool,
+    /// The repository never lists placed files.
+    pub repository_blind: bool,
+    /// `GetBackupExtras` gives a footprint `Pbx.Restore` then refuses (the file changed).
+    pub stale_footprint: bool,
 }
+
+/// 3CX's own backup password of `encrypted_backups`.
+pub const BACKUP_PASSWORD: &str = "3cx-backup-password";
+/// The version the emulated PBX runs unless told otherwise.
+pub const VERSION: &str = "20.0.9.1200";
+/// The configuration counts of the emulated PBX: users, trunks, outbound rules, groups,
+/// queues, ring groups.
+pub const COUNTS: [u64; 6] = [12, 2, 3, 1, 1, 2];
+/// The collections `$count` answers for, in [`COUNTS`]' order.
+const COLLECTIONS: [&str; 6] = [
+    "Users",
+    "Trunks",
+    "OutboundRules",
+    "Groups",
+    "Queues",
+    "RingGroups",
+];
+/// The entry of an emulated backup that says what PBX made it (never encrypted).
+const SHAPE_ENTRY: &str = "emulator-pbx.json";
 
 /// The PBX's own readiness, as XAPI reports it (SystemStatus, Trunks, OutboundRules, …).
 /// Default: a ready PBX.
@@ -84,6 +113,29 @@ pub struct State {
     first_token_used: u32,
     pub deleted: Vec<String>,
     pub requests: Vec<String>,
+    /// The PBX's version (`VERSION` when unset).
+    pub version: Option<String>,
+    /// Its configuration counts (`COUNTS` when unset).
+    pub counts: Option<[u64; 6]>,
+    /// The FQDN it reports (`hq.3cx.example` when unset).
+    pub fqdn: Option<String>,
+    /// The folder of its backup repository, whose `*.zip` files `GET Backups` lists.
+    pub repository: Option<std::path::PathBuf>,
+    /// Restarting after a restore: every request answers 503 until then.
+    pub restarting_until: Option<std::time::Instant>,
+    /// How long a restart lasts (2 s when unset).
+    pub restart: Option<std::time::Duration>,
+    /// The files restored, in order.
+    pub restored: Vec<String>,
+}
+
+impl State {
+    pub fn version(&self) -> String {
+        self.version.clone().unwrap_or_else(|| VERSION.into())
+    }
+    pub fn counts(&self) -> [u64; 6] {
+        self.counts.unwrap_or(COUNTS)
+    }
 }
 
 pub struct Pbx {
@@ -274,6 +326,14 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     st.lock().unwrap().requests.push(format!("{method} {path}"));
+    {
+        let s = st.lock().unwrap();
+        if let Some(until) = s.restarting_until
+            && (s.faults.never_back || std::time::Instant::now() < until)
+        {
+            return empty(StatusCode::SERVICE_UNAVAILABLE);
+        }
+    }
 
     if path.starts_with("/api/") {
         return handle_v18(method, &path, &query, cookie, &body, st).await;
@@ -352,7 +412,7 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
             } else {
                 ""
             };
-            let value: Vec<_> = visible(&mut s)
+            let mut value: Vec<_> = visible(&mut s)
                 .into_iter()
                 .map(|(_, name, created, size)| {
                     serde_json::json!({
@@ -363,7 +423,61 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
                     })
                 })
                 .collect();
+            if !s.faults.repository_blind {
+                for (name, bytes) in repository_files(&s) {
+                    value.push(serde_json::json!({
+                        "FileName": name, "CreationTime": Utc::now().to_rfc3339(),
+                        "Size": bytes.len(), "DownloadLink": format!("/download/{name}?t=1"),
+                    }));
+                }
+            }
             json(StatusCode::OK, serde_json::json!({ "value": value }))
+        }
+        (Method::GET, p)
+            if query.contains("$count=true")
+                && COLLECTIONS.contains(&p.trim_start_matches("/xapi/v1/")) =>
+        {
+            let i = COLLECTIONS
+                .iter()
+                .position(|c| *c == p.trim_start_matches("/xapi/v1/"))
+                .unwrap();
+            json(
+                StatusCode::OK,
+                serde_json::json!({"@odata.count": s.counts()[i], "value": []}),
+            )
+        }
+        (Method::GET, "/xapi/v1/SystemStatus") => {
+            let mut v = readiness_answer(&s.readiness, "/xapi/v1/SystemStatus")
+                .unwrap()
+                .unwrap();
+            v["Version"] = s.version().into();
+            v["FQDN"] = s
+                .fqdn
+                .clone()
+                .unwrap_or_else(|| "hq.3cx.example".into())
+                .into();
+            json(StatusCode::OK, v)
+        }
+        (Method::GET, p)
+            if p.starts_with("/xapi/v1/Backups('") && p.ends_with("/Pbx.GetBackupExtras()") =>
+        {
+            let name = quoted_name(p);
+            match backup_bytes(&s, &name) {
+                Some(bytes) => {
+                    let (version, _, encrypted) = shape_of(&bytes).unwrap_or_default();
+                    let stale = i64::from(s.faults.stale_footprint);
+                    json(
+                        StatusCode::OK,
+                        serde_json::json!({"Footprint": footprint(&bytes) ^ stale,
+                            "IsEncrypted": encrypted, "Version": version}),
+                    )
+                }
+                None => xapi_error(StatusCode::NOT_FOUND, "Backup not found"),
+            }
+        }
+        (Method::POST, p) if p.starts_with("/xapi/v1/Backups('") && p.ends_with("/Pbx.Restore") => {
+            let name = quoted_name(p);
+            restore(&mut s, &name, &body)
         }
         (Method::GET, p) if readiness_answer(&s.readiness, p).is_some() => {
             match readiness_answer(&s.readiness, p) {
@@ -382,6 +496,11 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
                 .decode_utf8_lossy()
                 .replace("''", "'");
             s.backups.retain(|b| b.name != name);
+            if let Some(dir) = &s.repository
+                && !name.contains('/')
+            {
+                let _ = std::fs::remove_file(dir.join(&name));
+            }
             s.deleted.push(name);
             empty(StatusCode::NO_CONTENT)
         }
@@ -502,7 +621,12 @@ fn busy(s: &mut State) -> Option<StatusCode> {
 
 /// A backup the PBX was asked to make, shown after one poll (or never, by fault).
 fn create_backup(s: &mut State, name: String) {
-    let mut bytes = crate::helpers::sample_zip(90, 50_000);
+    let plain = if s.faults.encrypted_backups {
+        crate::helpers::sample_encrypted_zip(91)
+    } else {
+        crate::helpers::sample_zip(90, 50_000)
+    };
+    let mut bytes = with_shape(plain, &s.version(), s.counts(), s.faults.encrypted_backups);
     if s.faults.corrupt_zip {
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff;
@@ -514,6 +638,128 @@ fn create_backup(s: &mut State, name: String) {
         bytes,
         hidden_polls,
     });
+}
+
+/// A backup zip with the entry that says what PBX made it (its version and counts).
+pub fn with_shape(zip: Vec<u8>, version: &str, counts: [u64; 6], encrypted: bool) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new_append(std::io::Cursor::new(zip)).unwrap();
+    z.start_file(SHAPE_ENTRY, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    let shape = serde_json::json!({"Version": version, "Counts": counts, "Encrypted": encrypted});
+    z.write_all(shape.to_string().as_bytes()).unwrap();
+    z.finish().unwrap().into_inner()
+}
+
+/// What an emulated backup says of the PBX that made it: (version, counts, encrypted).
+fn shape_of(zip: &[u8]) -> Option<(String, [u64; 6], bool)> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).ok()?;
+    let mut entry = archive.by_name(SHAPE_ENTRY).ok()?;
+    let mut text = String::new();
+    entry.read_to_string(&mut text).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let counts: Vec<u64> = v["Counts"]
+        .as_array()?
+        .iter()
+        .filter_map(|n| n.as_u64())
+        .collect();
+    Some((
+        v["Version"].as_str()?.to_string(),
+        counts.try_into().ok()?,
+        v["Encrypted"].as_bool()?,
+    ))
+}
+
+/// 3CX's footprint of a backup file (here: the first 8 bytes of its sha256, as i64).
+fn footprint(bytes: &[u8]) -> i64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(bytes);
+    i64::from_be_bytes(d[..8].try_into().unwrap())
+}
+
+/// The files of the repository folder: (name, bytes).
+fn repository_files(s: &State) -> Vec<(String, Vec<u8>)> {
+    let Some(dir) = &s.repository else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".zip") && e.file_type().is_ok_and(|t| t.is_file()) {
+            out.push((name, std::fs::read(e.path()).unwrap_or_default()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The bytes of a backup the PBX holds, in memory or in its repository.
+fn backup_bytes(s: &State, name: &str) -> Option<Vec<u8>> {
+    s.backups
+        .iter()
+        .find(|b| b.name == name)
+        .map(|b| b.bytes.clone())
+        .or_else(|| {
+            repository_files(s)
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, b)| b)
+        })
+}
+
+/// `Backups('<name>')/...`: the name inside.
+fn quoted_name(p: &str) -> String {
+    let quoted = p
+        .trim_start_matches("/xapi/v1/Backups('")
+        .split("')")
+        .next()
+        .unwrap_or_default();
+    percent_encoding::percent_decode_str(quoted)
+        .decode_utf8_lossy()
+        .replace("''", "'")
+}
+
+/// `Pbx.Restore`: the footprint, the password and the version checked as 3CX does; then
+/// the PBX restarts and comes back as the backup was.
+fn restore(s: &mut State, name: &str, body: &[u8]) -> Response<Full<Bytes>> {
+    let Some(bytes) = backup_bytes(s, name) else {
+        return xapi_error(StatusCode::NOT_FOUND, "Backup not found");
+    };
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if v["footprint"].as_i64() != Some(footprint(&bytes)) {
+        return xapi_error(StatusCode::BAD_REQUEST, "Invalid footprint");
+    }
+    let Some((version, counts, encrypted)) = shape_of(&bytes) else {
+        return xapi_error(StatusCode::BAD_REQUEST, "Not a 3CX backup");
+    };
+    if newer(&version, &s.version()) {
+        return xapi_error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "The backup version {version} is newer than the PBX version {}",
+                s.version()
+            ),
+        );
+    }
+    if encrypted && v["password"].as_str() != Some(BACKUP_PASSWORD) {
+        return xapi_error(StatusCode::BAD_REQUEST, "Wrong backup password");
+    }
+    let mut counts = counts;
+    if s.faults.lose_trunk {
+        counts[1] = counts[1].saturating_sub(1);
+    }
+    s.counts = Some(counts);
+    s.restored.push(name.into());
+    let restart = s.restart.unwrap_or(std::time::Duration::from_secs(2));
+    s.restarting_until = Some(std::time::Instant::now() + restart);
+    empty(StatusCode::NO_CONTENT)
+}
+
+/// Whether version `a` is newer than `b` (numerically, part by part).
+fn newer(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parts(a) > parts(b)
 }
 
 /// The backups a list call shows now: (V18 Id, file name, creation time, size).

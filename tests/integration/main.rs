@@ -8,6 +8,8 @@
 //! - `hardening`: issue 11's findings, one regression test each.
 //! - `judgement`: issue 25's findings (one judgement of what counts, targets that cannot be
 //!   escaped, contained commands, secret URLs, an HTTP server that holds), one test each.
+//! - `into_pbx`: back into 3CX: the PBX's version and fingerprint in each manifest,
+//!   `restore --into`, `--setup-config` and the standby drill against the emulator.
 //! - `killed`: a run killed with SIGKILL mid-write, and crafted leftovers.
 //! - `lifecycle`: retention, prune, repair and leftovers over many runs on a moved clock.
 //! - `layering`: every import in `src/` points down the floors of docs/architecture.md.
@@ -45,6 +47,7 @@ mod emulator;
 mod fanout;
 mod hardening;
 mod helpers;
+mod into_pbx;
 mod judgement;
 mod killed;
 mod layering;

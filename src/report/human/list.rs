@@ -39,9 +39,15 @@ pub fn list(r: &ListReport) -> String {
                 CopyState::Unchecked => format!("{} (unchecked)", c.target),
             })
             .collect();
+        let version = b
+            .manifest
+            .as_ref()
+            .and_then(|m| m.pbx_version())
+            .map(|v| format!("  (3CX {v})"))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "{:<12} {:<28} {:<20} {:>10}  {}",
+            "{:<12} {:<28} {:<20} {:>10}  {}{version}",
             b.source,
             b.id,
             b.created_at.format("%Y-%m-%d %H:%M:%S"),

@@ -3,6 +3,7 @@
 mod backup;
 mod check;
 mod config;
+mod into;
 mod list;
 mod prune;
 mod repair;
@@ -11,6 +12,7 @@ mod restore;
 pub use backup::backup;
 pub use check::{check, readiness};
 pub use config::config;
+pub use into::{comparison, fingerprint, into_pbx};
 pub use list::list;
 pub use prune::prune;
 pub use repair::repair;

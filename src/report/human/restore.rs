@@ -20,5 +20,24 @@ pub fn restore(r: &RestoreReport) -> String {
         r.to.display(),
         r.sha256
     );
+    if let Some(v) = &r.pbx_version {
+        let _ = writeln!(
+            s,
+            "made by 3CX {v}: install 3CX {v} or later before restoring this backup"
+        );
+    }
+    if r.pbx_encrypted {
+        let _ = writeln!(
+            s,
+            "3CX encrypted this backup: restoring it into 3CX needs its backup password"
+        );
+    }
+    if let Some(p) = &r.setup_config {
+        let _ = writeln!(
+            s,
+            "3CX's unattended-install answer file: {} (place it with the zip on the new host)",
+            p.display()
+        );
+    }
     s
 }

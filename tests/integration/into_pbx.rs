@@ -1,0 +1,483 @@
+//! Back into 3CX (issue 28) against the emulator: the PBX's version and fingerprint in
+//! every manifest, `restore --into` that brings the PBX back to the backup's fingerprint,
+//! each refusal and failure with nothing left in the repository, a bare host's
+//! `setupconfig.xml`, and the standby drill.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::emulator::*;
+use crate::helpers::*;
+
+const SECRET_VAR: &str = "PBX321_TEST_3CX_SECRET";
+const PASSWORD_VAR: &str = "PBX321_TEST_3CX_BACKUP_PASSWORD";
+
+/// A test set-up with source `pbx` (3CX V20, create mode) whose repository is `repo/`.
+struct Setup {
+    env: TestEnv,
+    pbx: Pbx,
+}
+
+impl Setup {
+    fn new(faults: Faults, extra: &str) -> Setup {
+        Self::bounded(faults, extra, "20s")
+    }
+
+    fn bounded(faults: Faults, extra: &str, restart_timeout: &str) -> Setup {
+        let pbx = Pbx::start(faults);
+        let mut env = TestEnv::new();
+        let repo = env.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        pbx.state.lock().unwrap().repository = Some(repo.clone());
+        env.extra_source = format!(
+            "\n[[source]]\nname = \"pbx\"\ntype = \"3cx\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = {{ env = \"{SECRET_VAR}\" }}\nurl = \"{}\"\nmode = \"create\"\ntimeout = \"20s\"\nrestore_via = \"{}\"\nrestart_timeout = \"{restart_timeout}\"\n{extra}",
+            pbx.url(),
+            repo.display()
+        );
+        env.env = vec![
+            (SECRET_VAR.into(), SECRET.into()),
+            (PASSWORD_VAR.into(), BACKUP_PASSWORD.into()),
+            ("PBX321_LOG".into(), "debug".into()),
+        ];
+        Setup { env, pbx }
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.env.path().join("repo")
+    }
+
+    fn backup(&self) -> String {
+        let out = self.env.pbx321(&["backup", "pbx"]);
+        assert_eq!(code(&out), 0, "{}", stdout(&out));
+        let v: serde_json::Value =
+            serde_json::from_slice(&self.env.pbx321(&["list", "pbx", "--json"]).stdout).unwrap();
+        v["backups"][0]["id"].as_str().unwrap().to_string()
+    }
+
+    fn restore_into(&self, extra: &[&str]) -> std::process::Output {
+        let base = [
+            "restore",
+            "--into",
+            "pbx",
+            "-i",
+            self.env.identity.to_str().unwrap(),
+        ];
+        self.env.pbx321(&[&base[..], extra].concat())
+    }
+
+    /// What the PBX was asked since `from` requests.
+    fn asked_since(&self, from: usize) -> Vec<String> {
+        self.pbx.state.lock().unwrap().requests[from..].to_vec()
+    }
+
+    fn requests(&self) -> usize {
+        self.pbx.state.lock().unwrap().requests.len()
+    }
+
+    /// The PBX's configuration is lost (what a restore brings back).
+    fn wipe(&self) {
+        self.pbx.state.lock().unwrap().counts = Some([0; 6]);
+    }
+}
+
+fn manifest_of(env: &TestEnv, id: &str) -> serde_json::Value {
+    let p = env
+        .target_dir("local")
+        .join("pbx")
+        .join(format!("{id}.manifest.json"));
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+#[test]
+fn each_manifest_records_the_pbx_version_and_fingerprint_and_list_shows_it() {
+    let t = Setup::new(Faults::default(), "");
+    let id = t.backup();
+    let m = manifest_of(&t.env, &id);
+    assert_eq!(m["pbx"]["version"], VERSION);
+    let f = &m["pbx"]["fingerprint"];
+    assert_eq!(
+        [
+            &f["users"],
+            &f["trunks"],
+            &f["outbound_rules"],
+            &f["groups"],
+            &f["queues"],
+            &f["ring_groups"]
+        ]
+        .map(|v| v.as_u64().unwrap()),
+        COUNTS
+    );
+    // Counts only: the emulator's user names and numbers never reach a manifest.
+    let text = m.to_string();
+    assert!(!text.contains("Extension") && !text.contains("Number"));
+    // Read with $count, in the session that made the backup.
+    let asked = t.asked_since(0);
+    assert!(
+        asked.iter().any(|r| r == "GET /xapi/v1/Trunks"),
+        "{asked:?}"
+    );
+    let list = stdout(&t.env.pbx321(&["list", "pbx"]));
+    assert!(list.contains(&format!("3CX {VERSION}")), "{list}");
+    let to = t.env.path().join("r.zip");
+    let out = t.env.pbx321(&[
+        "restore",
+        "--source",
+        "pbx",
+        "--to",
+        to.to_str().unwrap(),
+        "-i",
+        t.env.identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stdout(&out).contains(&format!("install 3CX {VERSION} or later")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn restore_into_brings_the_pbx_back_to_the_backups_fingerprint() {
+    let t = Setup::new(Faults::default(), "");
+    let id = t.backup();
+    t.wipe();
+    let placed = format!("pbx321-restore-{id}.zip");
+
+    // A dry run says each step and changes nothing.
+    let from = t.requests();
+    let out = t.restore_into(&["--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan = stdout(&out);
+    for s in [
+        "dry run",
+        id.as_str(),
+        VERSION,
+        "12 users, 2 trunks",
+        placed.as_str(),
+        "Pbx.Restore",
+    ] {
+        assert!(plan.contains(s), "{s:?} not in {plan}");
+    }
+    assert!(
+        !t.asked_since(from)
+            .iter()
+            .any(|r| r.starts_with("POST") && r != "POST /connect/token"),
+        "a dry run asked the PBX to change"
+    );
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+
+    // Without a terminal, never without --yes.
+    let out = t.restore_into(&[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"));
+    assert!(t.pbx.state.lock().unwrap().restored.is_empty());
+
+    let out = t.restore_into(&["--yes"]);
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("back at the backup's fingerprint"),
+        "{}",
+        stdout(&out)
+    );
+    let s = t.pbx.state.lock().unwrap();
+    assert_eq!(s.restored, vec![placed.clone()]);
+    assert_eq!(s.counts(), COUNTS, "the PBX is as the backup was");
+    drop(s);
+    // Nothing plaintext is left in the repository; no secret in the output.
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+    assert!(!stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET));
+
+    // JSON: the comparison and the steps.
+    t.wipe();
+    let out = t.restore_into(&["--yes", "--keep", "--format", "json"]);
+    assert_eq!(code(&out), 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["comparison"]["result"], "matched");
+    assert_eq!(v["kept"], true);
+    assert!(t.repo().join(&placed).exists(), "--keep leaves the zip");
+}
+
+#[test]
+fn a_backup_newer_than_the_pbx_is_refused_before_anything_is_written() {
+    let t = Setup::new(Faults::default(), "");
+    t.pbx.state.lock().unwrap().version = Some("20.0.10.5".into());
+    t.backup();
+    // A freshly installed PBX of an older version.
+    t.pbx.state.lock().unwrap().version = Some(VERSION.into());
+    let from = t.requests();
+    let out = t.restore_into(&["--yes"]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("nothing was written") && err.contains("update the PBX to 20.0.10.5"),
+        "{err}"
+    );
+    let asked = t.asked_since(from);
+    assert!(
+        asked
+            .iter()
+            .all(|r| r == "GET /xapi/v1/SystemStatus" || r == "POST /connect/token"),
+        "only the version was read: {asked:?}"
+    );
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+}
+
+#[test]
+fn an_encrypted_3cx_backup_needs_its_password() {
+    let faults = Faults {
+        encrypted_backups: true,
+        ..Faults::default()
+    };
+    // Without backup_password: refused before anything is written.
+    let t = Setup::new(faults.clone(), "");
+    let id = t.backup();
+    assert_eq!(manifest_of(&t.env, &id)["plain"]["pbx_encrypted"], true);
+    let out = t.restore_into(&["--yes"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("backup_password"), "{}", stderr(&out));
+    assert!(t.pbx.state.lock().unwrap().restored.is_empty());
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+
+    // With it: restored, and the password never shown.
+    let t = Setup::new(
+        faults,
+        &format!("backup_password = {{ env = \"{PASSWORD_VAR}\" }}\n"),
+    );
+    t.backup();
+    t.wipe();
+    let out = t.restore_into(&["--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(t.pbx.state.lock().unwrap().counts(), COUNTS);
+    assert!(!stdout(&out).contains(BACKUP_PASSWORD) && !stderr(&out).contains(BACKUP_PASSWORD));
+}
+
+#[test]
+fn a_wrong_password_and_a_refused_footprint_are_clear_errors_with_nothing_left() {
+    let t = Setup::new(
+        Faults {
+            encrypted_backups: true,
+            ..Faults::default()
+        },
+        &format!("backup_password = {{ env = \"{PASSWORD_VAR}\" }}\n"),
+    );
+    t.backup();
+    let mut env = TestEnv { ..t.env };
+    env.env.retain(|(k, _)| k != PASSWORD_VAR);
+    env.env
+        .push((PASSWORD_VAR.into(), "not-the-password".into()));
+    let t = Setup { env, pbx: t.pbx };
+    let out = t.restore_into(&["--yes"]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("Wrong backup password") && err.contains("check backup_password"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-password"));
+    assert!(t.pbx.state.lock().unwrap().restored.is_empty());
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+
+    let t = Setup::new(
+        Faults {
+            stale_footprint: true,
+            ..Faults::default()
+        },
+        "",
+    );
+    t.backup();
+    let out = t.restore_into(&["--yes"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("Invalid footprint") && stderr(&out).contains("run again"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+}
+
+#[test]
+fn a_pbx_that_never_comes_back_is_a_bounded_failure() {
+    let t = Setup::bounded(
+        Faults {
+            never_back: true,
+            ..Faults::default()
+        },
+        "",
+        "4s",
+    );
+    t.backup();
+    let started = Instant::now();
+    let out = t.restore_into(&["--yes"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("did not answer within 4s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+}
+
+#[test]
+fn a_repository_that_never_lists_the_zip_is_a_clear_failure() {
+    let t = Setup::bounded(
+        Faults {
+            repository_blind: true,
+            ..Faults::default()
+        },
+        "",
+        "3s",
+    );
+    t.backup();
+    let out = t.restore_into(&["--yes"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("did not list") && stderr(&out).contains("restore_via"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+}
+
+#[test]
+fn sigint_while_waiting_for_the_restart_removes_the_placed_zip() {
+    let t = Setup::new(Faults::default(), "");
+    t.pbx.state.lock().unwrap().restart = Some(Duration::from_secs(120));
+    t.backup();
+    let config = t.env.write_config();
+    let child = assert_cmd::cargo::CommandCargoExt::cargo_bin("pbx321")
+        .map(|mut c: std::process::Command| {
+            c.args(["--config", config.to_str().unwrap()])
+                .args(["restore", "--into", "pbx", "--yes", "-i"])
+                .arg(&t.env.identity)
+                .current_dir(t.env.path())
+                .envs(t.env.env.iter().map(|(k, v)| (k, v)))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            c
+        })
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while t.pbx.state.lock().unwrap().restored.is_empty() {
+        assert!(Instant::now() < deadline, "the restore never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_dir(t.repo()).unwrap().count(),
+        1,
+        "the zip is placed"
+    );
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interrupted"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+}
+
+/// The elements of an XML file with their text, in order (comments skipped), as an XML
+/// parser reads them.
+fn setup_fields(xml: &str) -> Vec<(String, String)> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut open = None;
+    loop {
+        match r.read_event().expect("well-formed XML") {
+            Event::Start(e) => {
+                out.push((e.name().as_ref().to_string(), String::new()));
+                open = Some(out.len() - 1);
+            }
+            Event::End(_) => open = None,
+            Event::Text(t) => {
+                if let Some(i) = open {
+                    out[i].1.push_str(&t.into_inner());
+                }
+            }
+            Event::Eof => return out,
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_bare_host_gets_the_zip_and_3cxs_answer_file() {
+    let t = Setup::new(
+        Faults {
+            encrypted_backups: true,
+            ..Faults::default()
+        },
+        &format!("backup_password = {{ env = \"{PASSWORD_VAR}\" }}\n"),
+    );
+    t.backup();
+    let dir = t.env.path().join("newhost");
+    std::fs::create_dir(&dir).unwrap();
+    let out = t.env.pbx321(&[
+        "restore",
+        "--source",
+        "pbx",
+        "--to",
+        dir.to_str().unwrap(),
+        "--setup-config",
+        "-i",
+        t.env.identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let zip = dir.join("pbx-backup.zip");
+    assert!(zip.exists());
+    let xml_path = dir.join("setupconfig.xml");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&xml_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Parsed back: what 3CX's installer reads.
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
+    let fields = setup_fields(&xml);
+    assert_eq!(fields.first().map(|(k, _)| k.as_str()), Some("SetupConfig"));
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(field("InstallationType").as_deref(), Some("restore"));
+    assert_eq!(
+        field("BackupFile").map(PathBuf::from),
+        Some(std::path::absolute(&zip).unwrap())
+    );
+    assert_eq!(field("BackupPassword").as_deref(), Some(BACKUP_PASSWORD));
+    assert!(xml.contains(&format!("install 3CX {VERSION} or later")));
+    assert!(stdout(&out).contains("setupconfig.xml"));
+}
+
+#[test]
+fn a_standby_that_is_a_source_is_refused_by_config_check() {
+    let t = Setup::new(Faults::default(), "");
+    let url = t.pbx.url();
+    let src = format!(
+        "{}\n[source.standby]\nurl = \"{url}\"\nclient_id = \"x\"\nclient_secret = \"y\"\nrestore_via = \"{}\"\n",
+        t.env.extra_source,
+        t.repo().display()
+    );
+    let env = TestEnv {
+        extra_source: src,
+        ..t.env
+    };
+    let out = env.pbx321(&["config", "check"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("standby.url") && said.contains("live phone system"),
+        "{said}"
+    );
+}
