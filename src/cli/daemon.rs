@@ -113,6 +113,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     tokio::spawn(signals);
     let runner = Ops {
         status: Arc::clone(&status),
+        stop: Some(stop_rx.clone()),
     };
     daemon::run_loop(
         cfg,

@@ -13,6 +13,7 @@ mod backup;
 mod check;
 mod config_cmd;
 mod daemon;
+mod drill;
 mod install;
 mod keygen;
 mod list;
@@ -87,6 +88,7 @@ pub enum Command {
     Backup(backup::Args),
     Restore(restore::Args),
     Check(check::Args),
+    Drill(drill::Args),
     List(list::Args),
     Prune(prune::Args),
     Repair(repair::Args),
@@ -108,6 +110,7 @@ impl Command {
             Command::Backup(a) => &a.config,
             Command::Restore(a) => &a.config,
             Command::Check(a) => &a.config,
+            Command::Drill(a) => &a.config,
             Command::List(a) => &a.config,
             Command::Prune(a) => &a.config,
             Command::Repair(a) => &a.config,
@@ -171,6 +174,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Backup(a) => backup::run(config_path, a).await,
         Command::Restore(a) => restore::run(config_path, a).await,
         Command::Check(a) => check::run(config_path, a).await,
+        Command::Drill(a) => drill::run(config_path, a).await,
         Command::List(a) => list::run(config_path, a).await,
         Command::Prune(a) => prune::run(config_path, a).await,
         Command::Repair(a) => repair::run(config_path, a).await,

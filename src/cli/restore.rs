@@ -126,10 +126,18 @@ fn setup_destination(
     source: &str,
     force: bool,
 ) -> Result<(PathBuf, Option<PathBuf>), Failure> {
+    use std::os::unix::fs::DirBuilderExt;
     let usage = |m: String| Failure::new(Exit::Usage, anyhow::anyhow!(m));
+    if !dir.exists() {
+        // Made here (0700: the zip holds the PBX's secrets), its parent must exist.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| usage(format!("--to {}: cannot create it: {e}", dir.display())))?;
+    }
     if !dir.is_dir() {
         return Err(usage(format!(
-            "--to {} with --setup-config takes a directory that exists (the zip and setupconfig.xml go into it)",
+            "--to {} with --setup-config takes a directory (the zip and setupconfig.xml go into it)",
             dir.display()
         )));
     }

@@ -129,6 +129,8 @@ pub struct Schedule {
     pub check: Option<CronSpec>,
     pub deep_check: Option<CronSpec>,
     pub drill: Option<CronSpec>,
+    /// When the daemon restores each source's newest backup into its standby 3CX.
+    pub standby_drill: Option<CronSpec>,
     pub prune: Option<CronSpec>,
     pub repair: Option<CronSpec>,
     /// When the daemon writes the runbook to `[plan] write_to`.
@@ -235,6 +237,7 @@ pub(super) struct RawSchedule {
     check: Option<Spanned<String>>,
     deep_check: Option<Spanned<String>>,
     drill: Option<Spanned<String>>,
+    standby_drill: Option<Spanned<String>>,
     prune: Option<Spanned<String>>,
     repair: Option<Spanned<String>>,
     plan: Option<Spanned<String>>,
@@ -379,16 +382,19 @@ impl Cx<'_> {
             check: cron(&raw.check, "check"),
             deep_check: cron(&raw.deep_check, "deep_check"),
             drill: cron(&raw.drill, "drill"),
+            standby_drill: cron(&raw.standby_drill, "standby_drill"),
             prune: cron(&raw.prune, "prune"),
             repair: cron(&raw.repair, "repair"),
             plan: cron(&raw.plan, "plan"),
             identity: raw.identity.map(|p| base.join(p)),
         };
-        if let (Some(d), None) = (&raw.drill, &s.identity) {
-            self.problem(
-                Some(d.span()),
-                "[schedule] drill needs identity = \"/path/to/age-key.txt\" in [schedule] (the key the drill decrypts with)",
-            );
+        for (key, d) in [("drill", &raw.drill), ("standby_drill", &raw.standby_drill)] {
+            if let (Some(d), None) = (d, &s.identity) {
+                self.problem(
+                    Some(d.span()),
+                    format!("[schedule] {key} needs identity = \"/path/to/age-key.txt\" in [schedule] (the key the drill decrypts with)"),
+                );
+            }
         }
         s
     }

@@ -12,7 +12,7 @@ const DAY: u64 = 86_400;
 pub fn bounds(key: &str) -> (Duration, Duration) {
     let (min, max) = match key {
         "max_age" | "warn_age" => (MINUTE, 3650 * DAY),
-        "drill_max_age" => (HOUR, 3650 * DAY),
+        "drill_max_age" | "max_standby_age" => (HOUR, 3650 * DAY),
         "clock_skew" => (0, DAY),
         "settle" => (0, HOUR),
         "settle_timeout" | "timeout" => (1, DAY),

@@ -25,6 +25,9 @@ pub struct Policy {
     pub warn_age: Duration,
     /// A restore drill (`check --deep --identity`) older than this is a WARNING.
     pub drill_max_age: Option<Duration>,
+    /// For a source with a standby PBX: a standby drill (`drill --standby`) older than this
+    /// (or none) is a WARNING.
+    pub max_standby_age: Option<Duration>,
     /// How far ahead of this host's clock a backup may be dated and still count (clocks of
     /// hosts sharing a target disagree a little). Default 5 minutes.
     pub clock_skew: Duration,
@@ -44,6 +47,7 @@ impl Policy {
             max_age: longest,
             warn_age: longest.mul_f64(0.8),
             drill_max_age: None,
+            max_standby_age: None,
             clock_skew: DEFAULT_CLOCK_SKEW,
         }
     }
@@ -59,6 +63,7 @@ pub(super) struct RawPolicy {
     max_age: Option<Spanned<String>>,
     warn_age: Option<Spanned<String>>,
     drill_max_age: Option<Spanned<String>>,
+    max_standby_age: Option<Spanned<String>>,
     clock_skew: Option<Spanned<String>>,
 }
 
@@ -89,6 +94,10 @@ impl Cx<'_> {
             .drill_max_age
             .as_ref()
             .and_then(|s| self.duration(s, "drill_max_age"));
+        let max_standby_age = raw
+            .max_standby_age
+            .as_ref()
+            .and_then(|s| self.duration(s, "max_standby_age"));
         let clock_skew = raw
             .clock_skew
             .as_ref()
@@ -103,6 +112,7 @@ impl Cx<'_> {
             max_age,
             warn_age,
             drill_max_age,
+            max_standby_age,
         })
     }
 

@@ -201,6 +201,7 @@ pub fn action_job(kind: JobKind) -> Option<Job> {
         JobKind::Check => "check".into(),
         JobKind::DeepCheck => "deep-check".into(),
         JobKind::Drill => "drill".into(),
+        JobKind::StandbyDrill => "standby-drill".into(),
         JobKind::Prune => "prune".into(),
         JobKind::Repair => "repair".into(),
         JobKind::Plan => "plan".into(),
@@ -379,6 +380,9 @@ async fn sleep_until(clock: &Clock, wake: Option<DateTime<Utc>>) {
 /// The daemon's runner: the operations themselves.
 pub struct Ops {
     pub status: Shared,
+    /// Turns true when the daemon is told to stop: a standby drill under way removes its
+    /// placed zip from the standby's repository before the shutdown grace ends.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Runner for Ops {
@@ -581,6 +585,7 @@ impl Ops {
                 .await
                 .map(|r| format!("repair: {} still pending", r.pending()))
                 .map_err(|e| e.to_string()),
+            JobKind::StandbyDrill => self.standby_drill(ctx).await.map_err(|e| e.to_string()),
             JobKind::Plan => write_runbook(ctx)
                 .await
                 .map(|p| format!("plan: runbook written to {}", p.display()))
@@ -591,6 +596,40 @@ impl Ops {
             Ok(done) => tracing::info!(job = %j.name, "{done}"),
             Err(e) => tracing::error!(job = %j.name, "scheduled job failed: {e}"),
         }
+    }
+}
+
+impl Ops {
+    /// `[schedule] standby_drill`: every source with a standby, recorded and notified by the
+    /// operation.
+    async fn standby_drill(&self, ctx: &crate::ops::Ctx) -> Result<String, crate::ops::OpError> {
+        use futures::FutureExt;
+        // The config refuses a standby_drill without an identity; none means nothing to do.
+        let identity = ctx.config.schedule.identity.clone().unwrap_or_default();
+        let mut stop = self.stop.clone();
+        let stopped = async move {
+            match &mut stop {
+                Some(rx) => {
+                    let _ = rx.wait_for(|s| *s).await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        .boxed()
+        .shared();
+        let opts = crate::ops::drill::StandbyOptions {
+            sources: Vec::new(),
+            identity,
+        };
+        crate::ops::drill::standby(ctx, &opts, stopped)
+            .await
+            .map(|r| {
+                format!(
+                    "standby drill: {} of {} matched",
+                    r.drills.iter().filter(|d| d.fact.ok).count(),
+                    r.drills.len()
+                )
+            })
     }
 }
 

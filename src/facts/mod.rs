@@ -89,6 +89,32 @@ pub struct DrillFact {
     pub error: Option<String>,
 }
 
+/// The last standby drill of a source (`drill --standby`): its newest counted backup
+/// restored into a standby 3CX and the standby compared with the backup's fingerprint.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize)]
+pub struct StandbyDrillFact {
+    pub id: String,
+    /// The standby's URL.
+    pub pbx: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The standby answered again as the backup recorded it.
+    pub ok: bool,
+    /// From the start to the standby answering again after the restore.
+    pub seconds: Option<f64>,
+    /// Counts that differed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<CountDifference>,
+    pub error: Option<String>,
+}
+
+/// A count of a PBX's configuration that is not the backup's after a restore.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+pub struct CountDifference {
+    pub what: String,
+    pub backup: u64,
+    pub pbx: u64,
+}
+
 pub mod pbx;
 
 /// One verified copy of a backup and the facts about where it lies.

@@ -276,6 +276,58 @@ pub fn drill_failed(
     }
 }
 
+/// A failed standby drill: the backup did not restore into the standby 3CX as recorded.
+pub fn standby_drill_failed(source: &str, d: &crate::facts::StandbyDrillFact) -> Message {
+    let summary = format!("pbx321: standby drill of {source} FAILED");
+    let mut reasons: Vec<String> = d
+        .differences
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} in the backup, {} on the standby",
+                c.what, c.backup, c.pbx
+            )
+        })
+        .collect();
+    reasons.extend(d.error.clone());
+    let id = (!d.id.is_empty()).then(|| d.id.clone());
+    Message {
+        event: Event::DrillFailed,
+        at: d.at,
+        host: host(),
+        source: Some(source.into()),
+        backup_id: id.clone(),
+        verdict: None,
+        text: format!(
+            "{summary}: {} into the standby {}: {}.\n\nWhat to do: run `pbx321 drill --standby {source}` by hand and read each step; if the counts differ, compare the standby's configuration with the live PBX's (a trunk or user lost in the backup is lost in a restore too).\n",
+            id.as_deref().unwrap_or("no backup"),
+            d.pbx,
+            reasons.join("; ")
+        ),
+        reasons,
+        targets: vec![],
+        summary,
+    }
+}
+
+/// Sends `drill-failed` for each failed standby drill.
+pub async fn after_standby_drills(
+    notifiers: &[Notifier],
+    state: &crate::state::StateDir,
+    failed: &[(String, crate::facts::StandbyDrillFact)],
+) {
+    if failed.is_empty() || notifiers.is_empty() {
+        return;
+    }
+    let msgs: Vec<Message> = failed
+        .iter()
+        .map(|(s, d)| standby_drill_failed(s, d))
+        .collect();
+    let mut memory = Memory::load(state);
+    send(notifiers, &msgs, &mut memory).await;
+    memory.save(state);
+}
+
 /// The status of a check changed.
 pub fn check_changed(from: &str, to: &str, first_line: &str, at: DateTime<Utc>) -> Message {
     let summary = format!("pbx321: check is {to} (was {from})");

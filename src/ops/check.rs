@@ -115,6 +115,16 @@ pub async fn gather(ctx: &Ctx, opts: &CheckOptions) -> Result<CheckFacts, OpErro
         sources: names,
         catalog: cat,
         drills,
+        standby_drills: ctx.state.load_json(super::STANDBY_DRILLS, "standby drills"),
+        standbys: ctx
+            .config
+            .sources
+            .iter()
+            .filter(
+                |s| matches!(&s.kind, crate::config::SourceKind::ThreeCx(t) if t.standby.is_some()),
+            )
+            .map(|s| s.name.clone())
+            .collect(),
         pending: crate::spool::Spool::peek(&ctx.state).pending_ids(),
         remembered,
         deep: opts.deep,

@@ -16,6 +16,10 @@ use crate::source::{self, Source};
 use crate::state::StateDir;
 use crate::targets::Target;
 
+/// The standby drills' record in the state directory: per source, the last one
+/// ([`crate::facts::StandbyDrillFact`]); written by `drill --standby`, read by `check`.
+pub const STANDBY_DRILLS: &str = "standby_drills.json";
+
 /// A configured source and its opened form.
 pub type Selected<'c> = (&'c SourceConfig, Arc<dyn Source>);
 
@@ -263,6 +267,7 @@ pub mod backup;
 pub mod catalog;
 pub mod check;
 pub mod config_check;
+pub mod drill;
 pub mod into_pbx;
 pub mod keygen;
 pub mod list;
@@ -338,6 +343,12 @@ pub enum OpError {
     /// `keygen` into a directory that does not exist.
     #[error("cannot write the key to {}: the directory {} does not exist; create it first (mkdir -p, mode 700)", path.display(), dir.display())]
     NoKeyDirectory { path: PathBuf, dir: PathBuf },
+    /// `drill --standby` for a source without a standby, or with none configured.
+    #[error("{}: name a second 3CX V20 in [source.standby] (url, client_id, client_secret, restore_via) to drill on; docs/disaster-recovery.md", match source_name { Some(s) => format!("source {s:?} has no [source.standby] in {}", config.display()), None => format!("no source in {} has a [source.standby]", config.display()) })]
+    NoStandby {
+        source_name: Option<String>,
+        config: PathBuf,
+    },
     /// `[plan] write_to` is needed and not set.
     #[error("[plan] write_to is not set: nowhere to write the runbook")]
     NoRunbookPath,
@@ -380,6 +391,7 @@ impl OpError {
                 | OpError::SigningKey(_)
                 | OpError::KeyExists { .. }
                 | OpError::NoRunbookPath
+                | OpError::NoStandby { .. }
         )
     }
 }

@@ -23,6 +23,10 @@ pub struct CheckFacts {
     pub sources: Vec<String>,
     pub catalog: Catalog,
     pub drills: BTreeMap<String, DrillFact>,
+    /// The standby drills, per source.
+    pub standby_drills: BTreeMap<String, crate::facts::StandbyDrillFact>,
+    /// The sources that name a standby PBX.
+    pub standbys: std::collections::BTreeSet<String>,
     /// Ids of backups pending in the spool.
     pub pending: Vec<String>,
     pub remembered: Remembered,
@@ -90,6 +94,9 @@ pub struct SourceCheck {
     /// The newest backup that meets the rule within max_age, if any.
     pub last_success: Option<BackupSummary>,
     pub drill: Option<DrillFact>,
+    /// The last standby drill: the newest counted backup restored into a standby 3CX.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby_drill: Option<crate::facts::StandbyDrillFact>,
     /// Backups sealed in the spool that some target still lacks; the next `backup` run
     /// completes them.
     pub pending: Vec<String>,
@@ -307,6 +314,7 @@ fn judge_source(
         history: history_of(cat, &listed),
         repair_pending: f.repairs_pending.get(name).copied().unwrap_or(0),
         drill: f.drills.get(name).cloned(),
+        standby_drill: f.standby_drills.get(name).cloned(),
         pending: f
             .pending
             .iter()
@@ -352,6 +360,8 @@ fn source_facts(
             .map(|l| (l.target.clone(), l.path.clone()))
             .collect(),
         drill: f.drills.get(name).cloned(),
+        standby_drill: f.standby_drills.get(name).cloned(),
+        has_standby: f.standbys.contains(name),
     }
 }
 

@@ -75,12 +75,7 @@ pub fn version_allows(backup: Option<&str>, pbx: &str) -> Result<(), VersionRefu
 }
 
 /// One count that differs between the backup and the PBX after the restore.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CountDiff {
-    pub what: &'static str,
-    pub backup: u64,
-    pub pbx: u64,
-}
+pub use crate::facts::CountDifference as CountDiff;
 
 /// How the restored PBX compares with the backup's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -123,7 +118,7 @@ pub fn compare(
         .zip(pbx.counts())
         .filter(|((_, a), (_, b))| a != b)
         .map(|((what, a), (_, b))| CountDiff {
-            what,
+            what: what.to_string(),
             backup: *a,
             pbx: b,
         })
@@ -203,7 +198,7 @@ mod tests {
             c,
             Comparison::Differs {
                 counts: vec![CountDiff {
-                    what: "trunks",
+                    what: "trunks".into(),
                     backup: 2,
                     pbx: 1
                 }],

@@ -31,6 +31,7 @@ pub(crate) fn test_policy() -> crate::config::Policy {
         max_age: std::time::Duration::from_secs(26 * 3600),
         warn_age: std::time::Duration::from_secs(20 * 3600),
         drill_max_age: None,
+        max_standby_age: None,
         clock_skew: crate::config::DEFAULT_CLOCK_SKEW,
     }
 }

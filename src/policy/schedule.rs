@@ -22,6 +22,8 @@ pub enum JobKind {
     Check,
     DeepCheck,
     Drill,
+    /// Restores each source's newest backup into its standby 3CX (`drill --standby`).
+    StandbyDrill,
     Prune,
     Repair,
     /// Writes the runbook to `[plan] write_to`.
@@ -56,6 +58,7 @@ pub fn jobs(cfg: &Config) -> Vec<Job> {
         ("check", JobKind::Check, &sch.check),
         ("deep-check", JobKind::DeepCheck, &sch.deep_check),
         ("drill", JobKind::Drill, &sch.drill),
+        ("standby-drill", JobKind::StandbyDrill, &sch.standby_drill),
         ("prune", JobKind::Prune, &sch.prune),
         ("repair", JobKind::Repair, &sch.repair),
         ("plan", JobKind::Plan, &sch.plan),

@@ -122,6 +122,12 @@ pub struct SourceFacts {
     pub symlinks: Vec<(String, String)>,
     /// The last restore drill, if one was recorded.
     pub drill: Option<DrillFact>,
+    /// The last standby drill, if one was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby_drill: Option<crate::facts::StandbyDrillFact>,
+    /// The source names a standby PBX (`[source.standby]`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub has_standby: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -228,6 +234,7 @@ pub fn source_status(facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) -
     freshness(&mut f, facts, (newest, compliant, presumed), policy, now);
     damage(&mut f, facts, newest);
     drill(&mut f, facts, newest, policy, now);
+    standby(&mut f, facts, policy, now);
     unreadable(&mut f, facts);
     // A check that could not read what it was asked to judge cannot say OK or CRITICAL
     // about it: the monitoring user lacks a permission, and that is what must be fixed.
@@ -485,6 +492,50 @@ fn drill(
     }
 }
 
+/// The last standby drill: failed, overdue, or never run when `max_standby_age` asks for
+/// one. Each is a WARNING: the copies are there; what is not proven is that 3CX takes them.
+fn standby(f: &mut Findings, facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) {
+    match (&facts.standby_drill, policy.max_standby_age) {
+        (Some(d), _) if !d.ok => {
+            let why = match (&d.error, d.differences.is_empty()) {
+                (Some(e), _) => e.clone(),
+                (None, false) => d
+                    .differences
+                    .iter()
+                    .map(|c| format!("{} {} in the backup, {} on the standby", c.what, c.backup, c.pbx))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                (None, true) => "unknown error".into(),
+            };
+            f.raise(
+                Status::Warning,
+                format!(
+                    "the last standby drill ({} into {}, {} ago) failed: {why}",
+                    d.id,
+                    d.pbx,
+                    human(age(now, d.at))
+                ),
+            )
+        }
+        (Some(d), Some(limit)) if age(now, d.at) > limit => f.raise(
+            Status::Warning,
+            format!(
+                "standby drill overdue: the last proof that 3CX takes a backup was {} ago (max_standby_age {})",
+                human(age(now, d.at)),
+                human(limit)
+            ),
+        ),
+        (None, Some(_)) if facts.has_standby => f.raise(
+            Status::Warning,
+            format!(
+                "no standby drill recorded: run `pbx321 drill --standby {}`",
+                facts.source
+            ),
+        ),
+        _ => {}
+    }
+}
+
 /// The targets that could not be read, unless their copies were just said to be
 /// unverifiable.
 fn unreadable(f: &mut Findings, facts: &SourceFacts) {
@@ -590,6 +641,8 @@ mod tests {
             in_future: vec![],
             symlinks: vec![],
             drill: None,
+            standby_drill: None,
+            has_standby: false,
         }
     }
 
@@ -813,6 +866,105 @@ mod tests {
         for (name, d, pol, want, reason) in cases {
             let f = SourceFacts {
                 drill: d,
+                ..facts(vec![fresh.clone()])
+            };
+            let s = source_status(&f, pol, now());
+            assert_eq!(s.status, want, "{name}: {s:?}");
+            match reason {
+                Some(r) => assert!(s.reasons.iter().any(|x| x.contains(r)), "{name}: {s:?}"),
+                None => assert!(s.reasons.is_empty(), "{name}: {s:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn standby_drills() {
+        let fresh = backup(1, true);
+        let mut p = crate::policy::test_policy();
+        p.max_standby_age = Some(Duration::from_secs(7 * 24 * 3600));
+        let plain = crate::policy::test_policy();
+        let sd = |hours_ago: i64, ok: bool, diffs: bool| {
+            Some(crate::facts::StandbyDrillFact {
+                id: "hq-x".into(),
+                pbx: "https://standby.example".into(),
+                at: now() - chrono::TimeDelta::hours(hours_ago),
+                ok,
+                seconds: Some(40.0),
+                differences: if diffs {
+                    vec![crate::facts::CountDifference {
+                        what: "trunks".into(),
+                        backup: 2,
+                        pbx: 1,
+                    }]
+                } else {
+                    vec![]
+                },
+                error: None,
+            })
+        };
+        // (name, standby configured, last drill, policy, status, a reason that must be given)
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(
+            &str,
+            bool,
+            Option<crate::facts::StandbyDrillFact>,
+            &Policy,
+            Status,
+            Option<&str>,
+        )> = vec![
+            (
+                "none configured, none required",
+                false,
+                None,
+                &p,
+                Status::Ok,
+                None,
+            ),
+            (
+                "configured, none required",
+                true,
+                None,
+                &plain,
+                Status::Ok,
+                None,
+            ),
+            (
+                "configured, required, none run",
+                true,
+                None,
+                &p,
+                Status::Warning,
+                Some("drill --standby hq"),
+            ),
+            (
+                "recent and matched",
+                true,
+                sd(24, true, false),
+                &p,
+                Status::Ok,
+                None,
+            ),
+            (
+                "overdue",
+                true,
+                sd(8 * 24, true, false),
+                &p,
+                Status::Warning,
+                Some("standby drill overdue"),
+            ),
+            (
+                "a lost trunk",
+                true,
+                sd(1, false, true),
+                &plain,
+                Status::Warning,
+                Some("trunks 2 in the backup, 1 on the standby"),
+            ),
+        ];
+        for (name, has, d, pol, want, reason) in cases {
+            let f = SourceFacts {
+                standby_drill: d,
+                has_standby: has,
                 ..facts(vec![fresh.clone()])
             };
             let s = source_status(&f, pol, now());

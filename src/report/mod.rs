@@ -44,3 +44,38 @@ pub fn page_time_s(t: chrono::DateTime<chrono::Utc>, zone: &crate::config::Zone)
 pub fn page_date(t: chrono::DateTime<chrono::Utc>, zone: &crate::config::Zone) -> String {
     zone.local(t).format("%Y-%m-%d").to_string()
 }
+
+/// A standby drill in one line: `ok (hq-… into https://standby:5001, 2 h ago, answering
+/// after 40s)` or `FAILED (…): why`.
+pub fn standby_line(d: &crate::facts::StandbyDrillFact, ago_seconds: u64) -> String {
+    let id = if d.id.is_empty() { "no backup" } else { &d.id };
+    let mut line = format!(
+        "{} ({id} into {}, {} ago",
+        if d.ok { "ok" } else { "FAILED" },
+        d.pbx,
+        crate::format::age(ago_seconds)
+    );
+    if let Some(t) = d.seconds {
+        line.push_str(&format!(
+            ", answering after {}",
+            crate::format::duration(std::time::Duration::from_secs(t.round() as u64))
+        ));
+    }
+    line.push(')');
+    let mut why: Vec<String> = d
+        .differences
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} in the backup, {} on the standby",
+                c.what, c.backup, c.pbx
+            )
+        })
+        .collect();
+    why.extend(d.error.clone());
+    if !why.is_empty() {
+        line.push_str(": ");
+        line.push_str(&why.join("; "));
+    }
+    line
+}

@@ -37,7 +37,7 @@ pub fn render(r: &CheckReport) -> String {
         let _ = writeln!(out, "note: {note}");
     }
     for s in &r.sources {
-        long_output(&mut out, s);
+        long_output(&mut out, s, r.checked_at);
     }
     out
 }
@@ -95,9 +95,22 @@ fn status_of(
 }
 
 /// One source's long output: reasons, pending backups, notes and readiness.
-fn long_output(out: &mut String, s: &crate::policy::check::SourceCheck) {
+fn long_output(
+    out: &mut String,
+    s: &crate::policy::check::SourceCheck,
+    checked_at: chrono::DateTime<chrono::Utc>,
+) {
     for reason in &s.status.reasons {
         let _ = writeln!(out, "{}: {reason}", s.status.source);
+    }
+    if let Some(d) = &s.standby_drill {
+        let ago = (checked_at - d.at).num_seconds().max(0) as u64;
+        let _ = writeln!(
+            out,
+            "{}: standby drill {}",
+            s.status.source,
+            crate::report::standby_line(d, ago)
+        );
     }
     for id in &s.pending {
         let _ = writeln!(

@@ -84,6 +84,8 @@ struct SourceRow {
     compliant: String,
     counts: String,
     drill: String,
+    /// The last standby drill ("" when none is configured or recorded).
+    standby: String,
     last_run: String,
     next_run: String,
     /// The response plan's items that are not ok (empty: none judged, or all ok).
@@ -384,6 +386,22 @@ fn source_row(v: &View, r: &CheckReport, s: &crate::policy::check::SourceCheck) 
                 )
             })
             .unwrap_or_else(|| "never".into()),
+        standby: s
+            .standby_drill
+            .as_ref()
+            .map(|d| {
+                format!(
+                    "{} — {} into {}, {}{}",
+                    if d.ok { "✔ ok" } else { "✖ FAILED" },
+                    if d.id.is_empty() { "no backup" } else { &d.id },
+                    d.pbx,
+                    page_time(d.at, zone),
+                    d.seconds
+                        .map(|t| format!(", answering again after {t:.0} s"))
+                        .unwrap_or_default()
+                )
+            })
+            .unwrap_or_default(),
         last_run: last_run(&runs, zone),
         next_run: v
             .next

@@ -120,6 +120,21 @@ const FAMILIES: &[(M, &str, &str)] = &[
         "pbx321_drill_last_ok",
         "Whether the last restore drill succeeded.",
     ),
+    (
+        M::StandbyAt,
+        "pbx321_standby_drill_last_timestamp_seconds",
+        "Time of the last standby drill (the newest backup restored into the standby 3CX).",
+    ),
+    (
+        M::StandbySeconds,
+        "pbx321_standby_drill_seconds",
+        "Seconds from the start of the last standby drill to the standby answering again (an estimate of the time to restore into 3CX).",
+    ),
+    (
+        M::StandbyOk,
+        "pbx321_standby_drill_ok",
+        "Whether the standby answered as the backup recorded it (version and fingerprint).",
+    ),
 ];
 
 /// A metric family (see [`FAMILIES`]).
@@ -146,6 +161,9 @@ enum M {
     DrillAt,
     DrillDuration,
     DrillOk,
+    StandbyAt,
+    StandbySeconds,
+    StandbyOk,
 }
 
 /// The samples gathered so far, per family: (labels, value).
@@ -241,7 +259,14 @@ fn source_samples(m: &mut Samples, r: &CheckReport, s: &crate::policy::check::So
     if let Some(d) = &s.drill {
         m.push(M::DrillAt, src.clone(), d.at.timestamp() as f64);
         m.push(M::DrillDuration, src.clone(), d.duration_seconds);
-        m.flag(M::DrillOk, src, d.ok);
+        m.flag(M::DrillOk, src.clone(), d.ok);
+    }
+    if let Some(d) = &s.standby_drill {
+        m.push(M::StandbyAt, src.clone(), d.at.timestamp() as f64);
+        if let Some(t) = d.seconds {
+            m.push(M::StandbySeconds, src.clone(), t);
+        }
+        m.flag(M::StandbyOk, src, d.ok);
     }
 }
 

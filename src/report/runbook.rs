@@ -46,7 +46,13 @@ pub struct SourceBook {
     /// (target, command) per target holding a verified copy.
     pub no_config: Vec<(String, String)>,
     pub stock: Vec<(String, String)>,
+    /// "Install 3CX ≥ version before restoring this backup", when the version is known.
+    pub version_line: String,
     pub into_3cx: Vec<String>,
+    /// A new host, in order: install, place the two files, let the installer restore, check.
+    pub bare_metal: Vec<String>,
+    /// The last standby drill, in words ("" when none is configured or recorded).
+    pub standby: String,
     pub readiness: Vec<ItemLine>,
 }
 
@@ -225,9 +231,15 @@ fn stock(t: &TargetConfig, source: &str, id: &str, sha: &str) -> String {
     }
 }
 
-fn into_3cx(file: &str) -> Vec<String> {
+fn into_3cx(file: &str, source: &str, restore_via: bool) -> Vec<String> {
     let literal = file.replace('\'', "''");
-    vec![
+    let mut steps = Vec::new();
+    if restore_via {
+        steps.push(format!(
+            "Into the running PBX (or a fresh install at its address), in one command that checks the version first, places the zip through restore_via, restores and compares: pbx321 restore --into {source} --identity {KEY} (--dry-run shows each step)."
+        ));
+    }
+    steps.extend([
         "Install 3CX V20 on the new machine (same version or newer) and open its console.".into(),
         format!(
             "Either upload the zip in the console: Backup & Restore > Restore, choose the restored zip; restore it under its original name {file}."
@@ -241,6 +253,25 @@ fn into_3cx(file: &str) -> Vec<String> {
         ),
         "3CX's API has no upload call: the file must be put there first (console upload, SFTP or the share).".into(),
         "After the restore: check the trunks register, make a test call in and out, and re-point DNS if the IP changed.".into(),
+    ]);
+    steps
+}
+
+/// A new host for a PBX that no longer exists, in order.
+fn bare_metal(source: &str, version: Option<&str>, cfg: &Config) -> Vec<String> {
+    let install = match version {
+        Some(v) => format!("Install Debian and 3CX {v} or later (not yet configured)."),
+        None => "Install Debian and 3CX, the same version as the backup's or later (not yet configured).".into(),
+    };
+    vec![
+        install,
+        format!(
+            "On this machine: pbx321 --config {} restore --source {source} --to /root/restore --setup-config --identity {KEY} — writes the zip and 3CX's answer file setupconfig.xml beside it.",
+            sh(&cfg.path.display().to_string())
+        ),
+        "Place these two files on the new host where setupconfig.xml's BackupFile says (fill in the network answers it leaves commented).".into(),
+        "Let 3CX's installer restore the backup.".into(),
+        format!("Then: pbx321 check {source} (and pbx321 plan)."),
     ]
 }
 
@@ -309,6 +340,11 @@ fn source_book(r: &CheckReport, s: &SourceCheck, cfg: &Config, zone: &Zone) -> S
     let file = manifest
         .map(|m| m.origin.name.clone())
         .unwrap_or_else(|| format!("{name}.zip"));
+    let version = manifest.and_then(|m| m.pbx_version());
+    let restore_via = cfg.sources.iter().any(|c| {
+        c.name == name
+            && matches!(&c.kind, crate::config::SourceKind::ThreeCx(t) if t.restore_via.is_some())
+    });
     let mut with_config = String::new();
     let mut bare = Vec::new();
     let mut stock_cmds = Vec::new();
@@ -333,7 +369,19 @@ fn source_book(r: &CheckReport, s: &SourceCheck, cfg: &Config, zone: &Zone) -> S
         with_config,
         no_config: bare,
         stock: stock_cmds,
-        into_3cx: into_3cx(&file),
+        version_line: version
+            .map(|v| format!("Install 3CX {v} or later before restoring this backup (it was made by 3CX {v})."))
+            .unwrap_or_default(),
+        into_3cx: into_3cx(&file, &name, restore_via),
+        bare_metal: bare_metal(&name, version, cfg),
+        standby: s
+            .standby_drill
+            .as_ref()
+            .map(|d| {
+                let ago = (r.checked_at - d.at).num_seconds().max(0) as u64;
+                format!("Last standby drill: {}", super::standby_line(d, ago))
+            })
+            .unwrap_or_default(),
         readiness: s.readiness.iter().map(item_line).collect(),
         name,
     }
@@ -503,6 +551,9 @@ fn source_markdown(o: &mut String, s: &SourceBook) {
             }
         }
         let _ = writeln!(o, "### Bring it back into 3CX\n");
+        if !s.version_line.is_empty() {
+            let _ = writeln!(o, "**{}**\n", s.version_line);
+        }
         let mut n = 0;
         for step in &s.into_3cx {
             if step.starts_with("GET ") || step.starts_with("POST ") {
@@ -513,6 +564,14 @@ fn source_markdown(o: &mut String, s: &SourceBook) {
             }
         }
         o.push('\n');
+        let _ = writeln!(o, "### A new host (the PBX is gone)\n");
+        for (i, step) in s.bare_metal.iter().enumerate() {
+            let _ = writeln!(o, "{}. {step}", i + 1);
+        }
+        o.push('\n');
+        if !s.standby.is_empty() {
+            let _ = writeln!(o, "{}\n", s.standby);
+        }
     }
     if !s.readiness.is_empty() {
         let _ = writeln!(o, "### Response plan\n");

@@ -11,7 +11,7 @@ use crate::servers::*;
 
 /// The `sh` code blocks of a Markdown file, with continuation lines joined, comments and
 /// blank lines left out; each with the heading it stands under.
-fn shell_commands(markdown: &str) -> Vec<(String, String)> {
+pub(crate) fn shell_commands(markdown: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut heading = String::new();
     let mut in_sh = false;
@@ -198,7 +198,8 @@ fn the_disaster_recovery_walkthrough_runs_as_written() {
     let commands = shell_commands(&doc);
     let mut ran = 0;
     let outputs = ["hq.zip", "hq-1124.zip", "hq-day.zip", "hq-offsite.zip"];
-    for (heading, cmd) in &commands {
+    // "Back into 3CX" needs a PBX: tests/integration/into_pbx.rs runs it against the emulator.
+    for (heading, cmd) in commands.iter().filter(|(h, _)| h != "Back into 3CX") {
         let cmd = subst(cmd);
         let writes = cmd.contains("restore") || cmd.contains("zstd -d >");
         if writes {

@@ -419,8 +419,8 @@ fn a_bare_host_gets_the_zip_and_3cxs_answer_file() {
         &format!("backup_password = {{ env = \"{PASSWORD_VAR}\" }}\n"),
     );
     t.backup();
+    // Made by restore (0700) when it does not exist.
     let dir = t.env.path().join("newhost");
-    std::fs::create_dir(&dir).unwrap();
     let out = t.env.pbx321(&[
         "restore",
         "--source",
@@ -434,8 +434,12 @@ fn a_bare_host_gets_the_zip_and_3cxs_answer_file() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let zip = dir.join("pbx-backup.zip");
     assert!(zip.exists());
-    let xml_path = dir.join("setupconfig.xml");
     use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let xml_path = dir.join("setupconfig.xml");
     assert_eq!(
         std::fs::metadata(&xml_path).unwrap().permissions().mode() & 0o777,
         0o600
@@ -479,5 +483,287 @@ fn a_standby_that_is_a_source_is_refused_by_config_check() {
     assert!(
         said.contains("standby.url") && said.contains("live phone system"),
         "{said}"
+    );
+}
+
+/// Source `pbx` with a standby PBX (a second emulator, its own repository).
+struct WithStandby {
+    t: Setup,
+    standby: Pbx,
+}
+
+impl WithStandby {
+    fn new(faults: Faults, top_level: &str) -> WithStandby {
+        let mut t = Setup::new(Faults::default(), "");
+        let standby = Pbx::start(faults);
+        let repo = t.env.path().join("standby-repo");
+        std::fs::create_dir(&repo).unwrap();
+        {
+            let mut s = standby.state.lock().unwrap();
+            s.repository = Some(repo.clone());
+            s.fqdn = Some("standby.3cx.example".into());
+            // A freshly installed standby: nothing configured yet.
+            s.counts = Some([0; 6]);
+        }
+        t.env.extra_source.push_str(&format!(
+            "\n[source.standby]\nurl = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = {{ env = \"{SECRET_VAR}\" }}\nrestore_via = \"{}\"\nrestart_timeout = \"20s\"\n",
+            standby.url(),
+            repo.display()
+        ));
+        t.env.top_level = top_level.into();
+        WithStandby { t, standby }
+    }
+
+    fn standby_repo(&self) -> PathBuf {
+        self.t.env.path().join("standby-repo")
+    }
+
+    fn drill(&self) -> std::process::Output {
+        self.t.env.pbx321(&[
+            "drill",
+            "--standby",
+            "pbx",
+            "-i",
+            self.t.env.identity.to_str().unwrap(),
+        ])
+    }
+}
+
+#[test]
+fn a_standby_drill_proves_the_backup_and_shows_on_check_page_and_metrics() {
+    let port = crate::servers::free_port();
+    let w = WithStandby::new(
+        Faults::default(),
+        &format!(
+            "daemon = {{ listen = \"127.0.0.1:{port}\" }}\nschedule = {{ standby_drill = \"*/2 * * * * *\", identity = \"key.txt\" }}\n"
+        ),
+    );
+    let id = w.t.backup();
+    let before = w.t.requests();
+    let out = w.drill();
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("standby drill of pbx: OK") && stdout(&out).contains(&id),
+        "{}",
+        stdout(&out)
+    );
+    // Into the standby, never into the source.
+    assert_eq!(
+        w.standby.state.lock().unwrap().restored,
+        vec![format!("pbx321-restore-{id}.zip")]
+    );
+    assert_eq!(w.standby.state.lock().unwrap().counts(), COUNTS);
+    assert!(w.t.pbx.state.lock().unwrap().restored.is_empty());
+    assert!(
+        !w.t.asked_since(before)
+            .iter()
+            .any(|r| r.starts_with("POST /xapi")),
+        "the source PBX was asked to change"
+    );
+    assert!(
+        std::fs::read_dir(w.standby_repo())
+            .unwrap()
+            .next()
+            .is_none()
+    );
+
+    // check: JSON, Nagios long output, metrics.
+    let v: serde_json::Value =
+        serde_json::from_slice(&w.t.env.pbx321(&["check", "pbx", "--format", "json"]).stdout)
+            .unwrap();
+    let sd = &v["sources"][0]["standby_drill"];
+    assert_eq!(sd["ok"], true, "{v}");
+    assert_eq!(sd["id"], id.as_str());
+    assert!(sd["seconds"].as_f64().unwrap() > 0.0);
+    let nagios = stdout(&w.t.env.pbx321(&["check", "pbx", "--format", "nagios"]));
+    assert!(nagios.contains("pbx: standby drill ok ("), "{nagios}");
+    let prom = stdout(&w.t.env.pbx321(&["check", "pbx", "--format", "prometheus"]));
+    assert!(
+        prom.contains("pbx321_standby_drill_ok{source=\"pbx\"} 1"),
+        "{prom}"
+    );
+    assert!(prom.contains("pbx321_standby_drill_seconds{source=\"pbx\"} "));
+
+    // The daemon's schedule runs it too, and its page shows it.
+    w.standby.state.lock().unwrap().counts = Some([0; 6]);
+    let config = w.t.env.write_config();
+    let log = std::fs::File::create(w.t.env.path().join("daemon.log")).unwrap();
+    let mut child = assert_cmd::cargo::CommandCargoExt::cargo_bin("pbx321")
+        .map(|mut c: std::process::Command| {
+            c.args(["--config", config.to_str().unwrap(), "daemon"])
+                .current_dir(w.t.env.path())
+                .envs(w.t.env.env.iter().map(|(k, v)| (k, v)))
+                .stdout(std::process::Stdio::null())
+                .stderr(log);
+            c
+        })
+        .unwrap()
+        .spawn()
+        .unwrap();
+    crate::daemon::wait_for("a scheduled standby drill", 60, || {
+        w.standby.state.lock().unwrap().restored.len() >= 2
+    });
+    crate::daemon::wait_for("the page to show the standby drill", 60, || {
+        let (_, page) = crate::daemon::http_get(port, "/");
+        page.contains("Last standby drill") && page.contains("✔ ok")
+    });
+    let (_, metrics) = crate::daemon::http_get(port, "/metrics");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        metrics.contains("pbx321_standby_drill_ok{source=\"pbx\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_standby_that_lost_a_trunk_fails_the_drill_and_notifies() {
+    let hook = crate::notify::Capture::start(200);
+    let w = WithStandby::new(
+        Faults {
+            lose_trunk: true,
+            ..Faults::default()
+        },
+        &format!(
+            "notify = [{{ type = \"webhook\", url = \"{}\", on = [\"drill-failed\"] }}]\n",
+            hook.url("/hook")
+        ),
+    );
+    w.t.backup();
+    let out = w.drill();
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("trunks 2 in the backup, 1 on the PBX"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        std::fs::read_dir(w.standby_repo())
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    let got = hook.requests();
+    assert_eq!(got.len(), 1);
+    let v: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(v["event"], "drill-failed");
+    assert_eq!(v["source"], "pbx");
+    assert!(
+        v["text"]
+            .as_str()
+            .unwrap()
+            .contains("trunks 2 in the backup, 1 on the standby"),
+        "{v}"
+    );
+    // check says so (WARNING), with max_standby_age or without.
+    let out = w.t.env.pbx321(&["check", "pbx"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("the last standby drill") && stdout(&out).contains("failed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_standby_reporting_a_sources_fqdn_is_refused_before_anything_is_written() {
+    let w = WithStandby::new(Faults::default(), "");
+    // The "standby" is the live PBX under another address.
+    w.standby.state.lock().unwrap().fqdn = Some("hq.3cx.example".into());
+    w.t.backup();
+    let out = w.drill();
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("a standby drill would overwrite a live PBX"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(w.standby.state.lock().unwrap().restored.is_empty());
+    assert!(
+        std::fs::read_dir(w.standby_repo())
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
+
+#[test]
+fn drill_without_a_standby_is_a_usage_error() {
+    let t = Setup::new(Faults::default(), "");
+    let out = t.env.pbx321(&[
+        "drill",
+        "--standby",
+        "pbx",
+        "-i",
+        t.env.identity.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("[source.standby]"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// docs/disaster-recovery.md's "Back into 3CX", run as written against the emulator: a
+/// running PBX, a new host, a standby (the doc's source `hq` is the test's `pbx`).
+#[test]
+fn the_back_into_3cx_walkthrough_runs_as_written() {
+    let w = WithStandby::new(Faults::default(), "");
+    let id = w.t.backup();
+    w.t.wipe();
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/disaster-recovery.md"),
+    )
+    .unwrap();
+    let commands: Vec<String> = crate::docs::shell_commands(&doc)
+        .into_iter()
+        .filter(|(h, _)| h == "Back into 3CX")
+        .map(|(_, c)| c)
+        .collect();
+    assert_eq!(commands.len(), 4, "{commands:?}");
+    let root = w.t.env.path();
+    std::fs::create_dir(root.join("newhost")).unwrap();
+    let config = w.t.env.write_config();
+    let bin = assert_cmd::cargo::cargo_bin("pbx321");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for cmd in &commands {
+        let cmd = cmd
+            .replace(" hq ", " pbx ")
+            .replace("--standby hq", "--standby pbx")
+            .replace("/root/pbx321-key.txt", w.t.env.identity.to_str().unwrap())
+            .replace("/root/", &format!("{}/", root.display()));
+        let out = std::process::Command::new("sh")
+            .args(["-c", &cmd])
+            .current_dir(root)
+            .env("PATH", &path)
+            .env("PBX321_CONFIG", &config)
+            .envs(w.t.env.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{cmd}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let placed = format!("pbx321-restore-{id}.zip");
+    assert_eq!(w.t.pbx.state.lock().unwrap().restored, vec![placed.clone()]);
+    assert_eq!(w.t.pbx.state.lock().unwrap().counts(), COUNTS);
+    assert!(root.join("newhost/pbx-backup.zip").exists());
+    assert!(root.join("newhost/setupconfig.xml").exists());
+    assert_eq!(w.standby.state.lock().unwrap().restored, vec![placed]);
+    assert!(std::fs::read_dir(w.t.repo()).unwrap().next().is_none());
+    assert!(
+        std::fs::read_dir(w.standby_repo())
+            .unwrap()
+            .next()
+            .is_none()
     );
 }

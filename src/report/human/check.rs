@@ -115,6 +115,14 @@ fn source(s: &mut String, r: &CheckReport, src: &crate::policy::check::SourceChe
                 .unwrap_or_default()
         );
     }
+    if let Some(d) = &src.standby_drill {
+        let ago = (r.checked_at - d.at).num_seconds().max(0) as u64;
+        let _ = writeln!(
+            s,
+            "  last standby drill: {}",
+            crate::report::standby_line(d, ago)
+        );
+    }
     for id in &src.pending {
         let _ = writeln!(
             s,

@@ -157,3 +157,42 @@ pub fn into_pbx(r: &IntoReport) -> String {
     let _ = writeln!(s, "{verdict}");
     s
 }
+
+/// `drill --standby`: one line per source, then the steps of a failed one.
+pub fn standby_drills(r: &crate::ops::drill::StandbyReport) -> String {
+    let mut s = String::new();
+    for d in &r.drills {
+        let f = &d.fact;
+        if f.ok {
+            let _ = writeln!(
+                s,
+                "standby drill of {}: OK — {} restored into {}, answering again after {}, fingerprint matched",
+                d.source,
+                f.id,
+                f.pbx,
+                f.seconds
+                    .map(|t| duration(std::time::Duration::from_secs_f64(t)))
+                    .unwrap_or_else(|| "?".into())
+            );
+            continue;
+        }
+        let why = match (&f.error, &d.report) {
+            (Some(e), _) => e.clone(),
+            (None, Some(r)) => r.comparison.as_ref().map(comparison).unwrap_or_default(),
+            (None, None) => "failed".into(),
+        };
+        let _ = writeln!(
+            s,
+            "standby drill of {}: FAILED — {} into {}: {why}",
+            d.source,
+            if f.id.is_empty() { "no backup" } else { &f.id },
+            f.pbx
+        );
+        if let Some(r) = &d.report {
+            for line in into_pbx(r).lines() {
+                let _ = writeln!(s, "  {line}");
+            }
+        }
+    }
+    s
+}

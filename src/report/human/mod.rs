@@ -12,7 +12,7 @@ mod restore;
 pub use backup::backup;
 pub use check::{check, readiness};
 pub use config::config;
-pub use into::{comparison, fingerprint, into_pbx};
+pub use into::{comparison, fingerprint, into_pbx, standby_drills};
 pub use list::list;
 pub use prune::prune;
 pub use repair::repair;
