@@ -107,6 +107,26 @@ pub struct StandbyDrillFact {
     pub error: Option<String>,
 }
 
+impl StandbyDrillFact {
+    /// Why it failed: each count that differed, then the error (empty when it passed).
+    pub fn why(&self) -> Vec<String> {
+        let mut why: Vec<String> = self.differences.iter().map(|c| c.to_string()).collect();
+        why.extend(self.error.clone());
+        why
+    }
+}
+
+impl std::fmt::Display for CountDifference {
+    /// `trunks 2 in the backup, 1 on the standby`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} in the backup, {} on the standby",
+            self.what, self.backup, self.pbx
+        )
+    }
+}
+
 /// A count of a PBX's configuration that is not the backup's after a restore.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
 pub struct CountDifference {

@@ -279,17 +279,7 @@ pub fn drill_failed(
 /// A failed standby drill: the backup did not restore into the standby 3CX as recorded.
 pub fn standby_drill_failed(source: &str, d: &crate::facts::StandbyDrillFact) -> Message {
     let summary = format!("pbx321: standby drill of {source} FAILED");
-    let mut reasons: Vec<String> = d
-        .differences
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {} in the backup, {} on the standby",
-                c.what, c.backup, c.pbx
-            )
-        })
-        .collect();
-    reasons.extend(d.error.clone());
+    let reasons = d.why();
     let id = (!d.id.is_empty()).then(|| d.id.clone());
     Message {
         event: Event::DrillFailed,

@@ -497,15 +497,9 @@ fn drill(
 fn standby(f: &mut Findings, facts: &SourceFacts, policy: &Policy, now: DateTime<Utc>) {
     match (&facts.standby_drill, policy.max_standby_age) {
         (Some(d), _) if !d.ok => {
-            let why = match (&d.error, d.differences.is_empty()) {
-                (Some(e), _) => e.clone(),
-                (None, false) => d
-                    .differences
-                    .iter()
-                    .map(|c| format!("{} {} in the backup, {} on the standby", c.what, c.backup, c.pbx))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                (None, true) => "unknown error".into(),
+            let why = match d.why() {
+                w if w.is_empty() => "unknown error".into(),
+                w => w.join("; "),
             };
             f.raise(
                 Status::Warning,
@@ -868,12 +862,17 @@ mod tests {
                 drill: d,
                 ..facts(vec![fresh.clone()])
             };
-            let s = source_status(&f, pol, now());
-            assert_eq!(s.status, want, "{name}: {s:?}");
-            match reason {
-                Some(r) => assert!(s.reasons.iter().any(|x| x.contains(r)), "{name}: {s:?}"),
-                None => assert!(s.reasons.is_empty(), "{name}: {s:?}"),
-            }
+            judged(&f, pol, want, reason, name);
+        }
+    }
+
+    /// `f` judged under `pol` is `want`, giving `reason` (or no reason at all).
+    fn judged(f: &SourceFacts, pol: &Policy, want: Status, reason: Option<&str>, name: &str) {
+        let s = source_status(f, pol, now());
+        assert_eq!(s.status, want, "{name}: {s:?}");
+        match reason {
+            Some(r) => assert!(s.reasons.iter().any(|x| x.contains(r)), "{name}: {s:?}"),
+            None => assert!(s.reasons.is_empty(), "{name}: {s:?}"),
         }
     }
 
@@ -967,12 +966,7 @@ mod tests {
                 has_standby: has,
                 ..facts(vec![fresh.clone()])
             };
-            let s = source_status(&f, pol, now());
-            assert_eq!(s.status, want, "{name}: {s:?}");
-            match reason {
-                Some(r) => assert!(s.reasons.iter().any(|x| x.contains(r)), "{name}: {s:?}"),
-                None => assert!(s.reasons.is_empty(), "{name}: {s:?}"),
-            }
+            judged(&f, pol, want, reason, name);
         }
     }
 

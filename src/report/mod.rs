@@ -62,17 +62,7 @@ pub fn standby_line(d: &crate::facts::StandbyDrillFact, ago_seconds: u64) -> Str
         ));
     }
     line.push(')');
-    let mut why: Vec<String> = d
-        .differences
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {} in the backup, {} on the standby",
-                c.what, c.backup, c.pbx
-            )
-        })
-        .collect();
-    why.extend(d.error.clone());
+    let why = d.why();
     if !why.is_empty() {
         line.push_str(": ");
         line.push_str(&why.join("; "));

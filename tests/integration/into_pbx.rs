@@ -42,6 +42,18 @@ impl Setup {
         Setup { env, pbx }
     }
 
+    /// 3CX encrypts its backups; `with_password`: the source has `backup_password`.
+    fn encrypted(with_password: bool) -> Setup {
+        let password = format!("backup_password = {{ env = \"{PASSWORD_VAR}\" }}\n");
+        Setup::new(
+            Faults {
+                encrypted_backups: true,
+                ..Faults::default()
+            },
+            if with_password { &password } else { "" },
+        )
+    }
+
     fn repo(&self) -> PathBuf {
         self.env.path().join("repo")
     }
@@ -72,6 +84,19 @@ impl Setup {
 
     fn requests(&self) -> usize {
         self.pbx.state.lock().unwrap().requests.len()
+    }
+
+    /// `out` failed (exit 1) saying each of `says` on stderr, with the repository empty.
+    fn refused(&self, out: &std::process::Output, says: &[&str]) {
+        let err = stderr(out);
+        assert_eq!(code(out), 1, "{err}");
+        for s in says {
+            assert!(err.contains(s), "{s:?} not in: {err}");
+        }
+        assert!(
+            std::fs::read_dir(self.repo()).unwrap().next().is_none(),
+            "the repository is not empty"
+        );
     }
 
     /// The PBX's configuration is lost (what a restore brings back).
@@ -197,6 +222,96 @@ fn restore_into_brings_the_pbx_back_to_the_backups_fingerprint() {
     assert!(t.repo().join(&placed).exists(), "--keep leaves the zip");
 }
 
+/// The PBX's repository on its own host ("Local"), reached over SFTP: a real sshd.
+#[test]
+fn restore_into_places_the_zip_over_sftp() {
+    let sshd = crate::servers::Sshd::start();
+    let repo = sshd.root().join("Backups");
+    std::fs::create_dir_all(&repo).unwrap();
+    let endpoint = sshd.endpoint();
+    let via = format!(
+        "sftp://{}{}",
+        endpoint.trim_start_matches("ssh://"),
+        repo.display()
+    );
+    let t = Setup::new(Faults::default(), "");
+    t.pbx.state.lock().unwrap().repository = Some(repo.clone());
+    let src = t.env.extra_source.replace(
+        &format!("restore_via = \"{}\"", t.repo().display()),
+        &format!(
+            "restore_via = \"{via}\"\nrestore_via_key = \"{}\"\nrestore_via_known_hosts = \"{}\"",
+            sshd.key().display(),
+            sshd.known_hosts().display()
+        ),
+    );
+    let t = Setup {
+        env: TestEnv {
+            extra_source: src,
+            ..t.env
+        },
+        pbx: t.pbx,
+    };
+    let id = t.backup();
+    t.wipe();
+    let out = t.restore_into(&["--yes"]);
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains(&via), "{}", stdout(&out));
+    assert_eq!(
+        t.pbx.state.lock().unwrap().restored,
+        vec![format!("pbx321-restore-{id}.zip")]
+    );
+    assert_eq!(t.pbx.state.lock().unwrap().counts(), COUNTS);
+    assert!(std::fs::read_dir(&repo).unwrap().next().is_none());
+}
+
+/// On a terminal (`script` gives one), the operator types the source's name: a wrong one
+/// writes nothing; the right one restores.
+#[test]
+fn on_a_terminal_the_source_name_must_be_typed() {
+    let t = Setup::new(Faults::default(), "");
+    t.backup();
+    t.wipe();
+    let config = t.env.write_config();
+    let bin = assert_cmd::cargo::cargo_bin("pbx321");
+    let typed = |answer: &str| {
+        use std::io::Write;
+        let cmd = format!(
+            "{} --config {} restore --into pbx -i {}",
+            bin.display(),
+            config.display(),
+            t.env.identity.display()
+        );
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(t.env.path())
+            .envs(t.env.env.iter().map(|(k, v)| (k, v)))
+            .env("PBX321_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, said) = typed("hq");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("Type the source's name (pbx)") && said.contains("not confirmed"),
+        "{said}"
+    );
+    assert!(t.pbx.state.lock().unwrap().restored.is_empty());
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+    let (code, said) = typed("pbx");
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(t.pbx.state.lock().unwrap().counts(), COUNTS);
+}
+
 #[test]
 fn a_backup_newer_than_the_pbx_is_refused_before_anything_is_written() {
     let t = Setup::new(Faults::default(), "");
@@ -224,25 +339,15 @@ fn a_backup_newer_than_the_pbx_is_refused_before_anything_is_written() {
 
 #[test]
 fn an_encrypted_3cx_backup_needs_its_password() {
-    let faults = Faults {
-        encrypted_backups: true,
-        ..Faults::default()
-    };
     // Without backup_password: refused before anything is written.
-    let t = Setup::new(faults.clone(), "");
+    let t = Setup::encrypted(false);
     let id = t.backup();
     assert_eq!(manifest_of(&t.env, &id)["plain"]["pbx_encrypted"], true);
-    let out = t.restore_into(&["--yes"]);
-    assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("backup_password"), "{}", stderr(&out));
+    t.refused(&t.restore_into(&["--yes"]), &["backup_password"]);
     assert!(t.pbx.state.lock().unwrap().restored.is_empty());
-    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
 
     // With it: restored, and the password never shown.
-    let t = Setup::new(
-        faults,
-        &format!("backup_password = {{ env = \"{PASSWORD_VAR}\" }}\n"),
-    );
+    let t = Setup::encrypted(true);
     t.backup();
     t.wipe();
     let out = t.restore_into(&["--yes"]);
@@ -253,13 +358,7 @@ fn an_encrypted_3cx_backup_needs_its_password() {
 
 #[test]
 fn a_wrong_password_and_a_refused_footprint_are_clear_errors_with_nothing_left() {
-    let t = Setup::new(
-        Faults {
-            encrypted_backups: true,
-            ..Faults::default()
-        },
-        &format!("backup_password = {{ env = \"{PASSWORD_VAR}\" }}\n"),
-    );
+    let t = Setup::encrypted(true);
     t.backup();
     let mut env = TestEnv { ..t.env };
     env.env.retain(|(k, _)| k != PASSWORD_VAR);
@@ -285,14 +384,10 @@ fn a_wrong_password_and_a_refused_footprint_are_clear_errors_with_nothing_left()
         "",
     );
     t.backup();
-    let out = t.restore_into(&["--yes"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("Invalid footprint") && stderr(&out).contains("run again"),
-        "{}",
-        stderr(&out)
+    t.refused(
+        &t.restore_into(&["--yes"]),
+        &["Invalid footprint", "run again"],
     );
-    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
 }
 
 #[test]
@@ -307,15 +402,8 @@ fn a_pbx_that_never_comes_back_is_a_bounded_failure() {
     );
     t.backup();
     let started = Instant::now();
-    let out = t.restore_into(&["--yes"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("did not answer within 4s"),
-        "{}",
-        stderr(&out)
-    );
+    t.refused(&t.restore_into(&["--yes"]), &["did not answer within 4s"]);
     assert!(started.elapsed() < Duration::from_secs(60));
-    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
 }
 
 #[test]
@@ -329,14 +417,10 @@ fn a_repository_that_never_lists_the_zip_is_a_clear_failure() {
         "3s",
     );
     t.backup();
-    let out = t.restore_into(&["--yes"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("did not list") && stderr(&out).contains("restore_via"),
-        "{}",
-        stderr(&out)
+    t.refused(
+        &t.restore_into(&["--yes"]),
+        &["did not list", "restore_via"],
     );
-    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
 }
 
 #[test]
@@ -411,13 +495,7 @@ fn setup_fields(xml: &str) -> Vec<(String, String)> {
 
 #[test]
 fn a_bare_host_gets_the_zip_and_3cxs_answer_file() {
-    let t = Setup::new(
-        Faults {
-            encrypted_backups: true,
-            ..Faults::default()
-        },
-        &format!("backup_password = {{ env = \"{PASSWORD_VAR}\" }}\n"),
-    );
+    let t = Setup::encrypted(true);
     t.backup();
     // Made by restore (0700) when it does not exist.
     let dir = t.env.path().join("newhost");

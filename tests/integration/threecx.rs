@@ -128,6 +128,26 @@ fn create_mode_restores_what_the_pbx_served_and_deletes_it_after() {
             "{api:?}: the PBX-side file is deleted once the rule holds"
         );
         assert!(deleted[0].starts_with("pbx321-pbx-"));
+        // The version the PBX reports is in the manifest (V20: SystemStatus, with the
+        // fingerprint; V18: its backup list, no fingerprint).
+        let manifest = env
+            .files_under(&env.target_dir("local"))
+            .into_iter()
+            .find(|f| f.ends_with(".manifest.json"))
+            .unwrap();
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.target_dir("local").join(manifest)).unwrap())
+                .unwrap();
+        match api {
+            Api::V20 => {
+                assert_eq!(m["pbx"]["version"], VERSION);
+                assert_eq!(m["pbx"]["fingerprint"]["trunks"], COUNTS[1]);
+            }
+            Api::V18 => {
+                assert_eq!(m["pbx"]["version"], "18.0.9.20");
+                assert!(m["pbx"].get("fingerprint").is_none());
+            }
+        }
         // What was served is gone from the emulator; compare with a fresh sample of the same seed.
         assert!(
             restore_pbx(&env) == with_shape(sample_zip(90, 50_000), VERSION, COUNTS, false),
