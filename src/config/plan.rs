@@ -21,6 +21,16 @@ pub const ITEMS: &[&str] = &[
     "services",
     "license",
     "disk",
+    "global_blacklist",
+    "brute_force_protection",
+    "weak_credentials",
+    "console_exposure",
+    "firewall_check",
+    "pending_updates",
+    "pbx_alerts",
+    "log_forwarding",
+    "attack_activity",
+    "api_clients",
     "sip_trunk_redundancy",
     "outbound_failover",
     "web_channels",
@@ -31,10 +41,24 @@ pub const ITEMS: &[&str] = &[
     "alternate_wan",
     "customer_channels",
     "contacts",
+    "intrusion_detection",
+    "network_separation",
+    "network_monitoring",
+    "os_hardening",
+    "host_provider",
 ];
 
 /// The items only a person can declare (3CX cannot tell).
-pub const DECLARED_ITEMS: &[&str] = &["alternate_wan", "customer_channels", "contacts"];
+pub const DECLARED_ITEMS: &[&str] = &[
+    "alternate_wan",
+    "customer_channels",
+    "contacts",
+    "intrusion_detection",
+    "network_separation",
+    "network_monitoring",
+    "os_hardening",
+    "host_provider",
+];
 
 /// `[plan]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,7 +215,7 @@ impl Cx<'_> {
                 self.problem(
                     Some(d.id.span()),
                     format!(
-                        "[[plan.declared]] id = {id:?} is not a readiness item; declare one of {}, or failover (a cold standby) or sms",
+                        "[[plan.declared]] id = {id:?} is not a readiness item; declare one of {}, or failover (a cold standby), sms or log_forwarding (another collector or IDS)",
                         DECLARED_ITEMS.join(", ")
                     ),
                 );

@@ -82,6 +82,10 @@ pub struct Item {
     /// What to do (empty when nothing).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub fix: String,
+    /// What the item counts, for a metric (`pbx321_readiness_measure`): addresses blocked in
+    /// the last 24 h, extensions with weak credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 /// What pbx321's own check said about the source's backups.
@@ -103,6 +107,7 @@ fn item(id: &'static str, status: Level, summary: impl Into<String>) -> Item {
         summary: summary.into(),
         facts: Vec::new(),
         fix: String::new(),
+        count: None,
     }
 }
 
@@ -114,6 +119,11 @@ impl Item {
 
     fn fix(mut self, f: impl Into<String>) -> Item {
         self.fix = f.into();
+        self
+    }
+
+    fn count(mut self, n: u64) -> Item {
+        self.count = Some(n);
         self
     }
 }
@@ -184,6 +194,7 @@ pub fn judge(
         out.push(services(p));
         out.push(license(p, plan, now));
         out.push(disk(p, plan));
+        out.extend(security::items(p, plan, now));
         out.push(trunk_redundancy(p));
         out.push(outbound_failover(p));
         out.push(web_channels(p));
@@ -813,7 +824,20 @@ fn declared(id: &'static str, plan: &Plan, now: DateTime<Utc>) -> Item {
     let what = match id {
         "alternate_wan" => "an alternate WAN link on another medium (e.g. 4G/5G beside fibre)",
         "customer_channels" => {
-            "other ways customers reach you when the trunks are down (website chat, Messenger, SMS)"
+            "other ways customers reach you when the trunks are down (website chat, Click2Talk, Click2Meet, Facebook Messenger, SMS)"
+        }
+        "intrusion_detection" => {
+            "intrusion detection that watches the PBX and its network (an IDS/IPS, a SIEM)"
+        }
+        "network_separation" => {
+            "voice and data on separate networks (VLANs), and the PBX reachable from untrusted networks only where it must be"
+        }
+        "network_monitoring" => {
+            "monitoring of the network's use (traffic, call volume, toll fraud)"
+        }
+        "os_hardening" => "a hardened host OS (only 3CX's packages, SSH by key, no other services)",
+        "host_provider" => {
+            "where the PBX runs, and the host's SLA (a provider, a data centre, the office)"
         }
         _ => "the contacts to call (carrier, ISP, 3CX partner)",
     };
@@ -851,6 +875,8 @@ fn declared(id: &'static str, plan: &Plan, now: DateTime<Utc>) -> Item {
         Some(t) => item(id, Level::Declared, format!("{} (tested {t})", d.what)).facts(facts),
     }
 }
+
+mod security;
 
 #[cfg(test)]
 mod tests;

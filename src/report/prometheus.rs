@@ -76,6 +76,11 @@ const FAMILIES: &[(M, &str, &str)] = &[
         "The response plan's items per source: 0 ok (or declared, or information), 1 warning, 2 critical, 3 unknown.",
     ),
     (
+        M::ReadinessCount,
+        "pbx321_readiness_measure",
+        "What a readiness item counts, per source: addresses the PBX blocked itself in the last 24 h (attack_activity), extensions with weak credentials (weak_credentials).",
+    ),
+    (
         M::Free,
         "pbx321_target_free_bytes",
         "Free space on the target, where the store tells (local disk, SFTP).",
@@ -152,6 +157,7 @@ enum M {
     Up,
     Declared,
     Readiness,
+    ReadinessCount,
     Free,
     Pending,
     Backups,
@@ -241,6 +247,13 @@ fn source_samples(m: &mut Samples, r: &CheckReport, s: &crate::policy::check::So
             format!("{src},item=\"{}\"", i.id),
             f64::from(i.status.metric()),
         );
+        if let Some(n) = i.count {
+            m.push(
+                M::ReadinessCount,
+                format!("{src},item=\"{}\"", i.id),
+                n as f64,
+            );
+        }
     }
     for (t, n) in &s.history.per_target {
         m.push(

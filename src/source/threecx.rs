@@ -29,6 +29,7 @@ use crate::manifest::Origin;
 use crate::stream::Reader;
 
 mod into;
+mod security;
 pub use into::{Extras, Identity};
 
 pub struct ThreeCx {
@@ -293,7 +294,7 @@ impl Source for ThreeCx {
         Ok(origin)
     }
 
-    /// The readiness facts: eight read-only XAPI calls at once, with the same token.
+    /// The readiness facts: nineteen read-only XAPI calls at once, with the same token.
     async fn readiness(&self) -> Option<crate::facts::pbx::PbxFacts> {
         use crate::facts::pbx::PbxFacts;
         let http = match self.http.client() {
@@ -308,21 +309,30 @@ impl Source for ThreeCx {
                     website_links: Err(u.clone()),
                     backup_settings: Err(u.clone()),
                     backup_repository: Err(u.clone()),
+                    security: crate::facts::pbx::SecurityFacts::unreadable(&u),
                     failover: Err(u),
                 });
             }
         };
         // One token first, so the eight calls share it.
         let _ = self.credential(&http, false).await;
-        let (system, health, trunks, outbound_rules, website_links, settings, repository, failover) = futures::join!(
-            self.read::<crate::facts::pbx::SystemStatus>(&http, "/xapi/v1/SystemStatus"),
-            self.read(&http, "/xapi/v1/SystemStatus/Pbx.SystemHealthStatus()"),
-            self.read_list(&http, "/xapi/v1/Trunks?$expand=Gateway"),
-            self.read_list(&http, "/xapi/v1/OutboundRules"),
-            self.read_list(&http, "/xapi/v1/WebsiteLinks"),
-            self.read(&http, "/xapi/v1/Backups/Pbx.GetBackupSettings()"),
-            self.read(&http, "/xapi/v1/Backups/Pbx.GetBackupRepositorySettings()"),
-            self.read(&http, "/xapi/v1/Backups/Pbx.GetBackupFailoverSettings()"),
+        let (
+            (system, health, trunks, outbound_rules, website_links, settings, repository, failover),
+            security,
+        ) = futures::join!(
+            async {
+                futures::join!(
+                    self.read::<crate::facts::pbx::SystemStatus>(&http, "/xapi/v1/SystemStatus"),
+                    self.read(&http, "/xapi/v1/SystemStatus/Pbx.SystemHealthStatus()"),
+                    self.read_list(&http, "/xapi/v1/Trunks?$expand=Gateway"),
+                    self.read_list(&http, "/xapi/v1/OutboundRules"),
+                    self.read_list(&http, "/xapi/v1/WebsiteLinks"),
+                    self.read(&http, "/xapi/v1/Backups/Pbx.GetBackupSettings()"),
+                    self.read(&http, "/xapi/v1/Backups/Pbx.GetBackupRepositorySettings()"),
+                    self.read(&http, "/xapi/v1/Backups/Pbx.GetBackupFailoverSettings()"),
+                )
+            },
+            self.read_security(&http),
         );
         Some(PbxFacts {
             system,
@@ -333,6 +343,7 @@ impl Source for ThreeCx {
             backup_settings: settings,
             backup_repository: repository,
             failover,
+            security,
         })
     }
 

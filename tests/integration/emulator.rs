@@ -90,7 +90,26 @@ pub struct Readiness {
     pub one_provider: bool,
     /// `GET Trunks` answers 403 (the API client's role may not read it).
     pub forbid_trunks: bool,
+    /// (ready) hundreds of addresses auto-blacklisted in the last hour.
+    pub under_attack: bool,
+    /// (ready) three extensions with weak credentials.
+    pub weak_credentials: bool,
+    /// (ready) the admin console open to every address.
+    pub open_console: bool,
+    /// `GET AntiHackingSettings` answers 403.
+    pub forbid_anti_hacking: bool,
 }
+
+/// What the emulated PBX holds that is personal or secret: it must never reach an output.
+pub const PERSONAL: &[&str] = &[
+    "Alice",
+    "Liddell",
+    "alice@customer.example",
+    "alerts-owner@customer.example",
+    "192.0.2.66",
+    "198.51.100.23",
+    "Bob's laptop",
+];
 
 pub struct Backup {
     pub name: String,
@@ -433,8 +452,15 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
             }
             json(StatusCode::OK, serde_json::json!({ "value": value }))
         }
+        (Method::GET, p) if security_answer(&s.readiness, p, &query).is_some() => {
+            match security_answer(&s.readiness, p, &query) {
+                Some(Ok(v)) => json(StatusCode::OK, v),
+                _ => xapi_error(StatusCode::FORBIDDEN, "Forbidden"),
+            }
+        }
         (Method::GET, p)
             if query.contains("$count=true")
+                && query.contains("$top=0")
                 && COLLECTIONS.contains(&p.trim_start_matches("/xapi/v1/")) =>
         {
             let i = COLLECTIONS
@@ -601,6 +627,93 @@ fn readiness_answer(r: &Readiness, path: &str) -> Option<Result<serde_json::Valu
             "Enabled": !fragile, "Mode": "Active", "RemoteServer": if fragile { "" } else { "10.0.0.9" },
             "Interval": 60, "TestSIPServer": true, "TestTunnel": false, "TestWebServer": true,
         }),
+        _ => return None,
+    };
+    Some(Ok(v))
+}
+
+/// The security endpoints (`Err`: 403), `None` for other paths. Each answer carries the
+/// personal data a real PBX holds ([`PERSONAL`]), whatever `$select` asks, so that a test
+/// sees pbx321 never shows it.
+fn security_answer(
+    r: &Readiness,
+    path: &str,
+    query: &str,
+) -> Option<Result<serde_json::Value, ()>> {
+    use serde_json::json;
+    let now = Utc::now();
+    let fragile = r.fragile;
+    let v = match path {
+        "/xapi/v1/AntiHackingSettings" => {
+            if r.forbid_anti_hacking {
+                return Some(Err(()));
+            }
+            json!({"SecurityDefenseProgram": !fragile,
+                "HackAuthRequests": if fragile { 100 } else { 3 }, "HackChallengeRequests": 10,
+                "HackBlacklistDuration": if fragile { 60 } else { 86400 },
+                "MaxRequestPerPeriod": 1000, "ThrottlePeriodLength": 1,
+                "HackBarrierGreen": 3, "HackBarrierAmber": 5, "HackBarrierRed": 25})
+        }
+        "/xapi/v1/Blocklist" => {
+            let auto = |ip: &str, hours_ago: i64| {
+                json!({"Id": 1, "IPAddrMask": ip, "AddedBy": "AutoBlacklist",
+                "BlockType": "Block", "Description": "anti-hacking",
+                "ExpiresAt": (now + chrono::Duration::hours(24 - hours_ago)).to_rfc3339()})
+            };
+            let mut value = vec![
+                auto("192.0.2.66", 30),
+                json!({"Id": 2, "IPAddrMask": "198.51.100.23", "AddedBy": "Manual", "BlockType": "Allow",
+                    "Description": "office", "ExpiresAt": null}),
+            ];
+            if r.under_attack {
+                value.extend((0..300).map(|i| auto(&format!("203.0.113.{}", i % 250), 0)));
+            }
+            if query.contains("AutoBlacklist") {
+                value.retain(|v| v["AddedBy"] == "AutoBlacklist");
+            }
+            json!({"@odata.count": value.len(), "value": value})
+        }
+        "/xapi/v1/Users" if !query.contains("$top=0") => {
+            let user = |n: u32, weak: bool| {
+                json!({"Id": n, "Number": n.to_string(), "FirstName": "Alice",
+                "LastName": "Liddell", "EmailAddress": "alice@customer.example",
+                "Tags": if weak { json!(["WeakPass"]) } else { json!(["MS"]) }})
+            };
+            let weak = r.weak_credentials || fragile;
+            let value: Vec<_> = (100..112)
+                .map(|n| user(n, weak && matches!(n, 101 | 104 | 107)))
+                .collect();
+            json!({"@odata.count": value.len(), "value": value})
+        }
+        "/xapi/v1/ConsoleRestrictions" => {
+            let open = fragile || r.open_console;
+            json!({"Id": "1", "AccessRestricted": !open,
+                "IpWhitelist": if open { json!([]) } else { json!(["198.51.100.23"]) },
+                "MyIpAddress": "192.0.2.66"})
+        }
+        "/xapi/v1/Firewall/Pbx.GetLastResult()" => json!({"value": !fragile}),
+        "/xapi/v1/HasDebianUpgrade()" => json!({"value": fragile}),
+        "/xapi/v1/GetUpdatesStats()" => {
+            json!({"TcxUpdate": [{"Category": "Pbx", "Count": if fragile { 3 } else { 0 }}], "PerPage": []})
+        }
+        "/xapi/v1/NotificationSettings" => json!({
+            "EmailAddresses": if fragile { "" } else { "alerts-owner@customer.example" },
+            "NotifySystemOwners": !fragile, "NotifyServiceStopped": !fragile,
+            "NotifyUpdatesAvailable": true, "NotifyExtensionAdded": false}),
+        "/xapi/v1/SyslogSettings" => json!({
+            "IntegrationType": if fragile { "None" } else { "Custom" },
+            "CustomRelayConfig": {"Host": "siem.ops.example", "Port": 514, "Protocol": "Tcp"}}),
+        "/xapi/v1/OAuthClients" => json!({"value": [
+            {"Id": "1", "ClientId": "pbx321", "CreatedAt": (now - chrono::Duration::days(400)).to_rfc3339(),
+                "UsedAt": now.to_rfc3339(), "CreatedBy": "Alice Liddell"},
+            {"Id": "2", "ClientId": "old-crm", "CreatedAt": (now - chrono::Duration::days(500)).to_rfc3339(),
+                "UsedAt": (now - chrono::Duration::days(if fragile { 200 } else { 10 })).to_rfc3339(),
+                "CreatedBy": "Alice Liddell"},
+        ]}),
+        "/xapi/v1/SecurityTokens" => json!({"value": [
+            {"Id": 1, "ClientId": "pbx321", "DisplayName": "Bob's laptop", "CreatedByIp": "192.0.2.66",
+                "Expires": (now + chrono::Duration::days(1)).to_rfc3339(), "Revoked": null},
+        ]}),
         _ => return None,
     };
     Some(Ok(v))

@@ -1,6 +1,8 @@
 //! The response plan: `pbx321 plan` and `check` rate each readiness item against the 3CX
 //! emulator's scenarios (a fragile PBX, a ready one, a trunk offline, two trunks on one
-//! provider, a 403 on Trunks), read-only and without the client secret in any output; the
+//! provider, a 403 on Trunks, a PBX under attack, weak credentials, an open console, a 403
+//! on AntiHackingSettings), read-only and without the client secret or anything personal
+//! in any output; the coverage table of the advice in docs/response-plan.md; the
 //! Markdown runbook against golden files (tests/golden/, rewritten with
 //! PBX321_UPDATE_GOLDEN=1); the HTML runbook printed to PDF by headless Chromium; and the
 //! daemon writing the runbook on a schedule.
@@ -39,7 +41,7 @@ fn plan_env(readiness: Readiness, plan: &str, top: &str) -> (Pbx, TestEnv) {
 fn declared(days: i64) -> String {
     let d = (chrono::Utc::now() - chrono::Duration::days(days)).format("%Y-%m-%d");
     format!(
-        "{{ owner = \"IT on-call, +34 600 000 000\", key_custody = \"age identity in the safe at HQ and in the MSP vault\", declared = [ {{ id = \"alternate_wan\", what = \"4G router (Vodafone) on the PBX's second NIC\", last_tested = \"{d}\" }}, {{ id = \"customer_channels\", what = \"website chat and the Facebook page\", last_tested = \"{d}\" }}, {{ id = \"contacts\", what = \"SIP carrier support +34 900 000 001, ISP NOC +34 900 000 002, 3CX partner +34 900 000 003\", last_tested = \"{d}\" }} ] }}"
+        "{{ owner = \"IT on-call, +34 600 000 000\", key_custody = \"age identity in the safe at HQ and in the MSP vault\", declared = [ {{ id = \"alternate_wan\", what = \"4G router (Vodafone) on the PBX's second NIC\", last_tested = \"{d}\" }}, {{ id = \"customer_channels\", what = \"website chat and the Facebook page\", last_tested = \"{d}\" }}, {{ id = \"contacts\", what = \"SIP carrier support +34 900 000 001, ISP NOC +34 900 000 002, 3CX partner +34 900 000 003\", last_tested = \"{d}\" }}, {{ id = \"intrusion_detection\", what = \"Suricata on the edge router\", last_tested = \"{d}\" }}, {{ id = \"network_separation\", what = \"voice VLAN 20, data VLAN 10\", last_tested = \"{d}\" }}, {{ id = \"network_monitoring\", what = \"LibreNMS and the carrier's fraud alerts\", last_tested = \"{d}\" }}, {{ id = \"os_hardening\", what = \"3CX's Debian image only, SSH by key\", last_tested = \"{d}\" }}, {{ id = \"host_provider\", what = \"Hetzner FSN1, 99.9 % SLA\", last_tested = \"{d}\" }} ] }}"
     )
 }
 
@@ -72,11 +74,19 @@ fn statuses(env: &TestEnv) -> BTreeMap<String, BTreeMap<String, String>> {
         .collect()
 }
 
+/// Neither the client secret nor anything personal the PBX holds (names, e-mail and IP
+/// addresses, [`PERSONAL`]) is in the output.
 fn assert_no_secret(out: &std::process::Output) {
     assert!(
         !stdout(out).contains(SECRET) && !stderr(out).contains(SECRET),
         "the client secret leaked"
     );
+    for p in PERSONAL {
+        assert!(
+            !stdout(out).contains(p) && !stderr(out).contains(p),
+            "{p:?} reached the output"
+        );
+    }
 }
 
 fn want(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -103,9 +113,24 @@ fn plan_rates_every_item_against_each_scenario() {
         ("pbx_backup_schedule", "ok"),
         ("pbx_backup_location", "ok"),
         ("failover", "ok"),
+        ("global_blacklist", "ok"),
+        ("brute_force_protection", "ok"),
+        ("weak_credentials", "ok"),
+        ("console_exposure", "ok"),
+        ("firewall_check", "ok"),
+        ("pending_updates", "ok"),
+        ("pbx_alerts", "ok"),
+        ("log_forwarding", "ok"),
+        ("attack_activity", "info"),
+        ("api_clients", "info"),
         ("alternate_wan", "declared"),
         ("customer_channels", "declared"),
         ("contacts", "declared"),
+        ("intrusion_detection", "declared"),
+        ("network_separation", "declared"),
+        ("network_monitoring", "declared"),
+        ("os_hardening", "declared"),
+        ("host_provider", "declared"),
     ];
     let with = |changes: &[(&'static str, &'static str)]| {
         let mut m = want(&ready);
@@ -132,6 +157,50 @@ fn plan_rates_every_item_against_each_scenario() {
                 ("pbx_backup_schedule", "warning"),
                 ("pbx_backup_location", "warning"),
                 ("failover", "info"),
+                ("global_blacklist", "warning"),
+                ("brute_force_protection", "warning"),
+                ("weak_credentials", "warning"),
+                ("console_exposure", "warning"),
+                ("firewall_check", "warning"),
+                ("pending_updates", "warning"),
+                ("pbx_alerts", "warning"),
+                ("log_forwarding", "info"),
+                ("api_clients", "warning"),
+            ]),
+        ),
+        (
+            "under attack",
+            Readiness {
+                under_attack: true,
+                ..Default::default()
+            },
+            with(&[]),
+        ),
+        (
+            "weak credentials on three extensions",
+            Readiness {
+                weak_credentials: true,
+                ..Default::default()
+            },
+            with(&[("weak_credentials", "warning")]),
+        ),
+        (
+            "an open console",
+            Readiness {
+                open_console: true,
+                ..Default::default()
+            },
+            with(&[("console_exposure", "warning")]),
+        ),
+        (
+            "403 on AntiHackingSettings",
+            Readiness {
+                forbid_anti_hacking: true,
+                ..Default::default()
+            },
+            with(&[
+                ("global_blacklist", "unknown"),
+                ("brute_force_protection", "unknown"),
             ]),
         ),
         (
@@ -172,7 +241,17 @@ fn plan_rates_every_item_against_each_scenario() {
         // A folder source gets the backups item and the declared ones only.
         assert_eq!(
             got["hq"].keys().cloned().collect::<Vec<_>>(),
-            vec!["alternate_wan", "backups", "contacts", "customer_channels"],
+            vec![
+                "alternate_wan",
+                "backups",
+                "contacts",
+                "customer_channels",
+                "host_provider",
+                "intrusion_detection",
+                "network_monitoring",
+                "network_separation",
+                "os_hardening"
+            ],
             "{name}"
         );
         // Read-only: no write call reached the PBX.
@@ -206,6 +285,11 @@ fn plan_rates_every_item_against_each_scenario() {
             "{name}: {requests:?}"
         );
         assert!(requests.iter().any(|r| r == "GET /xapi/v1/OutboundRules"));
+        assert!(
+            requests
+                .iter()
+                .any(|r| r == "GET /xapi/v1/AntiHackingSettings")
+        );
     }
     // The human list says what to do, and names the role a 403 needs.
     let (_pbx, env) = plan_env(
@@ -227,6 +311,126 @@ fn plan_rates_every_item_against_each_scenario() {
         "tested 400 days ago: {text}"
     );
     assert!(!text.contains("hq:"), "only the source asked for");
+}
+
+/// docs/response-plan.md maps every measure of both steps of the advice to the items that
+/// prove it: no measure is left out, every item named exists, and every item is named.
+#[test]
+fn the_coverage_table_maps_every_measure_of_the_advice() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/response-plan.md"),
+    )
+    .unwrap();
+    let table = doc
+        .split("## Every measure of the advice, and what proves it")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| l.starts_with("| 1 ") || l.starts_with("| 2 "))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    let measures = [
+        ("1", "choose the host"),
+        ("1", "up to date"),
+        ("1", "voice security"),
+        ("1", "firewall"),
+        ("1", "OAuth"),
+        ("1", "passwords"),
+        ("1", "separate voice and data"),
+        ("1", "intrusion detection"),
+        ("1", "monitor network"),
+        ("1", "harden the OS"),
+        ("1", "phone firmware"),
+        ("1", "global blacklist"),
+        ("2", "3-2-1 backups"),
+        ("2", "second SIP carrier"),
+        ("2", "outbound rules"),
+        ("2", "alternate WAN"),
+        ("2", "live chat, Click2Talk, Click2Meet"),
+        ("2", "Facebook Messenger"),
+        ("2", "SMS"),
+    ];
+    for (step, m) in measures {
+        let row = rows
+            .iter()
+            .find(|r| r[1] == step && r[2].contains(m))
+            .unwrap_or_else(|| panic!("step {step}: {m:?} is not in the coverage table"));
+        assert!(!row[3].is_empty() && !row[4].is_empty(), "{m}: {row:?}");
+    }
+    let named: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r[3].split('`').skip(1).step_by(2))
+        .collect();
+    for n in &named {
+        assert!(
+            pbx321::config::READINESS_ITEMS.contains(n),
+            "{n} is not a readiness item"
+        );
+    }
+    for item in pbx321::config::READINESS_ITEMS {
+        assert!(
+            named.contains(item),
+            "{item} proves no measure in the table"
+        );
+    }
+}
+
+/// Step 1's facts in every format: the counts of an attack and of weak credentials reach
+/// the metrics, the extension numbers the human list; nothing personal reaches any output.
+#[test]
+fn security_items_show_in_every_format_without_personal_data() {
+    let (_pbx, env) = plan_env(
+        Readiness {
+            under_attack: true,
+            weak_credentials: true,
+            open_console: true,
+            ..Default::default()
+        },
+        &declared(10),
+        "",
+    );
+    let text = stdout(&env.pbx321(&["plan", "pbx"]));
+    assert!(
+        text.contains("3 extensions have weak credentials (3CX's WeakPass/WeakID): 101, 104, 107"),
+        "{text}"
+    );
+    assert!(
+        text.contains("300 addresses the PBX blocked itself in the last 24 h"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the admin console is open to every address"),
+        "{text}"
+    );
+    for args in [
+        &["plan", "pbx"][..],
+        &["plan", "--format", "json"],
+        &["plan", "--format", "markdown"],
+        &["plan", "--format", "html"],
+        &["check", "--format", "json"],
+        &["check", "--format", "nagios"],
+        &["check", "--format", "prometheus"],
+        &["check"],
+    ] {
+        let out = env.pbx321(args);
+        assert_no_secret(&out);
+    }
+    let prom = stdout(&env.pbx321(&["check", "--format", "prometheus"]));
+    assert!(
+        prom.contains("pbx321_readiness_measure{source=\"pbx\",item=\"attack_activity\"} 300"),
+        "{prom}"
+    );
+    assert!(prom.contains("pbx321_readiness_measure{source=\"pbx\",item=\"weak_credentials\"} 3"));
+    assert!(prom.contains("pbx321_readiness{source=\"pbx\",item=\"console_exposure\"} 1"));
+    let nagios = stdout(&env.pbx321(&["check", "--format", "nagios"]));
+    assert!(
+        nagios.contains("pbx: readiness console_exposure WARNING"),
+        "{nagios}"
+    );
 }
 
 /// `check` carries readiness when `[plan]` is configured; its exit status moves only with
@@ -278,7 +482,7 @@ fn check_carries_readiness_and_changes_status_only_when_asked() {
         assert!(nagios.contains(line), "{line} in:\n{nagios}");
     }
     assert!(
-        !nagios.contains("readiness firewall"),
+        !nagios.contains("readiness firewall "),
         "ok items are not listed"
     );
     let out = env.pbx321(&["check", "--format", "prometheus"]);

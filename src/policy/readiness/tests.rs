@@ -95,6 +95,82 @@ fn ready() -> PbxFacts {
             remote_server: Some("10.0.0.9".into()),
             mode: Some("Active".into()),
         }),
+        security: secure(),
+    }
+}
+
+/// A PBX secured as the advice says.
+fn secure() -> SecurityFacts {
+    SecurityFacts {
+        anti_hacking: Ok(AntiHacking {
+            security_defense_program: Some(true),
+            hack_auth_requests: Some(3),
+            hack_challenge_requests: Some(10),
+            hack_blacklist_duration: Some(86400),
+            max_request_per_period: Some(1000),
+            throttle_period_length: Some(1),
+            hack_barrier_green: Some(3),
+            hack_barrier_amber: Some(5),
+            hack_barrier_red: Some(25),
+        }),
+        auto_blocked: Ok(Counted {
+            count: Some(2),
+            value: vec![
+                // Blocked 2 h ago (a day's block ends in 22 h), and 3 days ago.
+                Blocked {
+                    expires_at: Some(now() + chrono::TimeDelta::hours(22)),
+                },
+                Blocked {
+                    expires_at: Some(now() - chrono::TimeDelta::days(2)),
+                },
+            ],
+        }),
+        users: Ok(Counted {
+            count: Some(3),
+            value: ["100", "101", "102"]
+                .iter()
+                .map(|n| UserTags {
+                    number: Some(n.to_string()),
+                    tags: vec!["MS".into()],
+                })
+                .collect(),
+        }),
+        console: Ok(ConsoleRestrictions {
+            access_restricted: Some(true),
+            ip_whitelist: vec!["198.51.100.7".into(), "203.0.113.0/24".into()],
+        }),
+        firewall_result: Ok(true),
+        os_upgrade: Ok(false),
+        updates: Ok(UpdatesStats {
+            tcx_update: vec![CategoryUpdate {
+                category: Some("Pbx".into()),
+                count: Some(0),
+            }],
+            per_page: vec![],
+        }),
+        notifications: Ok(NotificationSettings {
+            email_addresses: Some("it@example.com,oncall@example.com".into()),
+            notify_system_owners: Some(true),
+            notify_service_stopped: Some(true),
+            notify_updates_available: Some(true),
+        }),
+        syslog: Ok(SyslogSettings {
+            integration_type: Some("Custom".into()),
+            custom_relay_config: Some(SyslogRelay {
+                host: Some("siem.example.com".into()),
+                port: Some(514),
+            }),
+        }),
+        oauth_clients: Ok(vec![OAuthClient {
+            client_id: Some("pbx321".into()),
+            created_at: days_ago(400),
+            used_at: days_ago(0),
+        }]),
+        tokens: Ok(vec![SecurityToken {
+            client_id: Some("pbx321".into()),
+            expires: days_ago(-1),
+            revoked: None,
+        }]),
     }
 }
 
@@ -114,6 +190,11 @@ fn ready_plan() -> Plan {
             declared("alternate_wan", Some("2026-10-01")),
             declared("customer_channels", Some("2026-09-01")),
             declared("contacts", Some("2026-11-01")),
+            declared("intrusion_detection", Some("2026-10-15")),
+            declared("network_separation", Some("2026-10-15")),
+            declared("network_monitoring", Some("2026-10-15")),
+            declared("os_hardening", Some("2026-10-15")),
+            declared("host_provider", Some("2026-10-15")),
         ],
         ..Plan::default()
     }
@@ -138,10 +219,11 @@ type Change = fn(&mut PbxFacts, &mut Plan);
 #[test]
 fn a_ready_pbx_is_ok_everywhere() {
     let items = judge(Some(&ready()), None, &ready_plan(), now());
-    assert_eq!(items.len(), 16);
+    assert_eq!(items.len(), 31);
     for i in &items {
         assert!(
-            matches!(i.status, Level::Ok | Level::Declared),
+            matches!(i.status, Level::Ok | Level::Declared)
+                || (matches!(i.id, "attack_activity" | "api_clients") && i.status == Level::Info),
             "{}: {:?} {}",
             i.id,
             i.status,
@@ -618,7 +700,7 @@ fn every_status_of_every_item() {
     }
     // Every item that can warn was seen warning (or worse), and every PBX item unknown.
     for id in crate::config::READINESS_ITEMS {
-        if *id == "backups" {
+        if *id == "backups" || SECURITY.contains(id) {
             continue;
         }
         let s = seen.get(id).unwrap_or_else(|| panic!("{id}: no case"));
@@ -645,7 +727,17 @@ fn backups_follow_check_and_other_sources_get_declared_items_only() {
     let ids: Vec<&str> = items.iter().map(|i| i.id).collect();
     assert_eq!(
         ids,
-        vec!["backups", "alternate_wan", "customer_channels", "contacts"]
+        vec![
+            "backups",
+            "alternate_wan",
+            "customer_channels",
+            "contacts",
+            "intrusion_detection",
+            "network_separation",
+            "network_monitoring",
+            "os_hardening",
+            "host_provider"
+        ]
     );
     assert_eq!(items[0].status, Level::Critical);
     assert_eq!(items[0].summary, "no backup of hq on any target");
@@ -704,4 +796,470 @@ fn links(p: &mut PbxFacts) -> &mut Vec<WebsiteLink> {
 
 fn settings(p: &mut PbxFacts) -> &mut BackupSettings {
     p.backup_settings.as_mut().unwrap()
+}
+
+fn sec(p: &mut PbxFacts) -> &mut SecurityFacts {
+    &mut p.security
+}
+
+fn anti(p: &mut PbxFacts) -> &mut AntiHacking {
+    p.security.anti_hacking.as_mut().unwrap()
+}
+
+/// The items of step 1 that came with the security facts (and their declared
+/// companions): `every_status_of_every_security_item` covers them.
+const SECURITY: &[&str] = &[
+    "global_blacklist",
+    "brute_force_protection",
+    "weak_credentials",
+    "console_exposure",
+    "firewall_check",
+    "pending_updates",
+    "pbx_alerts",
+    "log_forwarding",
+    "attack_activity",
+    "api_clients",
+    "intrusion_detection",
+    "network_separation",
+    "network_monitoring",
+    "os_hardening",
+    "host_provider",
+];
+
+/// Step 1 of the advice: every status of every security item.
+#[test]
+fn every_status_of_every_security_item() {
+    let mut seen: std::collections::BTreeMap<&str, Vec<Level>> = Default::default();
+    let cases: Vec<(&str, Change, &str, Level, &str)> = vec![
+        (
+            "blacklist on",
+            |_, _| {},
+            "global_blacklist",
+            Level::Ok,
+            "global blacklist is on",
+        ),
+        (
+            "blacklist off",
+            |p, _| anti(p).security_defense_program = Some(false),
+            "global_blacklist",
+            Level::Warning,
+            "global blacklist is off",
+        ),
+        (
+            "blacklist not reported",
+            |p, _| anti(p).security_defense_program = None,
+            "global_blacklist",
+            Level::Unknown,
+            "did not report",
+        ),
+        (
+            "anti-hacking forbidden",
+            |p, _| sec(p).anti_hacking = Err(forbidden()),
+            "global_blacklist",
+            Level::Unknown,
+            "403",
+        ),
+        (
+            "anti-hacking forbidden, brute force",
+            |p, _| sec(p).anti_hacking = Err(forbidden()),
+            "brute_force_protection",
+            Level::Unknown,
+            "403",
+        ),
+        (
+            "strict limits",
+            |_, _| {},
+            "brute_force_protection",
+            Level::Ok,
+            "within pbx321's limits",
+        ),
+        (
+            "at the limits",
+            |p, _| {
+                anti(p).hack_auth_requests = Some(25);
+                anti(p).hack_blacklist_duration = Some(1800)
+            },
+            "brute_force_protection",
+            Level::Ok,
+            "within",
+        ),
+        (
+            "too many failures",
+            |p, _| anti(p).hack_auth_requests = Some(26),
+            "brute_force_protection",
+            Level::Warning,
+            "26 failed authentications allowed",
+        ),
+        (
+            "auth never blocks",
+            |p, _| anti(p).hack_auth_requests = Some(0),
+            "brute_force_protection",
+            Level::Warning,
+            "never block",
+        ),
+        (
+            "challenges",
+            |p, _| anti(p).hack_challenge_requests = Some(5000),
+            "brute_force_protection",
+            Level::Warning,
+            "5000 failed challenges",
+        ),
+        (
+            "short block",
+            |p, _| anti(p).hack_blacklist_duration = Some(60),
+            "brute_force_protection",
+            Level::Warning,
+            "blocked for 60 s",
+        ),
+        (
+            "no throttling",
+            |p, _| anti(p).max_request_per_period = Some(0),
+            "brute_force_protection",
+            Level::Warning,
+            "never throttled",
+        ),
+        (
+            "red barrier off",
+            |p, _| anti(p).hack_barrier_red = Some(0),
+            "brute_force_protection",
+            Level::Warning,
+            "red barrier is off",
+        ),
+        (
+            "limits not reported",
+            |p, _| {
+                anti(p).hack_auth_requests = None;
+                anti(p).hack_blacklist_duration = None
+            },
+            "brute_force_protection",
+            Level::Unknown,
+            "did not report",
+        ),
+        (
+            "no weak credentials",
+            |_, _| {},
+            "weak_credentials",
+            Level::Ok,
+            "flags no extension",
+        ),
+        (
+            "weak credentials",
+            |p, _| {
+                let u = &mut sec(p).users.as_mut().unwrap().value;
+                u[0].tags.push("WeakPass".into());
+                u[2].tags = vec!["WeakID".into()];
+            },
+            "weak_credentials",
+            Level::Warning,
+            "2 extensions have weak credentials (3CX's WeakPass/WeakID): 100, 102",
+        ),
+        (
+            "users forbidden",
+            |p, _| sec(p).users = Err(forbidden()),
+            "weak_credentials",
+            Level::Unknown,
+            "403",
+        ),
+        (
+            "console restricted",
+            |_, _| {},
+            "console_exposure",
+            Level::Ok,
+            "only 2 listed addresses",
+        ),
+        (
+            "console open",
+            |p, _| sec(p).console.as_mut().unwrap().access_restricted = Some(false),
+            "console_exposure",
+            Level::Warning,
+            "open to every address",
+        ),
+        (
+            "restricted to nothing",
+            |p, _| sec(p).console.as_mut().unwrap().ip_whitelist.clear(),
+            "console_exposure",
+            Level::Warning,
+            "open to every address",
+        ),
+        (
+            "console not reported",
+            |p, _| sec(p).console.as_mut().unwrap().access_restricted = None,
+            "console_exposure",
+            Level::Unknown,
+            "did not report",
+        ),
+        (
+            "firewall passed",
+            |_, _| {},
+            "firewall_check",
+            Level::Ok,
+            "last run passed",
+        ),
+        (
+            "firewall failed",
+            |p, _| sec(p).firewall_result = Ok(false),
+            "firewall_check",
+            Level::Warning,
+            "last run failed",
+        ),
+        (
+            "firewall down",
+            |p, _| sec(p).firewall_result = Err(down()),
+            "firewall_check",
+            Level::Unknown,
+            "could not be read",
+        ),
+        (
+            "nothing waits",
+            |_, _| {},
+            "pending_updates",
+            Level::Ok,
+            "no update waits",
+        ),
+        (
+            "os upgrade",
+            |p, _| sec(p).os_upgrade = Ok(true),
+            "pending_updates",
+            Level::Warning,
+            "an operating system upgrade waits",
+        ),
+        (
+            "3cx updates",
+            |p, _| sec(p).updates.as_mut().unwrap().tcx_update[0].count = Some(2),
+            "pending_updates",
+            Level::Warning,
+            "2 updates of 3CX wait",
+        ),
+        (
+            "stats forbidden",
+            |p, _| sec(p).updates = Err(forbidden()),
+            "pending_updates",
+            Level::Unknown,
+            "403",
+        ),
+        (
+            "alerts reach people",
+            |_, _| {},
+            "pbx_alerts",
+            Level::Ok,
+            "reach 2 addresses and its system owners",
+        ),
+        (
+            "nobody hears",
+            |p, _| {
+                let n = sec(p).notifications.as_mut().unwrap();
+                n.email_addresses = Some(String::new());
+                n.notify_system_owners = Some(false)
+            },
+            "pbx_alerts",
+            Level::Warning,
+            "no address receives",
+        ),
+        (
+            "service stop unheard",
+            |p, _| {
+                sec(p)
+                    .notifications
+                    .as_mut()
+                    .unwrap()
+                    .notify_service_stopped = Some(false)
+            },
+            "pbx_alerts",
+            Level::Warning,
+            "when a service stops",
+        ),
+        (
+            "updates unheard",
+            |p, _| {
+                sec(p)
+                    .notifications
+                    .as_mut()
+                    .unwrap()
+                    .notify_updates_available = Some(false)
+            },
+            "pbx_alerts",
+            Level::Warning,
+            "when updates are available",
+        ),
+        (
+            "logs forwarded",
+            |_, _| {},
+            "log_forwarding",
+            Level::Ok,
+            "syslog collector (siem.example.com)",
+        ),
+        (
+            "logs stay",
+            |p, _| sec(p).syslog.as_mut().unwrap().integration_type = Some("None".into()),
+            "log_forwarding",
+            Level::Info,
+            "stay on the PBX",
+        ),
+        (
+            "another collector declared",
+            |p, plan| {
+                sec(p).syslog.as_mut().unwrap().integration_type = Some("None".into());
+                plan.declared.push(declared("log_forwarding", None))
+            },
+            "log_forwarding",
+            Level::Declared,
+            "declared: the log_forwarding",
+        ),
+        (
+            "one blocked today",
+            |_, _| {},
+            "attack_activity",
+            Level::Info,
+            "1 address the PBX blocked itself in the last 24 h",
+        ),
+        (
+            "without a known duration: blocks in force",
+            |p, _| anti(p).hack_blacklist_duration = None,
+            "attack_activity",
+            Level::Info,
+            "1 address",
+        ),
+        (
+            "blocklist forbidden",
+            |p, _| sec(p).auto_blocked = Err(forbidden()),
+            "attack_activity",
+            Level::Unknown,
+            "403",
+        ),
+        (
+            "clients used",
+            |_, _| {},
+            "api_clients",
+            Level::Info,
+            "API clients: pbx321",
+        ),
+        (
+            "client idle",
+            |p, _| sec(p).oauth_clients.as_mut().unwrap()[0].used_at = days_ago(91),
+            "api_clients",
+            Level::Warning,
+            "unused for over 90 days: pbx321",
+        ),
+        (
+            "client made long ago, never used",
+            |p, _| sec(p).oauth_clients.as_mut().unwrap()[0].used_at = None,
+            "api_clients",
+            Level::Warning,
+            "unused",
+        ),
+        (
+            "never used, no date: cannot tell",
+            |p, _| {
+                let c = &mut sec(p).oauth_clients.as_mut().unwrap()[0];
+                c.used_at = None;
+                c.created_at = None
+            },
+            "api_clients",
+            Level::Info,
+            "API clients",
+        ),
+        (
+            "clients forbidden",
+            |p, _| sec(p).oauth_clients = Err(forbidden()),
+            "api_clients",
+            Level::Unknown,
+            "403",
+        ),
+        (
+            "intrusion detection undeclared",
+            |_, plan| plan.declared.retain(|d| d.id != "intrusion_detection"),
+            "intrusion_detection",
+            Level::Warning,
+            "not declared",
+        ),
+        (
+            "os hardening untested",
+            |_, plan| {
+                plan.declared.iter_mut().for_each(|d| {
+                    if d.id == "os_hardening" {
+                        d.last_tested = None
+                    }
+                })
+            },
+            "os_hardening",
+            Level::Warning,
+            "never tested",
+        ),
+        (
+            "host provider declared",
+            |_, _| {},
+            "host_provider",
+            Level::Declared,
+            "the host_provider",
+        ),
+        (
+            "host provider tested long ago",
+            |_, plan| {
+                plan.declared.iter_mut().for_each(|d| {
+                    if d.id == "host_provider" {
+                        d.last_tested = "2025-01-01".parse().ok()
+                    }
+                })
+            },
+            "host_provider",
+            Level::Warning,
+            "last tested 2025-01-01",
+        ),
+        (
+            "networks not separated",
+            |_, plan| plan.declared.retain(|d| d.id != "network_separation"),
+            "network_separation",
+            Level::Warning,
+            "not declared: voice and data on separate networks",
+        ),
+        (
+            "nobody watches the network",
+            |_, plan| plan.declared.retain(|d| d.id != "network_monitoring"),
+            "network_monitoring",
+            Level::Warning,
+            "not declared: monitoring",
+        ),
+    ];
+    for (case, change, id, want, words) in cases {
+        let mut p = ready();
+        let mut plan = ready_plan();
+        change(&mut p, &mut plan);
+        let items = judge(Some(&p), None, &plan, now());
+        let i = items.iter().find(|i| i.id == id).unwrap();
+        assert_eq!(i.status, want, "{case}: {i:?}");
+        assert!(i.summary.contains(words), "{case}: {:?}", i.summary);
+        if !matches!(want, Level::Ok | Level::Declared | Level::Info) {
+            assert!(!i.fix.is_empty(), "{case}: no fix");
+        }
+        if want == Level::Unknown && words == "403" {
+            assert!(i.fix.contains("System Owner"), "{case}: names the role");
+        }
+        seen.entry(id).or_default().push(want);
+    }
+    // Each was seen as it should be when something is wrong.
+    for id in SECURITY {
+        let s = seen.get(id).unwrap_or_else(|| panic!("{id}: no case"));
+        let bad = match *id {
+            "attack_activity" => Level::Unknown,
+            "log_forwarding" => Level::Info,
+            _ => Level::Warning,
+        };
+        assert!(s.contains(&bad), "{id}: {s:?}");
+    }
+}
+
+/// Nothing personal the PBX keeps is shown: the e-mail addresses of its alerts and the
+/// addresses of the console's allow-list are counted, never written.
+#[test]
+fn security_items_show_no_address() {
+    let items = judge(Some(&ready()), None, &ready_plan(), now());
+    let all = serde_json::to_string(&items).unwrap();
+    for secret in [
+        "it@example.com",
+        "oncall@example.com",
+        "198.51.100.7",
+        "203.0.113.0",
+    ] {
+        assert!(!all.contains(secret), "{secret} in {all}");
+    }
 }
