@@ -3,7 +3,8 @@
 # are missing (age and zstd for restore-by-hand interop, promtool from the prometheus
 # package for the metrics format, sshd and rclone as the SFTP and WebDAV servers,
 # moto[server] into .venv as the S3 server, man-db, systemd and cargo-deb for the package
-# test, Debian's chromium for the status page in a real headless browser), then runs cargo
+# test, Debian's chromium for the status page in a real headless browser, icinga2 and
+# kubernetes-validate for the shipped monitoring and Kubernetes files), then runs cargo
 # test.
 # Extra arguments go to cargo test (e.g. scripts/test.sh --test integration killed).
 set -euo pipefail
@@ -28,6 +29,8 @@ command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 # The status page test loads the daemon's page in headless Chromium.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The shipped Icinga 2 config is validated by icinga2 itself (its ITL from icinga2-common).
+command -v icinga2 >/dev/null 2>&1 || missing+=(icinga2-bin icinga2-common)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   $sudo apt-get update -qq
@@ -45,6 +48,12 @@ if ! .venv/bin/python -c "import moto, flask" >/dev/null 2>&1; then
     rm -rf .venv && python3 -m venv .venv
   fi
   .venv/bin/pip install -q "moto[server]==$MOTO_VERSION"
+fi
+# The shipped Kubernetes examples are validated against Kubernetes' schemas.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+if ! .venv/bin/kubernetes-validate --version >/dev/null 2>&1; then
+  echo "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION into .venv" >&2
+  .venv/bin/pip install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 fi
 
 # scripts/package-deb.sh builds the .deb the package test installs.

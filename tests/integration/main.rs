@@ -26,6 +26,8 @@
 //! - `plan`: readiness against the 3CX emulator's scenarios, the runbook (golden files, PDF).
 //! - `package`: the Debian package built with cargo-deb, installed, reinstalled, purged.
 //! - `s3`: the S3 target against a real moto server, with faults injected by a proxy.
+//! - `shipped`: the shipped monitoring and Kubernetes files against their real validators
+//!   (promtool, icinga2, kubernetes-validate) and a real `/metrics` scrape.
 //! - `sources`: the command source (3CXBackupCmd).
 //! - `stalls`: a server that accepts and never answers (WebDAV, S3, SFTP) holds no other
 //!   target; a source file dated in the future.
@@ -59,6 +61,7 @@ mod package;
 mod plan;
 mod s3;
 mod servers;
+mod shipped;
 mod sources;
 mod stalls;
 mod statuspage;
