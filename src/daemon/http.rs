@@ -335,6 +335,9 @@ async fn api_status(State(app): State<App>, headers: HeaderMap) -> Response {
 
 #[derive(Deserialize, Default)]
 struct PageQuery {
+    /// The fleet view's filters.
+    status: Option<String>,
+    q: Option<String>,
     queued: Option<String>,
     source: Option<String>,
     /// When the run was asked for (seconds since the epoch).
@@ -380,6 +383,7 @@ async fn page(State(app): State<App>, headers: HeaderMap, Query(q): Query<PageQu
         ),
         _ => String::new(),
     };
+    let filter = crate::report::fleet::Filter::parse(q.status.as_deref(), q.q.as_deref());
     html(crate::report::page::render(&crate::report::page::View {
         report: st.check.as_ref(),
         config: st.config.as_ref(),
@@ -389,6 +393,7 @@ async fn page(State(app): State<App>, headers: HeaderMap, Query(q): Query<PageQu
         runs: &runs,
         csrf: allowed.then_some(app.csrf.as_str()),
         flash: &flash,
+        filter: &filter,
     }))
 }
 
@@ -404,6 +409,7 @@ async fn source_page(
     let now = chrono::Utc::now();
     let runs = runs(&app.status, now);
     let st = super::lock(&app.status);
+    let allowed = st.config.as_ref().is_some_and(|c| c.daemon.allow_actions);
     let view = crate::report::page::View {
         report: st.check.as_ref(),
         config: st.config.as_ref(),
@@ -411,8 +417,9 @@ async fn source_page(
         zone: &st.zone,
         now,
         runs: &runs,
-        csrf: None,
+        csrf: allowed.then_some(app.csrf.as_str()),
         flash: "",
+        filter: &crate::report::fleet::Filter::default(),
     };
     match crate::report::page::render_source(&view, &name) {
         Some(page) => html(page),

@@ -407,6 +407,7 @@ async fn the_pages_two_ages_of_a_backup_agree() {
         runs: &[],
         csrf: None,
         flash: "",
+        filter: &crate::report::fleet::Filter::default(),
     };
     let aged = format!("{id} (35s old)");
     let page = crate::report::page::render(&view);
@@ -418,4 +419,75 @@ async fn the_pages_two_ages_of_a_backup_agree() {
     let source = crate::report::page::render_source(&view, "hq").unwrap();
     assert!(source.contains(&aged), "{source}");
     assert!(!source.contains(&format!("{id} (0s old)")), "{source}");
+}
+
+/// Issue 30: a fleet of 200 sources with 3 failing shows those 3 first, in a table, with
+/// the counts per status; filters are GET parameters and show nothing else.
+#[tokio::test(start_paused = true)]
+async fn a_fleet_of_200_shows_its_three_failing_sources_first() {
+    use crate::policy::Status;
+    let h = Harness::new();
+    h.pbx_writes(1);
+    h.backup().await;
+    let one = h.check().await;
+    let mut report = one.clone();
+    let template = one.sources[0].clone();
+    report.sources = (0..200)
+        .map(|i| {
+            let mut s = template.clone();
+            s.status.source = format!("pbx-{i:03}");
+            s.status.status = match i {
+                50 | 120 | 199 => Status::Critical,
+                7 | 8 => Status::Warning,
+                _ => Status::Ok,
+            };
+            s
+        })
+        .collect();
+    report.status = Status::Critical;
+    let render = |filter: crate::report::fleet::Filter| {
+        crate::report::page::render(&crate::report::page::View {
+            report: Some(&report),
+            config: Some(&h.ctx.config),
+            next: &std::collections::BTreeMap::new(),
+            zone: &crate::config::Zone::Utc,
+            now: h.now(),
+            runs: &[],
+            csrf: None,
+            flash: "",
+            filter: &filter,
+        })
+    };
+    let page = render(Default::default());
+    assert!(page.contains("class=\"fleet\""), "the table");
+    assert!(page.len() < 300 * 1024, "{} bytes", page.len());
+    assert!(!page.contains("<script"));
+    assert!(
+        page.contains("✖ 3 CRITICAL") && page.contains("▲ 2 WARNING") && page.contains("✔ 195 OK")
+    );
+    let order: Vec<&str> = page
+        .match_indices("href=\"/source/")
+        .map(|(i, _)| &page[i + 14..i + 21])
+        .collect();
+    assert_eq!(order.len(), 200);
+    assert_eq!(
+        &order[..5],
+        ["pbx-050", "pbx-120", "pbx-199", "pbx-007", "pbx-008"]
+    );
+    let critical = render(crate::report::fleet::Filter::parse(Some("critical"), None));
+    assert_eq!(critical.matches("href=\"/source/").count(), 3);
+    assert!(
+        !critical.contains("pbx-007"),
+        "another status's source is not named"
+    );
+    let searched = render(crate::report::fleet::Filter::parse(None, Some("PBX-12")));
+    assert_eq!(
+        searched.matches("href=\"/source/").count(),
+        10,
+        "pbx-120 to pbx-129"
+    );
+    assert!(
+        searched.contains("name=\"q\" value=\"pbx-12\""),
+        "the filter is shown"
+    );
 }

@@ -3,6 +3,7 @@
 //! monitoring plugins and `prometheus` for the text exposition format.
 
 pub mod chart;
+pub mod fleet;
 pub mod human;
 pub mod json;
 pub mod nagios;

@@ -31,6 +31,8 @@ pub struct View<'a> {
     pub csrf: Option<&'a str>,
     /// A line to show once ("backup of hq queued").
     pub flash: &'a str,
+    /// What the page is asked to show (`?status=…&q=…`).
+    pub filter: &'a super::fleet::Filter,
 }
 
 /// How many of the newest backups the copy matrix shows.
@@ -53,6 +55,15 @@ struct Page {
     csrf: Option<String>,
     sources: Vec<SourceRow>,
     targets: Vec<TargetRow>,
+    /// The table of the fleet view (empty: the cards).
+    fleet: Vec<super::fleet::FleetRow>,
+    fleet_view: bool,
+    /// `3 CRITICAL · 195 OK` and the links that filter by each.
+    counts: Vec<(String, String)>,
+    filter_status: String,
+    filter_q: String,
+    /// How many sources the filter kept, of how many.
+    shown: String,
 }
 
 #[derive(Template)]
@@ -72,6 +83,8 @@ struct SourcePage {
     backups: Vec<BackupLine>,
     commands: String,
     stock: String,
+    /// `Some(token)` when actions are allowed: the "back up now" button.
+    csrf: Option<String>,
 }
 
 struct SourceRow {
@@ -450,14 +463,52 @@ pub fn render(v: &View) -> String {
             csrf: v.csrf.map(str::to_string),
             sources: vec![],
             targets: vec![],
+            fleet: vec![],
+            fleet_view: false,
+            counts: vec![],
+            filter_status: String::new(),
+            filter_q: String::new(),
+            shown: String::new(),
         }
         .render()
         .unwrap_or_else(|e| format!("template error: {e}"));
     };
     let (_, banner_icon, banner_class) = look(r.status);
-    let sources = r.sources.iter().map(|s| source_row(v, r, s)).collect();
+    use super::fleet;
+    let fleet_view = r.sources.len() >= fleet::FLEET_AT || !v.filter.is_empty();
+    let (sources, fleet) = if fleet_view {
+        (
+            Vec::new(),
+            fleet::rows(r, v.filter, v.runs, v.next, zone, v.now),
+        )
+    } else {
+        (
+            r.sources.iter().map(|s| source_row(v, r, s)).collect(),
+            Vec::new(),
+        )
+    };
     let targets = r.targets.iter().map(target_row).collect();
+    let shown = format!("{} of {}", fleet.len(), r.sources.len());
     Page {
+        fleet,
+        fleet_view,
+        counts: fleet::counts(r)
+            .into_iter()
+            .map(|(s, n)| {
+                let (word, icon, _) = look(s);
+                (
+                    format!("{icon} {n} {word}"),
+                    format!("/?status={}", word.to_ascii_lowercase()),
+                )
+            })
+            .collect(),
+        filter_status: v
+            .filter
+            .status
+            .map(|s| look(s).0.to_ascii_lowercase())
+            .unwrap_or_default(),
+        filter_q: v.filter.q.clone().unwrap_or_default(),
+        shown,
         banner: banner_of(r),
         banner_class,
         banner_icon,
@@ -554,6 +605,7 @@ pub fn render_source(v: &View, name: &str) -> Option<String> {
     let runs = runs_of(v.runs, name);
     let targets = r.targets.len();
     SourcePage {
+        csrf: v.csrf.map(str::to_string),
         name: name.to_string(),
         word,
         icon,
@@ -618,6 +670,7 @@ mod tests {
             runs: &[],
             csrf,
             flash,
+            filter: &crate::report::fleet::Filter::default(),
         })
     }
 

@@ -13,6 +13,16 @@ use std::process::Command;
 use crate::daemon::{http_get, http_request, wait_for};
 use crate::helpers::{TestEnv, code, stderr};
 
+/// A child process killed (and reaped) when the test ends, passed or not.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `chromium --headless` with what it needs to run as root in a container.
 fn chromium(profile: &Path) -> Command {
     let mut c = Command::new("chromium");
@@ -192,13 +202,6 @@ fn a_three_source_fleet_in_a_headless_browser() {
     bytes[mid] ^= 0x01;
     std::fs::write(&flip, bytes).unwrap();
 
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let _daemon = Kill(
         std::process::Command::cargo_bin("pbx321")
             .unwrap()
@@ -455,4 +458,89 @@ fn the_token_protects_the_page_and_actions_are_off_by_default() {
     assert!(text.contains("allow_actions = true"), "{text}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Issue 30: a fleet of 200 sources, 3 of them failing (their PBX never wrote a backup),
+/// in headless Chromium: the table lists the 3 first, the banner counts them, a filter
+/// link shows them alone; screenshots at 1280 and 375 px (`scripts/screenshots.sh`).
+#[test]
+fn a_fleet_of_200_in_a_headless_browser_shows_its_failing_sources_first() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let port = crate::servers::free_port();
+    let mut env = TestEnv::new();
+    let failing = ["pbx-031", "pbx-117", "pbx-164"];
+    for i in 0..199 {
+        let name = format!("pbx-{i:03}");
+        let dir = env.path().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        if !failing.contains(&name.as_str()) {
+            std::fs::write(
+                dir.join("3CXScheduledBackup.zip"),
+                crate::helpers::sample_zip(1000 + i, 2_000),
+            )
+            .unwrap();
+        }
+        env.extra_source.push_str(&format!(
+            "\n[[source]]\nname = \"{name}\"\ntype = \"folder\"\npath = \"{name}\"\nsettle = \"0s\"\n"
+        ));
+    }
+    env.put_backup("3CXScheduledBackup.zip", 999, 2_000);
+    env.top_level = format!(
+        "daemon = {{ listen = \"127.0.0.1:{port}\", timezone = \"Europe/Madrid\" }}\nschedule = {{ check = \"*/3 * * * * *\" }}\n"
+    );
+    let config = env.write_config();
+    let out = env.pbx321(&["backup"]);
+    assert_eq!(
+        code(&out),
+        1,
+        "three sources have no backup: {}",
+        stderr(&out)
+    );
+    let _daemon = Kill(
+        std::process::Command::cargo_bin("pbx321")
+            .unwrap()
+            .args(["--config", config.to_str().unwrap(), "daemon"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the fleet on the page", 120, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http_get(port, "/").1.contains("3 CRITICAL")
+    });
+    let url = format!("http://127.0.0.1:{port}/");
+    let profile = tempfile::tempdir().unwrap();
+    let dom = dump_dom(profile.path(), &url);
+    assert!(dom.contains("class=\"fleet\""), "the table");
+    assert!(
+        dom.contains("✖ 3 CRITICAL") && dom.contains("✔ 197 OK"),
+        "{dom}"
+    );
+    let rows: Vec<&str> = dom
+        .split("<a href=\"/source/")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap())
+        .collect();
+    assert_eq!(rows.len(), 200, "every source a row");
+    assert_eq!(&rows[..3], failing, "the failing ones first");
+    assert!(!dom.contains("<script"));
+    let (_, critical) = http_get(port, "/?status=critical");
+    assert_eq!(critical.matches("<a href=\"/source/").count(), 3);
+    assert!(!critical.contains("/source/pbx-000\""), "{critical}");
+    let (status, one) = http_get(port, "/source/pbx-117");
+    assert_eq!(status, 200);
+    assert!(one.contains("CRITICAL"), "the card is on the source page");
+
+    let shots = tempfile::tempdir().unwrap();
+    let wide = shots.path().join("fleet-1280.png");
+    let narrow = shots.path().join("fleet-375.png");
+    screenshot(profile.path(), &url, 1280, 800, &wide);
+    screenshot(profile.path(), &url, 375, 812, &narrow);
+    if let Ok(dir) = std::env::var("PBX321_SCREENSHOTS_DIR") {
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [&wide, &narrow] {
+            std::fs::copy(f, Path::new(&dir).join(f.file_name().unwrap())).unwrap();
+        }
+    }
 }
