@@ -26,7 +26,12 @@
 # BENCH_FLEET_MIB) to 3 fs targets with [daemon] max_concurrent = 4 (BENCH_FLEET_CONCURRENCY;
 # the daemon's code path), against a shell loop sealing each with zstd | age | tee; total
 # time and pbx321's peak RSS, also with MALLOC_ARENA_MAX=2 (as the systemd units set).
-# BENCH_PARTS="backup check s3 repair fleet" selects the parts. These are measurements, not tests.
+# Then the status page of a fleet (BENCH_PAGE_SOURCES, default 200 sources x 30 backups x
+# 3 fs targets, 3 sources failing): the daemon's `/` (goal <= 50 ms and <= 300 KB), a
+# filtered `/?status=critical` (goal <= 20 ms) and `/metrics` (goal <= 50 ms), best of 5,
+# against `/healthz` on the same server as the baseline; and the daemon's RSS sampled over
+# a simulated day of checks (96, one a second: goal flat after the first samples).
+# BENCH_PARTS="backup check s3 repair fleet page" selects the parts. These are measurements, not tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +40,7 @@ need=()
 command -v age >/dev/null || need+=(age)
 command -v zstd >/dev/null || need+=(zstd)
 [ -x /usr/bin/time ] || need+=(time)
+command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
@@ -82,7 +88,7 @@ with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
 PY
 }
 
-parts=${BENCH_PARTS:-"backup check s3 repair fleet"}
+parts=${BENCH_PARTS:-"backup check s3 repair fleet page"}
 [[ " $parts " == *" backup "* ]] || sizes=""
 [ -z "$sizes" ] || printf '%-6s %12s %12s %8s %14s %10s %12s %12s %12s %8s\n' size baseline_MiB/s pbx321_MiB/s ratio pbx321_peak_RSS nosync_ratio first_copy_s restore_ratio restore_sync deep_ratio
 for gib in $sizes; do
@@ -454,4 +460,78 @@ PY
   t5=$(date +%s.%N)
   rss2=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-fleet.txt")
   python3 -c "base=$t1-$t0; ours=$t3-$t2; a2=$t5-$t4; print(f'fleet: {$n} sources x 3 targets: shell loop {base:.1f}s, pbx321 backup {ours:.1f}s (ratio {ours/base:.2f}; {$ok} backups on t3), peak RSS {$rss/1024:.1f} MiB; with MALLOC_ARENA_MAX=2: {a2:.1f}s, peak RSS {$rss2/1024:.1f} MiB')"
+fi
+
+if [[ " $parts " == *" page "* ]]; then
+  n=${BENCH_PAGE_SOURCES:-200}
+  p="$work/page"; rm -rf "$p"; mkdir -p "$p"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  python3 - "$p" "$recipient" "$n" "$port" <<'PY'
+import datetime, json, os, sys
+root, recipient, n, port = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+cfg = [f'state_dir = "state"\n[daemon]\nlisten = "127.0.0.1:{port}"\n[schedule]\ncheck = "* * * * * *"\n[encryption]\nrecipients = ["{recipient}"]\n[policy]\ncopies = 3\nmedia = 2\noffsite = 1\nmax_age = "26h"\n']
+failing = {n // 5, n // 2, n - 1}
+for s in range(n):
+    cfg.append(f'[[source]]\nname = "pbx{s:03d}"\ntype = "folder"\npath = "src"\n')
+for t, medium, loc in [("t1", "disk", "onsite"), ("t2", "nas", "onsite"), ("t3", "object-storage", "offsite")]:
+    cfg.append(f'[[target]]\nname = "{t}"\ntype = "fs"\npath = "{t}"\nmedium = "{medium}"\nlocation = "{loc}"\ntrust_labels = true\n')
+    for s in range(n):
+        src = f"pbx{s:03d}"
+        d = os.path.join(root, t, src); os.makedirs(d)
+        for day in range(30):
+            # A failing source's newest backup is 3 days old: CRITICAL.
+            at = now - datetime.timedelta(days=day + (3 if s in failing else 0), hours=1)
+            bid = f"{src}-{at:%Y%m%dT%H%M%SZ}"
+            sealed = b"age-encryption.org/v1 bench " + bid.encode()
+            open(os.path.join(d, bid + ".zip.zst.age"), "wb").write(sealed)
+            m = {"format": "pbx321-manifest", "version": 1, "id": bid, "source": src,
+                 "created_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "origin": {"name": "3CXScheduledBackup.zip", "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "size": 1000},
+                 "plain": {"bytes": 1000, "sha256": "0" * 64},
+                 "sealed": {"bytes": len(sealed), "sha256": "0" * 64, "compression": "zstd", "encryption": "age", "recipients": [recipient]},
+                 "tool": {"name": "pbx321", "version": "bench"}}
+            open(os.path.join(d, bid + ".manifest.json"), "w").write(json.dumps(m))
+open(os.path.join(root, "config.toml"), "w").write("\n".join(cfg))
+PY
+  "$bin" --config "$p/config.toml" daemon >"$p/daemon.log" 2>&1 &
+  dpid=$!
+  trap 'kill $dpid 2>/dev/null || true; rm -rf "$work"' EXIT
+  for _ in $(seq 600); do
+    curl -fsS "http://127.0.0.1:$port/" 2>/dev/null | grep -q "CRITICAL" && break
+    sleep 0.2
+  done
+  fastest() { # path -> best seconds of 5 requests
+    local best=9
+    for _ in 1 2 3 4 5; do
+      t=$(curl -fsS -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port$1")
+      best=$(python3 -c "print(min($best, $t))")
+    done
+    echo "$best"
+  }
+  base=$(fastest /healthz)
+  page=$(fastest /)
+  filtered=$(fastest "/?status=critical")
+  metrics=$(fastest /metrics)
+  size=$(curl -fsS "http://127.0.0.1:$port/" | wc -c)
+  shown=$(curl -fsS "http://127.0.0.1:$port/?status=critical" | grep -o 'href="/source/' | wc -l)
+  python3 - "$n" "$base" "$page" "$filtered" "$metrics" "$size" "$shown" <<'PY'
+import sys
+n, base, page, filt, met, size, shown = sys.argv[1], *map(float, sys.argv[2:7]), sys.argv[7]
+ms = lambda t: t * 1000
+print(f"page: {n} sources x 30 backups x 3 targets: /healthz {ms(base):.1f} ms (baseline); / {ms(page):.1f} ms ({page/base:.1f}x, goal <= 50 ms), {size/1024:.0f} KB (goal <= 300 KB); /?status=critical {ms(filt):.1f} ms ({shown} rows, goal <= 20 ms); /metrics {ms(met):.1f} ms (goal <= 50 ms)")
+PY
+  # A simulated day of checks: 96 scheduled checks, one a second; RSS every 12.
+  samples=()
+  for i in $(seq 8); do
+    sleep 12
+    samples+=("$(awk '/VmRSS/ {print $2}' /proc/$dpid/status)")
+  done
+  kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null || true
+  python3 - "${samples[@]}" <<'PY'
+import sys
+kib = [int(x) for x in sys.argv[1:]]
+first = kib[0]; last = kib[-1]
+print("page: daemon RSS over 96 checks (every 12): " + ", ".join(f"{k/1024:.1f}" for k in kib) + f" MiB; growth after the first sample {100*(last-first)/first:+.1f} %")
+PY
 fi

@@ -175,6 +175,11 @@ pub struct Notifier {
     pub name: String,
     pub kind: NotifyKind,
     pub on: Vec<Event>,
+    /// `tenant = "acme"`: only that tenant's events.
+    pub tenant: Option<String>,
+    /// The sources whose events it gets (a tenant's), or every one (`None`). An event of
+    /// no source (a check's status, a run that did not start) goes to no tenant notifier.
+    pub only: Option<std::collections::BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -260,6 +265,7 @@ struct RawNotify {
     #[serde(default)]
     to: Vec<String>,
     ca_file: Option<PathBuf>,
+    tenant: Option<String>,
 }
 
 const NOTIFY_TYPES: &[&str] = &["webhook", "healthchecks", "email"];
@@ -537,6 +543,8 @@ impl Cx<'_> {
             name: format!("{kind_word} {n}"),
             kind,
             on,
+            tenant: raw.tenant.clone(),
+            only: None,
         })
     }
 

@@ -40,6 +40,7 @@ pub use retention::{Retention, Rules, Zone};
 pub use signing::Signing;
 pub use source::*;
 pub use target::*;
+pub use tenant::Tenant;
 
 /// An [`Invalid`] value, worded as `format!` words it.
 macro_rules! invalid {
@@ -59,6 +60,7 @@ mod retention;
 mod signing;
 mod source;
 mod target;
+mod tenant;
 
 /// Pending backups kept in the spool per source when `spool_max` is not given.
 pub const DEFAULT_SPOOL_MAX: usize = 3;
@@ -104,6 +106,8 @@ pub struct Config {
     pub plan: Plan,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
+    /// The customers of a managed-service provider, each seeing only its own sources.
+    pub tenants: Vec<Tenant>,
     /// Every secret referred to, with its line.
     pub secrets: Vec<SecretRef>,
 }
@@ -167,13 +171,14 @@ const TOP_KEYS: &[&str] = &[
     "daemon",
     "schedule",
     "notify",
+    "tenant",
     "plan",
     "source",
     "target",
 ];
 
 /// Keys every `[[source]]` has, besides those of its type.
-const SOURCE_COMMON: &[&str] = &["name", "type", "retention", "schedule"];
+const SOURCE_COMMON: &[&str] = &["name", "type", "retention", "schedule", "tenant"];
 /// Keys every `[[target]]` has, besides those of its type.
 const TARGET_COMMON: &[&str] = &[
     "name",
@@ -283,16 +288,14 @@ impl Config {
             .unwrap_or_default();
         let plan = cx.plan_section(get("plan"), base);
         cx.plan_needs_schedule(&plan, &schedule, get("plan"), get("schedule"));
-        let notify_tables = cx.array(get("notify"), "notify");
-        let notify = cx.notifiers(&notify_tables, base);
-        let source_tables = cx.array(get("source"), "source");
+        let (notify, sources, tenants, source_tables) =
+            cx.parties(get("notify"), get("source"), get("tenant"), base);
         let target_tables = cx.array(get("target"), "target");
-        let sources = cx.sources(&source_tables, base);
         let targets = cx.targets(&target_tables, base);
         cx.whole(
             &targets,
             target_tables.len(),
-            source_tables.len(),
+            source_tables,
             encryption.is_none() && get("encryption").is_none(),
             policy.as_ref().map(|p| (p, policy_span)),
         );
@@ -314,6 +317,7 @@ impl Config {
                 plan,
                 sources,
                 targets,
+                tenants,
                 secrets: cx.secrets,
             }),
             _ => Err(fail(cx.problems)),
@@ -342,6 +346,7 @@ impl Config {
             plan: Plan::default(),
             sources: Vec::new(),
             targets,
+            tenants: Vec::new(),
             secrets: Vec::new(),
         }
     }
@@ -365,6 +370,20 @@ impl Config {
 }
 
 /// The span of `key` in a table, if it is there.
+/// A string value of a table's key, if it is one.
+fn key_str(table: &Spanned<DeValue<'_>>, key: &str) -> Option<String> {
+    match table.get_ref() {
+        DeValue::Table(t) => t
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .and_then(|(_, v)| match v.get_ref() {
+                DeValue::String(s) => Some(s.to_string()),
+                _ => None,
+            }),
+        _ => None,
+    }
+}
+
 fn key_span(table: &Spanned<DeValue<'_>>, key: &str) -> Option<Range<usize>> {
     match table.get_ref() {
         DeValue::Table(t) => t
@@ -636,6 +655,25 @@ impl Cx<'_> {
     }
 
     /// The tables of an array of tables (`[[source]]`), or a problem.
+    /// The notifiers, the sources and the tenants they belong to (each tenant notifier
+    /// knowing its sources), and how many `[[source]]` tables were written.
+    #[allow(clippy::type_complexity)]
+    fn parties(
+        &mut self,
+        notify: Option<&Spanned<DeValue<'_>>>,
+        source: Option<&Spanned<DeValue<'_>>>,
+        tenant: Option<&Spanned<DeValue<'_>>>,
+        base: &Path,
+    ) -> (Vec<Notifier>, Vec<SourceConfig>, Vec<Tenant>, usize) {
+        let notify_tables = self.array(notify, "notify");
+        let mut notify = self.notifiers(&notify_tables, base);
+        let source_tables = self.array(source, "source");
+        let mut sources = self.sources(&source_tables, base);
+        let tenant_tables = self.array(tenant, "tenant");
+        let tenants = self.tenancy(&tenant_tables, &mut sources, &mut notify);
+        (notify, sources, tenants, source_tables.len())
+    }
+
     fn array<'d, 'i>(
         &mut self,
         v: Option<&'d Spanned<DeValue<'i>>>,

@@ -17,6 +17,8 @@ pub struct SourceConfig {
     pub retention: Option<super::Rules>,
     /// When `pbx321 daemon` backs it up.
     pub schedule: Option<super::CronSpec>,
+    /// The tenant it belongs to (`tenant = "acme"`, or a `[[tenant]]`'s glob).
+    pub tenant: Option<String>,
     pub kind: SourceKind,
 }
 
@@ -411,10 +413,12 @@ impl Cx<'_> {
                 }
             };
             if let Some(kind) = kind {
+                let tenant = super::key_str(value, "tenant");
                 out.push(SourceConfig {
                     name,
                     retention,
                     schedule,
+                    tenant,
                     kind,
                 });
             }

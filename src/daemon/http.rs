@@ -26,6 +26,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::Shared;
+use super::scope::Scope;
 use crate::policy::schedule::{Job, JobKind};
 
 #[derive(Clone)]
@@ -116,33 +117,31 @@ fn host_is_ours(host: &str, listen: std::net::SocketAddr) -> bool {
             .is_ok_and(|a| a.is_loopback() || a == ip)
 }
 
-/// The token as a Bearer token (programs) or as the password of Basic authentication (a
-/// browser asks for it).
-fn authorized(app: &App, headers: &HeaderMap) -> bool {
-    let Some(token) = &app.token else {
-        return true;
-    };
-    let Some(value) = headers
+/// The token presented: as a Bearer token (programs) or as the password of Basic
+/// authentication (a browser asks for it).
+fn presented(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let value = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
+        .and_then(|v| v.to_str().ok())?;
     if let Some(t) = value.strip_prefix("Bearer ") {
-        return constant_time_eq(t.as_bytes(), token.as_bytes());
+        return Some(t.as_bytes().to_vec());
     }
-    value
-        .strip_prefix("Basic ")
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|d| {
-            let i = d.iter().position(|c| *c == b':')?;
-            Some(constant_time_eq(&d[i + 1..], token.as_bytes()))
-        })
-        .unwrap_or(false)
+    let d = base64::engine::general_purpose::STANDARD
+        .decode(value.strip_prefix("Basic ")?.trim())
+        .ok()?;
+    let i = d.iter().position(|c| *c == b':')?;
+    Some(d[i + 1..].to_vec())
+}
+
+/// Who is asking ([`Scope`]), or nobody allowed: the operator's token, or a tenant's.
+fn who(app: &App, headers: &HeaderMap) -> Option<Scope> {
+    let given = presented(headers);
+    let tenants = super::lock(&app.status)
+        .config
+        .as_ref()
+        .map(|c| c.tenants.clone())
+        .unwrap_or_default();
+    super::scope::of_token(given.as_deref(), app.token.as_deref(), &tenants)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -201,10 +200,11 @@ fn runs(status: &Shared, now: chrono::DateTime<chrono::Utc>) -> Vec<crate::histo
 }
 
 async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
-    if !authorized(&app, &headers) {
+    let Some(scope) = who(&app, &headers) else {
         return denied();
-    }
-    let st = super::lock(&app.status);
+    };
+    let guard = super::lock(&app.status);
+    let st = scope.apply(&guard);
     let mut out = st.check_metrics.clone().unwrap_or_default();
     let mut family = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
         if samples.is_empty() {
@@ -289,10 +289,11 @@ fn health(st: &super::Status, now: chrono::DateTime<chrono::Utc>) -> (StatusCode
 }
 
 async fn api_status(State(app): State<App>, headers: HeaderMap) -> Response {
-    if !authorized(&app, &headers) {
+    let Some(scope) = who(&app, &headers) else {
         return denied();
-    }
-    let st = super::lock(&app.status);
+    };
+    let guard = super::lock(&app.status);
+    let st = scope.apply(&guard);
     // Every configured source, with its last run when there was one, and every target.
     let mut sources = serde_json::Map::new();
     if let Some(c) = &st.config {
@@ -346,12 +347,14 @@ struct PageQuery {
 
 /// The status page: the last scheduled check, for a person.
 async fn page(State(app): State<App>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
-    if !authorized(&app, &headers) {
+    let Some(scope) = who(&app, &headers) else {
         return denied();
-    }
+    };
     let now = chrono::Utc::now();
-    let runs = runs(&app.status, now);
-    let st = super::lock(&app.status);
+    let mut runs = runs(&app.status, now);
+    runs.retain(|r| scope.sees(&r.source));
+    let guard = super::lock(&app.status);
+    let st = scope.apply(&guard);
     let allowed = st.config.as_ref().is_some_and(|c| c.daemon.allow_actions);
     let known = |s: &str| {
         st.config
@@ -403,12 +406,14 @@ async fn source_page(
     headers: HeaderMap,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Response {
-    if !authorized(&app, &headers) {
+    let Some(scope) = who(&app, &headers) else {
         return denied();
-    }
+    };
     let now = chrono::Utc::now();
-    let runs = runs(&app.status, now);
-    let st = super::lock(&app.status);
+    let mut runs = runs(&app.status, now);
+    runs.retain(|r| scope.sees(&r.source));
+    let guard = super::lock(&app.status);
+    let st = scope.apply(&guard);
     let allowed = st.config.as_ref().is_some_and(|c| c.daemon.allow_actions);
     let view = crate::report::page::View {
         report: st.check.as_ref(),
@@ -435,31 +440,33 @@ struct ActionForm {
 
 /// Why a button press is refused, if it is: actions off, no auth, a bad CSRF token, a
 /// foreign origin.
-fn refuse_action(app: &App, headers: &HeaderMap, form: &ActionForm) -> Option<Response> {
-    if !authorized(app, headers) {
-        return Some(denied());
-    }
+fn refuse_action(
+    app: &App,
+    headers: &HeaderMap,
+    form: &ActionForm,
+) -> Result<Scope, Box<Response>> {
+    let Some(scope) = who(app, headers) else {
+        return Err(Box::new(denied()));
+    };
     let allowed = super::lock(&app.status)
         .config
         .as_ref()
         .is_some_and(|c| c.daemon.allow_actions);
     if !allowed {
-        return Some(
+        return Err(Box::new(
             (
                 StatusCode::FORBIDDEN,
                 "actions are off: set [daemon] allow_actions = true to allow them\n",
             )
                 .into_response(),
-        );
+        ));
     }
     if !constant_time_eq(form.csrf.as_bytes(), app.csrf.as_bytes()) {
-        return Some(
-            (
-                StatusCode::FORBIDDEN,
-                "the form's CSRF token is wrong or from before the daemon restarted: reload the page\n",
-            )
-                .into_response(),
-        );
+        return Err(Box::new((
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is wrong or from before the daemon restarted: reload the page\n",
+        )
+            .into_response()));
     }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
@@ -469,10 +476,12 @@ fn refuse_action(app: &App, headers: &HeaderMap, form: &ActionForm) -> Option<Re
                 .is_some_and(|(_, rest)| rest.trim_end_matches('/') == h)
         });
         if !same {
-            return Some((StatusCode::FORBIDDEN, "a foreign origin\n").into_response());
+            return Err(Box::new(
+                (StatusCode::FORBIDDEN, "a foreign origin\n").into_response(),
+            ));
         }
     }
-    None
+    Ok(scope)
 }
 
 fn queued(what: &str, source: Option<&str>) -> Response {
@@ -490,16 +499,20 @@ async fn action_backup(
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if let Some(r) = refuse_action(&app, &headers, &form) {
-        return r;
-    }
+    let scope = match refuse_action(&app, &headers, &form) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
     let kind = {
         let st = super::lock(&app.status);
         let cfg = st.config.as_ref();
         let src = form.source.as_deref().unwrap_or_default();
-        let ours = cfg.is_some_and(|c| {
-            c.sources.iter().any(|s| s.name == src) && c.daemon.shard.is_none_or(|sh| sh.takes(src))
-        });
+        // Another tenant's source is one that does not exist.
+        let ours = scope.sees(src)
+            && cfg.is_some_and(|c| {
+                c.sources.iter().any(|s| s.name == src)
+                    && c.daemon.shard.is_none_or(|sh| sh.takes(src))
+            });
         if !ours {
             return (
                 StatusCode::BAD_REQUEST,
@@ -517,10 +530,16 @@ async fn action_check(
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if let Some(r) = refuse_action(&app, &headers, &form) {
-        return r;
+    match refuse_action(&app, &headers, &form) {
+        Ok(s) if s.is_operator() => enqueue(&app, JobKind::Check, "check", None),
+        // A check runs over every tenant's sources: the operator's to ask for.
+        Ok(_) => (
+            StatusCode::FORBIDDEN,
+            "a tenant may not run the fleet's check\n",
+        )
+            .into_response(),
+        Err(r) => *r,
     }
-    enqueue(&app, JobKind::Check, "check", None)
 }
 
 /// Queues a run asked for on the page; 303 back to the page, or 503 when the queue is full.

@@ -29,6 +29,7 @@ use crate::policy::schedule::{self, Job, JobKind};
 use crate::state::StateDir;
 
 pub mod http;
+pub mod scope;
 pub mod serve;
 
 /// Which jobs are due when. Pure: every method takes the time.
@@ -116,7 +117,7 @@ impl Persisted {
 }
 
 /// The daemon's live state, for `/metrics`, `/api/status` and `/healthz`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Status {
     /// Per source: the last run's result word and when it ended, its duration.
     pub last: BTreeMap<String, SourceLast>,
@@ -633,12 +634,30 @@ impl Ops {
     }
 }
 
-/// Writes the runbook to `[plan] write_to` (Markdown for `.md`, else HTML), atomically.
+/// Writes the runbook to `[plan] write_to` (Markdown for `.md`, else HTML), atomically; a
+/// path holding `{tenant}` gives one runbook per tenant, each of its own sources only.
 async fn write_runbook(ctx: &crate::ops::Ctx) -> Result<std::path::PathBuf, crate::ops::OpError> {
     let Some(path) = ctx.config.plan.write_to.clone() else {
         return Err(crate::ops::OpError::NoRunbookPath);
     };
-    let report = crate::ops::plan::run(ctx, &crate::ops::plan::PlanOptions::default()).await?;
+    let text = path.to_string_lossy().into_owned();
+    if !text.contains("{tenant}") {
+        return write_one_runbook(ctx, path, Vec::new()).await;
+    }
+    for t in &ctx.config.tenants {
+        let to = std::path::PathBuf::from(text.replace("{tenant}", &t.name));
+        write_one_runbook(ctx, to, t.sources.clone()).await?;
+    }
+    Ok(path)
+}
+
+/// One runbook, of `sources` (every one when empty).
+async fn write_one_runbook(
+    ctx: &crate::ops::Ctx,
+    path: std::path::PathBuf,
+    sources: Vec<String>,
+) -> Result<std::path::PathBuf, crate::ops::OpError> {
+    let report = crate::ops::plan::run(ctx, &crate::ops::plan::PlanOptions { sources }).await?;
     let markdown = path.extension().is_some_and(|e| e == "md");
     let text = if markdown {
         crate::report::runbook::markdown(&report, &ctx.config, ctx.now())

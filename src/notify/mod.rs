@@ -335,6 +335,15 @@ pub fn check_changed(from: &str, to: &str, first_line: &str, at: DateTime<Utc>) 
     }
 }
 
+/// Whether notifier `n` may hear of `m`: a tenant's notifier only of its own sources, never
+/// of what names no source (it could concern any tenant).
+fn hears(n: &Notifier, m: &Message) -> bool {
+    match &n.only {
+        None => true,
+        Some(own) => m.source.as_ref().is_some_and(|s| own.contains(s)),
+    }
+}
+
 /// Sends every message to every notifier that wants its event (healthchecks: success,
 /// degraded and failure become a ping or a `/fail` ping), with retries; returns what was
 /// delivered and what was not. Counts failures in `memory`.
@@ -356,7 +365,10 @@ pub async fn send(
     };
     let mut jobs = Vec::new();
     for n in notifiers {
-        for m in messages.iter().filter(|m| n.on.contains(&m.event)) {
+        for m in messages
+            .iter()
+            .filter(|m| n.on.contains(&m.event) && hears(n, m))
+        {
             jobs.push(async {
                 let error = with_retries(|| deliver(&http, n, m))
                     .await

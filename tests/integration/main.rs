@@ -32,6 +32,8 @@
 //! - `stalls`: a server that accepts and never answers (WebDAV, S3, SFTP) holds no other
 //!   target; a source file dated in the future.
 //! - `statuspage`: the daemon's status page in headless Chromium, and its buttons.
+//! - `tenants`: a tenant's token sees only its sources on every surface; notifiers and
+//!   runbooks per tenant; config check of tenants.
 //! - `tamper`: forged, divergent and future-dated copies; signatures and ssh-keygen.
 //! - `threecx`, `emulator`: the 3CX V20 XAPI and V18 console API sources against an
 //!   emulator with faults (plain HTTP and HTTPS with a private CA).
@@ -66,4 +68,5 @@ mod sources;
 mod stalls;
 mod statuspage;
 mod tamper;
+mod tenants;
 mod threecx;
