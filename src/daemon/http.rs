@@ -339,6 +339,7 @@ struct PageQuery {
     /// The fleet view's filters.
     status: Option<String>,
     q: Option<String>,
+    tenant: Option<String>,
     queued: Option<String>,
     source: Option<String>,
     /// When the run was asked for (seconds since the epoch).
@@ -386,7 +387,11 @@ async fn page(State(app): State<App>, headers: HeaderMap, Query(q): Query<PageQu
         ),
         _ => String::new(),
     };
-    let filter = crate::report::fleet::Filter::parse(q.status.as_deref(), q.q.as_deref());
+    let filter = crate::report::fleet::Filter::parse(q.status.as_deref(), q.q.as_deref())
+        .with_tenant(
+            q.tenant.as_deref(),
+            st.config.as_ref().map_or(&[][..], |c| &c.tenants),
+        );
     html(crate::report::page::render(&crate::report::page::View {
         report: st.check.as_ref(),
         config: st.config.as_ref(),

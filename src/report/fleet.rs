@@ -23,6 +23,8 @@ pub struct Filter {
     pub status: Option<Status>,
     /// A part of the source's name, any case.
     pub q: Option<String>,
+    /// `?tenant=acme`: the tenant's name and its sources (none when no such tenant).
+    pub tenant: Option<(String, std::collections::BTreeSet<String>)>,
 }
 
 impl Filter {
@@ -39,15 +41,39 @@ impl Filter {
             .map(|q| q.trim().to_lowercase())
             .filter(|q| !q.is_empty())
             .map(|q| q.chars().take(64).collect());
-        Filter { status, q }
+        Filter {
+            status,
+            q,
+            tenant: None,
+        }
+    }
+
+    /// The same filter keeping only `tenant`'s sources, as the config's tenants say.
+    pub fn with_tenant(
+        mut self,
+        tenant: Option<&str>,
+        tenants: &[crate::config::Tenant],
+    ) -> Filter {
+        if let Some(name) = tenant.map(str::trim).filter(|t| !t.is_empty()) {
+            let sources = tenants
+                .iter()
+                .find(|t| t.name == name)
+                .map(|t| t.sources.iter().cloned().collect())
+                .unwrap_or_default();
+            self.tenant = Some((name.chars().take(64).collect(), sources));
+        }
+        self
     }
 
     pub fn is_empty(&self) -> bool {
-        self.status.is_none() && self.q.is_none()
+        self.status.is_none() && self.q.is_none() && self.tenant.is_none()
     }
 
     pub fn keeps(&self, s: &SourceCheck) -> bool {
-        self.status.is_none_or(|want| s.status.status == want)
+        self.tenant
+            .as_ref()
+            .is_none_or(|(_, own)| own.contains(&s.status.source))
+            && self.status.is_none_or(|want| s.status.status == want)
             && self
                 .q
                 .as_ref()

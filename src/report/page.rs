@@ -62,6 +62,9 @@ struct Page {
     counts: Vec<(String, String)>,
     filter_status: String,
     filter_q: String,
+    filter_tenant: String,
+    /// The tenants the viewer may filter by (a tenant sees only its own).
+    tenants: Vec<String>,
     /// How many sources the filter kept, of how many.
     shown: String,
 }
@@ -468,6 +471,8 @@ pub fn render(v: &View) -> String {
             counts: vec![],
             filter_status: String::new(),
             filter_q: String::new(),
+            filter_tenant: String::new(),
+            tenants: vec![],
             shown: String::new(),
         }
         .render()
@@ -508,6 +513,16 @@ pub fn render(v: &View) -> String {
             .map(|s| look(s).0.to_ascii_lowercase())
             .unwrap_or_default(),
         filter_q: v.filter.q.clone().unwrap_or_default(),
+        filter_tenant: v
+            .filter
+            .tenant
+            .as_ref()
+            .map(|(t, _)| t.clone())
+            .unwrap_or_default(),
+        tenants: v
+            .config
+            .map(|c| c.tenants.iter().map(|t| t.name.clone()).collect())
+            .unwrap_or_default(),
         shown,
         banner: banner_of(r),
         banner_class,

@@ -105,6 +105,18 @@ fn a_tenant_token_sees_only_its_sources_on_every_surface() {
             assert!(body.contains(s), "the operator's {path} lacks {s}");
         }
     }
+    // The operator filters the fleet by tenant.
+    let (_, acme_only) = get(port, "/?tenant=acme", OPERATOR);
+    assert_eq!(
+        acme_only.matches("<a href=\"/source/").count(),
+        2,
+        "{acme_only}"
+    );
+    assert!(!acme_only.contains("/source/zeta-main") && !acme_only.contains("/source/hq\""));
+    assert!(
+        acme_only.contains("<option value=\"acme\" selected>"),
+        "{acme_only}"
+    );
     // acme sees acme's; no other source's name anywhere, on any surface.
     for path in [
         "/",
