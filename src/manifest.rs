@@ -322,6 +322,28 @@ impl Manifest {
         })
     }
 
+    /// Checks a restore that did not hash the sealed side ([`crate::seal::unseal_plain`]):
+    /// its length, and the plain length and sha256 — which alone prove the output against
+    /// a signed manifest. An empty `sealed_sha256` is not compared.
+    pub fn verify_restored(&self, d: &Digests) -> Result<(), Mismatch> {
+        if d.sealed_sha256.is_empty() {
+            if d.sealed_bytes != self.sealed.bytes {
+                return Err(Mismatch::Sealed {
+                    found: "(not hashed)".into(),
+                    found_bytes: d.sealed_bytes,
+                    expected: self.sealed.sha256.clone(),
+                    expected_bytes: self.sealed.bytes,
+                });
+            }
+            let plain = Digests {
+                sealed_sha256: self.sealed.sha256.clone(),
+                ..d.clone()
+            };
+            return self.verify(&plain);
+        }
+        self.verify(d)
+    }
+
     /// Whether `origin` describes the same source file as this manifest's.
     pub fn same_origin(&self, origin: &Origin) -> bool {
         self.origin == *origin
@@ -589,6 +611,38 @@ mod tests {
             Err(ManifestError::Version(2))
         ));
         assert!(Manifest::from_json(b"{\"format\":", "hq", &m.id).is_err());
+    }
+
+    /// Issue 31: a restore proves its output by the plain side alone; the sealed sha256 is
+    /// compared only when it was made.
+    #[test]
+    fn a_restore_is_verified_by_its_plain_side_when_the_sealed_was_not_hashed() {
+        let m = sample();
+        let d = |sealed_bytes, sealed_sha256: &str, plain_sha256: String| Digests {
+            plain_bytes: 10,
+            plain_sha256,
+            sealed_bytes,
+            sealed_sha256: sealed_sha256.into(),
+        };
+        let good = "00".repeat(32);
+        assert!(m.verify_restored(&d(300, "", good.clone())).is_ok());
+        assert!(matches!(
+            m.verify_restored(&d(300, "", "ff".repeat(32))),
+            Err(Mismatch::Plain { .. })
+        ));
+        assert!(matches!(
+            m.verify_restored(&d(299, "", good.clone())),
+            Err(Mismatch::Sealed { .. })
+        ));
+        // Hashed: both sides, as before.
+        assert!(
+            m.verify_restored(&d(300, &"11".repeat(32), good.clone()))
+                .is_ok()
+        );
+        assert!(matches!(
+            m.verify_restored(&d(300, &"22".repeat(32), good)),
+            Err(Mismatch::Sealed { .. })
+        ));
     }
 
     #[test]

@@ -195,7 +195,7 @@ pub fn seal<R: Read + Send, W: Write + Send>(
     threads: u32,
 ) -> Result<(Digests, W), SealError> {
     std::thread::scope(|scope| {
-        let (plain, plain_digest) = read_hashed(scope, input);
+        let (plain, plain_digest) = read_hashed(scope, input, true);
         let (sealed, sealed_side) = write_hashed(scope, output);
         let result = seal_stage(plain, sealed, recipients, threads);
         let (plain, sealed, output) = join_stages(result, plain_digest, sealed_side)?;
@@ -234,8 +234,29 @@ pub fn unseal<R: Read + Send, W: Write + Send>(
     output: W,
     identities: &Identities,
 ) -> Result<(Digests, W), SealError> {
+    unseal_with(input, output, identities, true)
+}
+
+/// [`unseal`] without the sealed sha256 (`sealed_sha256` is empty; its length is counted):
+/// what a restore needs on its happy path, where the plain sha256 against a signed manifest
+/// proves the output alone. A restore whose plain sha256 does not match reads the copy
+/// again to tell a damaged copy from a wrong key.
+pub fn unseal_plain<R: Read + Send, W: Write + Send>(
+    input: R,
+    output: W,
+    identities: &Identities,
+) -> Result<(Digests, W), SealError> {
+    unseal_with(input, output, identities, false)
+}
+
+fn unseal_with<R: Read + Send, W: Write + Send>(
+    input: R,
+    output: W,
+    identities: &Identities,
+    hash_sealed: bool,
+) -> Result<(Digests, W), SealError> {
     std::thread::scope(|scope| {
-        let (sealed, sealed_digest) = read_hashed(scope, input);
+        let (sealed, sealed_digest) = read_hashed(scope, input, hash_sealed);
         let (plain, plain_side) = write_hashed(scope, output);
         let result = unseal_stage(sealed, plain, identities);
         let (sealed, plain, output) = join_stages(result, sealed_digest, plain_side)?;
@@ -315,6 +336,7 @@ const IN_FLIGHT: usize = 2;
 fn read_hashed<'scope, R: Read + Send + 'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     mut input: R,
+    hash: bool,
 ) -> (
     ChunkReader,
     std::thread::ScopedJoinHandle<'scope, (u64, String)>,
@@ -333,7 +355,9 @@ fn read_hashed<'scope, R: Read + Send + 'scope>(
                 }
                 Ok(n) => {
                     buf.truncate(n);
-                    hasher.update(&buf);
+                    if hash {
+                        hasher.update(&buf);
+                    }
                     bytes += n as u64;
                     if tx.send(Ok(buf)).is_err() {
                         break;
@@ -346,7 +370,12 @@ fn read_hashed<'scope, R: Read + Send + 'scope>(
                 }
             }
         }
-        (bytes, hex::encode(hasher.finalize()))
+        let sha256 = if hash {
+            hex::encode(hasher.finalize())
+        } else {
+            String::new()
+        };
+        (bytes, sha256)
     });
     (
         ChunkReader {

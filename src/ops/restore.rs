@@ -391,7 +391,9 @@ async fn unseal_from(
             .map(crate::flush::EarlyFlush::new)
             .map_err(seal::SealError::Io)?;
         let w = std::io::BufWriter::with_capacity(1024 * 1024, early);
-        let (d, w) = seal::unseal(input, w, &identities)?;
+        // The plain sha256 against the manifest proves the output; the sealed one is made
+        // only when that fails (below), to say whether the copy or the key is wrong.
+        let (d, w) = seal::unseal_plain(input, w, &identities)?;
         w.into_inner()
             .map_err(|e| seal::SealError::Io(e.into_error()))?;
         Ok::<_, seal::SealError>((d, out))
@@ -399,8 +401,27 @@ async fn unseal_from(
     .await;
     bar.finish_and_clear();
     let (d, out) = d.map_err(AttemptError::Read)??;
-    m.verify(&d)?;
+    if let Err(mismatch) = m.verify_restored(&d) {
+        return Err(explain(t, m, mismatch).await.into());
+    }
     Ok(out)
+}
+
+/// Why a restored file is not the manifest's: the copy read again and hashed whole — a
+/// sealed sha256 that differs is a damaged copy; one that matches means the copy is the
+/// manifest's and what it decrypts to is not (a manifest forged or a bug): said as such.
+async fn explain(t: &dyn Target, m: &Manifest, first: manifest::Mismatch) -> manifest::Mismatch {
+    let path = manifest::artifact_path(&m.source, &m.id);
+    let Ok(reader) = t.read(&path).await else {
+        return first;
+    };
+    match crate::stream::digest(reader).await {
+        Ok((bytes, sha256)) => match m.verify_sealed(bytes, &sha256) {
+            Err(sealed) => sealed,
+            Ok(()) => first,
+        },
+        Err(_) => first,
+    }
 }
 
 /// Why restoring from one target failed (the next is tried; the report words it).
