@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::page::look;
 use super::page_time;
 use crate::config::Zone;
 use crate::format::age;
@@ -208,15 +209,6 @@ pub fn rows(
             }
         })
         .collect()
-}
-
-fn look(s: Status) -> (&'static str, &'static str, &'static str) {
-    match s {
-        Status::Ok => ("OK", "✔", "ok"),
-        Status::Warning => ("WARNING", "▲", "warning"),
-        Status::Critical => ("CRITICAL", "✖", "critical"),
-        Status::Unknown => ("UNKNOWN", "?", "unknown"),
-    }
 }
 
 /// The last restore or standby drill, the worse of the two.

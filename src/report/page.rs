@@ -162,7 +162,8 @@ struct BackupLine {
     kept: String,
 }
 
-fn look(s: Status) -> (&'static str, &'static str, &'static str) {
+/// A status in a word, an icon and a CSS class: never by colour alone.
+pub(super) fn look(s: Status) -> (&'static str, &'static str, &'static str) {
     match s {
         Status::Ok => ("OK", "✔", "ok"),
         Status::Warning => ("WARNING", "▲", "warning"),
