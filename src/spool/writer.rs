@@ -35,7 +35,9 @@ pub fn seal_file(
         },
     );
     let (input, check) = crate::zipcheck::checked_reader(input).map_err(WriteError::ZipCheck)?;
-    let (digests, out) = seal::seal(input, out, recipients, zstd_threads())?;
+    let workers = Workers::take();
+    let (digests, out) = seal::seal(input, out, recipients, workers.0)?;
+    drop(workers);
     let zip = check.join().unwrap_or_else(|_| {
         Err(crate::zipcheck::ZipCheckError::Io(std::io::Error::other(
             "zip check thread panicked",
@@ -374,10 +376,43 @@ fn send_within(
     }
 }
 
-fn zstd_threads() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| n.get().min(4) as u32)
-        .unwrap_or(1)
+/// zstd worker threads of every seal running in this process.
+static ZSTD_WORKERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A seal's share of the zstd workers: across all the seals running at once (a fleet's
+/// `max_concurrent`), never more than the cores; a seal that finds none left compresses on
+/// its own thread. Given back when dropped.
+struct Workers(u32);
+
+impl Workers {
+    fn take() -> Workers {
+        use std::sync::atomic::Ordering;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get().min(4) as u32)
+            .unwrap_or(1);
+        let mut used = ZSTD_WORKERS.load(Ordering::Relaxed);
+        loop {
+            let n = cores.saturating_sub(used);
+            if n == 0 {
+                return Workers(0);
+            }
+            match ZSTD_WORKERS.compare_exchange_weak(
+                used,
+                used + n,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Workers(n),
+                Err(now) => used = now,
+            }
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        ZSTD_WORKERS.fetch_sub(self.0, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 #[cfg(test)]
@@ -386,6 +421,21 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// Issue 31: the seals running at once share the cores' zstd workers; one that finds
+    /// none left compresses on its own thread, and what is given back is taken again.
+    #[test]
+    fn concurrent_seals_never_take_more_zstd_workers_than_the_cores() {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get().min(4) as u32)
+            .unwrap_or(1);
+        let held: Vec<Workers> = (0..6).map(|_| Workers::take()).collect();
+        let total: u32 = held.iter().map(|w| w.0).sum();
+        assert!(total <= cores, "{total} workers for {cores} cores");
+        assert!(held.iter().skip(1).all(|w| w.0 == 0) || cores > 1);
+        drop(held);
+        assert!(Workers::take().0 >= 1, "given back");
+    }
 
     /// A spool writer whose tees get `grace` to catch up: long where a test needs a tee
     /// to keep up on a loaded machine, and a stalled tee then costs that once.
