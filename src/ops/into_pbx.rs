@@ -245,7 +245,7 @@ pub async fn run(
             error,
         })?;
     if opts.standby {
-        refuse_a_source_as_standby(ctx, &pbx, identity.fqdn.as_deref()).await?;
+        refuse_a_source_as_standby(ctx, &pbx, &opts.into, identity.fqdn.as_deref()).await?;
     }
     let pbx_version = identity.version.ok_or_else(|| IntoError::NoVersion {
         pbx: pbx.url.clone(),
@@ -381,21 +381,15 @@ async fn put_back(
     report.step(Step::Restore { name: name.clone() });
     tracing::info!(file = %name, "restore into 3CX: the PBX restores and restarts");
     set(step, "waiting for the PBX to answer after the restore");
-    let (version, found) = wait_back(pbx, m, started, restore_started).await?;
+    let (version, found, comparison) = wait_back(pbx, m, started, restore_started).await?;
     report.seconds_to_answer = Some((started.seconds() * 1000.0).round() / 1000.0);
-    let comparison = into_pbx::compare(
-        m.pbx.as_ref().and_then(|p| p.fingerprint.as_ref()),
-        m.pbx_version(),
-        &found,
-        &version,
-    );
     report.step(Step::Answered {
         version: Some(version.clone()),
         comparison: Some(comparison.clone()),
         bound: pbx.restart_timeout.as_secs_f64(),
     });
     report.version_after = Some(version);
-    report.found = Some(found);
+    report.found = found;
     report.comparison = Some(comparison);
     Ok(())
 }
@@ -451,37 +445,41 @@ async fn wait_listed(
     }
 }
 
-/// Polls the PBX after `Pbx.Restore` until it answers with its version and fingerprint.
-/// An answer that does not match yet, before the PBX was ever seen down, may be the PBX
-/// before its restart: it is asked again until it matches, goes down and comes back, or
-/// the bound passes (then the last answer is the result).
+/// Polls the PBX after `Pbx.Restore` until it answers with its version and fingerprint,
+/// compared with the manifest's. An answer that differs, before the PBX was ever seen down,
+/// may be the PBX before its restart: it is asked again until it matches, goes down and
+/// comes back, or the bound passes (then the last answer is the result). With no recorded
+/// fingerprint there is nothing to wait for: the first answer is the result.
 async fn wait_back(
     pbx: &IntoPbx,
     m: &Manifest,
     started: &super::Stopwatch,
     from: f64,
-) -> Result<(String, Fingerprint), IntoError> {
+) -> Result<(String, Option<Fingerprint>, Comparison), IntoError> {
+    let recorded = m.pbx.as_ref().and_then(|p| p.fingerprint.as_ref());
     let mut seen_down = false;
     let mut last = None;
     loop {
         let asked = async {
             let identity = pbx.client.identity().await?;
-            let found = pbx.client.fingerprint().await?;
+            // Counted only when there is something to compare them with.
+            let found = match recorded {
+                Some(_) => Some(pbx.client.fingerprint().await?),
+                None => None,
+            };
             Ok::<_, SourceError>((identity.version.unwrap_or_default(), found))
         };
         match tokio::time::timeout(ASK, asked).await {
             Ok(Ok((version, found))) => {
-                let matched = into_pbx::compare(
-                    m.pbx.as_ref().and_then(|p| p.fingerprint.as_ref()),
-                    m.pbx_version(),
-                    &found,
-                    &version,
-                )
-                .matched();
-                if matched || seen_down {
-                    return Ok((version, found));
+                let comparison = match &found {
+                    Some(f) => into_pbx::compare(recorded, m.pbx_version(), f, &version),
+                    None => Comparison::NoFingerprint,
+                };
+                let differs = matches!(comparison, Comparison::Differs { .. });
+                if !differs || seen_down {
+                    return Ok((version, found, comparison));
                 }
-                last = Some((version, found));
+                last = Some((version, found, comparison));
             }
             Ok(Err(e)) => {
                 seen_down = true;
@@ -536,38 +534,48 @@ fn password_for(m: &Manifest, pbx: &IntoPbx, source: &str) -> Result<String, Int
     })
 }
 
-/// A standby is never a configured PBX: refused when the FQDN it reports is a source's
-/// host, or what the drilled source reports as its own.
+/// A standby is never a configured PBX: refused when the FQDN it reports is the host of any
+/// source's URL (no request), or the FQDN the drilled source itself reports (one request,
+/// bounded: a live PBX that is down, which is when the drill matters, does not stop it).
 async fn refuse_a_source_as_standby(
     ctx: &Ctx,
     pbx: &IntoPbx,
+    source: &str,
     fqdn: Option<&str>,
 ) -> Result<(), IntoError> {
+    use crate::config::SourceKind;
     let Some(fqdn) = fqdn.map(str::to_ascii_lowercase) else {
         return Ok(());
     };
+    let refused = |name: &str| IntoError::StandbyIsSource {
+        pbx: pbx.url.clone(),
+        fqdn: fqdn.clone(),
+        source_name: name.into(),
+    };
     for s in &ctx.config.sources {
         let url = match &s.kind {
-            crate::config::SourceKind::ThreeCx(t) => &t.url,
-            crate::config::SourceKind::ThreeCxV18(t) => &t.url,
+            SourceKind::ThreeCx(t) => &t.url,
+            SourceKind::ThreeCxV18(t) => &t.url,
             _ => continue,
         };
         let host = crate::config::http_host_port(url).map(|(h, _)| h.to_ascii_lowercase());
-        let reported = match &s.kind {
-            crate::config::SourceKind::ThreeCx(t) => ThreeCx::new(&s.name, t.clone())
-                .identity()
-                .await
-                .ok()
-                .and_then(|i| i.fqdn)
-                .map(|f| f.to_ascii_lowercase()),
-            _ => None,
-        };
-        if host.as_deref() == Some(fqdn.as_str()) || reported.as_deref() == Some(fqdn.as_str()) {
-            return Err(IntoError::StandbyIsSource {
-                pbx: pbx.url.clone(),
-                fqdn,
-                source_name: s.name.clone(),
-            });
+        if host.as_deref() == Some(fqdn.as_str()) {
+            return Err(refused(&s.name));
+        }
+    }
+    let own = ctx.config.sources.iter().find_map(|s| match &s.kind {
+        SourceKind::ThreeCx(t) if s.name == source => Some(ThreeCx::new(&s.name, t.clone())),
+        _ => None,
+    });
+    if let Some(live) = own {
+        let reported = tokio::time::timeout(ASK, live.identity())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|i| i.fqdn)
+            .map(|f| f.to_ascii_lowercase());
+        if reported.as_deref() == Some(fqdn.as_str()) {
+            return Err(refused(source));
         }
     }
     Ok(())

@@ -56,6 +56,8 @@ pub struct Faults {
     pub repository_blind: bool,
     /// `GetBackupExtras` gives a footprint `Pbx.Restore` then refuses (the file changed).
     pub stale_footprint: bool,
+    /// `$count` answers 403 (a role that may not read the collections): no fingerprint.
+    pub forbid_counts: bool,
 }
 
 /// 3CX's own backup password of `encrypted_backups`.
@@ -463,6 +465,9 @@ async fn handle(req: Request<Incoming>, st: &Mutex<State>) -> Response<Full<Byte
                 && query.contains("$top=0")
                 && COLLECTIONS.contains(&p.trim_start_matches("/xapi/v1/")) =>
         {
+            if s.faults.forbid_counts {
+                return xapi_error(StatusCode::FORBIDDEN, "Forbidden");
+            }
             let i = COLLECTIONS
                 .iter()
                 .position(|c| *c == p.trim_start_matches("/xapi/v1/"))

@@ -390,6 +390,41 @@ fn a_wrong_password_and_a_refused_footprint_are_clear_errors_with_nothing_left()
     );
 }
 
+/// A backup that recorded no fingerprint (the API client may not count): the restore goes
+/// through, says nothing proves the PBX is the backup's (exit 1), and does not poll the PBX
+/// until `restart_timeout` for a match that cannot come.
+#[test]
+fn without_a_recorded_fingerprint_the_restore_does_not_wait_for_a_match() {
+    let t = Setup::bounded(
+        Faults {
+            forbid_counts: true,
+            ..Faults::default()
+        },
+        "",
+        "120s",
+    );
+    let id = t.backup();
+    assert!(manifest_of(&t.env, &id)["pbx"].get("fingerprint").is_none());
+    assert_eq!(manifest_of(&t.env, &id)["pbx"]["version"], VERSION);
+    let from = t.requests();
+    let out = t.restore_into(&["--yes"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("recorded no fingerprint"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(t.pbx.state.lock().unwrap().restored.len(), 1);
+    let polls = t
+        .asked_since(from)
+        .iter()
+        .filter(|r| *r == "GET /xapi/v1/SystemStatus")
+        .count();
+    // Before, during and once after the restart, not once a second for two minutes.
+    assert!(polls <= 12, "{polls} SystemStatus requests");
+    assert!(std::fs::read_dir(t.repo()).unwrap().next().is_none());
+}
+
 #[test]
 fn a_pbx_that_never_comes_back_is_a_bounded_failure() {
     let t = Setup::bounded(
