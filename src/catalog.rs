@@ -373,6 +373,15 @@ pub struct ManifestRef {
     pub artifact_size: Option<u64>,
     /// A signature lies beside the manifest.
     pub signed: bool,
+    /// The store's content tags of the manifest and the signature, where it gives them.
+    pub tags: Tags,
+}
+
+/// The content tags a listing gave a manifest and its signature ([`ObjectMeta::tag`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tags {
+    pub manifest: Option<String>,
+    pub signature: Option<String>,
 }
 
 /// What reading a manifest (and its signature, where there is one) gave.
@@ -462,8 +471,8 @@ impl Catalog {
             };
             type Key = (String, String);
             let mut artifacts: BTreeMap<Key, (u64, Modified, Option<FileId>)> = BTreeMap::new();
-            let mut manifests: BTreeSet<Key> = BTreeSet::new();
-            let mut signatures: BTreeMap<Key, Modified> = BTreeMap::new();
+            let mut manifests: BTreeMap<Key, Option<String>> = BTreeMap::new();
+            let mut signatures: BTreeMap<Key, (Modified, Option<String>)> = BTreeMap::new();
             let leftover = |o: &ObjectMeta| Leftover {
                 target: name.clone(),
                 path: o.path.clone(),
@@ -479,16 +488,18 @@ impl Catalog {
                         artifacts.insert((source, id), (o.size, o.modified, o.identity));
                     }
                     Object::Manifest { source, id } => {
-                        manifests.insert((source, id));
+                        manifests.insert((source, id), o.tag.clone());
                     }
                     Object::Signature { source, id } => {
-                        signatures.insert((source, id), o.modified);
+                        signatures.insert((source, id), (o.modified, o.tag.clone()));
                     }
                     Object::Partial { .. } => cat.partials.push(leftover(o)),
                     Object::Foreign => cat.foreign.push(leftover(o)),
                 }
             }
-            for (key, (_, modified, _)) in artifacts.iter().filter(|(k, _)| !manifests.contains(*k))
+            for (key, (_, modified, _)) in artifacts
+                .iter()
+                .filter(|(k, _)| !manifests.contains_key(*k))
             {
                 cat.orphans.push(Leftover {
                     target: name.clone(),
@@ -497,19 +508,22 @@ impl Catalog {
                 });
             }
             // A signature is written before its manifest: alone, it is a leftover.
-            for (key, modified) in signatures.iter().filter(|(k, _)| !manifests.contains(*k)) {
+            for (key, (modified, _)) in signatures
+                .iter()
+                .filter(|(k, _)| !manifests.contains_key(*k))
+            {
                 cat.orphans.push(Leftover {
                     target: name.clone(),
                     path: manifest::signature_path(&key.0, &key.1),
                     modified: *modified,
                 });
             }
-            for (source, id) in manifests {
+            for ((source, id), tag) in manifests {
                 let Some(created_at) = manifest::id_time(&source, &id) else {
                     continue;
                 };
                 let artifact = artifacts.get(&(source.clone(), id.clone()));
-                let signed = signatures.contains_key(&(source.clone(), id.clone()));
+                let signature = signatures.get(&(source.clone(), id.clone()));
                 let mut copy = copy_of(&l.info, Found::Unchecked);
                 copy.identity = artifact.and_then(|a| a.2);
                 cat.entry(&source, &id, created_at).copies.push(copy);
@@ -518,7 +532,11 @@ impl Catalog {
                     source,
                     id,
                     artifact_size: artifact.map(|a| a.0),
-                    signed,
+                    signed: signature.is_some(),
+                    tags: Tags {
+                        manifest: tag,
+                        signature: signature.and_then(|s| s.1.clone()),
+                    },
                 });
             }
         }
@@ -589,6 +607,23 @@ impl Catalog {
             c.found = found;
             c.locked_until = locked_until;
             c.manifest = own;
+        }
+    }
+
+    /// Records the lock a copy's store reports (read after its manifest).
+    pub fn set_lock(
+        &mut self,
+        source: &str,
+        id: &str,
+        target: &str,
+        locked_until: Option<DateTime<Utc>>,
+    ) {
+        if let Some(c) = self
+            .backups
+            .get_mut(&(source.to_string(), id.to_string()))
+            .and_then(|e| e.copy_mut(target))
+        {
+            c.locked_until = locked_until;
         }
     }
 

@@ -3,8 +3,10 @@
 //! and its list of recent runs.
 //!
 //! The file is bounded: when it grows past [`COMPACT_AT`] bytes, lines older than
-//! [`KEEP_DAYS`] days are dropped (rewritten atomically, under the run lock that `backup`
-//! holds). A line that does not parse is skipped, never fatal.
+//! [`KEEP_DAYS`] days are dropped, and then the oldest lines beyond [`KEEP_BYTES`] (a fleet
+//! backing up hourly writes more than that in 40 days; without the cap every run would
+//! rewrite the whole file) — rewritten atomically, under the run lock that `backup` holds.
+//! A line that does not parse is skipped, never fatal.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
@@ -14,8 +16,10 @@ use crate::state::StateDir;
 pub const FILE: &str = "runs.jsonl";
 /// Past this size the file is compacted.
 pub const COMPACT_AT: u64 = 8 * 1024 * 1024;
-/// What compaction keeps.
+/// What compaction keeps: lines at most this many days old …
 pub const KEEP_DAYS: i64 = 40;
+/// … and at most this many bytes of them, the newest.
+pub const KEEP_BYTES: usize = (COMPACT_AT / 2) as usize;
 /// The largest file read back whole; a larger one (compaction failing) is read from its
 /// tail.
 const READ_LIMIT: u64 = 64 * 1024 * 1024;
@@ -121,8 +125,18 @@ pub fn load(state: &StateDir, source: Option<&str>, since: DateTime<Utc>) -> Vec
 }
 
 /// The lines to keep when compacting at `now`: those younger than [`KEEP_DAYS`] (and any
-/// whose time cannot be read, so nothing unknown is dropped).
+/// whose time cannot be read, so nothing unknown is dropped), the newest [`KEEP_BYTES`].
 pub fn keep(text: &str, now: DateTime<Utc>) -> String {
+    let mut out = keep_recent(text, now);
+    if out.len() > KEEP_BYTES {
+        let cut = out.len() - KEEP_BYTES;
+        let start = out[cut..].find('\n').map_or(out.len(), |i| cut + i + 1);
+        out.drain(..start);
+    }
+    out
+}
+
+fn keep_recent(text: &str, now: DateTime<Utc>) -> String {
     let cutoff = now - TimeDelta::days(KEEP_DAYS);
     let mut out = String::with_capacity(text.len() / 2);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -233,6 +247,25 @@ mod tests {
         assert!(!kept.contains("2026-09-01"));
         assert!(kept.contains("2026-11-01"));
         assert!(kept.contains("garbage"));
+    }
+
+    #[test]
+    fn compaction_keeps_the_newest_lines_within_the_byte_cap() {
+        let now: DateTime<Utc> = "2026-11-25T00:00:00Z".parse().unwrap();
+        let line = |i: usize| {
+            format!(
+                "{{\"at\":\"2026-11-20T00:00:00Z\",\"source\":\"hq\",\"result\":\"failed\",\"n\":{i:07}}}\n"
+            )
+        };
+        let text: String = (0..(2 * KEEP_BYTES / line(0).len())).map(line).collect();
+        let kept = keep(&text, now);
+        assert!(kept.len() <= KEEP_BYTES && kept.len() > KEEP_BYTES - line(0).len());
+        assert!(kept.starts_with("{\"at\""), "whole lines only");
+        assert!(
+            kept.ends_with(&line(2 * KEEP_BYTES / line(0).len() - 1)),
+            "the newest kept"
+        );
+        assert!(!kept.contains(&line(0)), "the oldest dropped");
     }
 
     #[test]

@@ -42,6 +42,8 @@
 //! - [`flush`]: making a write durable (fsync of a file and its directory).
 //! - [`plainfile`]: the restored plaintext: unnamed until verified, never left behind.
 //! - [`zipcheck`]: a streaming check that a zip is a whole, readable 3CX backup.
+//! - [`readcache`]: manifests and signatures already read from stores that tag their
+//!   content (S3's ETag), used again only under the same tag.
 //! - `testutil`: 3CX-like sample backups for the tests (only with the `test-support`
 //!   feature, which the tests turn on; never in a release build).
 
@@ -64,6 +66,7 @@ pub mod outcome;
 pub mod plainfile;
 pub mod policy;
 pub mod progress;
+pub mod readcache;
 pub mod report;
 pub mod seal;
 pub mod secret;

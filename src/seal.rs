@@ -327,7 +327,7 @@ fn copy_large<R: Read + ?Sized, W: Write + ?Sized>(r: &mut R, w: &mut W) -> io::
 
 /// The size of the chunks between threads, and of reads from the input (an async stream
 /// behind a bridge, where every read is a round trip to another thread).
-const COPY_BUF: usize = 512 * 1024;
+const COPY_BUF: usize = 256 * 1024;
 /// Chunks in flight between two threads; bounds the memory of each hand-over.
 const IN_FLIGHT: usize = 2;
 

@@ -114,6 +114,7 @@ pub async fn run(config: Option<PathBuf>, args: Args) -> CmdResult {
     let runner = Ops {
         status: Arc::clone(&status),
         stop: Some(stop_rx.clone()),
+        clock: None,
     };
     daemon::run_loop(
         cfg,

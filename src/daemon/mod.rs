@@ -194,6 +194,88 @@ pub fn tokio_clock() -> Clock {
     })
 }
 
+/// The loop's time: the clock's (sleeping until each slot), or simulated — standing still
+/// while a batch runs, jumping to the next slot when nothing does, and ending at a given
+/// moment — so that a week of the real jobs runs in minutes (`examples/simulated_week.rs`,
+/// the bench's measure of the daemon over time).
+#[derive(Clone)]
+pub enum Time {
+    Real(Clock),
+    Simulated(Arc<Simulated>),
+}
+
+impl From<Clock> for Time {
+    fn from(c: Clock) -> Time {
+        Time::Real(c)
+    }
+}
+
+/// Simulated time: `now` moves only by jumps to the next slot; `on_jump` sees each jump
+/// (while nothing runs) before the loop goes on; past `until` the loop ends.
+pub struct Simulated {
+    now: Mutex<DateTime<Utc>>,
+    pub until: DateTime<Utc>,
+    pub on_jump: Box<dyn Fn(DateTime<Utc>, DateTime<Utc>) + Send + Sync>,
+}
+
+impl Simulated {
+    pub fn new(
+        start: DateTime<Utc>,
+        until: DateTime<Utc>,
+        on_jump: Box<dyn Fn(DateTime<Utc>, DateTime<Utc>) + Send + Sync>,
+    ) -> Arc<Simulated> {
+        Arc::new(Simulated {
+            now: Mutex::new(start),
+            until,
+            on_jump,
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Time {
+    pub fn clock(&self) -> Clock {
+        match self {
+            Time::Real(c) => Arc::clone(c),
+            Time::Simulated(s) => {
+                let s = Arc::clone(s);
+                Arc::new(move || s.now())
+            }
+        }
+    }
+
+    /// Waits for `wake` while a batch runs: simulated time stands still meanwhile.
+    async fn while_busy(&self, wake: Option<DateTime<Utc>>) {
+        match self {
+            Time::Real(c) => sleep_until(c, wake).await,
+            Time::Simulated(_) => std::future::pending().await,
+        }
+    }
+
+    /// Waits for `wake` while nothing runs: simulated time jumps there. `false`: the
+    /// simulation is over.
+    async fn while_idle(&self, wake: Option<DateTime<Utc>>) -> bool {
+        match self {
+            Time::Real(c) => {
+                sleep_until(c, wake).await;
+                true
+            }
+            Time::Simulated(s) => {
+                let Some(at) = wake.filter(|w| *w <= s.until) else {
+                    return false;
+                };
+                let from =
+                    std::mem::replace(&mut *s.now.lock().unwrap_or_else(|e| e.into_inner()), at);
+                (s.on_jump)(from, at);
+                true
+            }
+        }
+    }
+}
+
 /// A run asked for now (a status page button): a job with the scheduled job's name, so a
 /// run of the same source already going is not doubled. Its cron spec is never used.
 pub fn action_job(kind: JobKind) -> Option<Job> {
@@ -228,28 +310,18 @@ pub struct Inputs {
 pub async fn run_loop(
     mut cfg: Config,
     runner: &dyn Runner,
-    clock: Clock,
+    time: impl Into<Time>,
     status: Shared,
     inputs: Inputs,
 ) -> Result<(), OpError> {
+    let time: Time = time.into();
+    let clock = time.clock();
     let Inputs {
         mut stop,
         mut reload,
         mut actions,
     } = inputs;
-    struct Running(Shared);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            lock(&self.0).running = false;
-        }
-    }
-    {
-        let mut st = lock(&status);
-        st.running = true;
-        st.zone = cfg.daemon.zone;
-        st.config = Some(cfg.clone());
-    }
-    let _running = Running(Arc::clone(&status));
+    let _running = Running::start(&status, &cfg);
     let state = StateDir::new(&cfg.state_dir);
     let mut persisted = Persisted::load(&state);
     let (mut sched, catch_up) = Scheduler::start(
@@ -277,18 +349,8 @@ pub async fn run_loop(
             // The jitter is waited out with an ear on the stop: a stop during it ends the
             // loop at once, and the batch, never started, is not recorded as run (the next
             // start catches its slot up).
-            let pause = crate::backoff::jitter(cfg.daemon.jitter);
-            if !pause.is_zero() {
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    _ = stop.wait_for(|s| *s) => {
-                        tracing::info!(
-                            jobs = %batch.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", "),
-                            "stopping during the jitter: these jobs did not start and are not recorded as run"
-                        );
-                        return Ok(());
-                    }
-                }
+            if jitter(&cfg, &mut stop, &batch).await.is_break() {
+                return Ok(());
             }
             // A slot is recorded as run when its run starts.
             let now = clock();
@@ -298,43 +360,21 @@ pub async fn run_loop(
             }
             persisted.save(&state);
             lock(&status).batch = Some((now, batch.iter().map(|j| j.name.clone()).collect()));
-            let grace = cfg.daemon.shutdown_grace;
             let work = runner.run(&cfg, batch.clone());
-            tokio::pin!(work);
-            // While the batch runs, slots still come: a source already in the batch skips
-            // its slot; anything else waits for the batch to end.
-            let running: BTreeSet<String> = batch.iter().map(|j| j.name.clone()).collect();
-            loop {
-                let wake = sched.next_wake();
-                let sleep = sleep_until(&clock, wake);
-                tokio::select! {
-                    () = &mut work => {
-                        lock(&status).batch = None;
-                        break;
-                    }
-                    () = sleep => {
-                        for j in sched.due(clock()) {
-                            if running.contains(&j.name) {
-                                tracing::warn!(job = %j.name, "skipped a slot: the previous run is still going");
-                                *lock(&status).skipped_total.entry(j.name.clone()).or_default() += 1;
-                            } else if !pending.iter().any(|p| p.name == j.name) {
-                                pending.push(j);
-                            }
-                        }
-                    }
-                    Some(j) = actions.recv() => {
-                        if !pending.iter().any(|p| p.name == j.name) {
-                            pending.push(j);
-                        }
-                    }
-                    _ = stop.changed() => {
-                        tracing::info!("stopping: giving the running jobs {}s to finish", grace.as_secs());
-                        if tokio::time::timeout(grace, &mut work).await.is_err() {
-                            tracing::warn!("the running jobs did not finish within shutdown_grace: aborted (nothing partial counts; pending backups stay in the spool)");
-                        }
-                        return Ok(());
-                    }
-                }
+            let during = During {
+                sched: &mut sched,
+                pending: &mut pending,
+                actions: &mut actions,
+                stop: &mut stop,
+                status: &status,
+                time: &time,
+            };
+            if during
+                .run(work, &batch, cfg.daemon.shutdown_grace)
+                .await
+                .is_break()
+            {
+                return Ok(());
             }
             continue;
         }
@@ -344,7 +384,11 @@ pub async fn run_loop(
         }
         let wake = sched.next_wake();
         tokio::select! {
-            () = sleep_until(&clock, wake) => {
+            go_on = time.while_idle(wake) => {
+                if !go_on {
+                    tracing::info!("the simulated time is over");
+                    return Ok(());
+                }
                 pending = sched.due(clock());
             }
             _ = stop.changed() => {
@@ -355,13 +399,115 @@ pub async fn run_loop(
             Some(new) = reload.recv() => {
                 tracing::info!(config = %new.path.display(), "config reloaded");
                 cfg = new;
-                {
-                    let mut st = lock(&status);
-                    st.zone = cfg.daemon.zone;
-                    st.config = Some(cfg.clone());
-                }
+                shown(&status, &cfg);
                 let (s, _) = Scheduler::start(schedule::jobs(&cfg), cfg.daemon.zone, &persisted.last_run, clock());
                 sched = s;
+            }
+        }
+    }
+}
+
+/// The loop is running (for `/healthz`) while this lives.
+struct Running(Shared);
+
+impl Running {
+    fn start(status: &Shared, cfg: &Config) -> Running {
+        lock(status).running = true;
+        shown(status, cfg);
+        Running(Arc::clone(status))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        lock(&self.0).running = false;
+    }
+}
+
+/// The config in force, for the page.
+fn shown(status: &Shared, cfg: &Config) {
+    let mut st = lock(status);
+    st.zone = cfg.daemon.zone;
+    st.config = Some(cfg.clone());
+}
+
+/// Waits out `[daemon] jitter` before `batch`. `Break`: told to stop meanwhile (the batch,
+/// never started, is not recorded as run).
+async fn jitter(
+    cfg: &Config,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    batch: &[Job],
+) -> std::ops::ControlFlow<()> {
+    let pause = crate::backoff::jitter(cfg.daemon.jitter);
+    if pause.is_zero() {
+        return std::ops::ControlFlow::Continue(());
+    }
+    tokio::select! {
+        () = tokio::time::sleep(pause) => std::ops::ControlFlow::Continue(()),
+        _ = stop.wait_for(|s| *s) => {
+            tracing::info!(
+                jobs = %batch.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", "),
+                "stopping during the jitter: these jobs did not start and are not recorded as run"
+            );
+            std::ops::ControlFlow::Break(())
+        }
+    }
+}
+
+/// What a running batch shares with the loop: slots still come while it runs (a source
+/// already in the batch skips its slot; anything else waits in `pending`), and so do runs
+/// asked for now and the stop.
+struct During<'a> {
+    sched: &'a mut Scheduler,
+    pending: &'a mut Vec<Job>,
+    actions: &'a mut tokio::sync::mpsc::Receiver<Job>,
+    stop: &'a mut tokio::sync::watch::Receiver<bool>,
+    status: &'a Shared,
+    time: &'a Time,
+}
+
+impl During<'_> {
+    /// Runs `work` (the batch `batch`) to its end. `Break`: told to stop; the batch got
+    /// `grace` to end.
+    async fn run(
+        self,
+        work: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>,
+        batch: &[Job],
+        grace: Duration,
+    ) -> std::ops::ControlFlow<()> {
+        let clock = self.time.clock();
+        let mut work = work;
+        let running: BTreeSet<String> = batch.iter().map(|j| j.name.clone()).collect();
+        loop {
+            let wake = self.sched.next_wake();
+            let sleep = self.time.while_busy(wake);
+            tokio::select! {
+                () = &mut work => {
+                    lock(self.status).batch = None;
+                    return std::ops::ControlFlow::Continue(());
+                }
+                () = sleep => {
+                    for j in self.sched.due(clock()) {
+                        if running.contains(&j.name) {
+                            tracing::warn!(job = %j.name, "skipped a slot: the previous run is still going");
+                            *lock(self.status).skipped_total.entry(j.name.clone()).or_default() += 1;
+                        } else if !self.pending.iter().any(|p| p.name == j.name) {
+                            self.pending.push(j);
+                        }
+                    }
+                }
+                Some(j) = self.actions.recv() => {
+                    if !self.pending.iter().any(|p| p.name == j.name) {
+                        self.pending.push(j);
+                    }
+                }
+                _ = self.stop.changed() => {
+                    tracing::info!("stopping: giving the running jobs {}s to finish", grace.as_secs());
+                    if tokio::time::timeout(grace, &mut work).await.is_err() {
+                        tracing::warn!("the running jobs did not finish within shutdown_grace: aborted (nothing partial counts; pending backups stay in the spool)");
+                    }
+                    return std::ops::ControlFlow::Break(());
+                }
             }
         }
     }
@@ -384,6 +530,8 @@ pub struct Ops {
     /// Turns true when the daemon is told to stop: a standby drill under way removes its
     /// placed zip from the standby's repository before the shutdown grace ends.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The jobs' clock; `None`: the wall clock (via tokio's), taken afresh for each batch.
+    pub clock: Option<Clock>,
 }
 
 impl Runner for Ops {
@@ -394,7 +542,8 @@ impl Runner for Ops {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
         let cfg = cfg.clone();
         Box::pin(async move {
-            let ctx = crate::ops::Ctx::open(cfg).await.with_clock(tokio_clock());
+            let clock = self.clock.clone().unwrap_or_else(tokio_clock);
+            let ctx = crate::ops::Ctx::open(cfg).await.with_clock(clock);
             let sources: Vec<String> = jobs
                 .iter()
                 .filter_map(|j| match &j.kind {

@@ -20,6 +20,10 @@ pub struct ObjectMeta {
     /// Which file it is, where the store can tell (a local file system: device and inode):
     /// two names for one file are one copy, not two.
     pub identity: Option<FileId>,
+    /// A tag the store itself derives from the content and changes with it (S3's ETag of
+    /// an object written in one request: its MD5), where the store gives one. What was read
+    /// under the same tag need not be read again.
+    pub tag: Option<String>,
 }
 
 impl ObjectMeta {
@@ -35,7 +39,14 @@ impl ObjectMeta {
             modified,
             kind: ObjectKind::File,
             identity: None,
+            tag: None,
         }
+    }
+
+    /// The same, with the store's content tag.
+    pub fn tagged(mut self, tag: Option<String>) -> ObjectMeta {
+        self.tag = tag;
+        self
     }
 
     /// A symbolic link at `path`: reported, never followed.

@@ -78,7 +78,12 @@ impl Run<'_> {
     /// The catalog, judged now ([`Catalog::judge`]).
     async fn catalog(&self, want: impl Fn(&str, &str) -> bool) -> Catalog {
         let at = catalog::At::new((self.now)(), self.skew);
-        catalog::build(self.listings, want, self.trust, at).await
+        let how = catalog::Reading {
+            state: &self.ctx.state,
+            trust: self.trust,
+            at,
+        };
+        catalog::build(self.listings, want, how).await
     }
 }
 

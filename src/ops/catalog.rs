@@ -9,7 +9,9 @@ use futures::StreamExt;
 
 pub use crate::catalog::*;
 use crate::manifest;
+use crate::readcache::ReadCache;
 use crate::sign::Trust;
+use crate::state::StateDir;
 use crate::targets::{Target, TargetError};
 
 /// Manifests are small; anything bigger is not one.
@@ -18,24 +20,47 @@ const MANIFEST_LIMIT: u64 = 1024 * 1024;
 const SIGNATURE_LIMIT: u64 = 64 * 1024;
 /// Manifest reads in flight at once, per scan.
 const READ_CONCURRENCY: usize = 16;
+/// Up to this many sources, a target is listed source by source; past it, once whole and
+/// the other sources' objects left out: on an object store a listing is billed by the page
+/// of 1,000 keys, and one per source would cost a request each even when nearly empty.
+pub const LIST_EACH_UP_TO: usize = 8;
 
 /// A target and what its listing gave.
 pub struct Listing {
     pub target: Arc<dyn Target>,
     pub listing: TargetListing,
+    /// The sources the listing was made of (empty: everything).
+    pub covers: Vec<String>,
 }
 
 impl Listing {
     pub fn info(&self) -> &TargetInfo {
         &self.listing.info
     }
+
+    /// Whether `path` lies below what this listing covered.
+    pub fn covers(&self, path: &str) -> bool {
+        self.covers.is_empty() || self.covers.iter().any(|c| within(path, c))
+    }
 }
 
-/// Lists every target once (concurrently) under `prefixes` (source names; empty = all).
+/// `path` lies in the directory `source`.
+fn within(path: &str, source: &str) -> bool {
+    path.strip_prefix(source)
+        .is_some_and(|r| r.starts_with('/'))
+}
+
+/// Lists every target once (concurrently) under `prefixes` (source names; empty = all):
+/// source by source up to [`LIST_EACH_UP_TO`] of them, else whole and filtered.
 pub async fn list_all(targets: &[Arc<dyn Target>], prefixes: &[String]) -> Vec<Listing> {
     futures::future::join_all(targets.iter().map(|t| async move {
         let objects = if prefixes.is_empty() {
             t.list("").await
+        } else if prefixes.len() > LIST_EACH_UP_TO {
+            t.list("").await.map(|mut all| {
+                all.retain(|o| prefixes.iter().any(|p| within(&o.path, p)));
+                all
+            })
         } else {
             let mut all = Vec::new();
             let mut err = None;
@@ -65,55 +90,78 @@ pub async fn list_all(targets: &[Arc<dyn Target>], prefixes: &[String]) -> Vec<L
                 denied: matches!(objects, Err(TargetError::Denied(_))),
                 objects: objects.map_err(|e| e.to_string()),
             },
+            covers: prefixes.to_vec(),
         }
     }))
     .await
 }
 
+/// How manifests are read: checked against `trust` when signing is configured, judged at
+/// `at`, and kept in (and taken from) the read cache of `state` ([`crate::readcache`]).
+#[derive(Clone, Copy)]
+pub struct Reading<'a> {
+    pub state: &'a StateDir,
+    pub trust: Option<&'a Trust>,
+    pub at: At,
+}
+
 /// The catalog of `listings`, with the manifests (and signatures) of the backups
-/// `want(source, id)` asks about read and checked — against `trust` when signing is
-/// configured — and judged at `at` ([`Catalog::judge`]: the one judgement of what counts);
-/// the others are [`CopyState::Unchecked`].
+/// `want(source, id)` asks about read and checked, and their locks read where the target
+/// can lock, then judged ([`Catalog::judge`]: the one judgement of what counts); the
+/// others are [`CopyState::Unchecked`].
 pub async fn build(
     listings: &[Listing],
     want: impl Fn(&str, &str) -> bool,
-    trust: Option<&Trust>,
-    at: At,
+    how: Reading<'_>,
 ) -> Catalog {
     let mut cat = Catalog::index(listings.iter().map(|l| &l.listing));
-    read_manifests(listings, &mut cat, want, trust, at).await;
+    read_manifests(listings, &mut cat, want, |_, _| true, how).await;
     cat
 }
 
-/// Reads the manifests `want` asks about and their signatures, concurrently, records
-/// each, then judges the catalog at `at`.
+/// Reads the manifests `want` asks about and their signatures, concurrently (what the
+/// read cache holds under the listed tag is not read again), and the locks of those
+/// `locks` asks about; records each, then judges the catalog.
 pub async fn read_manifests(
     listings: &[Listing],
     cat: &mut Catalog,
     want: impl Fn(&str, &str) -> bool,
-    trust: Option<&Trust>,
-    at: At,
+    locks: impl Fn(&str, &str) -> bool,
+    how: Reading<'_>,
 ) {
+    let cache: ReadCache = how.state.read_json(crate::readcache::FILE);
+    let cache = &cache;
+    let locks = &locks;
     let reads: Vec<_> = futures::stream::iter(cat.manifests_to_read(want))
         .filter_map(|r| async move {
             let t = listings.iter().find(|l| l.target.name() == r.target)?;
             Some((Arc::clone(&t.target), r))
         })
         .map(|(t, r)| async move {
-            let manifest = t
-                .read_small(&r.path(), MANIFEST_LIMIT)
-                .await
-                .map_err(read_failure);
+            let cached = |path: &str, tag: &Option<String>| {
+                cache.get(t.name(), path, tag.as_deref()).map(Ok)
+            };
+            let manifest = match cached(&r.path(), &r.tags.manifest) {
+                Some(hit) => hit,
+                None => t
+                    .read_small(&r.path(), MANIFEST_LIMIT)
+                    .await
+                    .map_err(read_failure),
+            };
             let signature = match (r.signed, &manifest) {
-                (true, Ok(_)) => Some(
-                    t.read_small(&r.signature_path(), SIGNATURE_LIMIT)
+                (true, Ok(_)) => Some(match cached(&r.signature_path(), &r.tags.signature) {
+                    Some(hit) => hit,
+                    None => t
+                        .read_small(&r.signature_path(), SIGNATURE_LIMIT)
                         .await
                         .map_err(read_failure),
-                ),
+                }),
                 _ => None,
             };
             let locked = match (&manifest, r.artifact_size) {
-                (Ok(_), Some(_)) => locked_until(t.as_ref(), &r.source, &r.id).await,
+                (Ok(_), Some(_)) if locks(&r.source, &r.id) => {
+                    locked_until(t.as_ref(), &r.source, &r.id).await
+                }
                 _ => None,
             };
             (
@@ -128,8 +176,88 @@ pub async fn read_manifests(
         .buffered(READ_CONCURRENCY)
         .collect()
         .await;
+    remember_reads(how.state, listings, &reads);
     for (r, read, locked) in reads {
-        cat.record(&r, read, locked, trust);
+        cat.record(&r, read, locked, how.trust);
+    }
+    cat.judge(how.at);
+}
+
+/// Keeps what was read under a tag in the read cache, and drops what the listings no
+/// longer show. A cache: a state directory that cannot be written only costs reads.
+fn remember_reads(
+    state: &StateDir,
+    listings: &[Listing],
+    reads: &[(ManifestRef, ManifestRead, Option<DateTime<Utc>>)],
+) {
+    let tagged = |l: &Listing| {
+        l.listing
+            .objects
+            .as_ref()
+            .is_ok_and(|o| o.iter().any(|o| o.tag.is_some()))
+    };
+    if !listings.iter().any(tagged) {
+        return;
+    }
+    state.update_json(crate::readcache::FILE, "read cache", |c: &mut ReadCache| {
+        for (r, read, _) in reads {
+            if let Ok(m) = &read.manifest {
+                c.put(&r.target, &r.path(), r.tags.manifest.as_deref(), m);
+            }
+            if let Some(Ok(s)) = &read.signature {
+                c.put(
+                    &r.target,
+                    &r.signature_path(),
+                    r.tags.signature.as_deref(),
+                    s,
+                );
+            }
+        }
+        for l in listings {
+            if let Ok(objects) = &l.listing.objects {
+                let listed = objects.iter().map(|o| o.path.as_str()).collect();
+                c.forget_unlisted(l.target.name(), &listed, |p| l.covers(p));
+            }
+        }
+    });
+}
+
+/// Reads the locks of the copies of the backups `which(source, id)` asks about whose
+/// manifests were read and whose lock was not, on targets that can lock; then judges the
+/// catalog again.
+pub async fn read_locks(
+    listings: &[Listing],
+    cat: &mut Catalog,
+    which: impl Fn(&str, &str) -> bool,
+    at: At,
+) {
+    let asks: Vec<_> = cat
+        .backups
+        .values()
+        .filter(|b| which(&b.source, &b.id))
+        .flat_map(|b| {
+            b.copies
+                .iter()
+                .filter(|c| c.manifest.is_some() && c.locked_until.is_none())
+                .filter_map(|c| {
+                    let l = listings.iter().find(|l| l.target.name() == c.target)?;
+                    l.target
+                        .properties()
+                        .immutable_capable
+                        .then(|| (Arc::clone(&l.target), b.source.clone(), b.id.clone()))
+                })
+        })
+        .collect();
+    let found: Vec<_> = futures::stream::iter(asks)
+        .map(|(t, source, id)| async move {
+            let until = locked_until(t.as_ref(), &source, &id).await;
+            (t.name().to_string(), source, id, until)
+        })
+        .buffered(READ_CONCURRENCY)
+        .collect()
+        .await;
+    for (target, source, id, until) in found {
+        cat.set_lock(&source, &id, &target, until);
     }
     cat.judge(at);
 }

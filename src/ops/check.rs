@@ -10,7 +10,7 @@
 //! remembered there too, so that a target that cannot be read right now is reported as
 //! "cannot verify", with that date, rather than as a missing backup.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -226,17 +226,52 @@ async fn read_what_matters(
         .and_then(|d| now.checked_sub_signed(d))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let all = opts.deep && opts.all;
+    let how = catalog::Reading {
+        state: &ctx.state,
+        trust,
+        at,
+    };
+    let wanted = |s: &str, id: &str| {
+        all || newest.get(s).is_some_and(|n| n == id)
+            || manifest::id_time(s, id).is_some_and(|t| t >= horizon)
+    };
+    let is_newest = |s: &str, id: &str| newest.get(s).is_some_and(|n| n == id);
+    // Locks are asked of each source's newest backup (one HEAD per copy on S3); the older
+    // ones' only for a source whose newest does not meet the rule, where the judgement
+    // looks for the newest one that does.
     catalog::read_manifests(
         listings,
         &mut cat,
-        |s, id| {
-            all || newest.get(s).is_some_and(|n| n == id)
-                || manifest::id_time(s, id).is_some_and(|t| t >= horizon)
-        },
-        trust,
-        at,
+        wanted,
+        |s, id| all || is_newest(s, id),
+        how,
     )
     .await;
+    let rule = crate::policy::Rule::from(&ctx.config.policy);
+    let fallen: BTreeSet<String> = newest
+        .iter()
+        .filter(|(s, id)| {
+            cat.backups
+                .get(&((*s).clone(), (*id).clone()))
+                .is_none_or(|b| {
+                    !crate::policy::evaluate(
+                        &crate::policy::check::verified_facts(&cat, b, now),
+                        &rule,
+                    )
+                    .ok
+                })
+        })
+        .map(|(s, _)| s.clone())
+        .collect();
+    if !fallen.is_empty() {
+        catalog::read_locks(
+            listings,
+            &mut cat,
+            |s, id| fallen.contains(s) && wanted(s, id),
+            at,
+        )
+        .await;
+    }
     cat
 }
 

@@ -294,7 +294,12 @@ struct Before {
 async fn before(b: &Built) -> Before {
     let listings = super::catalog::list_all(&b.ctx.targets, &[]).await;
     let trust = b.ctx.trust().unwrap();
-    let cat = super::catalog::build(&listings, |_, _| true, trust.as_ref(), b.ctx.at()).await;
+    let how = super::catalog::Reading {
+        state: &b.ctx.state,
+        trust: trust.as_ref(),
+        at: b.ctx.at(),
+    };
+    let cat = super::catalog::build(&listings, |_, _| true, how).await;
     let mut counted = BTreeMap::new();
     let mut sources = BTreeSet::new();
     for e in cat.backups.values() {

@@ -46,7 +46,12 @@ pub async fn run(ctx: &Ctx, source: Option<&str>) -> Result<ListReport, OpError>
     let prefixes: Vec<String> = source.into_iter().map(String::from).collect();
     let listings = catalog::list_all(&ctx.targets, &prefixes).await;
     let trust = ctx.trust()?;
-    let cat = catalog::build(&listings, |_, _| true, trust.as_ref(), ctx.at()).await;
+    let how = catalog::Reading {
+        state: &ctx.state,
+        trust: trust.as_ref(),
+        at: ctx.at(),
+    };
+    let cat = catalog::build(&listings, |_, _| true, how).await;
     let layout_hint = if cat.backups.is_empty() {
         layout_hint(&cat.foreign)
     } else {

@@ -108,8 +108,11 @@ pub async fn run(ctx: &Ctx, opts: &PruneOptions) -> Result<PruneReport, OpError>
     let cat = catalog::build(
         &listings,
         |s, _| names.iter().any(|n| n == s),
-        trust.as_ref(),
-        at,
+        catalog::Reading {
+            state: &ctx.state,
+            trust: trust.as_ref(),
+            at,
+        },
     )
     .await;
 
@@ -184,8 +187,15 @@ async fn remove(listings: &[Listing], source: &str, plan: &Plan) -> Vec<Failed> 
         let Some(t) = listings.iter().find(|l| l.target.name() == tp.target) else {
             continue;
         };
+        let listed: std::collections::BTreeSet<&str> = match &t.listing.objects {
+            Ok(o) => o.iter().map(|o| o.path.as_str()).collect(),
+            Err(_) => Default::default(),
+        };
         for c in tp.removals() {
-            if let Err(e) = crate::targets::remove_copy(t.target.as_ref(), source, &c.id).await {
+            let signed = listed.contains(crate::manifest::signature_path(source, &c.id).as_str());
+            if let Err(e) =
+                crate::targets::remove_copy(t.target.as_ref(), source, &c.id, signed).await
+            {
                 tracing::warn!(target_name = %tp.target, id = %c.id, error = %e, "could not remove a copy");
                 failed.push(Failed {
                     target: tp.target.clone(),

@@ -61,8 +61,11 @@ pub async fn run_locked(ctx: &Ctx, opts: &RepairOptions) -> Result<RepairReport,
     let mut cat = catalog::build(
         &listings,
         |s, _| names.iter().any(|n| n == s),
-        trust.as_ref(),
-        at,
+        catalog::Reading {
+            state: &ctx.state,
+            trust: trust.as_ref(),
+            at,
+        },
     )
     .await;
 
@@ -283,6 +286,7 @@ async fn signed_bytes(
         id: id.to_string(),
         artifact_size: Some(want.sealed.bytes),
         signed: sig.is_some(),
+        tags: Default::default(),
     };
     let read = ManifestRead {
         manifest: Ok(m.clone()),
@@ -448,7 +452,7 @@ impl RepairRun<'_> {
         for n in todo {
             if n.replace
                 && let Err(e) =
-                    crate::targets::remove_copy(n.target.as_ref(), one.source, one.id).await
+                    crate::targets::remove_copy(n.target.as_ref(), one.source, one.id, true).await
             {
                 out.push(one.failed(&n, format!("could not remove the broken copy: {e}")));
                 continue;

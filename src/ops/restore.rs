@@ -179,7 +179,12 @@ pub async fn choose_backup(ctx: &Ctx, choice: &Choice) -> Result<Chosen, Restore
     }
     let listings = catalog::list_all(&targets, std::slice::from_ref(&choice.source)).await;
     let trust = ctx.trust()?;
-    let cat = catalog::build(&listings, |_, _| true, trust.as_ref(), ctx.at()).await;
+    let how = catalog::Reading {
+        state: &ctx.state,
+        trust: trust.as_ref(),
+        at: ctx.at(),
+    };
+    let cat = catalog::build(&listings, |_, _| true, how).await;
     let entry = choose(&cat, choice)?;
     let Some(m) = entry.manifest.clone() else {
         // Nothing counts: say why, copy by copy.

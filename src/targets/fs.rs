@@ -457,11 +457,15 @@ impl Target for FsTarget {
                 self.io("read", path, &e)
             }
         })?;
+        // Buffers no larger than the file: a manifest of a kilobyte, read 16 at a time on
+        // each target, must not take two 4 MiB buffers each (which malloc then keeps).
+        let size = f.metadata().map_or(LOCAL_READ as u64, |m| m.len());
+        let buf = (size as usize).clamp(8 * 1024, LOCAL_READ);
         let mut f = tokio::fs::File::from_std(f);
-        f.set_max_buf_size(LOCAL_READ);
+        f.set_max_buf_size(buf);
         // Buffered here, so that a reader asking for small pieces (tokio's copy asks for
         // 8 KiB) still costs one blocking read per LOCAL_READ bytes.
-        Ok(Box::new(tokio::io::BufReader::with_capacity(LOCAL_READ, f)))
+        Ok(Box::new(tokio::io::BufReader::with_capacity(buf, f)))
     }
 
     async fn delete(&self, path: &str) -> Result<(), TargetError> {

@@ -623,12 +623,20 @@ pub async fn resolve_locality(host: &str, port: u16) -> (bool, bool) {
 
 /// Removes one stored copy of backup `id`, commit marker first: its manifest, then its
 /// signature, then its artifact — after the manifest is gone the rest is a leftover, never
-/// a manifest that promises an artifact that is gone.
-pub async fn remove_copy(t: &dyn Target, source: &str, id: &str) -> Result<(), TargetError> {
+/// a manifest that promises an artifact that is gone. `signature: false` (the listing
+/// showed none) does not ask for one.
+pub async fn remove_copy(
+    t: &dyn Target,
+    source: &str,
+    id: &str,
+    signature: bool,
+) -> Result<(), TargetError> {
     t.delete(&crate::manifest::manifest_path(source, id))
         .await?;
-    t.delete(&crate::manifest::signature_path(source, id))
-        .await?;
+    if signature {
+        t.delete(&crate::manifest::signature_path(source, id))
+            .await?;
+    }
     t.delete(&crate::manifest::artifact_path(source, id)).await
 }
 

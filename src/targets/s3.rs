@@ -647,11 +647,19 @@ impl Target for S3Target {
                 if rel.ends_with('/') {
                     continue;
                 }
-                out.push(ObjectMeta::file(
-                    rel,
-                    o.size().unwrap_or(0).max(0) as u64,
-                    o.last_modified().and_then(time_of),
-                ));
+                // A multipart ETag ("…-N") is no digest of the content: not a tag.
+                let tag = o
+                    .e_tag()
+                    .filter(|t| !t.contains('-'))
+                    .map(|t| t.trim_matches('"').to_string());
+                out.push(
+                    ObjectMeta::file(
+                        rel,
+                        o.size().unwrap_or(0).max(0) as u64,
+                        o.last_modified().and_then(time_of),
+                    )
+                    .tagged(tag),
+                );
             }
         }
         Ok(out)

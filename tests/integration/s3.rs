@@ -454,3 +454,207 @@ async fn stale_incomplete_uploads_are_aborted_and_only_those() {
     // The upload outside the target's prefix is not pbx321's.
     assert_eq!(incomplete_uploads(&moto, "uploads").await, 1);
 }
+
+/// Issue 31: what a check costs on S3. With more sources than are listed one by one, the
+/// bucket is listed once; a manifest is read (GET) once while its ETag stays the same, and
+/// its lock asked (HEAD) only for the newest backup. A manifest replaced on the store has
+/// another ETag: it is read again, and judged as what it is now.
+#[test]
+fn a_check_reads_each_manifest_once_and_a_replaced_one_again() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let moto = Moto::start();
+    let client = s3_client(&moto.url());
+    rt.block_on(create_bucket(&client, "offsite", true));
+    let proxy = rt.block_on(FaultProxy::start(moto.port));
+    let mut env = TestEnv::new();
+    env.targets.truncate(2);
+    env.policy = "copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"26h\"\n".into();
+    // Nine more sources (none backed up yet): ten are listed as one.
+    for i in 0..9 {
+        std::fs::create_dir_all(env.path().join(format!("pbx{i}"))).unwrap();
+        env.extra_source.push_str(&format!(
+            "\n[[source]]\nname = \"pbx{i}\"\ntype = \"folder\"\npath = \"pbx{i}\"\n"
+        ));
+    }
+    env.extra_targets = format!(
+        "\n[[target]]\nname = \"cloud\"\ntype = \"s3\"\nbucket = \"offsite\"\nprefix = \"p\"\nendpoint = \"{}\"\npath_style = true\naccess_key_id = \"testing\"\nsecret_access_key = \"testing\"\nmedium = \"object-storage\"\nlocation = \"offsite\"\ntrust_labels = true\nobject_lock = {{ mode = \"compliance\", days = 2 }}\n",
+        proxy.url()
+    );
+    env.put_backup("3CXScheduledBackup.zip", 62, 64 * 1024);
+    assert_eq!(code(&env.pbx321(&["backup", "hq"])), 0);
+    let _ = std::fs::remove_file(env.state_dir().join("read-cache.json"));
+    proxy.seen.lock().unwrap().clear();
+
+    let check = |env: &TestEnv| -> serde_json::Value {
+        let out = env.pbx321(&["check", "hq", "--format", "json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let counts = |proxy: &FaultProxy| {
+        let c = (
+            proxy.count("GET", "list-type=2"),
+            proxy.count("GET", ".manifest.json"),
+            proxy.count("HEAD", ".zip.zst.age"),
+        );
+        proxy.seen.lock().unwrap().clear();
+        c
+    };
+    // `check hq` names one source: listed alone. The manifest and its signature are read.
+    let v = check(&env);
+    assert_eq!(v["sources"][0]["status"], "OK", "{v}");
+    let (lists, manifests, heads) = counts(&proxy);
+    assert_eq!(
+        (lists, manifests, heads),
+        (1, 2, 1),
+        "manifest + signature, one lock"
+    );
+    // Again: nothing read; the newest's lock asked again (it is what makes the copy immutable).
+    let v = check(&env);
+    assert_eq!(v["sources"][0]["status"], "OK", "{v}");
+    assert_eq!(counts(&proxy), (1, 0, 1));
+    // The whole fleet: one listing for ten sources, nothing read again.
+    let out = env.pbx321(&["check", "--format", "json"]);
+    assert_eq!(code(&out), 2, "nine sources have no backup");
+    let (lists, manifests, _) = counts(&proxy);
+    assert_eq!((lists, manifests), (1, 0));
+
+    // Someone with write access replaces the manifest (a new version beside the locked one).
+    let key = rt.block_on(async {
+        let listed = client
+            .list_objects_v2()
+            .bucket("offsite")
+            .prefix("p/hq/")
+            .send()
+            .await
+            .unwrap();
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .find(|k| k.ends_with(".manifest.json"))
+            .unwrap()
+            .to_string()
+    });
+    let forged = rt.block_on(async {
+        let got = client
+            .get_object()
+            .bucket("offsite")
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let text = got.body.collect().await.unwrap().into_bytes();
+        let text = String::from_utf8(text.to_vec()).unwrap();
+        let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+        m["origin"]["name"] = "other.zip".into();
+        serde_json::to_vec(&m).unwrap()
+    });
+    rt.block_on(async {
+        client
+            .put_object()
+            .bucket("offsite")
+            .key(&key)
+            .body(forged.into())
+            .send()
+            .await
+            .unwrap()
+    });
+    let v = check(&env);
+    let (_, manifests, _) = counts(&proxy);
+    assert_eq!(
+        manifests, 1,
+        "the replaced manifest read again (its signature, unchanged, not)"
+    );
+    let copies = v["sources"][0]["newest"]["copies"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let cloud = copies.iter().find(|c| c["target"] == "cloud").unwrap();
+    assert_eq!(cloud["state"], "forged", "{cloud}");
+    // And it stays judged so on the next check, from the cache.
+    let v = check(&env);
+    assert_eq!(counts(&proxy).1, 0);
+    let copies = v["sources"][0]["newest"]["copies"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let cloud = copies.iter().find(|c| c["target"] == "cloud").unwrap();
+    assert_eq!(cloud["state"], "forged", "{cloud}");
+}
+
+/// Issue 31: a check asks for the locks of each source's newest backup only — unless the
+/// newest does not meet the rule: then the older ones' are asked too, and the newest that
+/// meets the rule (with its immutable copy) is still found.
+#[test]
+fn when_the_newest_falls_short_the_older_backups_locks_are_read() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let moto = Moto::start();
+    rt.block_on(create_bucket(&s3_client(&moto.url()), "offsite", true));
+    let proxy = rt.block_on(FaultProxy::start(moto.port));
+    let mut env = TestEnv::new();
+    env.targets.truncate(2);
+    env.policy = "copies = 3\nmedia = 2\noffsite = 1\nimmutable = 1\nmax_age = \"26h\"\n".into();
+    env.extra_targets = format!(
+        "\n[[target]]\nname = \"cloud\"\ntype = \"s3\"\nbucket = \"offsite\"\nendpoint = \"{}\"\npath_style = true\naccess_key_id = \"testing\"\nsecret_access_key = \"testing\"\nmedium = \"object-storage\"\nlocation = \"offsite\"\ntrust_labels = true\nobject_lock = {{ mode = \"compliance\", days = 2 }}\n",
+        proxy.url()
+    );
+    let id_of = |out: &std::process::Output| -> String {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["sources"][0]["id"].as_str().unwrap().to_string()
+    };
+    env.put_backup("3CXScheduledBackup.zip", 63, 64 * 1024);
+    let out = env.pbx321(&["backup", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let older = id_of(&out);
+    std::thread::sleep(Duration::from_millis(1100));
+    env.put_backup("3CXScheduledBackup.zip", 64, 64 * 1024);
+    let out = env.pbx321(&["backup", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let newest = id_of(&out);
+    assert_ne!(older, newest);
+    let check = |env: &TestEnv| -> serde_json::Value {
+        let out = env.pbx321(&["check", "--format", "json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Both meet the rule: only the newest's lock is asked.
+    proxy.seen.lock().unwrap().clear();
+    let v = check(&env);
+    assert_eq!(
+        v["sources"][0]["newest_compliant_id"],
+        newest.as_str(),
+        "{v}"
+    );
+    assert_eq!(proxy.count("HEAD", &newest), 1);
+    assert_eq!(proxy.count("HEAD", &older), 0);
+    // The newest loses its USB copy: 2 of 3 copies. The older one, locked on S3, is the
+    // newest that meets the rule — found because its lock is asked now.
+    std::fs::remove_dir_all(env.target_dir("usb").join("hq")).unwrap();
+    std::fs::create_dir_all(env.target_dir("usb").join("hq")).unwrap();
+    let usb = env.target_dir("usb").join("hq");
+    for f in std::fs::read_dir(env.target_dir("local").join("hq")).unwrap() {
+        let f = f.unwrap();
+        if f.file_name().to_string_lossy().contains(&older) {
+            std::fs::copy(f.path(), usb.join(f.file_name())).unwrap();
+        }
+    }
+    proxy.seen.lock().unwrap().clear();
+    let v = check(&env);
+    assert_eq!(
+        v["sources"][0]["newest_compliant_id"],
+        older.as_str(),
+        "{v}"
+    );
+    assert_eq!(v["sources"][0]["newest"]["verdict"]["ok"], false, "{v}");
+    assert_eq!(
+        proxy.count("HEAD", &older),
+        1,
+        "the older backup's lock read"
+    );
+}
