@@ -21,8 +21,17 @@ use pbx321::config::{Config, SourceKind};
 use pbx321::daemon::{self, Ops, Runner, Simulated, Time};
 use pbx321::policy::schedule::{Job, JobKind};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // A daemon idles for minutes between slots, long enough for tokio's idle blocking
+    // threads to end (after 10 s); simulated time has no such pause, so they end sooner.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_keep_alive(std::time::Duration::from_millis(50))
+        .build()?
+        .block_on(simulate())
+}
+
+async fn simulate() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(config), Some(days)) = (args.get(1), args.get(2)) else {
         anyhow::bail!("usage: simulated_week CONFIG DAYS");
@@ -39,6 +48,9 @@ async fn main() -> anyhow::Result<()> {
         Box::new(move |from: DateTime<Utc>, to: DateTime<Utc>| {
             let (a, b) = ((from - start).num_days(), (to - start).num_days());
             if b > a {
+                // The idle minutes before the next slot, in short: the threads of the last
+                // batch end, as they would.
+                std::thread::sleep(std::time::Duration::from_millis(300));
                 sample(b, &state);
             }
         })
@@ -80,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     // The last simulated day ends with the simulation.
     if (sim.now() - start).num_days() < days {
+        std::thread::sleep(std::time::Duration::from_millis(300));
         sample(days, &state);
     }
     Ok(())

@@ -195,8 +195,8 @@ pub fn seal<R: Read + Send, W: Write + Send>(
     threads: u32,
 ) -> Result<(Digests, W), SealError> {
     std::thread::scope(|scope| {
-        let (plain, plain_digest) = read_hashed(scope, input, true);
-        let (sealed, sealed_side) = write_hashed(scope, output);
+        let (plain, plain_digest) = read_hashed(scope, input, true, SEAL_CHUNK);
+        let (sealed, sealed_side) = write_hashed(scope, output, SEAL_CHUNK);
         let result = seal_stage(plain, sealed, recipients, threads);
         let (plain, sealed, output) = join_stages(result, plain_digest, sealed_side)?;
         Ok((digests(plain, sealed), output))
@@ -256,8 +256,8 @@ fn unseal_with<R: Read + Send, W: Write + Send>(
     hash_sealed: bool,
 ) -> Result<(Digests, W), SealError> {
     std::thread::scope(|scope| {
-        let (sealed, sealed_digest) = read_hashed(scope, input, hash_sealed);
-        let (plain, plain_side) = write_hashed(scope, output);
+        let (sealed, sealed_digest) = read_hashed(scope, input, hash_sealed, RESTORE_CHUNK);
+        let (plain, plain_side) = write_hashed(scope, output, RESTORE_CHUNK);
         let result = unseal_stage(sealed, plain, identities);
         let (sealed, plain, output) = join_stages(result, sealed_digest, plain_side)?;
         Ok((digests(plain, sealed), output))
@@ -325,9 +325,14 @@ fn copy_large<R: Read + ?Sized, W: Write + ?Sized>(r: &mut R, w: &mut W) -> io::
     }
 }
 
-/// The size of the chunks between threads, and of reads from the input (an async stream
-/// behind a bridge, where every read is a round trip to another thread).
-const COPY_BUF: usize = 256 * 1024;
+/// The size of the chunks between a seal's threads, and of its reads from the input (an
+/// async stream behind a bridge, where every read is a round trip to another thread). Seals
+/// run several at once in a fleet, each chunk is held by every staged copy: small.
+const SEAL_CHUNK: usize = 256 * 1024;
+/// The same for an unseal (a restore, one stream): larger, fewer hand-overs.
+const RESTORE_CHUNK: usize = 512 * 1024;
+/// The buffer of [`copy_large`].
+const COPY_BUF: usize = 512 * 1024;
 /// Chunks in flight between two threads; bounds the memory of each hand-over.
 const IN_FLIGHT: usize = 2;
 
@@ -337,6 +342,7 @@ fn read_hashed<'scope, R: Read + Send + 'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     mut input: R,
     hash: bool,
+    chunk: usize,
 ) -> (
     ChunkReader,
     std::thread::ScopedJoinHandle<'scope, (u64, String)>,
@@ -346,7 +352,7 @@ fn read_hashed<'scope, R: Read + Send + 'scope>(
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
         loop {
-            let mut buf = vec![0u8; COPY_BUF];
+            let mut buf = vec![0u8; chunk];
             match input.read(&mut buf) {
                 Ok(0) => {
                     // An empty chunk marks the end, so that a vanished thread is not an end.
@@ -396,6 +402,7 @@ type WrittenSide<'scope, W> = std::thread::ScopedJoinHandle<'scope, io::Result<(
 fn write_hashed<'scope, W: Write + Send + 'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     mut output: W,
+    chunk: usize,
 ) -> (ChunkWriter, WrittenSide<'scope, W>) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
     let handle = scope.spawn(move || {
@@ -412,7 +419,8 @@ fn write_hashed<'scope, W: Write + Send + 'scope>(
     (
         ChunkWriter {
             tx: Some(tx),
-            buf: Vec::with_capacity(COPY_BUF),
+            buf: Vec::with_capacity(chunk),
+            chunk,
         },
         handle,
     )
@@ -448,11 +456,12 @@ impl Read for ChunkReader {
     }
 }
 
-/// Hands what is written to the writing thread in chunks of [`COPY_BUF`]; `finish` (or
+/// Hands what is written to the writing thread in chunks of `chunk` bytes; `finish` (or
 /// `flush`) sends the rest, and dropping it ends the thread's input.
 struct ChunkWriter {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     buf: Vec<u8>,
+    chunk: usize,
 }
 
 impl ChunkWriter {
@@ -460,7 +469,7 @@ impl ChunkWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(COPY_BUF));
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk));
         let stopped = || io::Error::new(io::ErrorKind::BrokenPipe, "the writing thread stopped");
         self.tx
             .as_ref()
@@ -479,7 +488,7 @@ impl ChunkWriter {
 impl Write for ChunkWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= COPY_BUF {
+        if self.buf.len() >= self.chunk {
             self.send()?;
         }
         Ok(data.len())

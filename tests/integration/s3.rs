@@ -455,24 +455,57 @@ async fn stale_incomplete_uploads_are_aborted_and_only_those() {
     assert_eq!(incomplete_uploads(&moto, "uploads").await, 1);
 }
 
+/// Two fs targets and an S3 bucket with Object Lock (compliance, 2 days) behind a proxy that
+/// sees every request; the env's config has the bucket as target "cloud" (prefix "p").
+struct LockedCloud {
+    rt: tokio::runtime::Runtime,
+    moto: Moto,
+    client: aws_sdk_s3::Client,
+    proxy: FaultProxy,
+    env: TestEnv,
+}
+
+impl LockedCloud {
+    fn new(policy: &str) -> LockedCloud {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let moto = Moto::start();
+        let client = s3_client(&moto.url());
+        rt.block_on(create_bucket(&client, "offsite", true));
+        let proxy = rt.block_on(FaultProxy::start(moto.port));
+        let mut env = TestEnv::new();
+        env.targets.truncate(2);
+        env.policy = policy.into();
+        env.extra_targets = format!(
+            "\n[[target]]\nname = \"cloud\"\ntype = \"s3\"\nbucket = \"offsite\"\nprefix = \"p\"\nendpoint = \"{}\"\npath_style = true\naccess_key_id = \"testing\"\nsecret_access_key = \"testing\"\nmedium = \"object-storage\"\nlocation = \"offsite\"\ntrust_labels = true\nobject_lock = {{ mode = \"compliance\", days = 2 }}\n",
+            proxy.url()
+        );
+        LockedCloud {
+            rt,
+            moto,
+            client,
+            proxy,
+            env,
+        }
+    }
+}
+
 /// Issue 31: what a check costs on S3. With more sources than are listed one by one, the
 /// bucket is listed once; a manifest is read (GET) once while its ETag stays the same, and
 /// its lock asked (HEAD) only for the newest backup. A manifest replaced on the store has
 /// another ETag: it is read again, and judged as what it is now.
 #[test]
 fn a_check_reads_each_manifest_once_and_a_replaced_one_again() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let moto = Moto::start();
-    let client = s3_client(&moto.url());
-    rt.block_on(create_bucket(&client, "offsite", true));
-    let proxy = rt.block_on(FaultProxy::start(moto.port));
-    let mut env = TestEnv::new();
-    env.targets.truncate(2);
-    env.policy = "copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"26h\"\n".into();
+    let LockedCloud {
+        rt,
+        moto: _moto,
+        client,
+        proxy,
+        mut env,
+    } = LockedCloud::new("copies = 3\nmedia = 2\noffsite = 1\nmax_age = \"26h\"\n");
     // Nine more sources (none backed up yet): ten are listed as one.
     for i in 0..9 {
         std::fs::create_dir_all(env.path().join(format!("pbx{i}"))).unwrap();
@@ -480,10 +513,6 @@ fn a_check_reads_each_manifest_once_and_a_replaced_one_again() {
             "\n[[source]]\nname = \"pbx{i}\"\ntype = \"folder\"\npath = \"pbx{i}\"\n"
         ));
     }
-    env.extra_targets = format!(
-        "\n[[target]]\nname = \"cloud\"\ntype = \"s3\"\nbucket = \"offsite\"\nprefix = \"p\"\nendpoint = \"{}\"\npath_style = true\naccess_key_id = \"testing\"\nsecret_access_key = \"testing\"\nmedium = \"object-storage\"\nlocation = \"offsite\"\ntrust_labels = true\nobject_lock = {{ mode = \"compliance\", days = 2 }}\n",
-        proxy.url()
-    );
     env.put_backup("3CXScheduledBackup.zip", 62, 64 * 1024);
     assert_eq!(code(&env.pbx321(&["backup", "hq"])), 0);
     let _ = std::fs::remove_file(env.state_dir().join("read-cache.json"));
@@ -590,21 +619,13 @@ fn a_check_reads_each_manifest_once_and_a_replaced_one_again() {
 /// meets the rule (with its immutable copy) is still found.
 #[test]
 fn when_the_newest_falls_short_the_older_backups_locks_are_read() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let moto = Moto::start();
-    rt.block_on(create_bucket(&s3_client(&moto.url()), "offsite", true));
-    let proxy = rt.block_on(FaultProxy::start(moto.port));
-    let mut env = TestEnv::new();
-    env.targets.truncate(2);
-    env.policy = "copies = 3\nmedia = 2\noffsite = 1\nimmutable = 1\nmax_age = \"26h\"\n".into();
-    env.extra_targets = format!(
-        "\n[[target]]\nname = \"cloud\"\ntype = \"s3\"\nbucket = \"offsite\"\nendpoint = \"{}\"\npath_style = true\naccess_key_id = \"testing\"\nsecret_access_key = \"testing\"\nmedium = \"object-storage\"\nlocation = \"offsite\"\ntrust_labels = true\nobject_lock = {{ mode = \"compliance\", days = 2 }}\n",
-        proxy.url()
-    );
+    let LockedCloud {
+        rt: _rt,
+        moto: _moto,
+        proxy,
+        env,
+        ..
+    } = LockedCloud::new("copies = 3\nmedia = 2\noffsite = 1\nimmutable = 1\nmax_age = \"26h\"\n");
     let id_of = |out: &std::process::Output| -> String {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         v["sources"][0]["id"].as_str().unwrap().to_string()
