@@ -597,21 +597,16 @@ fn a_check_reads_each_manifest_once_and_a_replaced_one_again() {
         manifests, 1,
         "the replaced manifest read again (its signature, unchanged, not)"
     );
-    let copies = v["sources"][0]["newest"]["copies"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let cloud = copies.iter().find(|c| c["target"] == "cloud").unwrap();
-    assert_eq!(cloud["state"], "forged", "{cloud}");
+    let cloud_state = |v: &serde_json::Value| {
+        let copies = v["sources"][0]["newest"]["copies"].as_array().unwrap();
+        let cloud = copies.iter().find(|c| c["target"] == "cloud").unwrap();
+        cloud["state"].clone()
+    };
+    assert_eq!(cloud_state(&v), "forged", "{v}");
     // And it stays judged so on the next check, from the cache.
     let v = check(&env);
     assert_eq!(counts(&proxy).1, 0);
-    let copies = v["sources"][0]["newest"]["copies"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let cloud = copies.iter().find(|c| c["target"] == "cloud").unwrap();
-    assert_eq!(cloud["state"], "forged", "{cloud}");
+    assert_eq!(cloud_state(&v), "forged", "{v}");
 }
 
 /// Issue 31: a check asks for the locks of each source's newest backup only — unless the
