@@ -29,7 +29,7 @@ pub const LIST_EACH_UP_TO: usize = 8;
 pub struct Listing {
     pub target: Arc<dyn Target>,
     pub listing: TargetListing,
-    /// The sources the listing was made of (empty: everything).
+    /// The sources the listing was made of, sorted (empty: everything).
     pub covers: Vec<String>,
 }
 
@@ -40,25 +40,38 @@ impl Listing {
 
     /// Whether `path` lies below what this listing covered.
     pub fn covers(&self, path: &str) -> bool {
-        self.covers.is_empty() || self.covers.iter().any(|c| within(path, c))
+        self.covers.is_empty() || within(path, &self.covers)
+    }
+
+    /// Whether some object this listing holds carries the store's content tag.
+    fn tagged(&self) -> bool {
+        self.listing
+            .objects
+            .as_ref()
+            .is_ok_and(|o| o.iter().any(|o| o.tag.is_some()))
     }
 }
 
-/// `path` lies in the directory `source`.
-fn within(path: &str, source: &str) -> bool {
-    path.strip_prefix(source)
-        .is_some_and(|r| r.starts_with('/'))
+/// `path` is one of `sources` (sorted) or lies in its directory (a source's directory that
+/// is a link is listed under its own name, to be reported).
+fn within(path: &str, sources: &[String]) -> bool {
+    let first = path.split('/').next().unwrap_or(path);
+    sources.binary_search_by(|s| s.as_str().cmp(first)).is_ok()
 }
 
 /// Lists every target once (concurrently) under `prefixes` (source names; empty = all):
 /// source by source up to [`LIST_EACH_UP_TO`] of them, else whole and filtered.
 pub async fn list_all(targets: &[Arc<dyn Target>], prefixes: &[String]) -> Vec<Listing> {
+    let mut sorted = prefixes.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let sorted = &sorted;
     futures::future::join_all(targets.iter().map(|t| async move {
         let objects = if prefixes.is_empty() {
             t.list("").await
         } else if prefixes.len() > LIST_EACH_UP_TO {
             t.list("").await.map(|mut all| {
-                all.retain(|o| prefixes.iter().any(|p| within(&o.path, p)));
+                all.retain(|o| within(&o.path, sorted));
                 all
             })
         } else {
@@ -90,7 +103,7 @@ pub async fn list_all(targets: &[Arc<dyn Target>], prefixes: &[String]) -> Vec<L
                 denied: matches!(objects, Err(TargetError::Denied(_))),
                 objects: objects.map_err(|e| e.to_string()),
             },
-            covers: prefixes.to_vec(),
+            covers: sorted.clone(),
         }
     }))
     .await
@@ -129,7 +142,12 @@ pub async fn read_manifests(
     locks: impl Fn(&str, &str) -> bool,
     how: Reading<'_>,
 ) {
-    let cache: ReadCache = how.state.read_json(crate::readcache::FILE);
+    // Only stores that tag their content are cached: without one, nothing to read here.
+    let cache: ReadCache = if listings.iter().any(Listing::tagged) {
+        how.state.read_json(crate::readcache::FILE)
+    } else {
+        ReadCache::default()
+    };
     let cache = &cache;
     let locks = &locks;
     let reads: Vec<_> = futures::stream::iter(cat.manifests_to_read(want))
@@ -190,13 +208,7 @@ fn remember_reads(
     listings: &[Listing],
     reads: &[(ManifestRef, ManifestRead, Option<DateTime<Utc>>)],
 ) {
-    let tagged = |l: &Listing| {
-        l.listing
-            .objects
-            .as_ref()
-            .is_ok_and(|o| o.iter().any(|o| o.tag.is_some()))
-    };
-    if !listings.iter().any(tagged) {
+    if !listings.iter().any(Listing::tagged) {
         return;
     }
     state.update_json(crate::readcache::FILE, "read cache", |c: &mut ReadCache| {
