@@ -10,7 +10,7 @@
 //! [`unseal`] is the reverse and hashes both sides again, so that a restore can prove it
 //! produced exactly what was backed up.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -220,7 +220,7 @@ fn seal_stage(
         // every worker, and so peak memory, low; the ratio barely changes.
         zstd.set_parameter(zstd::zstd_safe::CParameter::JobSize(JOB_SIZE))?;
     }
-    copy_large(&mut plain, &mut zstd)?;
+    copy_buffered(&mut plain, &mut zstd)?;
     let age_writer = zstd.finish()?;
     age_writer.finish()?.finish()?;
     Ok(())
@@ -270,8 +270,7 @@ fn unseal_stage(
     identities: &Identities,
 ) -> Result<(), SealError> {
     {
-        let buffered = BufReader::with_capacity(64 * 1024, &mut sealed);
-        let decryptor = age::Decryptor::new_buffered(buffered)?;
+        let decryptor = age::Decryptor::new_buffered(&mut sealed)?;
         if decryptor.is_scrypt() {
             return Err(SealError::Io(io::Error::other(
                 "this file is passphrase-encrypted; pbx321 artifacts are encrypted to public keys",
@@ -280,7 +279,7 @@ fn unseal_stage(
         let reader =
             decryptor.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))?;
         let mut zstd = zstd::Decoder::new(reader)?;
-        copy_large(&mut zstd, &mut plain)?;
+        plain.fill_from(&mut zstd)?;
     }
     // Anything after the age stream still belongs to the artifact's digest. Bytes that the
     // buffer above read ahead were hashed when the reading thread read them.
@@ -309,18 +308,19 @@ fn join_stages<W>(
     }
 }
 
-/// `io::copy` with 1 MiB reads instead of 8 KiB: fewer wake-ups of the threads around it.
-fn copy_large<R: Read + ?Sized, W: Write + ?Sized>(r: &mut R, w: &mut W) -> io::Result<u64> {
-    let mut buf = vec![0u8; COPY_BUF];
+/// Everything `r` gives, written to `w` straight from `r`'s buffer (no copy between them).
+fn copy_buffered<R: BufRead + ?Sized, W: Write + ?Sized>(r: &mut R, w: &mut W) -> io::Result<u64> {
     let mut total = 0;
     loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let n = {
+            let b = r.fill_buf()?;
+            if b.is_empty() {
+                return Ok(total);
+            }
+            w.write_all(b)?;
+            b.len()
         };
-        w.write_all(&buf[..n])?;
+        r.consume(n);
         total += n as u64;
     }
 }
@@ -329,12 +329,38 @@ fn copy_large<R: Read + ?Sized, W: Write + ?Sized>(r: &mut R, w: &mut W) -> io::
 /// async stream behind a bridge, where every read is a round trip to another thread). Seals
 /// run several at once in a fleet, each chunk is held by every staged copy: small.
 const SEAL_CHUNK: usize = 256 * 1024;
-/// The same for an unseal (a restore, one stream): larger, fewer hand-overs.
-const RESTORE_CHUNK: usize = 512 * 1024;
-/// The buffer of [`copy_large`].
-const COPY_BUF: usize = 512 * 1024;
+/// The same for an unseal (a restore, one stream): larger, fewer hand-overs; at least the
+/// bridge's buffer ([`crate::stream`]), which a read this large bypasses.
+const RESTORE_CHUNK: usize = 1024 * 1024;
 /// Chunks in flight between two threads; bounds the memory of each hand-over.
 const IN_FLIGHT: usize = 2;
+/// Chunks a hand-over keeps to reuse: those in flight, the one being filled and the one
+/// being drained. A stream of any length goes through these few buffers, allocated (and
+/// zeroed) once.
+const KEPT: usize = IN_FLIGHT + 2;
+
+/// A buffer given back, or a new one; `chunk` bytes long either way. Only what was not
+/// already there is zeroed.
+fn reuse(back: &std::sync::mpsc::Receiver<Vec<u8>>, chunk: usize) -> Vec<u8> {
+    let mut buf = back.try_recv().unwrap_or_default();
+    buf.resize(chunk, 0);
+    buf
+}
+
+/// Reads until `buf` is full or the input ends: the bytes read, and the error that ended
+/// the reading early, if one did (after the bytes before it are handed on).
+fn read_full<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Some(e)),
+        }
+    }
+    (filled, None)
+}
 
 /// Reads `input` on its own thread, hashing what it reads; the returned reader yields the
 /// same bytes, and the handle the (length, sha256) of all of them.
@@ -348,32 +374,31 @@ fn read_hashed<'scope, R: Read + Send + 'scope>(
     std::thread::ScopedJoinHandle<'scope, (u64, String)>,
 ) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(IN_FLIGHT);
+    let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(KEPT);
     let handle = scope.spawn(move || {
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
         loop {
-            let mut buf = vec![0u8; chunk];
-            match input.read(&mut buf) {
-                Ok(0) => {
-                    // An empty chunk marks the end, so that a vanished thread is not an end.
-                    let _ = tx.send(Ok(Vec::new()));
+            let mut buf = reuse(&back_rx, chunk);
+            let (n, error) = read_full(&mut input, &mut buf);
+            if n > 0 {
+                buf.truncate(n);
+                if hash {
+                    hasher.update(&buf);
+                }
+                bytes += n as u64;
+                if tx.send(Ok(buf)).is_err() {
                     break;
                 }
-                Ok(n) => {
-                    buf.truncate(n);
-                    if hash {
-                        hasher.update(&buf);
-                    }
-                    bytes += n as u64;
-                    if tx.send(Ok(buf)).is_err() {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    break;
-                }
+            }
+            if let Some(e) = error {
+                let _ = tx.send(Err(e));
+                break;
+            }
+            if n == 0 {
+                // An empty chunk marks the end, so that a vanished thread is not an end.
+                let _ = tx.send(Ok(Vec::new()));
+                break;
             }
         }
         let sha256 = if hash {
@@ -386,6 +411,7 @@ fn read_hashed<'scope, R: Read + Send + 'scope>(
     (
         ChunkReader {
             rx,
+            back: back_tx,
             chunk: Vec::new(),
             pos: 0,
             ended: false,
@@ -405,6 +431,7 @@ fn write_hashed<'scope, W: Write + Send + 'scope>(
     chunk: usize,
 ) -> (ChunkWriter, WrittenSide<'scope, W>) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(KEPT);
     let handle = scope.spawn(move || {
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
@@ -412,6 +439,7 @@ fn write_hashed<'scope, W: Write + Send + 'scope>(
             hasher.update(&chunk);
             output.write_all(&chunk)?;
             bytes += chunk.len() as u64;
+            let _ = back_tx.try_send(chunk);
         }
         output.flush()?;
         Ok((bytes, hex::encode(hasher.finalize()), output))
@@ -419,39 +447,58 @@ fn write_hashed<'scope, W: Write + Send + 'scope>(
     (
         ChunkWriter {
             tx: Some(tx),
-            buf: Vec::with_capacity(chunk),
+            back: back_rx,
+            buf: Vec::new(),
+            filled: 0,
             chunk,
         },
         handle,
     )
 }
 
+/// The reading end of [`read_hashed`]: its chunks, each given back once read.
 struct ChunkReader {
     rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    back: std::sync::mpsc::SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
     ended: bool,
 }
 
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.chunk.len() {
-            if self.ended || buf.is_empty() {
-                return Ok(0);
-            }
+impl BufRead for ChunkReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.chunk.len() && !self.ended {
             match self.rx.recv() {
                 Ok(Ok(c)) if c.is_empty() => self.ended = true,
                 Ok(Ok(c)) => {
-                    self.chunk = c;
+                    let read = std::mem::replace(&mut self.chunk, c);
+                    let _ = self.back.try_send(read);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Err(io::Error::other("the reading thread stopped")),
             }
         }
-        let n = buf.len().min(self.chunk.len() - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
+        Ok(&self.chunk[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.chunk.len());
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = {
+            let have = self.fill_buf()?;
+            let n = buf.len().min(have.len());
+            buf[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
         Ok(n)
     }
 }
@@ -460,16 +507,54 @@ impl Read for ChunkReader {
 /// `flush`) sends the rest, and dropping it ends the thread's input.
 struct ChunkWriter {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    /// Chunks the writing thread is done with.
+    back: std::sync::mpsc::Receiver<Vec<u8>>,
+    /// The chunk being filled: empty, or `chunk` bytes long of which `filled` are data.
     buf: Vec<u8>,
+    filled: usize,
     chunk: usize,
 }
 
 impl ChunkWriter {
-    fn send(&mut self) -> io::Result<()> {
+    /// The unfilled part of the current chunk (a new or reused one if there is none).
+    fn room(&mut self) -> &mut [u8] {
         if self.buf.is_empty() {
+            self.buf = reuse(&self.back, self.chunk);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    /// Counts `n` more bytes as written into [`Self::room`]; sends the chunk when full.
+    fn advance(&mut self, n: usize) -> io::Result<()> {
+        self.filled += n;
+        if self.filled == self.chunk {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Reads `r` to its end straight into the chunks (no copy between them).
+    fn fill_from<R: Read + ?Sized>(&mut self, r: &mut R) -> io::Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = match r.read(self.room()) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.advance(n)?;
+            total += n as u64;
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.filled == 0 {
             return Ok(());
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk));
+        let mut chunk = std::mem::take(&mut self.buf);
+        chunk.truncate(self.filled);
+        self.filled = 0;
         let stopped = || io::Error::new(io::ErrorKind::BrokenPipe, "the writing thread stopped");
         self.tx
             .as_ref()
@@ -487,11 +572,11 @@ impl ChunkWriter {
 
 impl Write for ChunkWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= self.chunk {
-            self.send()?;
-        }
-        Ok(data.len())
+        let room = self.room();
+        let n = room.len().min(data.len());
+        room[..n].copy_from_slice(&data[..n]);
+        self.advance(n)?;
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -616,6 +701,47 @@ mod tests {
         match seal(Cut { left: 2_000_000 }, Vec::new(), &r, 2) {
             Err(SealError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
             other => panic!("{:?}", other.map(|(d, _)| d)),
+        }
+    }
+
+    /// Issue 31: a stream of any length goes through the same few buffers on each hand-over,
+    /// not a new one per chunk; the bytes arrive whole and in order.
+    #[test]
+    fn hand_overs_reuse_their_buffers() {
+        let chunk = 4096;
+        let data: Vec<u8> = (0..200 * chunk).map(|n| (n % 251) as u8).collect();
+        let (read_bufs, written_bufs, sha) = std::thread::scope(|scope| {
+            let (mut reader, read_side) = read_hashed(scope, &data[..], true, chunk);
+            let (mut writer, written_side) = write_hashed(scope, Vec::new(), chunk);
+            let (mut read_bufs, mut written_bufs) = (Vec::new(), Vec::new());
+            loop {
+                let got = reader.fill_buf().unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                read_bufs.push(got.as_ptr() as usize);
+                let n = got.len();
+                let mut part = &got[..];
+                while !part.is_empty() {
+                    if writer.filled == 0 {
+                        written_bufs.push(writer.room().as_ptr() as usize);
+                    }
+                    let w = writer.write(part).unwrap();
+                    part = &part[w..];
+                }
+                reader.consume(n);
+            }
+            writer.finish().unwrap();
+            let (bytes, sha, _) = written_side.join().unwrap().unwrap();
+            let (read, read_sha) = read_side.join().unwrap();
+            assert_eq!((read, &read_sha), (bytes, &sha));
+            (read_bufs, written_bufs, sha)
+        });
+        assert_eq!(sha, digest(&data[..]).unwrap().1);
+        for bufs in [read_bufs, written_bufs] {
+            assert_eq!(bufs.len(), 200);
+            let distinct: std::collections::BTreeSet<_> = bufs.iter().collect();
+            assert!(distinct.len() <= KEPT + 1, "{} buffers", distinct.len());
         }
     }
 

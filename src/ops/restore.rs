@@ -395,12 +395,10 @@ async fn unseal_from(
             .try_clone()
             .map(crate::flush::EarlyFlush::new)
             .map_err(seal::SealError::Io)?;
-        let w = std::io::BufWriter::with_capacity(1024 * 1024, early);
         // The plain sha256 against the manifest proves the output; the sealed one is made
-        // only when that fails (below), to say whether the copy or the key is wrong.
-        let (d, w) = seal::unseal_plain(input, w, &identities)?;
-        w.into_inner()
-            .map_err(|e| seal::SealError::Io(e.into_error()))?;
+        // only when that fails (below), to say whether the copy or the key is wrong. The
+        // unseal writes in chunks of a MiB: no buffer of its own in between.
+        let (d, _) = seal::unseal_plain(input, early, &identities)?;
         Ok::<_, seal::SealError>((d, out))
     })
     .await;
