@@ -6,7 +6,8 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::thread::JoinHandle;
+
+use crate::pool::Joined;
 
 /// Bytes written between two early flushes.
 pub const STEP: u64 = 32 * 1024 * 1024;
@@ -16,22 +17,20 @@ pub struct EarlyFlush {
     file: File,
     since: u64,
     tx: Option<SyncSender<()>>,
-    flusher: Option<JoinHandle<()>>,
+    flusher: Option<Joined<()>>,
 }
 
 impl EarlyFlush {
     pub fn new(file: File) -> EarlyFlush {
         let (tx, rx) = sync_channel::<()>(1);
         let flusher = file.try_clone().ok().and_then(|f| {
-            std::thread::Builder::new()
-                .name("pbx321-flush".into())
-                .spawn(move || {
-                    for () in rx {
-                        // Best effort: the final fsync reports any error.
-                        let _ = f.sync_data();
-                    }
-                })
-                .ok()
+            crate::pool::spawn("pbx321-flush", move || {
+                for () in rx {
+                    // Best effort: the final fsync reports any error.
+                    let _ = f.sync_data();
+                }
+            })
+            .ok()
         });
         EarlyFlush {
             file,

@@ -41,6 +41,8 @@
 //! - [`sign`]: manifest signatures (SSHSIG, ed25519) and the trusted keys.
 //! - [`flush`]: making a write durable (fsync of a file and its directory).
 //! - [`plainfile`]: the restored plaintext: unnamed until verified, never left behind.
+//! - [`pool`]: threads for the blocking stages of a seal, from the runtime's pool that lives
+//!   for the run.
 //! - [`zipcheck`]: a streaming check that a zip is a whole, readable 3CX backup.
 //! - [`readcache`]: manifests and signatures already read from stores that tag their
 //!   content (S3's ETag), used again only under the same tag.
@@ -65,6 +67,7 @@ pub mod ops;
 pub mod outcome;
 pub mod plainfile;
 pub mod policy;
+pub mod pool;
 pub mod progress;
 pub mod readcache;
 pub mod report;

@@ -15,6 +15,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::pool::Joined;
+
 /// zstd level: 3 is zstd's default, fast with a good ratio for XML/CSV-heavy 3CX backups.
 pub const ZSTD_LEVEL: i32 = 3;
 /// zstd multithreading job size.
@@ -183,53 +185,148 @@ pub fn load_identities(path: &Path) -> Result<Identities, SealError> {
     }
 }
 
-/// Seals `input` into `output`. `threads` is zstd's worker count (0: single-threaded).
-/// Returns the digests and `output` flushed, so the caller can fsync it.
-///
-/// The plain side is read and hashed on one thread, the sealed side hashed and written on
-/// another, so that neither sha256 is on the path of compression and encryption.
-pub fn seal<R: Read + Send, W: Write + Send>(
+/// Seals `input` into `output` with a compressor of its own with `threads` zstd workers (0:
+/// single-threaded); see [`seal_with`].
+pub fn seal<R: Read + Send + 'static, W: Write + Send + 'static>(
     input: R,
     output: W,
     recipients: &Recipients,
     threads: u32,
 ) -> Result<(Digests, W), SealError> {
-    std::thread::scope(|scope| {
-        let (plain, plain_digest) = read_hashed(scope, input, true, SEAL_CHUNK);
-        let (sealed, sealed_side) = write_hashed(scope, output, SEAL_CHUNK);
-        let result = seal_stage(plain, sealed, recipients, threads);
-        let (plain, sealed, output) = join_stages(result, plain_digest, sealed_side)?;
-        Ok((digests(plain, sealed), output))
-    })
+    seal_with(input, output, recipients, &mut Compressor::new(threads)?)
+}
+
+/// Seals `input` into `output` with `compressor`. Returns the digests and `output` flushed,
+/// so the caller can fsync it.
+///
+/// The plain side is read and hashed on one thread, the sealed side hashed and written on
+/// another (both from [`crate::pool`]), so that neither sha256 is on the path of
+/// compression and encryption.
+pub fn seal_with<R: Read + Send + 'static, W: Write + Send + 'static>(
+    input: R,
+    output: W,
+    recipients: &Recipients,
+    compressor: &mut Compressor,
+) -> Result<(Digests, W), SealError> {
+    let (plain, plain_digest) = read_hashed(input, true, SEAL_CHUNK)?;
+    let (sealed, sealed_side) = write_hashed(output, SEAL_CHUNK)?;
+    let result = seal_stage(plain, sealed, recipients, compressor);
+    let (plain, sealed, output) = join_stages(result, plain_digest, sealed_side)?;
+    Ok((digests(plain, sealed), output))
 }
 
 fn seal_stage(
     mut plain: ChunkReader,
     sealed: ChunkWriter,
     recipients: &Recipients,
-    threads: u32,
+    compressor: &mut Compressor,
 ) -> Result<(), SealError> {
     let encryptor = age::Encryptor::with_recipients(
         recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient),
     )?;
     let age_writer = encryptor.wrap_output(sealed)?;
-    let mut zstd = zstd::Encoder::new(age_writer, ZSTD_LEVEL)?;
-    if threads > 0 {
-        zstd.multithread(threads)?;
-        // Smaller jobs than zstd's default (4 windows = 8 MiB at level 3) keep the buffers of
-        // every worker, and so peak memory, low; the ratio barely changes.
-        zstd.set_parameter(zstd::zstd_safe::CParameter::JobSize(JOB_SIZE))?;
-    }
+    let mut zstd = zstd::Encoder::with_context(age_writer, &mut compressor.context);
     copy_buffered(&mut plain, &mut zstd)?;
     let age_writer = zstd.finish()?;
     age_writer.finish()?.finish()?;
     Ok(())
 }
 
+/// A zstd compression context, its level, workers and job size set once. Used again, seal
+/// after seal, it keeps its worker threads and buffers.
+pub struct Compressor {
+    context: zstd::zstd_safe::CCtx<'static>,
+    workers: u32,
+}
+
+impl Compressor {
+    /// A context with `workers` zstd worker threads (0: compression on the seal's thread).
+    pub fn new(workers: u32) -> Result<Compressor, SealError> {
+        use zstd::zstd_safe::CParameter;
+        let mut context = zstd::zstd_safe::CCtx::create();
+        let zstd_error =
+            |code| SealError::Io(io::Error::other(zstd::zstd_safe::get_error_name(code)));
+        context
+            .set_parameter(CParameter::CompressionLevel(ZSTD_LEVEL))
+            .map_err(zstd_error)?;
+        if workers > 0 {
+            context
+                .set_parameter(CParameter::NbWorkers(workers))
+                .map_err(zstd_error)?;
+            // Smaller jobs than zstd's default (4 windows = 8 MiB at level 3) keep the buffers
+            // of every worker, and so peak memory, low; the ratio barely changes.
+            context
+                .set_parameter(CParameter::JobSize(JOB_SIZE))
+                .map_err(zstd_error)?;
+        }
+        Ok(Compressor { context, workers })
+    }
+
+    /// Its zstd worker threads.
+    pub fn workers(&self) -> u32 {
+        self.workers
+    }
+}
+
+/// The compressors of a run, given back after each seal and taken again by the next: a
+/// fleet of backups sets up zstd's workers and buffers as many times as seals run at once,
+/// not once per backup. Everything is freed with the run.
+#[derive(Default)]
+pub struct Compressors {
+    kept: std::sync::Mutex<Vec<Compressor>>,
+}
+
+/// What a run seals with: the recipients' keys, parsed once, and the run's compressors.
+pub struct Sealer {
+    pub recipients: std::sync::Arc<Recipients>,
+    pub compressors: Compressors,
+}
+
+impl Sealer {
+    pub fn new(recipients: std::sync::Arc<Recipients>) -> Sealer {
+        Sealer {
+            recipients,
+            compressors: Compressors::default(),
+        }
+    }
+}
+
+/// Compressors a run keeps for the next seal; more, given back at once, are freed.
+const KEPT_COMPRESSORS: usize = 4;
+
+impl Compressors {
+    /// A kept compressor with `workers` workers, or a new one.
+    pub fn take(&self, workers: u32) -> Result<Compressor, SealError> {
+        let kept = {
+            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+            let found = kept.iter().position(|c| c.workers == workers);
+            found.map(|i| kept.swap_remove(i))
+        };
+        match kept {
+            Some(c) => Ok(c),
+            None => Compressor::new(workers),
+        }
+    }
+
+    /// Keeps `compressor` for the next seal (a context left mid-frame by a failed seal is
+    /// reset when it is used again).
+    pub fn give(&self, compressor: Compressor) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < KEPT_COMPRESSORS {
+            kept.push(compressor);
+        }
+    }
+
+    /// How many are kept now.
+    pub fn kept(&self) -> usize {
+        self.kept.lock().map_or(0, |k| k.len())
+    }
+}
+
 /// Opens a sealed stream into `output`. Reads `input` to its end, so the sealed digest covers
 /// every byte of the artifact, trailing garbage included. Both sha256 run on threads of
 /// their own, as in [`seal`].
-pub fn unseal<R: Read + Send, W: Write + Send>(
+pub fn unseal<R: Read + Send + 'static, W: Write + Send + 'static>(
     input: R,
     output: W,
     identities: &Identities,
@@ -241,7 +338,7 @@ pub fn unseal<R: Read + Send, W: Write + Send>(
 /// what a restore needs on its happy path, where the plain sha256 against a signed manifest
 /// proves the output alone. A restore whose plain sha256 does not match reads the copy
 /// again to tell a damaged copy from a wrong key.
-pub fn unseal_plain<R: Read + Send, W: Write + Send>(
+pub fn unseal_plain<R: Read + Send + 'static, W: Write + Send + 'static>(
     input: R,
     output: W,
     identities: &Identities,
@@ -249,19 +346,17 @@ pub fn unseal_plain<R: Read + Send, W: Write + Send>(
     unseal_with(input, output, identities, false)
 }
 
-fn unseal_with<R: Read + Send, W: Write + Send>(
+fn unseal_with<R: Read + Send + 'static, W: Write + Send + 'static>(
     input: R,
     output: W,
     identities: &Identities,
     hash_sealed: bool,
 ) -> Result<(Digests, W), SealError> {
-    std::thread::scope(|scope| {
-        let (sealed, sealed_digest) = read_hashed(scope, input, hash_sealed, RESTORE_CHUNK);
-        let (plain, plain_side) = write_hashed(scope, output, RESTORE_CHUNK);
-        let result = unseal_stage(sealed, plain, identities);
-        let (sealed, plain, output) = join_stages(result, sealed_digest, plain_side)?;
-        Ok((digests(plain, sealed), output))
-    })
+    let (sealed, sealed_digest) = read_hashed(input, hash_sealed, RESTORE_CHUNK)?;
+    let (plain, plain_side) = write_hashed(output, RESTORE_CHUNK)?;
+    let result = unseal_stage(sealed, plain, identities);
+    let (sealed, plain, output) = join_stages(result, sealed_digest, plain_side)?;
+    Ok((digests(plain, sealed), output))
 }
 
 fn unseal_stage(
@@ -295,8 +390,8 @@ type Sides<W> = ((u64, String), (u64, String), W);
 
 fn join_stages<W>(
     result: Result<(), SealError>,
-    read_side: std::thread::ScopedJoinHandle<'_, (u64, String)>,
-    written_side: WrittenSide<'_, W>,
+    read_side: Joined<(u64, String)>,
+    written_side: WrittenSide<W>,
 ) -> Result<Sides<W>, SealError> {
     let panicked = || SealError::Io(io::Error::other("a sealing thread panicked"));
     let written = written_side.join().map_err(|_| panicked())?;
@@ -364,18 +459,14 @@ fn read_full<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> (usize, Option<
 
 /// Reads `input` on its own thread, hashing what it reads; the returned reader yields the
 /// same bytes, and the handle the (length, sha256) of all of them.
-fn read_hashed<'scope, R: Read + Send + 'scope>(
-    scope: &'scope std::thread::Scope<'scope, '_>,
+fn read_hashed<R: Read + Send + 'static>(
     mut input: R,
     hash: bool,
     chunk: usize,
-) -> (
-    ChunkReader,
-    std::thread::ScopedJoinHandle<'scope, (u64, String)>,
-) {
+) -> io::Result<(ChunkReader, Joined<(u64, String)>)> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(IN_FLIGHT);
     let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(KEPT);
-    let handle = scope.spawn(move || {
+    let handle = crate::pool::spawn("pbx321-read", move || {
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
         loop {
@@ -407,32 +498,29 @@ fn read_hashed<'scope, R: Read + Send + 'scope>(
             String::new()
         };
         (bytes, sha256)
-    });
-    (
-        ChunkReader {
-            rx,
-            back: back_tx,
-            chunk: Vec::new(),
-            pos: 0,
-            ended: false,
-        },
-        handle,
-    )
+    })?;
+    let reader = ChunkReader {
+        rx,
+        back: back_tx,
+        chunk: Vec::new(),
+        pos: 0,
+        ended: false,
+    };
+    Ok((reader, handle))
 }
 
 /// The writing thread: (length, sha256, output) of what it wrote.
-type WrittenSide<'scope, W> = std::thread::ScopedJoinHandle<'scope, io::Result<(u64, String, W)>>;
+type WrittenSide<W> = Joined<io::Result<(u64, String, W)>>;
 
 /// Writes to `output` on its own thread, hashing what it writes; the handle gives the
 /// (length, sha256) of all of it and `output`, flushed.
-fn write_hashed<'scope, W: Write + Send + 'scope>(
-    scope: &'scope std::thread::Scope<'scope, '_>,
+fn write_hashed<W: Write + Send + 'static>(
     mut output: W,
     chunk: usize,
-) -> (ChunkWriter, WrittenSide<'scope, W>) {
+) -> io::Result<(ChunkWriter, WrittenSide<W>)> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
     let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(KEPT);
-    let handle = scope.spawn(move || {
+    let handle = crate::pool::spawn("pbx321-write", move || {
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
         for chunk in rx {
@@ -443,17 +531,15 @@ fn write_hashed<'scope, W: Write + Send + 'scope>(
         }
         output.flush()?;
         Ok((bytes, hex::encode(hasher.finalize()), output))
-    });
-    (
-        ChunkWriter {
-            tx: Some(tx),
-            back: back_rx,
-            buf: Vec::new(),
-            filled: 0,
-            chunk,
-        },
-        handle,
-    )
+    })?;
+    let writer = ChunkWriter {
+        tx: Some(tx),
+        back: back_rx,
+        buf: Vec::new(),
+        filled: 0,
+        chunk,
+    };
+    Ok((writer, handle))
 }
 
 /// The reading end of [`read_hashed`]: its chunks, each given back once read.
@@ -618,13 +704,13 @@ mod tests {
     fn round_trip_with_digests() {
         let (r, i) = keypair();
         let data: Vec<u8> = (0..300_000u32).flat_map(|n| n.to_le_bytes()).collect();
-        let (d, sealed) = seal(&data[..], Vec::new(), &r, 2).unwrap();
+        let (d, sealed) = seal(io::Cursor::new(data.clone()), Vec::new(), &r, 2).unwrap();
         assert_eq!(d.plain_bytes, data.len() as u64);
         assert_eq!(d.sealed_bytes, sealed.len() as u64);
         assert_eq!(digest(&data[..]).unwrap().1, d.plain_sha256);
         assert_eq!(digest(&sealed[..]).unwrap().1, d.sealed_sha256);
         assert!(!sealed.windows(16).any(|w| w == &data[4000..4016]));
-        let (back_d, back) = unseal(&sealed[..], Vec::new(), &i).unwrap();
+        let (back_d, back) = unseal(io::Cursor::new(sealed.clone()), Vec::new(), &i).unwrap();
         assert_eq!(back, data);
         assert_eq!(back_d, d);
     }
@@ -635,7 +721,7 @@ mod tests {
         let (_, other) = keypair();
         let (_, mut sealed) = seal(&b"3CX backup"[..], Vec::new(), &r, 0).unwrap();
         assert!(matches!(
-            unseal(&sealed[..], Vec::new(), &other),
+            unseal(io::Cursor::new(sealed.clone()), Vec::new(), &other),
             Err(SealError::Decrypt(_))
         ));
         let (r2, i2) = keypair();
@@ -643,9 +729,9 @@ mod tests {
         sealed = good.clone();
         let last = sealed.len() - 5;
         sealed[last] ^= 1;
-        assert!(unseal(&sealed[..], Vec::new(), &i2).is_err());
+        assert!(unseal(io::Cursor::new(sealed.clone()), Vec::new(), &i2).is_err());
         sealed = good[..good.len() - 10].to_vec();
-        assert!(unseal(&sealed[..], Vec::new(), &i2).is_err());
+        assert!(unseal(io::Cursor::new(sealed.clone()), Vec::new(), &i2).is_err());
     }
 
     /// Accepts `room` bytes, then fails like a full disk.
@@ -688,12 +774,12 @@ mod tests {
         let (r, i) = keypair();
         let data: Vec<u8> = (0..3_000_000u32).flat_map(|n| n.to_le_bytes()).collect();
         // A full output is reported as such, not as the broken pipe the middle stage sees.
-        match seal(&data[..], Full { room: 100_000 }, &r, 2) {
+        match seal(io::Cursor::new(data.clone()), Full { room: 100_000 }, &r, 2) {
             Err(SealError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::StorageFull),
             other => panic!("{:?}", other.map(|(d, _)| d)),
         }
-        let (_, sealed) = seal(&data[..], Vec::new(), &r, 2).unwrap();
-        match unseal(&sealed[..], Full { room: 100_000 }, &i) {
+        let (_, sealed) = seal(io::Cursor::new(data.clone()), Vec::new(), &r, 2).unwrap();
+        match unseal(io::Cursor::new(sealed.clone()), Full { room: 100_000 }, &i) {
             Err(SealError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::StorageFull),
             other => panic!("{:?}", other.map(|(d, _)| d)),
         }
@@ -710,39 +796,65 @@ mod tests {
     fn hand_overs_reuse_their_buffers() {
         let chunk = 4096;
         let data: Vec<u8> = (0..200 * chunk).map(|n| (n % 251) as u8).collect();
-        let (read_bufs, written_bufs, sha) = std::thread::scope(|scope| {
-            let (mut reader, read_side) = read_hashed(scope, &data[..], true, chunk);
-            let (mut writer, written_side) = write_hashed(scope, Vec::new(), chunk);
-            let (mut read_bufs, mut written_bufs) = (Vec::new(), Vec::new());
-            loop {
-                let got = reader.fill_buf().unwrap();
-                if got.is_empty() {
-                    break;
-                }
-                read_bufs.push(got.as_ptr() as usize);
-                let n = got.len();
-                let mut part = &got[..];
-                while !part.is_empty() {
-                    if writer.filled == 0 {
-                        written_bufs.push(writer.room().as_ptr() as usize);
-                    }
-                    let w = writer.write(part).unwrap();
-                    part = &part[w..];
-                }
-                reader.consume(n);
+        let (mut reader, read_side) =
+            read_hashed(io::Cursor::new(data.clone()), true, chunk).unwrap();
+        let (mut writer, written_side) = write_hashed(Vec::new(), chunk).unwrap();
+        let (mut read_bufs, mut written_bufs) = (Vec::new(), Vec::new());
+        loop {
+            let got = reader.fill_buf().unwrap();
+            if got.is_empty() {
+                break;
             }
-            writer.finish().unwrap();
-            let (bytes, sha, _) = written_side.join().unwrap().unwrap();
-            let (read, read_sha) = read_side.join().unwrap();
-            assert_eq!((read, &read_sha), (bytes, &sha));
-            (read_bufs, written_bufs, sha)
-        });
+            read_bufs.push(got.as_ptr() as usize);
+            let n = got.len();
+            let mut part = got;
+            while !part.is_empty() {
+                if writer.filled == 0 {
+                    written_bufs.push(writer.room().as_ptr() as usize);
+                }
+                let w = writer.write(part).unwrap();
+                part = &part[w..];
+            }
+            reader.consume(n);
+        }
+        writer.finish().unwrap();
+        let (bytes, sha, out) = written_side.join().unwrap().unwrap();
+        let (read, read_sha) = read_side.join().unwrap();
+        assert_eq!((read, &read_sha), (bytes, &sha));
+        assert_eq!(out, data);
         assert_eq!(sha, digest(&data[..]).unwrap().1);
         for bufs in [read_bufs, written_bufs] {
             assert_eq!(bufs.len(), 200);
             let distinct: std::collections::BTreeSet<_> = bufs.iter().collect();
             assert!(distinct.len() <= KEPT + 1, "{} buffers", distinct.len());
         }
+    }
+
+    /// Issue 31: a run's seals reuse their zstd contexts (workers and buffers); a context
+    /// used again, also after a seal that failed mid-stream, seals the next stream whole.
+    #[test]
+    fn a_reused_compressor_seals_each_stream_whole() {
+        let (r, i) = keypair();
+        let compressors = Compressors::default();
+        let first: Vec<u8> = (0..3_000_000u32).flat_map(|n| n.to_le_bytes()).collect();
+        let mut c = compressors.take(2).unwrap();
+        let full = Full { room: 100_000 };
+        assert!(seal_with(io::Cursor::new(first.clone()), full, &r, &mut c).is_err());
+        compressors.give(c);
+        assert_eq!(compressors.kept(), 1);
+        let mut other = compressors.take(0).unwrap();
+        assert_eq!((compressors.kept(), other.workers()), (1, 0), "a new one");
+        let mut c = compressors.take(2).unwrap();
+        assert_eq!(compressors.kept(), 0, "the kept one");
+        for (data, c) in [(b"second ".repeat(100_000), &mut c), (first, &mut other)] {
+            let (d, sealed) = seal_with(io::Cursor::new(data.clone()), Vec::new(), &r, c).unwrap();
+            let (back_d, back) = unseal(io::Cursor::new(sealed), Vec::new(), &i).unwrap();
+            assert_eq!((back, back_d), (data, d));
+        }
+        for _ in 0..KEPT_COMPRESSORS + 2 {
+            compressors.give(Compressor::new(0).unwrap());
+        }
+        assert_eq!(compressors.kept(), KEPT_COMPRESSORS);
     }
 
     #[test]

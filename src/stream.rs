@@ -14,25 +14,25 @@ pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 /// Size of the buffered reads of a bridged stream.
 const BUF: usize = 1024 * 1024;
 
+/// A [`Reader`] as a buffered synchronous reader, for a blocking thread.
+pub type Input = io::BufReader<tokio_util::io::SyncIoBridge<Reader>>;
+
 /// Runs `f` on a blocking thread with `reader` as a buffered synchronous reader, and
 /// returns its result. Must be called from within the runtime.
 pub async fn blocking<T, F>(reader: Reader, f: F) -> io::Result<T>
 where
-    F: FnOnce(&mut (dyn io::Read + Send)) -> T + Send + 'static,
+    F: FnOnce(Input) -> T + Send + 'static,
     T: Send + 'static,
 {
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
-    tokio::task::spawn_blocking(move || {
-        let mut input = io::BufReader::with_capacity(BUF, bridge);
-        f(&mut input)
-    })
-    .await
-    .map_err(|e| io::Error::other(format!("a blocking task failed: {e}")))
+    tokio::task::spawn_blocking(move || f(io::BufReader::with_capacity(BUF, bridge)))
+        .await
+        .map_err(|e| io::Error::other(format!("a blocking task failed: {e}")))
 }
 
 /// (length, lowercase hex sha256) of everything `reader` yields.
 pub async fn digest(reader: Reader) -> io::Result<(u64, String)> {
-    blocking(reader, |input| crate::seal::digest(input)).await?
+    blocking(reader, crate::seal::digest).await?
 }
 
 /// (length, sha256) of a local file, read on a blocking thread.

@@ -86,7 +86,13 @@ pub fn sealed_copy(
 ) -> (Vec<u8>, crate::manifest::Manifest) {
     use crate::manifest::{self, Manifest, Origin, Plain, Sealed};
     let recipients = crate::seal::parse_recipients(&[recipient]).expect("a recipient");
-    let (d, sealed) = crate::seal::seal(plain, Vec::new(), &recipients, 0).expect("sealed");
+    let (d, sealed) = crate::seal::seal(
+        std::io::Cursor::new(plain.to_vec()),
+        Vec::new(),
+        &recipients,
+        0,
+    )
+    .expect("sealed");
     let at = manifest::id_time(source, id).expect("an id of the source");
     let m = Manifest::new(
         source,

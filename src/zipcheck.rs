@@ -196,7 +196,7 @@ pub fn checked_reader<R: Read>(
     inner: R,
 ) -> std::io::Result<(
     impl Read,
-    std::thread::JoinHandle<Result<ZipSummary, ZipCheckError>>,
+    crate::pool::Joined<Result<ZipSummary, ZipCheckError>>,
 )> {
     use std::io::Write;
     struct Tee<R> {
@@ -219,8 +219,9 @@ pub fn checked_reader<R: Read>(
         }
     }
     let (reader, writer) = std::io::pipe()?;
-    let check =
-        std::thread::spawn(move || check(std::io::BufReader::with_capacity(256 * 1024, reader)));
+    let check = crate::pool::spawn("pbx321-zipcheck", move || {
+        check(std::io::BufReader::with_capacity(256 * 1024, reader))
+    })?;
     Ok((
         Tee {
             inner,

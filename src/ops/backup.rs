@@ -46,9 +46,10 @@ struct Run<'a> {
     spool: &'a Spool,
     targets: &'a [Arc<dyn Target>],
     listings: &'a [Listing],
-    /// Recipient lines (for manifests) and the parsed keys (for the seal), parsed once.
+    /// Recipient lines (for manifests) and the parsed keys (for the seal), parsed once,
+    /// with the zstd contexts the run's seals take and give back.
     recipients: &'a [String],
-    keys: Arc<seal::Recipients>,
+    sealer: Arc<seal::Sealer>,
     rule: Rule,
     /// Pending backups completed in step 2, by id: their targets are not tried twice.
     tried: &'a [PendingRun],
@@ -123,7 +124,7 @@ pub async fn run(ctx: &Ctx, opts: &BackupOptions) -> Result<BackupReport, OpErro
         targets: &ctx.targets,
         listings: &listings,
         recipients: &recipient_lines,
-        keys,
+        sealer: Arc::new(seal::Sealer::new(keys)),
         rule: Rule::from(&ctx.config.policy),
         tried: &[],
         now: &*now,
@@ -499,7 +500,7 @@ async fn seal_into_spool(
         .progress
         .bytes(&format!("{name}: pull + seal"), Some(origin.size));
     let reader = crate::progress::metered(src.open(origin).await?, &bar);
-    let recipients = Arc::clone(&run.keys);
+    let sealer = Arc::clone(&run.sealer);
     let (file, partial) = run.spool.create(&id).map_err(io_error(format!(
         "cannot create the spool file in {}",
         run.spool.dir().display()
@@ -513,17 +514,7 @@ async fn seal_into_spool(
     let sealed = crate::stream::blocking(reader, {
         let (partial, source, origin_name) =
             (partial.clone(), name.to_string(), origin.name.clone());
-        move |input| {
-            writer::seal_file(
-                input,
-                file,
-                partial,
-                tees,
-                &recipients,
-                &source,
-                &origin_name,
-            )
-        }
+        move |input| writer::seal_file(input, file, partial, tees, &sealer, &source, &origin_name)
     })
     .await
     .map_err(|e| OpError::Task {

@@ -331,8 +331,8 @@ async fn drill(
             .read(&manifest::artifact_path(&m.source, &m.id))
             .await?;
         let m2 = m.clone();
-        crate::stream::blocking(crate::progress::metered(reader, &bar), move |input| {
-            drill_stream(input, &identities, &m2)
+        crate::stream::blocking(crate::progress::metered(reader, &bar), move |mut input| {
+            drill_stream(&mut input, &identities, &m2)
         })
         .await
         .map_err(DrillError::Read)?

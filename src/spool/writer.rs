@@ -15,13 +15,13 @@ use crate::targets::{PartHashes, Staged, Target};
 
 /// The blocking part of the seal: the source's bytes through the zip check and the seal
 /// into the spool file `file` (at `path`, its partial name), fsynced, with every tee fed on
-/// the way.
+/// the way. The zstd context comes from the run's sealer and goes back to it.
 pub fn seal_file(
-    input: impl std::io::Read + Send,
+    input: impl std::io::Read + Send + 'static,
     file: std::fs::File,
     path: PathBuf,
     tees: Vec<Tee>,
-    recipients: &seal::Recipients,
+    sealer: &seal::Sealer,
     source: &str,
     origin_name: &str,
 ) -> Result<Sealed, WriteError> {
@@ -36,8 +36,11 @@ pub fn seal_file(
     );
     let (input, check) = crate::zipcheck::checked_reader(input).map_err(WriteError::ZipCheck)?;
     let workers = Workers::take();
-    let (digests, out) = seal::seal(input, out, recipients, workers.0)?;
+    let mut compressor = sealer.compressors.take(workers.0)?;
+    let sealed = seal::seal_with(input, out, &sealer.recipients, &mut compressor);
+    sealer.compressors.give(compressor);
     drop(workers);
+    let (digests, out) = sealed?;
     let zip = check.join().unwrap_or_else(|_| {
         Err(crate::zipcheck::ZipCheckError::Io(std::io::Error::other(
             "zip check thread panicked",
@@ -161,7 +164,7 @@ struct RunningTee {
     /// The staged copy, for a copy tee.
     copy: Option<Staged>,
     tx: Option<crossbeam_channel::Sender<TeeMsg>>,
-    handle: Option<std::thread::JoinHandle<std::io::Result<TeeDone>>>,
+    handle: Option<crate::pool::Joined<std::io::Result<TeeDone>>>,
 }
 
 enum TeeMsg {
@@ -184,38 +187,33 @@ impl Tee {
         let (copy, spawned) = match self {
             Tee::Copy(copy, file) => {
                 let mut file = crate::flush::EarlyFlush::new(file);
-                let spawned =
-                    std::thread::Builder::new()
-                        .name("pbx321-tee".into())
-                        .spawn(move || {
-                            use std::io::Write;
-                            let mut n = 0u64;
-                            for m in rx {
-                                match m {
-                                    TeeMsg::Data(b) => {
-                                        file.write_all(&b)?;
-                                        n += b.len() as u64;
-                                    }
-                                    TeeMsg::End => return Ok(TeeDone::Written(n)),
-                                }
+                let spawned = crate::pool::spawn("pbx321-tee", move || {
+                    use std::io::Write;
+                    let mut n = 0u64;
+                    for m in rx {
+                        match m {
+                            TeeMsg::Data(b) => {
+                                file.write_all(&b)?;
+                                n += b.len() as u64;
                             }
-                            Err(std::io::Error::other("abandoned"))
-                        });
+                            TeeMsg::End => return Ok(TeeDone::Written(n)),
+                        }
+                    }
+                    Err(std::io::Error::other("abandoned"))
+                });
                 (Some(copy), spawned)
             }
             Tee::Parts(size) => {
                 let mut hasher = PartHasher::new(size);
-                let spawned = std::thread::Builder::new()
-                    .name("pbx321-parts".into())
-                    .spawn(move || {
-                        for m in rx {
-                            match m {
-                                TeeMsg::Data(b) => hasher.update(&b),
-                                TeeMsg::End => return Ok(TeeDone::Hashed(hasher.finish())),
-                            }
+                let spawned = crate::pool::spawn("pbx321-parts", move || {
+                    for m in rx {
+                        match m {
+                            TeeMsg::Data(b) => hasher.update(&b),
+                            TeeMsg::End => return Ok(TeeDone::Hashed(hasher.finish())),
                         }
-                        Err(std::io::Error::other("abandoned"))
-                    });
+                    }
+                    Err(std::io::Error::other("abandoned"))
+                });
                 (None, spawned)
             }
         };

@@ -158,7 +158,13 @@ fn a_drill_finds_a_backup_that_is_not_a_readable_zip() {
 /// everywhere), with manifests to match, signed again with the test's signing key.
 fn replace_copies(env: &TestEnv, plain: &[u8]) {
     let recipients = pbx321::seal::parse_recipients(&[env.recipient.as_str()]).unwrap();
-    let (d, sealed) = pbx321::seal::seal(plain, Vec::new(), &recipients, 0).unwrap();
+    let (d, sealed) = pbx321::seal::seal(
+        std::io::Cursor::new(plain.to_vec()),
+        Vec::new(),
+        &recipients,
+        0,
+    )
+    .unwrap();
     for target in ["local", "usb", "away"] {
         let artifact = env.artifacts(target)[0].clone();
         std::fs::remove_file(&artifact).unwrap();
