@@ -1,5 +1,5 @@
-//! Early writeback for large files that end with an fsync (the spool and the copies a backup
-//! stages while it seals; not a restored zip, whose unseal needs the CPU): a side thread calls `fdatasync` every [`STEP`] bytes written, so the disk
+//! Early writeback for large files that end with an fsync (the spool, staged copies, a
+//! restored zip): a side thread calls `fdatasync` every [`STEP`] bytes written, so the disk
 //! writes while the data is still being made, and the final fsync has little left to do.
 //! The writer never waits for it: a flush still running when the next is due is skipped.
 

@@ -56,5 +56,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(pbx321::cli::run(cli))
+    let code = runtime.block_on(pbx321::cli::run(cli));
+    // The command is done. A stage still running on the blocking pool (a staged copy that
+    // was dropped behind a disk that stopped answering) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
 }
