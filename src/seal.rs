@@ -3,9 +3,9 @@
 //! [`seal`] reads the plain backup once and writes one age file whose plaintext is one zstd
 //! stream of it, hashing both sides on the way: the input is read and hashed on one thread,
 //! the output hashed and written on another, compression and encryption run between them.
-//! Memory is bounded by zstd's window and job buffers, age's 64 KiB chunks and the
-//! 512 KiB chunks in flight between the threads, whatever the size of the backup. The output is the
-//! standard format: `age -d -i key.txt X.zip.zst.age | zstd -d > X.zip` opens it.
+//! Memory is bounded by zstd's window and job buffers, age's 64 KiB chunks and the few
+//! chunks each hand-over between the threads keeps and reuses (256 KiB for a seal, 512 KiB
+//! for an unseal), whatever the size of the backup. The output is the standard format: `age -d -i key.txt X.zip.zst.age | zstd -d > X.zip` opens it.
 //!
 //! [`unseal`] is the reverse and hashes both sides again, so that a restore can prove it
 //! produced exactly what was backed up.
@@ -276,21 +276,6 @@ pub struct Compressors {
     kept: std::sync::Mutex<Vec<Compressor>>,
 }
 
-/// What a run seals with: the recipients' keys, parsed once, and the run's compressors.
-pub struct Sealer {
-    pub recipients: std::sync::Arc<Recipients>,
-    pub compressors: Compressors,
-}
-
-impl Sealer {
-    pub fn new(recipients: std::sync::Arc<Recipients>) -> Sealer {
-        Sealer {
-            recipients,
-            compressors: Compressors::default(),
-        }
-    }
-}
-
 /// Compressors a run keeps for the next seal; more, given back at once, are freed.
 const KEPT_COMPRESSORS: usize = 4;
 
@@ -319,7 +304,22 @@ impl Compressors {
 
     /// How many are kept now.
     pub fn kept(&self) -> usize {
-        self.kept.lock().map_or(0, |k| k.len())
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// What a run seals with: the recipients' keys, parsed once, and the run's compressors.
+pub struct Sealer {
+    pub recipients: std::sync::Arc<Recipients>,
+    pub compressors: Compressors,
+}
+
+impl Sealer {
+    pub fn new(recipients: std::sync::Arc<Recipients>) -> Sealer {
+        Sealer {
+            recipients,
+            compressors: Compressors::default(),
+        }
     }
 }
 
@@ -376,8 +376,8 @@ fn unseal_stage(
         let mut zstd = zstd::Decoder::new(reader)?;
         plain.fill_from(&mut zstd)?;
     }
-    // Anything after the age stream still belongs to the artifact's digest. Bytes that the
-    // buffer above read ahead were hashed when the reading thread read them.
+    // Anything after the age stream still belongs to the artifact's digest: the rest of the
+    // chunk age stopped in and any chunk after it (all hashed by the reading thread).
     io::copy(&mut sealed, &mut io::sink())?;
     plain.finish()?;
     Ok(())
